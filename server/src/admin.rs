@@ -1,0 +1,155 @@
+//! The admin endpoint: plain HTTP on its own listener and thread, serving the merged counters
+//! in Prometheus text format at `/metrics`. Kept off the TLS workers so scraping never perturbs
+//! what is being measured, and off by default.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::ServerError;
+use crate::stats::Stats;
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+
+/// A running admin endpoint.
+pub struct Admin {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Admin {
+    /// Serves `stats` on `listener` until [`Admin::stop`] (or drop).
+    pub fn start(listener: std::net::TcpListener, stats: Arc<Stats>) -> Result<Admin, ServerError> {
+        let io_err = |what: &str| {
+            let what = what.to_string();
+            move |source| ServerError::Io { what, source }
+        };
+        let addr = listener
+            .local_addr()
+            .map_err(io_err("admin listener address"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(io_err("admin listener"))?;
+        let mut listener = TcpListener::from_std(listener);
+        let poll = Poll::new().map_err(io_err("admin poll"))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(io_err("admin poll"))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_err("admin waker"))?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("tlsbench-admin".into())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                move || serve(poll, listener, &stats, &stop)
+            })
+            .map_err(io_err("spawning the admin thread"))?;
+        Ok(Admin {
+            addr,
+            stop,
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    /// Where the endpoint listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving and joins the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn serve(mut poll: Poll, listener: TcpListener, stats: &Stats, stop: &AtomicBool) {
+    let mut events = Events::with_capacity(16);
+    while !stop.load(Ordering::Acquire) {
+        if let Err(e) = poll.poll(&mut events, None)
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            return;
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    // One short exchange per scrape; a stuck scraper costs at most the timeouts.
+                    let _ = answer(stream, stats);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // Out of descriptors: the workers back off too; try again shortly.
+                    std::thread::sleep(Duration::from_millis(100));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn answer(stream: mio::net::TcpStream, stats: &Stats) -> io::Result<()> {
+    let fd = std::os::fd::OwnedFd::from(stream);
+    let mut stream = std::net::TcpStream::from(fd);
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut buf = [0u8; 8192];
+    let mut len = 0;
+    let path_is_metrics = loop {
+        let n = stream.read(&mut buf[len..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        len += n;
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf[..len]) {
+            Ok(httparse::Status::Complete(_)) => {
+                let get = matches!(req.method, Some("GET") | Some("HEAD"));
+                let path = req.path.unwrap_or("");
+                let path = path.split('?').next().unwrap_or("");
+                break get && (path == "/metrics" || path == "/");
+            }
+            Ok(httparse::Status::Partial) if len < buf.len() => {}
+            _ => break false,
+        }
+    };
+    if path_is_metrics {
+        let body = stats.snapshot().prometheus();
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+    } else {
+        stream.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 27\r\nConnection: close\r\n\r\nthe metrics are at /metrics",
+        )?;
+    }
+    stream.flush()
+}

@@ -1,0 +1,175 @@
+//! What a server is told: runtime [`Settings`] (limits, timeouts, caps) and the TLS side
+//! ([`TlsOptions`] turned into one shared `rustls::ServerConfig`, so every worker resumes every
+//! other worker's sessions).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::tls::{self, Version};
+use rustls::crypto::SupportedKxGroup;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache};
+use rustls::{ServerConfig, SupportedCipherSuite};
+
+use crate::ServerError;
+use crate::http::Limits;
+
+/// Limits and timeouts of one server; `Default` gives nginx-like values.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// HTTP request limits (request line, headers, bodies, /bytes cap).
+    pub limits: Limits,
+    /// From accept to a completed handshake (nginx `ssl_handshake_timeout`).
+    pub handshake_timeout: Duration,
+    /// From the first byte of a request head to its end (nginx `client_header_timeout`).
+    pub header_timeout: Duration,
+    /// Between two reads of a request body (nginx `client_body_timeout`).
+    pub body_timeout: Duration,
+    /// A kept-alive connection with no request in flight (nginx `keepalive_timeout`).
+    pub keepalive_timeout: Duration,
+    /// Between two successful writes while output is pending (nginx `send_timeout`).
+    pub send_timeout: Duration,
+    /// After our last response on a closing connection, how long unread client bytes are
+    /// drained so the kernel does not reset the connection under the response (nginx
+    /// `lingering_timeout`).
+    pub linger_timeout: Duration,
+    /// On shutdown, how long in-flight responses may take before connections are cut.
+    pub shutdown_timeout: Duration,
+    /// Open connections across all workers; further ones are accepted and closed at once.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
+            send_timeout: Duration::from_secs(60),
+            linger_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            max_connections: None,
+        }
+    }
+}
+
+impl Settings {
+    /// The shortest timeout: the worker sweeps for expired deadlines at a fraction of it.
+    pub(crate) fn min_timeout(&self) -> Duration {
+        [
+            self.handshake_timeout,
+            self.header_timeout,
+            self.body_timeout,
+            self.keepalive_timeout,
+            self.send_timeout,
+            self.linger_timeout,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// How sessions may be resumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Resumption {
+    /// Every handshake is full: no session cache, no tickets.
+    Off,
+    /// Server-side session cache only: TLS 1.2 session IDs, TLS 1.3 stateful tickets.
+    Stateful,
+    /// Stateless tickets only: TLS 1.2 RFC 5077 tickets, TLS 1.3 PSK tickets.
+    Tickets,
+    /// Both a session cache and stateless tickets (what nginx does when both are on).
+    Both,
+}
+
+/// The TLS side of the server, by name.
+#[derive(Clone, Debug)]
+pub struct TlsOptions {
+    /// Protocol versions offered.
+    pub versions: Vec<Version>,
+    /// Cipher suites in preference order; empty = the provider's defaults.
+    pub suites: Vec<SupportedCipherSuite>,
+    /// Key-exchange groups in preference order; empty = the provider's defaults.
+    pub groups: Vec<&'static dyn SupportedKxGroup>,
+    /// Resumption mechanisms.
+    pub resumption: Resumption,
+    /// Sessions kept by the stateful cache (shared by all workers).
+    pub session_cache: usize,
+    /// Tickets sent after each full TLS 1.3 handshake.
+    pub tls13_tickets: usize,
+    /// Largest plaintext per record (`None`: the protocol maximum, 16 KiB).
+    pub max_fragment: Option<usize>,
+    /// ALPN protocols offered, in preference order.
+    pub alpn: Vec<Vec<u8>>,
+    /// Where to write the NSS key log, if anywhere.
+    pub keylog: Option<PathBuf>,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            versions: vec![Version::Tls12, Version::Tls13],
+            suites: Vec::new(),
+            groups: Vec::new(),
+            resumption: Resumption::Both,
+            session_cache: 20_480,
+            tls13_tickets: 2,
+            max_fragment: None,
+            alpn: vec![b"http/1.1".to_vec()],
+            keylog: None,
+        }
+    }
+}
+
+impl TlsOptions {
+    /// Builds the shared rustls config serving `chain` (leaf first) with `key`.
+    pub fn server_config(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Arc<ServerConfig>, ServerError> {
+        let provider = tls::provider(&self.suites, &self.groups);
+        let mut cfg = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&tls::rustls_versions(&self.versions))
+            .map_err(tls::TlsError::from)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(tls::TlsError::from)?;
+        let (cache, tickets) = match self.resumption {
+            Resumption::Off => (false, false),
+            Resumption::Stateful => (true, false),
+            Resumption::Tickets => (false, true),
+            Resumption::Both => (true, true),
+        };
+        cfg.session_storage = if cache {
+            ServerSessionMemoryCache::new(self.session_cache.max(1))
+        } else {
+            Arc::new(NoServerSessionStorage {})
+        };
+        if tickets {
+            // One ticketer for all workers (the config is shared): a ticket issued by one
+            // thread opens on any other. Its keys rotate every 6 hours and live only in memory.
+            cfg.ticketer =
+                rustls::crypto::aws_lc_rs::Ticketer::new().map_err(tls::TlsError::from)?;
+        }
+        cfg.send_tls13_tickets = if cache || tickets {
+            self.tls13_tickets
+        } else {
+            0
+        };
+        cfg.max_fragment_size = self.max_fragment;
+        cfg.alpn_protocols = self.alpn.clone();
+        if let Some(path) = &self.keylog {
+            let log = common::keylog::KeyLogFile::open(path).map_err(|source| ServerError::Io {
+                what: format!("opening key log {}", path.display()),
+                source,
+            })?;
+            cfg.key_log = Arc::new(log);
+        }
+        Ok(Arc::new(cfg))
+    }
+}

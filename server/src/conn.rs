@@ -1,0 +1,627 @@
+//! One connection's state machine: a `rustls::ServerConnection` with the HTTP/1.1 exchange on
+//! top, driven by any byte [`Transport`]. The worker hands it a socket; tests and fuzzers can
+//! hand it memory. It reads until the transport would block, answers every complete request
+//! in order, streams large bodies in bounded windows, and decides its own deadline.
+
+use std::io::{self, BufRead, IoSlice, Read, Write};
+use std::time::Instant;
+
+use rustls::ServerConnection;
+
+use crate::config::Settings;
+use crate::http::{self, Action, BodyFraming, ChunkedDecoder, Head, Request, ResponseHead, Status};
+use crate::pattern;
+use crate::stats::{FailureCause, TimeoutKind, WorkerStats};
+
+/// Plaintext handed to rustls but not yet written to the socket, above which no new response
+/// is started and no more of a streamed body is encrypted. Four full records: enough for one
+/// vectored write per event, small enough that a client that stops reading costs little memory.
+pub const OUT_WINDOW: usize = 64 * 1024;
+
+/// A byte stream a connection can run on.
+pub trait Transport: Read + Write {
+    /// Half-closes the write side (TCP FIN) after our last response.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Transport for mio::net::TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+/// What the worker needs to drive a connection, borrowed for one event.
+pub struct Ctx<'a> {
+    /// The worker's counters.
+    pub stats: &'a WorkerStats,
+    /// Limits and timeouts.
+    pub settings: &'a Settings,
+    /// The current `Date` header value.
+    pub date: &'a [u8],
+    /// The time of this event (read once per poll wakeup).
+    pub now: Instant,
+    /// A buffer for response heads, reused across requests and connections.
+    pub scratch: &'a mut Vec<u8>,
+}
+
+/// Whether the worker should keep the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep it registered.
+    Open,
+    /// Deregister and drop it.
+    Close,
+}
+
+enum Phase {
+    /// The TLS handshake is running.
+    Handshake,
+    /// Waiting for (the rest of) a request head in `inbuf`.
+    Idle,
+    /// Reading and discarding the body of `req` before answering it.
+    Body {
+        req: Request,
+        left: BodyLeft,
+        count: u64,
+    },
+    /// Streaming a `/bytes/N` body.
+    Stream { remaining: u64, offset: u64 },
+    /// Our side is done and half-closed: reading what the client still sends until it closes,
+    /// so the kernel does not answer unread data with a reset that destroys our last response.
+    Linger,
+}
+
+enum BodyLeft {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+/// One client connection.
+pub struct Conn {
+    tls: ServerConnection,
+    phase: Phase,
+    /// Unparsed plaintext: a partial request head, or heads of pipelined requests.
+    inbuf: Vec<u8>,
+    /// Plaintext queued in rustls since its output buffer was last empty.
+    unflushed: usize,
+    /// No further requests will be read; close once the output is flushed.
+    closing: bool,
+    /// The close_notify alert has been queued.
+    notify_sent: bool,
+    /// The client closed its side (TCP EOF or close_notify).
+    read_eof: bool,
+    /// The server is shutting down: answer what is in flight, keep nothing alive.
+    shutting_down: bool,
+    /// When each deadline's clock started.
+    accepted_at: Instant,
+    idle_since: Instant,
+    head_started: Instant,
+    last_read: Instant,
+    last_write: Instant,
+    linger_since: Instant,
+}
+
+impl Conn {
+    /// A connection accepted at `now`, about to handshake.
+    pub fn new(mut tls: ServerConnection, now: Instant) -> Conn {
+        // Our own window (OUT_WINDOW) bounds what we queue; rustls must never refuse part of
+        // a response we already committed to.
+        tls.set_buffer_limit(None);
+        Conn {
+            tls,
+            phase: Phase::Handshake,
+            inbuf: Vec::new(),
+            unflushed: 0,
+            closing: false,
+            notify_sent: false,
+            read_eof: false,
+            shutting_down: false,
+            accepted_at: now,
+            idle_since: now,
+            head_started: now,
+            last_read: now,
+            last_write: now,
+            linger_since: now,
+        }
+    }
+
+    /// The socket readiness this connection waits for: (readable, writable).
+    pub fn wants(&self) -> (bool, bool) {
+        let read = match self.phase {
+            Phase::Linger => true,
+            _ => !self.read_eof && self.tls.wants_read(),
+        };
+        (read, self.tls.wants_write())
+    }
+
+    /// When this connection times out next, and which timeout that is.
+    pub fn deadline(&self, s: &Settings) -> (Instant, TimeoutKind) {
+        match self.phase {
+            Phase::Handshake => (
+                self.accepted_at + s.handshake_timeout,
+                TimeoutKind::Handshake,
+            ),
+            Phase::Linger => (self.linger_since + s.linger_timeout, TimeoutKind::Linger),
+            Phase::Stream { .. } => (self.last_write + s.send_timeout, TimeoutKind::Send),
+            _ if self.tls.wants_write() => (self.last_write + s.send_timeout, TimeoutKind::Send),
+            Phase::Body { .. } => (self.last_read + s.body_timeout, TimeoutKind::Body),
+            Phase::Idle if !self.inbuf.is_empty() => {
+                (self.head_started + s.header_timeout, TimeoutKind::Header)
+            }
+            Phase::Idle => (self.idle_since + s.keepalive_timeout, TimeoutKind::Idle),
+        }
+    }
+
+    /// The deadline passed: count it and close (an idle connection gets a close_notify).
+    pub fn on_timeout<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
+        let (_, kind) = self.deadline(ctx.settings);
+        ctx.stats.timeout(kind);
+        match kind {
+            TimeoutKind::Handshake => self.abort(FailureCause::Timeout, None, ctx),
+            TimeoutKind::Idle => {
+                self.tls.send_close_notify();
+                let _ = self.tls.write_tls(io);
+                Verdict::Close
+            }
+            _ => Verdict::Close,
+        }
+    }
+
+    /// The server is stopping: close what is idle, let what is in flight finish without
+    /// keep-alive.
+    pub fn begin_shutdown<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
+        self.shutting_down = true;
+        match self.phase {
+            Phase::Handshake => self.abort(FailureCause::Shutdown, None, ctx),
+            Phase::Idle if self.inbuf.is_empty() && !self.tls.wants_write() => {
+                self.tls.send_close_notify();
+                let _ = self.tls.write_tls(io);
+                Verdict::Close
+            }
+            Phase::Linger => Verdict::Close,
+            _ => {
+                // A response is in flight (or a request half-read): finish it, then close.
+                self.on_ready(io, ctx)
+            }
+        }
+    }
+
+    /// The connection is being dropped by the worker without a verdict of its own (shutdown
+    /// grace expired): a handshake still running counts as failed.
+    pub fn on_forced_close(&mut self, ctx: &mut Ctx<'_>) {
+        if matches!(self.phase, Phase::Handshake) {
+            ctx.stats.handshake_failed(FailureCause::Shutdown, None);
+        }
+    }
+
+    /// Drives the connection after a readiness event until the transport would block.
+    pub fn on_ready<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
+        loop {
+            if matches!(self.phase, Phase::Linger) {
+                return self.drain_linger(io);
+            }
+            let mut progress = false;
+
+            if !self.read_eof && self.tls.wants_read() {
+                let mut got = false;
+                match self.tls.read_tls(io) {
+                    Ok(0) => {
+                        self.read_eof = true;
+                        got = true;
+                    }
+                    Ok(_) => {
+                        self.last_read = ctx.now;
+                        got = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                    Err(_) => return self.abort(FailureCause::Io, None, ctx),
+                }
+                if got {
+                    progress = true;
+                    if let Err(err) = self.tls.process_new_packets() {
+                        return self.tls_error(&err, io, ctx);
+                    }
+                    if matches!(self.phase, Phase::Handshake) {
+                        if !self.tls.is_handshaking() {
+                            self.handshake_done(ctx);
+                        } else if self.read_eof {
+                            return self.abort(FailureCause::Eof, None, ctx);
+                        }
+                    }
+                }
+            }
+
+            match self.pump_http(ctx) {
+                Ok(p) => progress |= p,
+                Err(()) => return Verdict::Close,
+            }
+
+            while self.tls.wants_write() {
+                match self.tls.write_tls(io) {
+                    Ok(0) => return self.abort(FailureCause::Io, None, ctx),
+                    Ok(_) => {
+                        self.last_write = ctx.now;
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return self.abort(FailureCause::Io, None, ctx),
+                }
+            }
+            if !self.tls.wants_write() {
+                self.unflushed = 0;
+            }
+
+            if matches!(self.phase, Phase::Idle) && !self.tls.wants_write() {
+                if self.closing {
+                    if !self.notify_sent {
+                        self.tls.send_close_notify();
+                        self.notify_sent = true;
+                        continue;
+                    }
+                    let _ = io.shutdown_write();
+                    self.phase = Phase::Linger;
+                    self.linger_since = ctx.now;
+                    continue;
+                }
+                if self.read_eof {
+                    // The client closed between requests (or mid-head): nothing left to answer.
+                    return Verdict::Close;
+                }
+            }
+            if !progress {
+                return Verdict::Open;
+            }
+        }
+    }
+
+    fn handshake_done(&mut self, ctx: &mut Ctx<'_>) {
+        let kind = self
+            .tls
+            .handshake_kind()
+            .unwrap_or(rustls::HandshakeKind::Full);
+        ctx.stats.handshake(self.tls.protocol_version(), kind);
+        self.phase = Phase::Idle;
+        self.idle_since = ctx.now;
+    }
+
+    /// Ends the connection because of `cause`; a running handshake counts as failed.
+    fn abort(
+        &mut self,
+        cause: FailureCause,
+        alert: Option<rustls::AlertDescription>,
+        ctx: &mut Ctx<'_>,
+    ) -> Verdict {
+        if matches!(self.phase, Phase::Handshake) {
+            ctx.stats.handshake_failed(cause, alert);
+            // Counted once: whatever happens next is not another failure.
+            self.phase = Phase::Idle;
+            self.closing = true;
+        }
+        Verdict::Close
+    }
+
+    fn tls_error<T: Transport>(
+        &mut self,
+        err: &rustls::Error,
+        io: &mut T,
+        ctx: &mut Ctx<'_>,
+    ) -> Verdict {
+        let alert = match err {
+            rustls::Error::AlertReceived(a) => Some(*a),
+            _ => None,
+        };
+        // rustls queued the fatal alert that describes the error; the peer should see it.
+        let _ = self.tls.write_tls(io);
+        self.abort(FailureCause::of(err), alert, ctx)
+    }
+
+    fn drain_linger<T: Transport>(&mut self, io: &mut T) -> Verdict {
+        let mut sink = [0u8; 4096];
+        loop {
+            match io.read(&mut sink) {
+                Ok(0) => return Verdict::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Verdict::Close,
+            }
+        }
+    }
+
+    /// Runs HTTP over the plaintext rustls has decrypted. Returns whether anything moved;
+    /// `Err` means the connection must be dropped at once.
+    fn pump_http(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, ()> {
+        let mut progress = false;
+        loop {
+            match &mut self.phase {
+                Phase::Handshake | Phase::Linger => return Ok(progress),
+                Phase::Idle => {
+                    if self.closing || self.unflushed >= OUT_WINDOW {
+                        return Ok(progress);
+                    }
+                    if !self.inbuf.is_empty() {
+                        match http::parse_head(&self.inbuf, &ctx.settings.limits) {
+                            Head::Complete(req) => {
+                                self.inbuf.drain(..req.head_len);
+                                self.begin(req, ctx)?;
+                                progress = true;
+                                continue;
+                            }
+                            Head::Invalid(status) => {
+                                self.send_error(status, None, false, ctx)?;
+                                return Ok(true);
+                            }
+                            Head::Incomplete => {}
+                        }
+                    }
+                    let room = ctx.settings.limits.max_header_bytes + 1
+                        - self.inbuf.len().min(ctx.settings.limits.max_header_bytes);
+                    let was_empty = self.inbuf.is_empty();
+                    let n = self.pull(room, ctx)?;
+                    if n == 0 {
+                        return Ok(progress);
+                    }
+                    if was_empty {
+                        self.head_started = ctx.now;
+                    }
+                    progress = true;
+                }
+                Phase::Body { req, left, count } => {
+                    let req = *req;
+                    let from_inbuf = !self.inbuf.is_empty();
+                    let (used, data, done) = if from_inbuf {
+                        feed_body(left, &self.inbuf)?
+                    } else {
+                        let mut rd = self.tls.reader();
+                        match rd.fill_buf() {
+                            Ok([]) => {
+                                self.read_eof = true;
+                                return Err(());
+                            }
+                            Ok(buf) => {
+                                let r = feed_body(left, buf)?;
+                                rd.consume(r.0);
+                                ctx.stats.bytes_in(r.0 as u64);
+                                r
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                return Ok(progress);
+                            }
+                            Err(_) => {
+                                self.read_eof = true;
+                                return Err(());
+                            }
+                        }
+                    };
+                    if from_inbuf {
+                        self.inbuf.drain(..used);
+                    }
+                    *count += data;
+                    let total = *count;
+                    progress |= used > 0;
+                    if req.action != Action::Sink && total > ctx.settings.limits.max_body {
+                        self.send_error(Status::PayloadTooLarge, None, req.http10, ctx)?;
+                        return Ok(true);
+                    }
+                    if done {
+                        self.respond(req, total, ctx)?;
+                    } else if used == 0 {
+                        return Ok(progress);
+                    }
+                }
+                Phase::Stream { remaining, offset } => {
+                    while *remaining > 0 && self.unflushed < OUT_WINDOW {
+                        let chunk = pattern::chunk(*offset, *remaining);
+                        let n = self.tls.writer().write(chunk).map_err(|_| ())?;
+                        if n == 0 {
+                            return Err(());
+                        }
+                        *offset += n as u64;
+                        *remaining -= n as u64;
+                        self.unflushed += n;
+                        ctx.stats.bytes_out(n as u64);
+                        progress = true;
+                    }
+                    if *remaining > 0 {
+                        return Ok(progress);
+                    }
+                    let keep = !self.closing;
+                    self.response_done(keep, ctx);
+                }
+            }
+        }
+    }
+
+    /// Copies up to `room` bytes of decrypted plaintext into `inbuf`.
+    fn pull(&mut self, room: usize, ctx: &mut Ctx<'_>) -> Result<usize, ()> {
+        let mut rd = self.tls.reader();
+        match rd.fill_buf() {
+            Ok([]) => {
+                // close_notify: the client will send nothing more.
+                self.read_eof = true;
+                Ok(0)
+            }
+            Ok(buf) => {
+                let take = buf.len().min(room);
+                self.inbuf.extend_from_slice(&buf[..take]);
+                rd.consume(take);
+                ctx.stats.bytes_in(take as u64);
+                Ok(take)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                self.read_eof = true;
+                Ok(0)
+            }
+            Err(_) => Err(()),
+        }
+    }
+
+    /// A complete request head arrived.
+    fn begin(&mut self, req: Request, ctx: &mut Ctx<'_>) -> Result<(), ()> {
+        if let Action::Error(status) = req.action {
+            return self.send_error(status, req.allow, req.http10, ctx);
+        }
+        match req.body {
+            BodyFraming::None | BodyFraming::Length(0) => return self.respond(req, 0, ctx),
+            _ if req.expect_continue => self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n", ctx)?,
+            _ => {}
+        }
+        match req.body {
+            BodyFraming::None | BodyFraming::Length(0) => Ok(()),
+            BodyFraming::Length(n) => {
+                self.phase = Phase::Body {
+                    req,
+                    left: BodyLeft::Length(n),
+                    count: 0,
+                };
+                self.last_read = ctx.now;
+                Ok(())
+            }
+            BodyFraming::Chunked => {
+                self.phase = Phase::Body {
+                    req,
+                    left: BodyLeft::Chunked(ChunkedDecoder::new()),
+                    count: 0,
+                };
+                self.last_read = ctx.now;
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers `req`, whose body (`body_len` bytes) has been consumed.
+    fn respond(&mut self, req: Request, body_len: u64, ctx: &mut Ctx<'_>) -> Result<(), ()> {
+        let keep_alive = req.keep_alive && !self.shutting_down && !self.read_eof;
+        let mut head = ResponseHead {
+            status: Status::Ok,
+            content_type: "text/plain; charset=utf-8",
+            content_length: 0,
+            keep_alive,
+            http10: req.http10,
+            allow: None,
+            date: ctx.date,
+        };
+        match req.action {
+            Action::Hello => {
+                head.content_type = "text/html; charset=utf-8";
+                head.content_length = http::HELLO_PAGE.len() as u64;
+                let body = if req.head_only {
+                    &[][..]
+                } else {
+                    http::HELLO_PAGE
+                };
+                self.send(&head, body, ctx)?;
+            }
+            Action::Sink => {
+                let mut num = itoa::Buffer::new();
+                let digits = num.format(body_len).as_bytes();
+                let mut body = [0u8; 21];
+                body[..digits.len()].copy_from_slice(digits);
+                body[digits.len()] = b'\n';
+                let body = &body[..digits.len() + 1];
+                head.content_length = body.len() as u64;
+                let body = if req.head_only { &[][..] } else { body };
+                self.send(&head, body, ctx)?;
+            }
+            Action::Bytes(n) => {
+                head.content_type = "application/octet-stream";
+                head.content_length = n;
+                self.send(&head, &[], ctx)?;
+                ctx.stats.request(Status::Ok);
+                if !req.head_only && n > 0 {
+                    self.closing |= !keep_alive;
+                    self.phase = Phase::Stream {
+                        remaining: n,
+                        offset: 0,
+                    };
+                } else {
+                    self.response_done(keep_alive, ctx);
+                }
+                return Ok(());
+            }
+            Action::Error(status) => return self.send_error(status, req.allow, req.http10, ctx),
+        }
+        ctx.stats.request(Status::Ok);
+        self.response_done(keep_alive, ctx);
+        Ok(())
+    }
+
+    /// Answers with an error status and closes after it.
+    fn send_error(
+        &mut self,
+        status: Status,
+        allow: Option<&'static str>,
+        http10: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ()> {
+        let body = status.error_body();
+        let head = ResponseHead {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            content_length: body.len() as u64,
+            keep_alive: false,
+            http10,
+            allow,
+            date: ctx.date,
+        };
+        self.send(&head, body, ctx)?;
+        ctx.stats.request(status);
+        self.response_done(false, ctx);
+        Ok(())
+    }
+
+    /// Queues a head and a (small) body as one write, so they share a TLS record.
+    fn send(&mut self, head: &ResponseHead<'_>, body: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ()> {
+        ctx.scratch.clear();
+        http::write_head(ctx.scratch, head);
+        let total = ctx.scratch.len() + body.len();
+        let bufs = [IoSlice::new(ctx.scratch), IoSlice::new(body)];
+        let n = self.tls.writer().write_vectored(&bufs).map_err(|_| ())?;
+        if n != total {
+            // With no rustls buffer limit this cannot happen; if it does, the response is
+            // truncated and the connection must not go on.
+            return Err(());
+        }
+        self.unflushed += total;
+        ctx.stats.bytes_out(total as u64);
+        Ok(())
+    }
+
+    /// Queues bytes that are not a response of their own (an interim `100 Continue`).
+    fn send_raw(&mut self, bytes: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ()> {
+        let n = self.tls.writer().write(bytes).map_err(|_| ())?;
+        if n != bytes.len() {
+            return Err(());
+        }
+        self.unflushed += n;
+        ctx.stats.bytes_out(n as u64);
+        Ok(())
+    }
+
+    fn response_done(&mut self, keep_alive: bool, ctx: &mut Ctx<'_>) {
+        self.phase = Phase::Idle;
+        self.idle_since = ctx.now;
+        self.head_started = ctx.now;
+        if !keep_alive {
+            self.closing = true;
+        }
+    }
+}
+
+/// Feeds body bytes to the framing; returns (bytes consumed, body bytes among them, done).
+fn feed_body(left: &mut BodyLeft, input: &[u8]) -> Result<(usize, u64, bool), ()> {
+    match left {
+        BodyLeft::Length(rem) => {
+            let take = (*rem).min(input.len() as u64);
+            *rem -= take;
+            Ok((take as usize, take, *rem == 0))
+        }
+        BodyLeft::Chunked(dec) => {
+            let p = dec.feed(input).map_err(|_| ())?;
+            Ok((p.consumed, p.data, p.done))
+        }
+    }
+}

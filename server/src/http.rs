@@ -1,0 +1,1596 @@
+//! Sans-I/O HTTP/1.1 for the server.
+//!
+//! This module owns the protocol, not the connection: it parses and routes a request head
+//! ([`parse_head`]), frames request bodies (Content-Length, or the streaming
+//! [`ChunkedDecoder`]), and encodes response heads ([`write_head`]) into a buffer the caller
+//! clears and reuses. The connection code feeds it plaintext bytes and acts on what it returns;
+//! sockets and TLS never reach here, so every rule can be tested on byte strings.
+//!
+//! It sits on the hot path of every request, so nothing here allocates per request: heads are
+//! parsed into a stack array of headers, numbers are written with `itoa`, and the Date header is
+//! formatted once per second by [`DateCache`].
+
+use std::io::Write as _;
+use std::mem::MaybeUninit;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The hello page from the project's seed notes, served byte for byte (no trailing newline).
+pub const HELLO_PAGE: &[u8] = b"<!DOCTYPE html><html><head><title>Hello World</title><style>body {background-color: black}h1 {font-size:3cm; text-align: center; color: white; text-shadow: 0 0 3mm yellow}</style></head><body><h1>Hello, world!</h1></body></html>";
+
+/// Content-Type of [`HELLO_PAGE`].
+pub const CONTENT_TYPE_HTML: &str = "text/html; charset=utf-8";
+/// Content-Type of the `GET /bytes/N` payload.
+pub const CONTENT_TYPE_BYTES: &str = "application/octet-stream";
+/// Content-Type of the `/sink` answer and of every error body.
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
+
+/// Request limits, nginx-like defaults (see the [`Default`] impl).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Longest request line (method, target and version, without its CRLF); longer is 414.
+    pub max_request_line: usize,
+    /// Longest whole head (request line, header fields and the blank line); longer is 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in one head; more is 431. Values above 127 act as 127, because the
+    /// fields are parsed into a fixed stack array.
+    pub max_headers: usize,
+    /// Largest Content-Length accepted on every route except `/sink` (which takes any length);
+    /// larger is 413.
+    pub max_body: u64,
+    /// Largest N in `GET /bytes/N`; larger is 400.
+    pub max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line: 8192,
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            max_body: 1024 * 1024,
+            max_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Response statuses the server sends; [`Status::index`] gives a dense
+/// `0..Status::ALL.len()` index for counter arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// 200 OK.
+    Ok,
+    /// 400 Bad Request.
+    BadRequest,
+    /// 404 Not Found.
+    NotFound,
+    /// 405 Method Not Allowed.
+    MethodNotAllowed,
+    /// 408 Request Timeout.
+    RequestTimeout,
+    /// 413 Content Too Large (RFC 9110's name for what RFC 7231 called Payload Too Large).
+    PayloadTooLarge,
+    /// 414 URI Too Long.
+    UriTooLong,
+    /// 431 Request Header Fields Too Large.
+    HeaderFieldsTooLarge,
+    /// 501 Not Implemented.
+    NotImplemented,
+    /// 503 Service Unavailable.
+    ServiceUnavailable,
+}
+
+impl Status {
+    /// Every status, in [`Status::index`] order.
+    pub const ALL: [Status; 10] = [
+        Status::Ok,
+        Status::BadRequest,
+        Status::NotFound,
+        Status::MethodNotAllowed,
+        Status::RequestTimeout,
+        Status::PayloadTooLarge,
+        Status::UriTooLong,
+        Status::HeaderFieldsTooLarge,
+        Status::NotImplemented,
+        Status::ServiceUnavailable,
+    ];
+
+    /// The numeric status code.
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Ok => 200,
+            Status::BadRequest => 400,
+            Status::NotFound => 404,
+            Status::MethodNotAllowed => 405,
+            Status::RequestTimeout => 408,
+            Status::PayloadTooLarge => 413,
+            Status::UriTooLong => 414,
+            Status::HeaderFieldsTooLarge => 431,
+            Status::NotImplemented => 501,
+            Status::ServiceUnavailable => 503,
+        }
+    }
+
+    /// The reason phrase, as RFC 9110 names it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::BadRequest => "Bad Request",
+            Status::NotFound => "Not Found",
+            Status::MethodNotAllowed => "Method Not Allowed",
+            Status::RequestTimeout => "Request Timeout",
+            Status::PayloadTooLarge => "Content Too Large",
+            Status::UriTooLong => "URI Too Long",
+            Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
+            Status::NotImplemented => "Not Implemented",
+            Status::ServiceUnavailable => "Service Unavailable",
+        }
+    }
+
+    /// Dense index into [`Status::ALL`], for per-status counter arrays.
+    pub fn index(self) -> usize {
+        // The discriminants are declared in ALL's order; a test keeps the two in step.
+        self as usize
+    }
+
+    /// The plain-text body sent with this status when it is an error: `"<code> <reason>\n"`.
+    pub fn error_body(self) -> &'static [u8] {
+        // Literals rather than formatting, so error responses stay allocation-free.
+        match self {
+            Status::Ok => b"200 OK\n",
+            Status::BadRequest => b"400 Bad Request\n",
+            Status::NotFound => b"404 Not Found\n",
+            Status::MethodNotAllowed => b"405 Method Not Allowed\n",
+            Status::RequestTimeout => b"408 Request Timeout\n",
+            Status::PayloadTooLarge => b"413 Content Too Large\n",
+            Status::UriTooLong => b"414 URI Too Long\n",
+            Status::HeaderFieldsTooLarge => b"431 Request Header Fields Too Large\n",
+            Status::NotImplemented => b"501 Not Implemented\n",
+            Status::ServiceUnavailable => b"503 Service Unavailable\n",
+        }
+    }
+}
+
+/// What a request asks for, after routing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `GET /` or `HEAD /`: the hello page.
+    Hello,
+    /// `GET /bytes/N` or `HEAD /bytes/N`: N bytes of payload.
+    Bytes(u64),
+    /// `POST /sink`: the body is read and discarded.
+    Sink,
+    /// Answer with this error status and close the connection.
+    Error(Status),
+}
+
+/// How the request body is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body bytes follow the head (also used for `Content-Length: 0`).
+    None,
+    /// Exactly this many body bytes follow the head (never 0).
+    Length(u64),
+    /// A chunked body follows; decode it with [`ChunkedDecoder`].
+    Chunked,
+}
+
+/// A parsed, routed request head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// What to answer.
+    pub action: Action,
+    /// HEAD: send the head, not the body (also for error answers).
+    pub head_only: bool,
+    /// Whether the connection stays open after the answer. False for HTTP/1.1 with
+    /// `Connection: close`, for HTTP/1.0 without `Connection: keep-alive`, and for every
+    /// [`Action::Error`].
+    pub keep_alive: bool,
+    /// The request was HTTP/1.0 (the answer then says `Connection: keep-alive` explicitly).
+    pub http10: bool,
+    /// The body the server must consume (and discard) before answering. On error actions it is
+    /// the framing if it could be determined, else [`BodyFraming::None`].
+    pub body: BodyFraming,
+    /// How many bytes at the start of the buffer the head occupied; the body or the next
+    /// pipelined request starts there.
+    pub head_len: usize,
+    /// The `Allow` value for a 405 answer: `Some` exactly when `action` is
+    /// `Action::Error(Status::MethodNotAllowed)`.
+    pub allow: Option<&'static str>,
+    /// The client sent `Expect: 100-continue` (HTTP/1.1) and waits for a `100 Continue`
+    /// before sending the body (curl does this for uploads over 1 KiB).
+    pub expect_continue: bool,
+}
+
+/// The outcome of [`parse_head`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// The head is not complete yet; read more and parse again from the same start.
+    Incomplete,
+    /// The head is complete and well framed (its action may still be an error).
+    Complete(Request),
+    /// The head cannot be framed at all: answer with this status and close without reading
+    /// further.
+    Invalid(Status),
+}
+
+/// Header slots on the stack: one more than the largest `max_headers` honoured, so that a head
+/// with exactly one field too many is told apart from one that fits.
+const HEADER_SLOTS: usize = 128;
+
+/// `Allow` values for 405 answers.
+const ALLOW_GET_HEAD: &str = "GET, HEAD";
+const ALLOW_POST: &str = "POST";
+
+/// Parses the head at the start of `buf`. `Invalid` means the head cannot be framed at all (the
+/// server answers with that status and closes without looking further).
+///
+/// `buf` is re-parsed from its start on every call, so the caller passes everything received
+/// since the previous request ended. To be told 431 rather than waiting forever, the caller must
+/// be willing to buffer at least `limits.max_header_bytes` bytes.
+#[must_use]
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Head {
+    let max_headers = limits.max_headers.min(HEADER_SLOTS - 1);
+    // Uninitialised slots: zeroing all 128 (4 KiB) on every request would cost more than
+    // parsing a typical head. httparse's safe API writes before it exposes them.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_SLOTS];
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = parser_config().parse_request_with_uninit_headers(
+        &mut req,
+        buf,
+        &mut slots[..=max_headers],
+    );
+    let head_len = match parsed {
+        Err(httparse::Error::TooManyHeaders) => return Head::Invalid(Status::HeaderFieldsTooLarge),
+        Err(_) => return Head::Invalid(Status::BadRequest),
+        Ok(httparse::Status::Partial) => {
+            // Everything buffered so far is head, so reject what is already wrong in it rather
+            // than waiting for a head that can never be accepted.
+            if !line_ends_clean(buf) {
+                return Head::Invalid(Status::BadRequest);
+            }
+            if request_line_too_long(buf, limits.max_request_line) {
+                return Head::Invalid(Status::UriTooLong);
+            }
+            // Still incomplete at max bytes means the finished head would exceed max.
+            if buf.len() >= limits.max_header_bytes {
+                return Head::Invalid(Status::HeaderFieldsTooLarge);
+            }
+            return Head::Incomplete;
+        }
+        Ok(httparse::Status::Complete(n)) => n,
+    };
+    let head = &buf[..head_len];
+    if !line_ends_clean(head) {
+        return Head::Invalid(Status::BadRequest);
+    }
+    if request_line_too_long(head, limits.max_request_line) {
+        return Head::Invalid(Status::UriTooLong);
+    }
+    if head_len > limits.max_header_bytes || req.headers.len() > max_headers {
+        return Head::Invalid(Status::HeaderFieldsTooLarge);
+    }
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return Head::Invalid(Status::BadRequest);
+    };
+    let http10 = match version {
+        0 => true,
+        1 => false,
+        _ => return Head::Invalid(Status::BadRequest),
+    };
+
+    let fields = scan_fields(req.headers);
+    let (body, framing_error) = body_framing(&fields, http10);
+    let host_error = fields.hosts > 1 || (!http10 && fields.hosts == 0);
+    let (routed, allow) = route(method, target, limits);
+    let action = if let Some(status) = framing_error {
+        Action::Error(status)
+    } else if host_error {
+        Action::Error(Status::BadRequest)
+    } else if matches!(routed, Action::Error(_) | Action::Sink) {
+        routed
+    } else if matches!(body, BodyFraming::Length(n) if n > limits.max_body) {
+        Action::Error(Status::PayloadTooLarge)
+    } else {
+        routed
+    };
+    let is_error = matches!(action, Action::Error(_));
+    let keep_alive = !is_error && !fields.close && (!http10 || fields.keep_alive);
+    let allow = if action == Action::Error(Status::MethodNotAllowed) {
+        allow
+    } else {
+        None
+    };
+    Head::Complete(Request {
+        action,
+        head_only: method == "HEAD",
+        keep_alive,
+        http10,
+        body,
+        head_len,
+        allow,
+        expect_continue: fields.expect_continue && !http10 && body != BodyFraming::None,
+    })
+}
+
+/// httparse's strict settings, spelled out so a change of its defaults cannot loosen them.
+fn parser_config() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_multiple_spaces_in_request_line_delimiters(false)
+        .allow_space_before_first_header_name(false)
+        .ignore_invalid_headers_in_requests(false);
+    config
+}
+
+/// True when every LF is preceded by CR and there is no NUL. httparse accepts bare LF line
+/// ends, and a server that does so disagrees with strict peers about where a head ends, which
+/// is the stuff of request smuggling.
+fn line_ends_clean(head: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for &b in head {
+        if b == 0 || (b == b'\n' && prev != b'\r') {
+            return false;
+        }
+        prev = b;
+    }
+    true
+}
+
+/// True when the request line (without its CRLF) is already known to exceed `max`.
+fn request_line_too_long(buf: &[u8], max: usize) -> bool {
+    // httparse skips empty lines before the request line (RFC 9112 section 2.2), so measure
+    // from after them. Bare LF has been rejected already, so CR or LF marks the line's end.
+    let mut line = buf;
+    while let Some(rest) = line.strip_prefix(b"\r\n") {
+        line = rest;
+    }
+    let window = max.saturating_add(1);
+    let ended = line.iter().take(window).any(|&b| b == b'\r' || b == b'\n');
+    !ended && line.len() > max
+}
+
+/// What the header fields say, gathered in one pass.
+#[derive(Default)]
+struct Fields {
+    hosts: u32,
+    content_lengths: u32,
+    /// The value of the last Content-Length; only meaningful when there is exactly one.
+    content_length: Option<u64>,
+    transfer_encodings: u32,
+    /// Every Transfer-Encoding value was exactly `chunked`.
+    all_chunked: bool,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+fn scan_fields(headers: &[httparse::Header<'_>]) -> Fields {
+    let mut fields = Fields {
+        all_chunked: true,
+        ..Fields::default()
+    };
+    for header in headers {
+        let name = header.name.as_bytes();
+        let value = trim_ows(header.value);
+        if name.eq_ignore_ascii_case(b"host") {
+            fields.hosts += 1;
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            fields.content_lengths += 1;
+            fields.content_length = parse_digits(value, 19);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            fields.transfer_encodings += 1;
+            fields.all_chunked &= value.eq_ignore_ascii_case(b"chunked");
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            fields.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&b| b == b',') {
+                let token = trim_ows(token);
+                if token.eq_ignore_ascii_case(b"close") {
+                    fields.close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    fields.keep_alive = true;
+                }
+            }
+        }
+    }
+    fields
+}
+
+/// The body framing and, when the framing is unacceptable, the error to answer with.
+fn body_framing(fields: &Fields, http10: bool) -> (BodyFraming, Option<Status>) {
+    if fields.transfer_encodings > 0 {
+        // Any of these leaves the body's end unknowable, so the framing is None and the
+        // connection is closed after the error.
+        let error = if http10 || fields.content_lengths > 0 {
+            // RFC 9112 section 6.1: TE on 1.0 and CL alongside TE are smuggling signs.
+            Status::BadRequest
+        } else if !fields.all_chunked {
+            Status::NotImplemented
+        } else if fields.transfer_encodings > 1 {
+            // chunked applied twice is not a framing anyone sends honestly.
+            Status::BadRequest
+        } else {
+            return (BodyFraming::Chunked, None);
+        };
+        return (BodyFraming::None, Some(error));
+    }
+    match (fields.content_lengths, fields.content_length) {
+        (0, _) => (BodyFraming::None, None),
+        (1, Some(0)) => (BodyFraming::None, None),
+        (1, Some(n)) => (BodyFraming::Length(n), None),
+        // Duplicates are rejected even when equal: one less rule for a peer to disagree on.
+        _ => (BodyFraming::None, Some(Status::BadRequest)),
+    }
+}
+
+/// Routes the target; the second value is the `Allow` list should the method not fit.
+fn route(method: &str, target: &str, limits: &Limits) -> (Action, Option<&'static str>) {
+    let path = request_path(target.as_bytes());
+    let get_or_head = method == "GET" || method == "HEAD";
+    if path == b"/" {
+        let action = if get_or_head {
+            Action::Hello
+        } else {
+            Action::Error(Status::MethodNotAllowed)
+        };
+        return (action, Some(ALLOW_GET_HEAD));
+    }
+    if path == b"/sink" {
+        let action = if method == "POST" {
+            Action::Sink
+        } else {
+            Action::Error(Status::MethodNotAllowed)
+        };
+        return (action, Some(ALLOW_POST));
+    }
+    if let Some(digits) = path.strip_prefix(b"/bytes/") {
+        // A malformed N names no resource, so it is 404 whatever the method.
+        let action = match parse_digits(digits, 20) {
+            None => return (Action::Error(Status::NotFound), None),
+            Some(_) if !get_or_head => Action::Error(Status::MethodNotAllowed),
+            Some(n) if n > limits.max_bytes => Action::Error(Status::BadRequest),
+            Some(n) => Action::Bytes(n),
+        };
+        return (action, Some(ALLOW_GET_HEAD));
+    }
+    (Action::Error(Status::NotFound), None)
+}
+
+/// The path of a request target without its query; absolute-form targets give their path part.
+fn request_path(target: &[u8]) -> &[u8] {
+    let (rest, absolute) = match strip_scheme(target) {
+        Some(after_scheme) => {
+            let authority_end = after_scheme
+                .iter()
+                .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(after_scheme.len());
+            (&after_scheme[authority_end..], true)
+        }
+        None => (target, false),
+    };
+    let end = rest
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(rest.len());
+    let path = &rest[..end];
+    if absolute && path.is_empty() {
+        // RFC 9112 section 3.2.2: an empty path in absolute-form means "/".
+        b"/"
+    } else {
+        path
+    }
+}
+
+fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
+    for scheme in [&b"http://"[..], &b"https://"[..]] {
+        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            return Some(&target[scheme.len()..]);
+        }
+    }
+    None
+}
+
+/// Parses 1..=`max_digits` ASCII decimal digits and nothing else; None if malformed or if the
+/// value does not fit a u64.
+fn parse_digits(s: &[u8], max_digits: usize) -> Option<u64> {
+    if s.is_empty() || s.len() > max_digits {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(value)
+}
+
+/// Trims optional whitespace (SP and HTAB, RFC 9110 section 5.6.3) from both ends.
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Longest chunk-size line (size digits and extensions, without CRLF) the decoder accepts.
+const MAX_CHUNK_LINE: u32 = 4096;
+/// Longest trailer field line (without CRLF) the decoder accepts.
+const MAX_TRAILER_LINE: u32 = 8192;
+/// Most trailer field lines the decoder accepts.
+const MAX_TRAILERS: u32 = 100;
+/// Most hex digits in a chunk size: 16 fill a u64, so more could only overflow.
+const MAX_CHUNK_DIGITS: u32 = 16;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ChunkState {
+    /// Reading the chunk-size hex digits.
+    #[default]
+    Size,
+    /// After the digits: whitespace before `;` or CR.
+    SizeWs,
+    /// Skipping chunk extensions up to CR.
+    Ext,
+    /// Saw CR ending the size line; LF must follow.
+    SizeLf,
+    /// Inside chunk data.
+    Data,
+    /// After chunk data; CR must follow.
+    DataCr,
+    /// After chunk data and CR; LF must follow.
+    DataLf,
+    /// At the start of a trailer line or the final empty line.
+    TrailerStart,
+    /// Inside a trailer field line.
+    Trailer,
+    /// Saw CR ending a trailer line; LF must follow.
+    TrailerLf,
+    /// Saw CR of the final empty line; LF must follow.
+    FinalLf,
+    /// The body is complete.
+    Done,
+}
+
+/// Streaming decoder for a chunked body; counts data bytes, keeps none.
+#[derive(Clone, Debug, Default)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+    /// The chunk size being read, then the data bytes left in the chunk.
+    remaining: u64,
+    /// Hex digits read of the current chunk size.
+    digits: u32,
+    /// Bytes on the current size or trailer line, for the line caps.
+    line_len: u32,
+    /// Trailer lines seen.
+    trailers: u32,
+    /// The current trailer line has had its colon.
+    colon: bool,
+}
+
+/// What one [`ChunkedDecoder::feed`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkProgress {
+    /// Bytes of the input consumed (framing and data); the rest is for the caller to keep.
+    pub consumed: usize,
+    /// How many of the consumed bytes were body data.
+    pub data: u64,
+    /// The body, including trailers and the final CRLF, is complete; `consumed` stops right
+    /// after that CRLF.
+    pub done: bool,
+}
+
+impl ChunkedDecoder {
+    /// A decoder at the start of a chunked body.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Consumes a prefix of `input`; returns how many bytes were consumed, how many of them were
+    /// body data, and whether the body (incl. trailers and final CRLF) is complete.
+    /// `Err(Status::BadRequest)` on malformed framing.
+    ///
+    /// Input may be split at any byte. Once done, further calls consume nothing.
+    ///
+    /// # Errors
+    ///
+    /// `Status::BadRequest` for a malformed chunk size, extension or trailer line, a missing CR
+    /// or LF, or a line over its cap. The decoder is then stuck; the connection should close.
+    pub fn feed(&mut self, input: &[u8]) -> Result<ChunkProgress, Status> {
+        let mut pos = 0;
+        let mut data = 0u64;
+        while pos < input.len() {
+            match self.state {
+                ChunkState::Done => break,
+                ChunkState::Data => {
+                    // Data is skipped in bulk: this is where the bytes of a large upload go.
+                    let available = input.len() - pos;
+                    let take =
+                        usize::try_from(self.remaining).map_or(available, |r| r.min(available));
+                    pos += take;
+                    data += take as u64;
+                    self.remaining -= take as u64;
+                    if self.remaining == 0 {
+                        self.state = ChunkState::DataCr;
+                    }
+                }
+                _ => {
+                    let byte = input[pos];
+                    pos += 1;
+                    self.state = self.step(byte)?;
+                }
+            }
+        }
+        Ok(ChunkProgress {
+            consumed: pos,
+            data,
+            done: self.state == ChunkState::Done,
+        })
+    }
+
+    /// Advances the framing state machine by one byte outside chunk data.
+    fn step(&mut self, byte: u8) -> Result<ChunkState, Status> {
+        const BAD: Status = Status::BadRequest;
+        let next = match self.state {
+            ChunkState::Size => match hex_value(byte) {
+                Some(digit) => {
+                    if self.digits == MAX_CHUNK_DIGITS {
+                        return Err(BAD);
+                    }
+                    self.digits += 1;
+                    self.remaining = (self.remaining << 4) | digit;
+                    self.count_size_line()?;
+                    ChunkState::Size
+                }
+                None if self.digits == 0 => return Err(BAD),
+                None => self.after_size(byte)?,
+            },
+            ChunkState::SizeWs => self.after_size(byte)?,
+            ChunkState::Ext => match byte {
+                b'\r' => ChunkState::SizeLf,
+                b'\n' => return Err(BAD),
+                _ => {
+                    self.count_size_line()?;
+                    ChunkState::Ext
+                }
+            },
+            ChunkState::SizeLf => {
+                if byte != b'\n' {
+                    return Err(BAD);
+                }
+                self.digits = 0;
+                self.line_len = 0;
+                if self.remaining == 0 {
+                    ChunkState::TrailerStart
+                } else {
+                    ChunkState::Data
+                }
+            }
+            ChunkState::DataCr if byte == b'\r' => ChunkState::DataLf,
+            ChunkState::DataLf if byte == b'\n' => ChunkState::Size,
+            ChunkState::DataCr | ChunkState::DataLf => return Err(BAD),
+            ChunkState::TrailerStart => match byte {
+                b'\r' => ChunkState::FinalLf,
+                // Whitespace here would be obs-fold or a nameless field; colon, an empty name.
+                b'\n' | b' ' | b'\t' | b':' => return Err(BAD),
+                _ => {
+                    self.trailers += 1;
+                    if self.trailers > MAX_TRAILERS {
+                        return Err(BAD);
+                    }
+                    self.line_len = 1;
+                    self.colon = false;
+                    ChunkState::Trailer
+                }
+            },
+            ChunkState::Trailer => match byte {
+                b'\r' if self.colon => ChunkState::TrailerLf,
+                b'\r' | b'\n' => return Err(BAD),
+                _ => {
+                    self.colon |= byte == b':';
+                    self.line_len += 1;
+                    if self.line_len > MAX_TRAILER_LINE {
+                        return Err(BAD);
+                    }
+                    ChunkState::Trailer
+                }
+            },
+            ChunkState::TrailerLf if byte == b'\n' => ChunkState::TrailerStart,
+            ChunkState::FinalLf if byte == b'\n' => ChunkState::Done,
+            ChunkState::TrailerLf | ChunkState::FinalLf => return Err(BAD),
+            // feed never steps in these states; staying put is the harmless answer.
+            ChunkState::Data | ChunkState::Done => self.state,
+        };
+        Ok(next)
+    }
+
+    /// The byte after the size digits: BWS, then extensions or the line end.
+    fn after_size(&mut self, byte: u8) -> Result<ChunkState, Status> {
+        match byte {
+            b' ' | b'\t' => {
+                self.count_size_line()?;
+                Ok(ChunkState::SizeWs)
+            }
+            b';' => {
+                self.count_size_line()?;
+                Ok(ChunkState::Ext)
+            }
+            b'\r' => Ok(ChunkState::SizeLf),
+            _ => Err(Status::BadRequest),
+        }
+    }
+
+    fn count_size_line(&mut self) -> Result<(), Status> {
+        self.line_len += 1;
+        if self.line_len > MAX_CHUNK_LINE {
+            Err(Status::BadRequest)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn hex_value(byte: u8) -> Option<u64> {
+    match byte {
+        b'0'..=b'9' => Some(u64::from(byte - b'0')),
+        b'a'..=b'f' => Some(u64::from(byte - b'a' + 10)),
+        b'A'..=b'F' => Some(u64::from(byte - b'A' + 10)),
+        _ => None,
+    }
+}
+
+/// The last second httpdate can format (9999-12-31T23:59:59Z); it panics past it.
+const MAX_DATE_SECS: u64 = 253_402_300_799;
+/// Length of an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+const DATE_LEN: usize = 29;
+
+/// Formats the Date header value once per second (29 bytes, IMF-fixdate), so responses never
+/// format time.
+#[derive(Clone, Debug)]
+pub struct DateCache {
+    text: [u8; DATE_LEN],
+    /// Seconds since the epoch that `text` shows.
+    secs: u64,
+}
+
+impl DateCache {
+    /// A cache showing the current time.
+    pub fn new() -> Self {
+        // Starts self-consistent at the epoch, so update() only has to handle a change.
+        let mut cache = DateCache {
+            text: *b"Thu, 01 Jan 1970 00:00:00 GMT",
+            secs: 0,
+        };
+        cache.update(SystemTime::now());
+        cache
+    }
+
+    /// Re-formats the date if `now` is in a different second from the one shown. Times before
+    /// 1970 or after 9999 are clamped rather than panicking.
+    pub fn update(&mut self, now: SystemTime) {
+        let secs = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .min(MAX_DATE_SECS);
+        if secs == self.secs {
+            return;
+        }
+        let date = httpdate::HttpDate::from(UNIX_EPOCH + Duration::from_secs(secs));
+        let mut text = [0u8; DATE_LEN];
+        let mut cursor = &mut text[..];
+        // Formatting into a fixed array keeps this allocation-free; a short or failed write
+        // leaves the previous (one second stale) date in place rather than a torn one.
+        if write!(cursor, "{date}").is_ok() && cursor.is_empty() {
+            self.text = text;
+            self.secs = secs;
+        }
+    }
+
+    /// The Date header value (29 bytes).
+    pub fn get(&self) -> &[u8] {
+        &self.text
+    }
+}
+
+impl Default for DateCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What goes into a response head.
+#[derive(Clone, Copy, Debug)]
+pub struct ResponseHead<'a> {
+    /// The status line's status.
+    pub status: Status,
+    /// [`CONTENT_TYPE_HTML`] for the hello page, [`CONTENT_TYPE_BYTES`] for `/bytes`,
+    /// [`CONTENT_TYPE_TEXT`] for `/sink` and errors.
+    pub content_type: &'static str,
+    /// The body length (also for HEAD, where the body is not sent).
+    pub content_length: u64,
+    /// Whether the connection stays open; false sends `Connection: close`.
+    pub keep_alive: bool,
+    /// The request was HTTP/1.0, so keep-alive must be said explicitly.
+    pub http10: bool,
+    /// The `Allow` header value, for 405 answers.
+    pub allow: Option<&'static str>,
+    /// The Date header value, from [`DateCache::get`].
+    pub date: &'a [u8],
+}
+
+/// Appends the head (status line .. blank line) to `out` without allocating when `out` has
+/// capacity.
+///
+/// The status line always says HTTP/1.1: RFC 9110 section 6.2 has a server send its own
+/// highest version, also to 1.0 clients.
+pub fn write_head(out: &mut Vec<u8>, head: &ResponseHead<'_>) {
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(number.format(head.status.code()).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.status.reason().as_bytes());
+    out.extend_from_slice(b"\r\nServer: tlsbench\r\nDate: ");
+    out.extend_from_slice(head.date);
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(head.content_type.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    out.extend_from_slice(number.format(head.content_length).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if !head.keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if head.http10 {
+        // HTTP/1.1 keep-alive is the default and goes unsaid; 1.0 clients need to be told.
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    if let Some(allow) = head.allow {
+        out.extend_from_slice(b"Allow: ");
+        out.extend_from_slice(allow.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(buf: &[u8]) -> Head {
+        parse_head(buf, &Limits::default())
+    }
+
+    fn complete(buf: &[u8]) -> Request {
+        match parse(buf) {
+            Head::Complete(req) => req,
+            other => panic!(
+                "expected a complete head for {:?}, got {other:?}",
+                String::from_utf8_lossy(buf)
+            ),
+        }
+    }
+
+    fn action(buf: &[u8]) -> Action {
+        complete(buf).action
+    }
+
+    fn get(path: &str) -> Vec<u8> {
+        format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes()
+    }
+
+    #[test]
+    fn hello_page_is_the_seed_page() {
+        assert_eq!(HELLO_PAGE.len(), 228);
+        assert!(HELLO_PAGE.starts_with(b"<!DOCTYPE html>"));
+        assert!(HELLO_PAGE.ends_with(b"</html>"));
+    }
+
+    #[test]
+    fn limits_defaults() {
+        let limits = Limits::default();
+        assert_eq!(limits.max_request_line, 8192);
+        assert_eq!(limits.max_header_bytes, 32768);
+        assert_eq!(limits.max_headers, 100);
+        assert_eq!(limits.max_body, 1_048_576);
+        assert_eq!(limits.max_bytes, 1_073_741_824);
+    }
+
+    #[test]
+    fn status_table_is_consistent() {
+        for (i, status) in Status::ALL.iter().enumerate() {
+            assert_eq!(status.index(), i);
+            let expected = format!("{} {}\n", status.code(), status.reason());
+            assert_eq!(status.error_body(), expected.as_bytes());
+        }
+        assert_eq!(Status::NotFound.error_body(), b"404 Not Found\n");
+        assert_eq!(Status::HeaderFieldsTooLarge.code(), 431);
+        assert_eq!(Status::UriTooLong.reason(), "URI Too Long");
+    }
+
+    #[test]
+    fn get_root_is_hello_keep_alive() {
+        let buf = b"GET / HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n";
+        assert_eq!(
+            parse(buf),
+            Head::Complete(Request {
+                action: Action::Hello,
+                head_only: false,
+                keep_alive: true,
+                http10: false,
+                body: BodyFraming::None,
+                head_len: buf.len(),
+                allow: None,
+                expect_continue: false,
+            })
+        );
+    }
+
+    #[test]
+    fn expect_continue_only_with_a_body_on_http11() {
+        let with_body =
+            b"POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+        assert!(complete(with_body).expect_continue);
+        let no_body = b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n";
+        assert!(!complete(no_body).expect_continue);
+        let plain = b"POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n";
+        assert!(!complete(plain).expect_continue);
+    }
+
+    #[test]
+    fn head_request_is_head_only() {
+        let req = complete(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req.action, Action::Hello);
+        assert!(req.head_only);
+        assert!(req.keep_alive);
+        let req = complete(b"HEAD /bytes/10 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req.action, Action::Bytes(10));
+        assert!(req.head_only);
+        let req = complete(b"HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::NotFound));
+        assert!(req.head_only);
+    }
+
+    #[test]
+    fn connection_close() {
+        let req = complete(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        assert_eq!(req.action, Action::Hello);
+        assert!(!req.keep_alive);
+        let req = complete(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade ,  CLOSE\r\n\r\n");
+        assert!(!req.keep_alive);
+        let req = complete(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+        );
+        assert!(!req.keep_alive);
+        let req = complete(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n");
+        assert!(req.keep_alive);
+    }
+
+    #[test]
+    fn http10_defaults_to_close() {
+        let req = complete(b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(req.action, Action::Hello);
+        assert!(req.http10);
+        assert!(!req.keep_alive);
+        let req = complete(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+        assert!(req.http10);
+        assert!(req.keep_alive);
+        let req = complete(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n");
+        assert!(!req.keep_alive);
+    }
+
+    #[test]
+    fn pipelined_requests_parse_one_after_another() {
+        let first = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".as_slice();
+        let second = b"HEAD /bytes/5 HTTP/1.1\r\nHost: a\r\n\r\n".as_slice();
+        let third = b"GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".as_slice();
+        let buf = [first, second, third].concat();
+        let mut at = 0;
+        let mut seen = Vec::new();
+        while at < buf.len() {
+            let req = complete(&buf[at..]);
+            seen.push((req.action, req.head_only, req.keep_alive, req.head_len));
+            at += req.head_len;
+        }
+        assert_eq!(at, buf.len());
+        assert_eq!(
+            seen,
+            vec![
+                (Action::Hello, false, true, first.len()),
+                (Action::Bytes(5), true, true, second.len()),
+                (Action::Error(Status::NotFound), false, false, third.len()),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_split_point_is_incomplete_until_complete() {
+        let buf = b"POST /sink?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc";
+        let head_len = buf.len() - 3;
+        for split in 0..head_len {
+            assert_eq!(parse(&buf[..split]), Head::Incomplete, "split at {split}");
+        }
+        for end in head_len..=buf.len() {
+            let req = complete(&buf[..end]);
+            assert_eq!(req.action, Action::Sink);
+            assert_eq!(req.body, BodyFraming::Length(3));
+            assert_eq!(req.head_len, head_len);
+        }
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        let req = complete(b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req.action, Action::Hello);
+        assert_eq!(req.head_len, 31);
+    }
+
+    #[test]
+    fn bytes_route() {
+        assert_eq!(action(&get("/bytes/0")), Action::Bytes(0));
+        assert_eq!(action(&get("/bytes/16384")), Action::Bytes(16384));
+        assert_eq!(action(&get("/bytes/16384?cache=no")), Action::Bytes(16384));
+        assert_eq!(action(&get("/bytes/1073741824")), Action::Bytes(1 << 30));
+        assert_eq!(
+            action(&get("/bytes/1073741825")),
+            Action::Error(Status::BadRequest)
+        );
+        // Fits u64 but over the cap: 400, not 404.
+        assert_eq!(
+            action(&get("/bytes/18446744073709551615")),
+            Action::Error(Status::BadRequest)
+        );
+        for bad in [
+            "/bytes/abc",
+            "/bytes/-1",
+            "/bytes/+1",
+            "/bytes/",
+            "/bytes/1.5",
+            "/bytes/5/",
+            "/bytes/0x10",
+            "/bytes/18446744073709551616",
+            "/bytes/000000000000000000001",
+            "/bytes",
+        ] {
+            assert_eq!(action(&get(bad)), Action::Error(Status::NotFound), "{bad}");
+        }
+        let req = complete(b"POST /bytes/5 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::MethodNotAllowed));
+        assert_eq!(req.allow, Some("GET, HEAD"));
+        assert!(!req.keep_alive);
+    }
+
+    #[test]
+    fn sink_with_content_length_and_chunked() {
+        let req = complete(b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 5000000\r\n\r\n");
+        assert_eq!(req.action, Action::Sink);
+        assert_eq!(req.body, BodyFraming::Length(5_000_000));
+        assert!(req.keep_alive);
+        let req =
+            complete(b"POST /sink HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  Chunked \r\n\r\n");
+        assert_eq!(req.action, Action::Sink);
+        assert_eq!(req.body, BodyFraming::Chunked);
+        let req = complete(b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(req.action, Action::Sink);
+        assert_eq!(req.body, BodyFraming::None);
+        let req = complete(b"POST /sink HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req.body, BodyFraming::None);
+    }
+
+    #[test]
+    fn wrong_methods_are_405_with_allow() {
+        let req = complete(b"GET /sink HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::MethodNotAllowed));
+        assert_eq!(req.allow, Some("POST"));
+        assert!(!req.keep_alive);
+        let req = complete(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi");
+        assert_eq!(req.action, Action::Error(Status::MethodNotAllowed));
+        assert_eq!(req.allow, Some("GET, HEAD"));
+        assert_eq!(req.body, BodyFraming::Length(2));
+        let req = complete(b"get / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::MethodNotAllowed));
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        for path in ["/index.html", "/sink/", "//", "/?", "*", "/Sink"] {
+            let req = complete(&get(path));
+            if path == "/?" {
+                assert_eq!(req.action, Action::Hello);
+            } else {
+                assert_eq!(req.action, Action::Error(Status::NotFound), "{path}");
+                assert_eq!(req.allow, None);
+                assert!(!req.keep_alive);
+            }
+        }
+    }
+
+    #[test]
+    fn absolute_form_routes_by_path() {
+        assert_eq!(action(&get("http://example.com/")), Action::Hello);
+        assert_eq!(
+            action(&get("HTTPS://example.com:8443/bytes/7?q")),
+            Action::Bytes(7)
+        );
+        assert_eq!(action(&get("https://example.com")), Action::Hello);
+        assert_eq!(action(&get("https://example.com?x")), Action::Hello);
+        assert_eq!(
+            action(&get("ftp://example.com/")),
+            Action::Error(Status::NotFound)
+        );
+    }
+
+    #[test]
+    fn host_rules() {
+        let req = complete(b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::BadRequest));
+        assert!(!req.keep_alive);
+        assert_eq!(req.head_len, 18);
+        let req = complete(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::BadRequest));
+        let req = complete(b"GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(req.action, Action::Hello);
+        let req = complete(b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::BadRequest));
+    }
+
+    #[test]
+    fn content_length_rules() {
+        let req = complete(
+            b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        );
+        assert_eq!(req.action, Action::Error(Status::BadRequest));
+        assert_eq!(req.body, BodyFraming::None);
+        assert!(!req.keep_alive);
+        for value in ["+5", "5 5", "", "-1", "0x5", "5,5", "12345678901234567890"] {
+            let buf = format!("POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: {value}\r\n\r\n");
+            assert_eq!(
+                action(buf.as_bytes()),
+                Action::Error(Status::BadRequest),
+                "{value:?}"
+            );
+        }
+        let req = complete(
+            b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 9999999999999999999\r\n\r\n",
+        );
+        assert_eq!(req.action, Action::Sink);
+        assert_eq!(req.body, BodyFraming::Length(9_999_999_999_999_999_999));
+        let req = complete(b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n");
+        assert_eq!(req.body, BodyFraming::Length(7));
+    }
+
+    #[test]
+    fn transfer_encoding_rules() {
+        let req = complete(
+            b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        assert_eq!(req.action, Action::Error(Status::BadRequest));
+        assert_eq!(req.body, BodyFraming::None);
+        let req = complete(b"POST /sink HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::NotImplemented));
+        assert!(!req.keep_alive);
+        let req =
+            complete(b"POST /sink HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::NotImplemented));
+        let req = complete(
+            b"POST /sink HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        assert_eq!(req.action, Action::Error(Status::BadRequest));
+        let req = complete(b"POST /sink HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::BadRequest));
+        assert_eq!(req.body, BodyFraming::None);
+        // A body on GET is framed and must be skipped, not answered as an error.
+        let req = complete(b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(req.action, Action::Hello);
+        assert_eq!(req.body, BodyFraming::Chunked);
+        assert!(req.keep_alive);
+    }
+
+    #[test]
+    fn body_cap_spares_sink() {
+        let req = complete(b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n");
+        assert_eq!(req.action, Action::Sink);
+        let req = complete(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n");
+        assert_eq!(req.action, Action::Error(Status::PayloadTooLarge));
+        assert_eq!(req.body, BodyFraming::Length(1_048_577));
+        assert!(!req.keep_alive);
+        let req = complete(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n");
+        assert_eq!(req.action, Action::Hello);
+        assert_eq!(req.body, BodyFraming::Length(1_048_576));
+        assert!(req.keep_alive);
+    }
+
+    fn request_line_of(len: usize) -> Vec<u8> {
+        let fixed = "GET / HTTP/1.1".len();
+        format!("GET /{} HTTP/1.1", "a".repeat(len - fixed)).into_bytes()
+    }
+
+    #[test]
+    fn long_request_line_is_414() {
+        let line = request_line_of(8193);
+        assert_eq!(line.len(), 8193);
+        assert_eq!(parse(&line), Head::Invalid(Status::UriTooLong));
+        assert_eq!(parse(&line[..8192]), Head::Incomplete);
+        let head = [&line[..], b"\r\nHost: a\r\n\r\n"].concat();
+        assert_eq!(parse(&head), Head::Invalid(Status::UriTooLong));
+
+        let line = request_line_of(8192);
+        assert_eq!(parse(&line), Head::Incomplete);
+        assert_eq!(parse(&[&line[..], b"\r"].concat()), Head::Incomplete);
+        let head = [&line[..], b"\r\nHost: a\r\n\r\n"].concat();
+        assert_eq!(action(&head), Action::Error(Status::NotFound));
+    }
+
+    fn with_headers(count: usize) -> Vec<u8> {
+        let mut buf = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 1..count {
+            buf.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        buf.extend_from_slice(b"\r\n");
+        buf
+    }
+
+    #[test]
+    fn too_many_headers_is_431() {
+        assert_eq!(action(&with_headers(100)), Action::Hello);
+        assert_eq!(
+            parse(&with_headers(101)),
+            Head::Invalid(Status::HeaderFieldsTooLarge)
+        );
+        assert_eq!(
+            parse(&with_headers(102)),
+            Head::Invalid(Status::HeaderFieldsTooLarge)
+        );
+        assert_eq!(
+            parse(&with_headers(500)),
+            Head::Invalid(Status::HeaderFieldsTooLarge)
+        );
+        let limits = Limits {
+            max_headers: 1000,
+            ..Limits::default()
+        };
+        let req = match parse_head(&with_headers(127), &limits) {
+            Head::Complete(req) => req,
+            other => panic!("127 headers: {other:?}"),
+        };
+        assert_eq!(req.action, Action::Hello);
+        assert_eq!(req.head_len, with_headers(127).len());
+        assert_eq!(
+            parse_head(&with_headers(128), &limits),
+            Head::Invalid(Status::HeaderFieldsTooLarge)
+        );
+    }
+
+    fn head_of_len(len: usize) -> Vec<u8> {
+        let fixed = b"GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n".len();
+        format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "v".repeat(len - fixed)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn large_head_is_431() {
+        let head = head_of_len(32768);
+        assert_eq!(head.len(), 32768);
+        assert_eq!(action(&head), Action::Hello);
+        let head = head_of_len(32769);
+        assert_eq!(parse(&head), Head::Invalid(Status::HeaderFieldsTooLarge));
+        // Incomplete with max bytes buffered can only complete too large.
+        assert_eq!(
+            parse(&head[..32768]),
+            Head::Invalid(Status::HeaderFieldsTooLarge)
+        );
+        assert_eq!(parse(&head[..32767]), Head::Incomplete);
+    }
+
+    #[test]
+    fn malformed_heads_are_400() {
+        for buf in [
+            &b"GET / HTTP/1.1\nHost: a\n\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+            b"GET / HTTP/1.1\nHo",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: b\0c\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\0",
+            b"GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /  HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+            b"GET / HTTP/1.1\r\n Host: a\r\n\r\n",
+            b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET /\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        ] {
+            assert_eq!(
+                parse(buf),
+                Head::Invalid(Status::BadRequest),
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+
+    /// Feeds `input` in pieces of `step` bytes, as a connection would, stopping at done.
+    fn feed_in_steps(input: &[u8], step: usize) -> Result<ChunkProgress, Status> {
+        let mut decoder = ChunkedDecoder::new();
+        let mut total = ChunkProgress {
+            consumed: 0,
+            data: 0,
+            done: false,
+        };
+        while !total.done && total.consumed < input.len() {
+            let end = (total.consumed + step).min(input.len());
+            let progress = decoder.feed(&input[total.consumed..end])?;
+            assert!(progress.consumed <= end - total.consumed);
+            total.consumed += progress.consumed;
+            total.data += progress.data;
+            total.done = progress.done;
+        }
+        Ok(total)
+    }
+
+    fn decode(input: &[u8]) -> Result<ChunkProgress, Status> {
+        ChunkedDecoder::new().feed(input)
+    }
+
+    const BODY: &[u8] = b"5\r\nhello\r\n1A;name=value;q=\"a;b\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Sum: 1\r\nX-Other: two\r\n\r\n";
+
+    #[test]
+    fn chunked_whole_and_byte_by_byte_agree() {
+        let pipelined = [BODY, b"GET / HTTP/1.1\r\n"].concat();
+        let expected = ChunkProgress {
+            consumed: BODY.len(),
+            data: 31,
+            done: true,
+        };
+        assert_eq!(decode(&pipelined), Ok(expected));
+        for step in [1, 2, 3, 7, 64] {
+            assert_eq!(feed_in_steps(&pipelined, step), Ok(expected), "step {step}");
+        }
+    }
+
+    #[test]
+    fn chunked_stops_at_final_crlf() {
+        let mut decoder = ChunkedDecoder::new();
+        let progress = decoder.feed(b"3\r\nabc\r\n0\r\n\r\nGET /").unwrap();
+        assert_eq!(
+            progress,
+            ChunkProgress {
+                consumed: 13,
+                data: 3,
+                done: true
+            }
+        );
+        assert_eq!(
+            decoder.feed(b"GET /").unwrap(),
+            ChunkProgress {
+                consumed: 0,
+                data: 0,
+                done: true
+            }
+        );
+    }
+
+    #[test]
+    fn chunked_partial_progress() {
+        let mut decoder = ChunkedDecoder::new();
+        assert_eq!(
+            decoder.feed(b"a\r\n0123").unwrap(),
+            ChunkProgress {
+                consumed: 7,
+                data: 4,
+                done: false
+            }
+        );
+        assert_eq!(
+            decoder.feed(b"456789\r").unwrap(),
+            ChunkProgress {
+                consumed: 7,
+                data: 6,
+                done: false
+            }
+        );
+        assert_eq!(
+            decoder.feed(b"\n0\r\n\r").unwrap(),
+            ChunkProgress {
+                consumed: 5,
+                data: 0,
+                done: false
+            }
+        );
+        assert_eq!(
+            decoder.feed(b"\n").unwrap(),
+            ChunkProgress {
+                consumed: 1,
+                data: 0,
+                done: true
+            }
+        );
+    }
+
+    #[test]
+    fn chunk_extensions_and_whitespace() {
+        assert_eq!(
+            decode(b"4 ;ext\r\nabcd\r\n0;last\r\n\r\n").map(|p| (p.data, p.done)),
+            Ok((4, true))
+        );
+        let long_ext = format!("4;{}\r\nabcd\r\n0\r\n\r\n", "e".repeat(4094));
+        assert_eq!(decode(long_ext.as_bytes()).map(|p| p.done), Ok(true));
+        let too_long = format!("4;{}\r\nabcd\r\n0\r\n\r\n", "e".repeat(4095));
+        assert_eq!(decode(too_long.as_bytes()), Err(Status::BadRequest));
+    }
+
+    #[test]
+    fn chunk_trailers() {
+        assert_eq!(
+            decode(b"0\r\nA: 1\r\nB:2\r\n\r\n").map(|p| (p.consumed, p.done)),
+            Ok((16, true))
+        );
+        let line = format!("0\r\nX:{}\r\n\r\n", "v".repeat(8190));
+        assert_eq!(decode(line.as_bytes()).map(|p| p.done), Ok(true));
+        let line = format!("0\r\nX:{}\r\n\r\n", "v".repeat(8191));
+        assert_eq!(decode(line.as_bytes()), Err(Status::BadRequest));
+        let many = format!("0\r\n{}\r\n", "T: v\r\n".repeat(100));
+        assert_eq!(decode(many.as_bytes()).map(|p| p.done), Ok(true));
+        let many = format!("0\r\n{}\r\n", "T: v\r\n".repeat(101));
+        assert_eq!(decode(many.as_bytes()), Err(Status::BadRequest));
+        for bad in [
+            &b"0\r\nno colon\r\n\r\n"[..],
+            b"0\r\n folded: x\r\n\r\n",
+            b"0\r\n: x\r\n\r\n",
+            b"0\r\nA: 1\n\r\n",
+            b"0\r\n\rx",
+        ] {
+            assert_eq!(decode(bad), Err(Status::BadRequest), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn chunk_size_errors() {
+        for bad in [
+            &b"g\r\n"[..],
+            b"\r\n",
+            b";ext\r\n",
+            b" 5\r\n",
+            b"-5\r\n",
+            b"0x5\r\n",
+            b"5 5\r\n",
+            b"5\n",
+            b"5\rx",
+            b"5\r\nhelloX",
+            b"5\r\nhello\n",
+            b"5\r\nhello\r\r",
+            b"0\r\n\n",
+            b"1;a\nb\r\n",
+            b"10000000000000000\r\n",
+            b"00000000000000001\r\n",
+        ] {
+            assert_eq!(decode(bad), Err(Status::BadRequest), "{bad:?}");
+            assert_eq!(feed_in_steps(bad, 1), Err(Status::BadRequest), "{bad:?}");
+        }
+        // Sixteen hex digits are the most a u64 holds and are accepted.
+        let max = decode(b"ffffffffffffffff\r\nab").unwrap();
+        assert_eq!(
+            max,
+            ChunkProgress {
+                consumed: 20,
+                data: 2,
+                done: false
+            }
+        );
+    }
+
+    #[test]
+    fn date_cache_matches_httpdate() {
+        let mut cache = DateCache::new();
+        assert_eq!(cache.get().len(), 29);
+        let now = SystemTime::now();
+        cache.update(now);
+        assert_eq!(cache.get(), httpdate::fmt_http_date(now).as_bytes());
+        let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        cache.update(t);
+        assert_eq!(cache.get(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        // Later in the same second: nothing changes.
+        cache.update(t + Duration::from_millis(999));
+        assert_eq!(cache.get(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        cache.update(t + Duration::from_secs(1));
+        assert_eq!(cache.get(), b"Sun, 06 Nov 1994 08:49:38 GMT");
+        cache.update(UNIX_EPOCH);
+        assert_eq!(cache.get(), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        cache.update(UNIX_EPOCH - Duration::from_secs(10));
+        assert_eq!(cache.get(), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        cache.update(UNIX_EPOCH + Duration::from_secs(300_000_000_000));
+        assert_eq!(cache.get(), b"Fri, 31 Dec 9999 23:59:59 GMT");
+    }
+
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn head(
+        status: Status,
+        content_type: &'static str,
+        content_length: u64,
+    ) -> ResponseHead<'static> {
+        ResponseHead {
+            status,
+            content_type,
+            content_length,
+            keep_alive: true,
+            http10: false,
+            allow: None,
+            date: DATE,
+        }
+    }
+
+    fn written(head: &ResponseHead<'_>) -> String {
+        let mut out = Vec::with_capacity(512);
+        let start = out.as_ptr();
+        write_head(&mut out, head);
+        assert_eq!(out.as_ptr(), start, "write_head reallocated");
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn write_head_keep_alive_11() {
+        assert_eq!(
+            written(&head(Status::Ok, CONTENT_TYPE_HTML, 228)),
+            "HTTP/1.1 200 OK\r\nServer: tlsbench\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 228\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn write_head_close() {
+        let head = ResponseHead {
+            keep_alive: false,
+            ..head(Status::Ok, CONTENT_TYPE_BYTES, 18_446_744_073_709_551_615)
+        };
+        assert_eq!(
+            written(&head),
+            "HTTP/1.1 200 OK\r\nServer: tlsbench\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: application/octet-stream\r\nContent-Length: 18446744073709551615\r\nConnection: close\r\n\r\n"
+        );
+        let head = ResponseHead {
+            keep_alive: false,
+            http10: true,
+            ..head
+        };
+        assert!(written(&head).ends_with("\r\nConnection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn write_head_keep_alive_10() {
+        let head = ResponseHead {
+            http10: true,
+            ..head(Status::Ok, CONTENT_TYPE_TEXT, 0)
+        };
+        assert_eq!(
+            written(&head),
+            "HTTP/1.1 200 OK\r\nServer: tlsbench\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn write_head_405_with_allow() {
+        let status = Status::MethodNotAllowed;
+        let head = ResponseHead {
+            keep_alive: false,
+            allow: Some("GET, HEAD"),
+            ..head(status, CONTENT_TYPE_TEXT, status.error_body().len() as u64)
+        };
+        assert_eq!(
+            written(&head),
+            "HTTP/1.1 405 Method Not Allowed\r\nServer: tlsbench\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\nConnection: close\r\nAllow: GET, HEAD\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn write_head_appends() {
+        let mut out = b"previous".to_vec();
+        write_head(&mut out, &head(Status::NotFound, CONTENT_TYPE_TEXT, 14));
+        assert!(out.starts_with(b"previousHTTP/1.1 404 Not Found\r\n"));
+    }
+}

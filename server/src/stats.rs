@@ -1,0 +1,723 @@
+//! The server's counters: one block per worker, written only by that worker (so increments
+//! are plain loads and stores, no locked instructions, no shared cache lines), merged into a
+//! [`Snapshot`] whenever someone reads them. Counts are exact: the `run` matrix divides server
+//! CPU time by them.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::cpu::{self, CpuTime};
+use rustls::{AlertDescription, HandshakeKind};
+
+use crate::http::Status;
+
+/// Protocol versions counted apart: index 0 is TLS 1.2, 1 is TLS 1.3.
+pub const VERSIONS: [&str; 2] = ["1.2", "1.3"];
+/// Handshake kinds as `handshake_kind()` reports them.
+pub const KINDS: [&str; 3] = ["full", "resumed", "full_hrr"];
+
+/// Why a handshake did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureCause {
+    /// The peer sent a fatal alert (counted by name in `alerts_received` too).
+    PeerAlert,
+    /// Bytes that do not parse as TLS records or messages (garbage, plain HTTP, SSLv2).
+    InvalidMessage,
+    /// The peer offers nothing we accept (versions, suites, groups, signature schemes).
+    PeerIncompatible,
+    /// The peer broke the protocol in a way rustls names misbehaviour.
+    PeerMisbehaved,
+    /// A message arrived that does not belong at that point of the handshake.
+    InappropriateMessage,
+    /// A record failed authentication.
+    DecryptError,
+    /// Any other rustls error.
+    OtherTls,
+    /// The handshake timeout fired.
+    Timeout,
+    /// The peer closed the TCP connection before the handshake completed.
+    Eof,
+    /// A socket error (reset, broken pipe) during the handshake.
+    Io,
+    /// The server was shutting down.
+    Shutdown,
+}
+
+impl FailureCause {
+    /// Every cause, in counter order.
+    pub const ALL: [FailureCause; 11] = [
+        FailureCause::PeerAlert,
+        FailureCause::InvalidMessage,
+        FailureCause::PeerIncompatible,
+        FailureCause::PeerMisbehaved,
+        FailureCause::InappropriateMessage,
+        FailureCause::DecryptError,
+        FailureCause::OtherTls,
+        FailureCause::Timeout,
+        FailureCause::Eof,
+        FailureCause::Io,
+        FailureCause::Shutdown,
+    ];
+
+    /// The Prometheus label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::PeerAlert => "peer_alert",
+            FailureCause::InvalidMessage => "invalid_message",
+            FailureCause::PeerIncompatible => "peer_incompatible",
+            FailureCause::PeerMisbehaved => "peer_misbehaved",
+            FailureCause::InappropriateMessage => "inappropriate_message",
+            FailureCause::DecryptError => "decrypt_error",
+            FailureCause::OtherTls => "other_tls",
+            FailureCause::Timeout => "timeout",
+            FailureCause::Eof => "eof",
+            FailureCause::Io => "io",
+            FailureCause::Shutdown => "shutdown",
+        }
+    }
+
+    /// Classifies a rustls error.
+    pub fn of(err: &rustls::Error) -> FailureCause {
+        match err {
+            rustls::Error::AlertReceived(_) => FailureCause::PeerAlert,
+            rustls::Error::InvalidMessage(_) => FailureCause::InvalidMessage,
+            rustls::Error::PeerIncompatible(_) => FailureCause::PeerIncompatible,
+            rustls::Error::PeerMisbehaved(_) => FailureCause::PeerMisbehaved,
+            rustls::Error::InappropriateMessage { .. }
+            | rustls::Error::InappropriateHandshakeMessage { .. } => {
+                FailureCause::InappropriateMessage
+            }
+            rustls::Error::DecryptError => FailureCause::DecryptError,
+            _ => FailureCause::OtherTls,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Timeouts that close an established connection (handshake timeouts count as failures).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// No complete TLS handshake in time.
+    Handshake,
+    /// A request head started but did not complete in time.
+    Header,
+    /// A request body stalled.
+    Body,
+    /// No new request on a kept-alive connection.
+    Idle,
+    /// The client did not read the response in time.
+    Send,
+    /// Lingering close: the client neither closed nor went quiet.
+    Linger,
+}
+
+impl TimeoutKind {
+    /// Every kind, in counter order.
+    pub const ALL: [TimeoutKind; 6] = [
+        TimeoutKind::Handshake,
+        TimeoutKind::Header,
+        TimeoutKind::Body,
+        TimeoutKind::Idle,
+        TimeoutKind::Send,
+        TimeoutKind::Linger,
+    ];
+
+    /// The Prometheus label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutKind::Handshake => "handshake",
+            TimeoutKind::Header => "header",
+            TimeoutKind::Body => "body",
+            TimeoutKind::Idle => "idle",
+            TimeoutKind::Send => "send",
+            TimeoutKind::Linger => "linger",
+        }
+    }
+}
+
+/// One worker's counters. Only the owning worker writes them.
+pub struct WorkerStats {
+    accepted: AtomicU64,
+    closed: AtomicU64,
+    refused: AtomicU64,
+    accept_errors: AtomicU64,
+    handshakes: [[AtomicU64; 3]; 2],
+    failures: [AtomicU64; FailureCause::ALL.len()],
+    alerts_received: [AtomicU64; 256],
+    timeouts: [AtomicU64; TimeoutKind::ALL.len()],
+    requests: [AtomicU64; Status::ALL.len()],
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        WorkerStats {
+            accepted: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            accept_errors: AtomicU64::new(0),
+            handshakes: Default::default(),
+            failures: Default::default(),
+            alerts_received: [const { AtomicU64::new(0) }; 256],
+            timeouts: Default::default(),
+            requests: Default::default(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Single-writer increment: a load and a store, no read-modify-write bus lock.
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl WorkerStats {
+    /// A connection was accepted.
+    pub fn accepted(&self) {
+        bump(&self.accepted, 1);
+    }
+    /// A connection was closed (for any reason, counted once).
+    pub fn closed(&self) {
+        bump(&self.closed, 1);
+    }
+    /// A connection was accepted and closed at once because of `--max-connections`.
+    pub fn refused(&self) {
+        bump(&self.refused, 1);
+    }
+    /// `accept` failed with something other than WouldBlock (EMFILE, ENFILE, ...).
+    pub fn accept_error(&self) {
+        bump(&self.accept_errors, 1);
+    }
+    /// A handshake completed.
+    pub fn handshake(&self, version: Option<rustls::ProtocolVersion>, kind: HandshakeKind) {
+        let v = match version {
+            Some(rustls::ProtocolVersion::TLSv1_2) => 0,
+            _ => 1,
+        };
+        let k = match kind {
+            HandshakeKind::Full => 0,
+            HandshakeKind::Resumed => 1,
+            HandshakeKind::FullWithHelloRetryRequest => 2,
+        };
+        bump(&self.handshakes[v][k], 1);
+    }
+    /// A handshake failed.
+    pub fn handshake_failed(&self, cause: FailureCause, alert: Option<AlertDescription>) {
+        bump(&self.failures[cause.index()], 1);
+        if let Some(a) = alert {
+            bump(&self.alerts_received[usize::from(u8::from(a))], 1);
+        }
+    }
+    /// A timeout closed a connection.
+    pub fn timeout(&self, kind: TimeoutKind) {
+        bump(&self.timeouts[kind as usize], 1);
+    }
+    /// A response with `status` was started.
+    pub fn request(&self, status: Status) {
+        bump(&self.requests[status.index()], 1);
+    }
+    /// Plaintext bytes received from clients.
+    pub fn bytes_in(&self, n: u64) {
+        bump(&self.bytes_in, n);
+    }
+    /// Plaintext bytes handed to TLS for clients.
+    pub fn bytes_out(&self, n: u64) {
+        bump(&self.bytes_out, n);
+    }
+}
+
+/// The counters of every worker, readable from any thread.
+pub struct Stats {
+    workers: Vec<Arc<WorkerStats>>,
+    started: Instant,
+    /// Process CPU time when the server started, so the summary excludes start-up work
+    /// (certificate generation, config building).
+    cpu_at_start: CpuTime,
+}
+
+impl Stats {
+    /// Counters for `n` workers.
+    pub fn new(n: usize) -> Self {
+        Stats {
+            workers: (0..n).map(|_| Arc::new(WorkerStats::default())).collect(),
+            started: Instant::now(),
+            cpu_at_start: cpu::process(),
+        }
+    }
+
+    /// Worker `i`'s block.
+    pub fn worker(&self, i: usize) -> Option<Arc<WorkerStats>> {
+        self.workers.get(i).cloned()
+    }
+
+    /// Merges every worker's counters and reads the process CPU time.
+    pub fn snapshot(&self) -> Snapshot {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut s = Snapshot {
+            workers: self.workers.len(),
+            uptime: self.started.elapsed(),
+            cpu: cpu::process(),
+            cpu_at_start: self.cpu_at_start,
+            ..Snapshot::default()
+        };
+        for w in &self.workers {
+            s.accepted += load(&w.accepted);
+            s.closed += load(&w.closed);
+            s.refused += load(&w.refused);
+            s.accept_errors += load(&w.accept_errors);
+            for v in 0..2 {
+                for k in 0..3 {
+                    s.handshakes[v][k] += load(&w.handshakes[v][k]);
+                }
+            }
+            for (dst, src) in s.failures.iter_mut().zip(&w.failures) {
+                *dst += load(src);
+            }
+            for (dst, src) in s.alerts_received.iter_mut().zip(&w.alerts_received) {
+                *dst += load(src);
+            }
+            for (dst, src) in s.timeouts.iter_mut().zip(&w.timeouts) {
+                *dst += load(src);
+            }
+            for (dst, src) in s.requests.iter_mut().zip(&w.requests) {
+                *dst += load(src);
+            }
+            s.bytes_in += load(&w.bytes_in);
+            s.bytes_out += load(&w.bytes_out);
+        }
+        s
+    }
+}
+
+/// Merged counters at one instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Worker threads.
+    pub workers: usize,
+    /// Time since the server started.
+    pub uptime: Duration,
+    /// Process CPU time (all threads) when the snapshot was taken.
+    pub cpu: CpuTime,
+    /// Process CPU time when the server started.
+    pub cpu_at_start: CpuTime,
+    /// Connections accepted (refused ones included).
+    pub accepted: u64,
+    /// Connections closed (refused ones included).
+    pub closed: u64,
+    /// Connections refused by `--max-connections`.
+    pub refused: u64,
+    /// `accept` errors other than WouldBlock (EMFILE, ENFILE, ...).
+    pub accept_errors: u64,
+    /// Completed handshakes by version ([`VERSIONS`]) × kind ([`KINDS`]).
+    pub handshakes: [[u64; 3]; 2],
+    /// Failed handshakes by [`FailureCause`] order.
+    pub failures: [u64; FailureCause::ALL.len()],
+    /// Fatal alerts received during handshakes, by alert code.
+    pub alerts_received: [u64; 256],
+    /// Connections closed by a timeout, by [`TimeoutKind`] order.
+    pub timeouts: [u64; TimeoutKind::ALL.len()],
+    /// Responses by [`Status::ALL`] order.
+    pub requests: [u64; Status::ALL.len()],
+    /// Plaintext bytes received.
+    pub bytes_in: u64,
+    /// Plaintext bytes sent.
+    pub bytes_out: u64,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            workers: 0,
+            uptime: Duration::ZERO,
+            cpu: CpuTime::default(),
+            cpu_at_start: CpuTime::default(),
+            accepted: 0,
+            closed: 0,
+            refused: 0,
+            accept_errors: 0,
+            handshakes: [[0; 3]; 2],
+            failures: [0; FailureCause::ALL.len()],
+            alerts_received: [0; 256],
+            timeouts: [0; TimeoutKind::ALL.len()],
+            requests: [0; Status::ALL.len()],
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+}
+
+impl Snapshot {
+    /// Connections open now.
+    pub fn active(&self) -> u64 {
+        self.accepted.saturating_sub(self.closed)
+    }
+
+    /// Completed handshakes of one version ("1.2"/"1.3") and kind ("full"/"resumed"/"full_hrr").
+    pub fn handshakes_of(&self, version: &str, kind: &str) -> u64 {
+        let v = VERSIONS.iter().position(|x| *x == version);
+        let k = KINDS.iter().position(|x| *x == kind);
+        match (v, k) {
+            (Some(v), Some(k)) => self.handshakes[v][k],
+            _ => 0,
+        }
+    }
+
+    /// All completed handshakes.
+    pub fn handshakes_total(&self) -> u64 {
+        self.handshakes.iter().flatten().sum()
+    }
+
+    /// Failed handshakes with this cause.
+    pub fn failures_of(&self, cause: FailureCause) -> u64 {
+        self.failures[cause.index()]
+    }
+
+    /// All failed handshakes.
+    pub fn failures_total(&self) -> u64 {
+        self.failures.iter().sum()
+    }
+
+    /// Responses with this status.
+    pub fn requests_of(&self, status: Status) -> u64 {
+        self.requests[status.index()]
+    }
+
+    /// All responses.
+    pub fn requests_total(&self) -> u64 {
+        self.requests.iter().sum()
+    }
+
+    /// Connections closed by this timeout.
+    pub fn timeouts_of(&self, kind: TimeoutKind) -> u64 {
+        self.timeouts[kind as usize]
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn prometheus(&self) -> String {
+        let mut o = String::with_capacity(4096);
+        let counter = |o: &mut String, name: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+        };
+        counter(
+            &mut o,
+            "tlsbench_connections_accepted_total",
+            "TCP connections accepted.",
+        );
+        let _ = writeln!(o, "tlsbench_connections_accepted_total {}", self.accepted);
+        counter(
+            &mut o,
+            "tlsbench_connections_closed_total",
+            "Connections closed.",
+        );
+        let _ = writeln!(o, "tlsbench_connections_closed_total {}", self.closed);
+        counter(
+            &mut o,
+            "tlsbench_connections_refused_total",
+            "Connections closed at once because --max-connections was reached.",
+        );
+        let _ = writeln!(o, "tlsbench_connections_refused_total {}", self.refused);
+        counter(
+            &mut o,
+            "tlsbench_accept_errors_total",
+            "accept() failures (EMFILE, ENFILE, ...).",
+        );
+        let _ = writeln!(o, "tlsbench_accept_errors_total {}", self.accept_errors);
+        let _ = writeln!(
+            o,
+            "# HELP tlsbench_connections_active Connections open now.\n# TYPE tlsbench_connections_active gauge\ntlsbench_connections_active {}",
+            self.active()
+        );
+        counter(
+            &mut o,
+            "tlsbench_handshakes_total",
+            "Completed TLS handshakes by protocol version and kind (handshake_kind()).",
+        );
+        for (v, version) in VERSIONS.iter().enumerate() {
+            for (k, kind) in KINDS.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "tlsbench_handshakes_total{{version=\"{version}\",kind=\"{kind}\"}} {}",
+                    self.handshakes[v][k]
+                );
+            }
+        }
+        counter(
+            &mut o,
+            "tlsbench_handshake_failures_total",
+            "Handshakes that did not complete, by cause.",
+        );
+        for cause in FailureCause::ALL {
+            let _ = writeln!(
+                o,
+                "tlsbench_handshake_failures_total{{cause=\"{}\"}} {}",
+                cause.as_str(),
+                self.failures_of(cause)
+            );
+        }
+        counter(
+            &mut o,
+            "tlsbench_handshake_alerts_received_total",
+            "Fatal alerts received from clients during handshakes, by alert name.",
+        );
+        for (code, n) in self.alerts_received.iter().enumerate() {
+            if *n > 0 {
+                let _ = writeln!(
+                    o,
+                    "tlsbench_handshake_alerts_received_total{{alert=\"{}\"}} {n}",
+                    alert_name(AlertDescription::from(code as u8))
+                );
+            }
+        }
+        counter(
+            &mut o,
+            "tlsbench_timeouts_total",
+            "Connections closed by a timeout, by phase.",
+        );
+        for kind in TimeoutKind::ALL {
+            let _ = writeln!(
+                o,
+                "tlsbench_timeouts_total{{phase=\"{}\"}} {}",
+                kind.as_str(),
+                self.timeouts_of(kind)
+            );
+        }
+        counter(
+            &mut o,
+            "tlsbench_requests_total",
+            "HTTP responses by status code.",
+        );
+        for status in Status::ALL {
+            let _ = writeln!(
+                o,
+                "tlsbench_requests_total{{status=\"{}\"}} {}",
+                status.code(),
+                self.requests_of(status)
+            );
+        }
+        counter(
+            &mut o,
+            "tlsbench_plaintext_bytes_total",
+            "Application bytes through TLS, by direction.",
+        );
+        let _ = writeln!(
+            o,
+            "tlsbench_plaintext_bytes_total{{direction=\"in\"}} {}",
+            self.bytes_in
+        );
+        let _ = writeln!(
+            o,
+            "tlsbench_plaintext_bytes_total{{direction=\"out\"}} {}",
+            self.bytes_out
+        );
+        counter(
+            &mut o,
+            "tlsbench_cpu_seconds_total",
+            "Process CPU time by mode.",
+        );
+        let _ = writeln!(
+            o,
+            "tlsbench_cpu_seconds_total{{mode=\"user\"}} {:.6}",
+            self.cpu.user.as_secs_f64()
+        );
+        let _ = writeln!(
+            o,
+            "tlsbench_cpu_seconds_total{{mode=\"system\"}} {:.6}",
+            self.cpu.sys.as_secs_f64()
+        );
+        counter(
+            &mut o,
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+        );
+        let _ = writeln!(
+            o,
+            "process_cpu_seconds_total {:.6}",
+            self.cpu.total().as_secs_f64()
+        );
+        let _ = writeln!(
+            o,
+            "# HELP tlsbench_uptime_seconds Time since the server started.\n# TYPE tlsbench_uptime_seconds gauge\ntlsbench_uptime_seconds {:.3}",
+            self.uptime.as_secs_f64()
+        );
+        let _ = writeln!(
+            o,
+            "# HELP tlsbench_workers Worker threads.\n# TYPE tlsbench_workers gauge\ntlsbench_workers {}",
+            self.workers
+        );
+        o
+    }
+
+    /// The human summary printed on shutdown.
+    pub fn summary(&self) -> String {
+        let mut o = String::new();
+        let secs = self.uptime.as_secs_f64();
+        let _ = writeln!(
+            o,
+            "tlsbench server summary ({} workers, up {secs:.1} s)",
+            self.workers
+        );
+        let _ = writeln!(
+            o,
+            "  connections: {} accepted, {} closed, {} refused, {} accept errors",
+            self.accepted, self.closed, self.refused, self.accept_errors
+        );
+        for (v, version) in VERSIONS.iter().enumerate() {
+            let h = self.handshakes[v];
+            let _ = writeln!(
+                o,
+                "  TLS {version} handshakes: {} full, {} resumed, {} full with HRR",
+                h[0], h[1], h[2]
+            );
+        }
+        let failures: Vec<String> = FailureCause::ALL
+            .iter()
+            .filter(|c| self.failures_of(**c) > 0)
+            .map(|c| format!("{} {}", self.failures_of(*c), c.as_str()))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  handshake failures: {}{}",
+            self.failures_total(),
+            if failures.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", failures.join(", "))
+            }
+        );
+        let statuses: Vec<String> = Status::ALL
+            .iter()
+            .filter(|s| self.requests_of(**s) > 0)
+            .map(|s| format!("{} × {}", self.requests_of(*s), s.code()))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  requests: {}{}",
+            self.requests_total(),
+            if statuses.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", statuses.join(", "))
+            }
+        );
+        let _ = writeln!(
+            o,
+            "  plaintext: {} bytes in, {} bytes out",
+            self.bytes_in, self.bytes_out
+        );
+        let hs = self.handshakes_total();
+        let cpu = self.cpu.since(&self.cpu_at_start);
+        let cpu_us = cpu.total().as_secs_f64() * 1e6;
+        let _ = write!(
+            o,
+            "  CPU since start: {:.3} s user, {:.3} s system",
+            cpu.user.as_secs_f64(),
+            cpu.sys.as_secs_f64()
+        );
+        if hs > 0 {
+            // Whole-run CPU includes requests and idle polling; `tlsbench run` measures deltas.
+            let _ = write!(
+                o,
+                " ({:.1} µs per handshake, whole run)",
+                cpu_us / hs as f64
+            );
+        }
+        o.push('\n');
+        o
+    }
+}
+
+/// `bad_certificate`-style name of an alert, as in RFC 8446 and Wireshark.
+pub fn alert_name(a: AlertDescription) -> String {
+    let debug = format!("{a:?}");
+    let mut out = String::with_capacity(debug.len() + 4);
+    let mut prev_lower = false;
+    for ch in debug.chars() {
+        if ch.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            prev_lower = false;
+            out.push(ch.to_ascii_lowercase());
+            continue;
+        }
+        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_is_exact_across_workers() {
+        let stats = Stats::new(2);
+        let (a, b) = match (stats.worker(0), stats.worker(1)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => panic!("two workers"),
+        };
+        a.accepted();
+        b.accepted();
+        b.accepted();
+        a.closed();
+        a.handshake(Some(rustls::ProtocolVersion::TLSv1_3), HandshakeKind::Full);
+        b.handshake(
+            Some(rustls::ProtocolVersion::TLSv1_3),
+            HandshakeKind::Resumed,
+        );
+        b.handshake(
+            Some(rustls::ProtocolVersion::TLSv1_2),
+            HandshakeKind::Resumed,
+        );
+        a.handshake_failed(
+            FailureCause::PeerAlert,
+            Some(AlertDescription::BadCertificate),
+        );
+        b.request(Status::Ok);
+        b.request(Status::NotFound);
+        a.bytes_in(10);
+        b.bytes_in(5);
+        let s = stats.snapshot();
+        assert_eq!((s.accepted, s.closed, s.active()), (3, 1, 2));
+        assert_eq!(s.handshakes_of("1.3", "full"), 1);
+        assert_eq!(s.handshakes_of("1.3", "resumed"), 1);
+        assert_eq!(s.handshakes_of("1.2", "resumed"), 1);
+        assert_eq!(s.handshakes_total(), 3);
+        assert_eq!(s.failures_of(FailureCause::PeerAlert), 1);
+        assert_eq!(s.requests_total(), 2);
+        assert_eq!(s.bytes_in, 15);
+        let text = s.prometheus();
+        assert!(text.contains("tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed\"} 1\n"));
+        assert!(
+            text.contains(
+                "tlsbench_handshake_alerts_received_total{alert=\"bad_certificate\"} 1\n"
+            )
+        );
+        assert!(text.contains("tlsbench_requests_total{status=\"404\"} 1\n"));
+        assert!(text.contains("tlsbench_connections_active 2\n"));
+        assert!(
+            s.summary()
+                .contains("TLS 1.3 handshakes: 1 full, 1 resumed, 0 full with HRR")
+        );
+    }
+
+    #[test]
+    fn alert_names_are_snake_case() {
+        assert_eq!(
+            alert_name(AlertDescription::HandshakeFailure),
+            "handshake_failure"
+        );
+        assert_eq!(alert_name(AlertDescription::UnknownCA), "unknown_ca");
+    }
+}

@@ -1,0 +1,334 @@
+//! One worker thread: its own `mio::Poll`, its own SO_REUSEPORT listener and a slab of
+//! connections. Accepts until WouldBlock, drives each ready connection until its socket would
+//! block, re-registers only when the interest derived from rustls changed, and sweeps
+//! deadlines on a tick so no connection outlives its timeout.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use rustls::{ServerConfig, ServerConnection};
+use slab::Slab;
+
+use crate::config::Settings;
+use crate::conn::{Conn, Ctx, Verdict};
+use crate::http::DateCache;
+use crate::stats::WorkerStats;
+
+pub(crate) const LISTENER: Token = Token(0);
+pub(crate) const WAKER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// How long accepting pauses after EMFILE/ENFILE: long enough not to spin on a full
+/// descriptor table, short enough to resume promptly when descriptors free up.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// State every worker and the controlling handle share.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Graceful stop requested.
+    pub stop: AtomicBool,
+    /// Stop now, cutting what is in flight.
+    pub force: AtomicBool,
+    /// Open connections across all workers, for `--max-connections`.
+    pub active: AtomicUsize,
+}
+
+struct Entry {
+    stream: TcpStream,
+    conn: Conn,
+    interest: Interest,
+}
+
+pub(crate) struct Worker {
+    pub poll: Poll,
+    pub listener: Option<TcpListener>,
+    pub tls: Arc<ServerConfig>,
+    pub settings: Arc<Settings>,
+    pub stats: Arc<WorkerStats>,
+    pub shared: Arc<Shared>,
+    conns: Slab<Entry>,
+    date: DateCache,
+    scratch: Vec<u8>,
+    expired: Vec<usize>,
+    accept_paused_until: Option<Instant>,
+}
+
+impl Worker {
+    pub fn new(
+        poll: Poll,
+        listener: TcpListener,
+        tls: Arc<ServerConfig>,
+        settings: Arc<Settings>,
+        stats: Arc<WorkerStats>,
+        shared: Arc<Shared>,
+    ) -> Worker {
+        Worker {
+            poll,
+            listener: Some(listener),
+            tls,
+            settings,
+            stats,
+            shared,
+            conns: Slab::with_capacity(1024),
+            date: DateCache::new(),
+            scratch: Vec::with_capacity(512),
+            expired: Vec::with_capacity(64),
+            accept_paused_until: None,
+        }
+    }
+
+    /// Runs until shutdown completes.
+    pub fn run(mut self) -> io::Result<()> {
+        if let Some(l) = self.listener.as_mut() {
+            self.poll
+                .registry()
+                .register(l, LISTENER, Interest::READABLE)?;
+        }
+        let mut events = Events::with_capacity(1024);
+        let tick = (self.settings.min_timeout() / 8)
+            .clamp(Duration::from_millis(5), Duration::from_millis(250));
+        let mut next_sweep = Instant::now() + tick;
+        let mut stopping_since: Option<Instant> = None;
+        self.date.update(SystemTime::now());
+
+        loop {
+            let now = Instant::now();
+            let mut wake_at = next_sweep;
+            if let Some(t) = self.accept_paused_until {
+                wake_at = wake_at.min(t);
+            }
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, Some(wake_at.saturating_duration_since(now)))
+            {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            self.date.update(SystemTime::now());
+
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {}
+                    Token(t) => {
+                        let key = t - FIRST_CONN;
+                        let verdict = match self.conns.get_mut(key) {
+                            Some(entry) => {
+                                let mut ctx = Ctx {
+                                    stats: &self.stats,
+                                    settings: &self.settings,
+                                    date: self.date.get(),
+                                    now,
+                                    scratch: &mut self.scratch,
+                                };
+                                entry.conn.on_ready(&mut entry.stream, &mut ctx)
+                            }
+                            None => continue,
+                        };
+                        self.settle(key, verdict);
+                    }
+                }
+            }
+
+            if stopping_since.is_none() && self.shared.stop.load(Ordering::Acquire) {
+                stopping_since = Some(now);
+                self.begin_shutdown(now);
+            }
+            if self.accept_paused_until.is_some_and(|until| now >= until) {
+                self.accept_paused_until = None;
+                self.accept(now);
+            }
+            if now >= next_sweep {
+                self.sweep(now);
+                next_sweep = now + tick;
+            }
+            if let Some(since) = stopping_since {
+                let expired = now >= since + self.settings.shutdown_timeout;
+                if self.conns.is_empty() {
+                    return Ok(());
+                }
+                if expired || self.shared.force.load(Ordering::Acquire) {
+                    self.close_all(now);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        let Some(listener) = self.listener.as_ref() else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((stream, _peer)) => {
+                    self.stats.accepted();
+                    if let Some(max) = self.settings.max_connections
+                        && self.shared.active.load(Ordering::Relaxed) >= max
+                    {
+                        // A clean refusal: the client sees the TCP connection close before
+                        // any TLS byte, and the count says why.
+                        self.stats.refused();
+                        self.stats.closed();
+                        drop(stream);
+                        continue;
+                    }
+                    // Responses are written whole per event; Nagle would only add latency.
+                    let _ = stream.set_nodelay(true);
+                    let tls = match ServerConnection::new(Arc::clone(&self.tls)) {
+                        Ok(t) => t,
+                        Err(_) => {
+                            self.stats.closed();
+                            continue;
+                        }
+                    };
+                    let slot = self.conns.vacant_entry();
+                    let token = Token(slot.key() + FIRST_CONN);
+                    let mut entry = Entry {
+                        stream,
+                        conn: Conn::new(tls, now),
+                        interest: Interest::READABLE,
+                    };
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut entry.stream, token, Interest::READABLE)
+                        .is_err()
+                    {
+                        self.stats.closed();
+                        continue;
+                    }
+                    slot.insert(entry);
+                    self.shared.active.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.stats.accept_error();
+                    match e.raw_os_error() {
+                        // The connection died in the backlog: skip it, keep accepting.
+                        Some(libc::ECONNABORTED) | Some(libc::EPROTO) | Some(libc::EPERM) => {}
+                        // Out of descriptors or memory: back off instead of spinning on a
+                        // listener that stays readable.
+                        _ => {
+                            self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies a connection's verdict: drop it, or re-register if its interest changed.
+    fn settle(&mut self, key: usize, verdict: Verdict) {
+        match verdict {
+            Verdict::Close => self.remove(key),
+            Verdict::Open => {
+                let Some(entry) = self.conns.get_mut(key) else {
+                    return;
+                };
+                let interest = match entry.conn.wants() {
+                    (true, true) => Interest::READABLE | Interest::WRITABLE,
+                    (false, true) => Interest::WRITABLE,
+                    // Even with nothing to read yet, a readable event tells us the peer closed.
+                    _ => Interest::READABLE,
+                };
+                if interest != entry.interest {
+                    let token = Token(key + FIRST_CONN);
+                    if self
+                        .poll
+                        .registry()
+                        .reregister(&mut entry.stream, token, interest)
+                        .is_err()
+                    {
+                        self.remove(key);
+                        return;
+                    }
+                    entry.interest = interest;
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        if let Some(mut entry) = self.conns.try_remove(key) {
+            let _ = self.poll.registry().deregister(&mut entry.stream);
+            self.stats.closed();
+            self.shared.active.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        let mut expired = std::mem::take(&mut self.expired);
+        for (key, entry) in self.conns.iter_mut() {
+            if entry.conn.deadline(&self.settings).0 > now {
+                continue;
+            }
+            let mut ctx = Ctx {
+                stats: &self.stats,
+                settings: &self.settings,
+                date: self.date.get(),
+                now,
+                scratch: &mut self.scratch,
+            };
+            if entry.conn.on_timeout(&mut entry.stream, &mut ctx) == Verdict::Close {
+                expired.push(key);
+            }
+        }
+        for key in expired.drain(..) {
+            self.remove(key);
+        }
+        self.expired = expired;
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let verdict = match self.conns.get_mut(key) {
+                Some(entry) => {
+                    let mut ctx = Ctx {
+                        stats: &self.stats,
+                        settings: &self.settings,
+                        date: self.date.get(),
+                        now,
+                        scratch: &mut self.scratch,
+                    };
+                    entry.conn.begin_shutdown(&mut entry.stream, &mut ctx)
+                }
+                None => continue,
+            };
+            self.settle(key, verdict);
+        }
+    }
+
+    fn close_all(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(entry) = self.conns.get_mut(key) {
+                let mut ctx = Ctx {
+                    stats: &self.stats,
+                    settings: &self.settings,
+                    date: self.date.get(),
+                    now,
+                    scratch: &mut self.scratch,
+                };
+                entry.conn.on_forced_close(&mut ctx);
+            }
+            self.remove(key);
+        }
+    }
+}

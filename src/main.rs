@@ -1,0 +1,87 @@
+//! The `tlsbench` binary: parses the command line and hands each subcommand to the library
+//! that owns it. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use common::certs::{self, KeyType};
+
+/// HTTPS benchmark server and load generator: what a full handshake, a resumed handshake and
+/// an encrypted record cost on this machine.
+#[derive(Parser, Debug)]
+#[command(name = "tlsbench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTPS benchmark server (hello page, /bytes/N, /sink; counters on --admin).
+    Server(Box<server::cli::ServerArgs>),
+    /// Generate certificate chains (Model CA → intermediate → bank32.com) for every key type.
+    Certs(CertsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CertsArgs {
+    /// Output directory; each key type gets <DIR>/<type>/{chain.pem,key.pem,ca.pem}.
+    #[arg(long, default_value = "certs")]
+    out: PathBuf,
+    /// Key types to generate (rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384, ed25519) [default: all].
+    #[arg(long = "key-type", value_delimiter = ',')]
+    key_types: Vec<String>,
+    /// Regenerate even when the files exist.
+    #[arg(long)]
+    force: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tlsbench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Server(args) => {
+            server::cli::run(*args).context("server")?;
+        }
+        Command::Certs(args) => certs_command(&args)?,
+    }
+    Ok(())
+}
+
+fn certs_command(args: &CertsArgs) -> anyhow::Result<()> {
+    let types: Vec<KeyType> = if args.key_types.is_empty() {
+        KeyType::ALL.to_vec()
+    } else {
+        args.key_types
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<_, _>>()?
+    };
+    for kt in types {
+        let p = certs::paths(&args.out, kt);
+        if !args.force && p.chain.exists() && p.key.exists() && p.ca.exists() {
+            println!("{kt:<10} kept       {}", p.dir.display());
+            continue;
+        }
+        let chain = certs::generate(kt, &certs::ChainOptions::default())
+            .with_context(|| format!("generating the {kt} chain"))?;
+        let p =
+            certs::write(&args.out, &chain).with_context(|| format!("writing the {kt} chain"))?;
+        println!(
+            "{kt:<10} generated  {} (chain.pem: leaf+intermediate, key.pem: 0600, ca.pem: trust this)",
+            p.dir.display()
+        );
+    }
+    Ok(())
+}
