@@ -1,0 +1,338 @@
+//! HTTP/1.1 acceptance of the server over real TLS on loopback: keep-alive, pipelining,
+//! `Connection: close`, HTTP/1.0, `/bytes/N` byte-exact at record boundaries, `/sink` exact
+//! counts (Content-Length and chunked, with and without `Expect: 100-continue`), errors, and
+//! the idle timeout.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::certs::KeyType;
+use rustls::version::{TLS12, TLS13};
+use server::http::{HELLO_PAGE, Status};
+use server::stats::TimeoutKind;
+use server::{Settings, TlsOptions};
+use support::ClientResume;
+
+fn client() -> std::sync::Arc<rustls::ClientConfig> {
+    support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off)
+}
+
+#[test]
+fn thousand_requests_on_one_keep_alive_connection() {
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    for i in 0..1000 {
+        write!(tls, "GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n").unwrap();
+        let (head, body) = support::read_response(&mut tls);
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\n"),
+            "request {i}: {head}"
+        );
+        assert_eq!(support::header(&head, "connection"), None);
+        assert_eq!(body, HELLO_PAGE, "request {i}");
+    }
+    drop(tls);
+    let s = server.stop().unwrap();
+    assert_eq!(s.requests_of(Status::Ok), 1000);
+    assert_eq!(s.handshakes_total(), 1);
+    assert_eq!(s.accepted, 1);
+}
+
+#[test]
+fn pipelined_requests_in_one_write_are_answered_in_order() {
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    // Three different responses, so order is visible; one write, so one TLS record.
+    tls.write_all(
+        b"GET /bytes/5 HTTP/1.1\r\nHost: bank32.com\r\n\r\n\
+          GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n\
+          GET /nope HTTP/1.1\r\nHost: bank32.com\r\n\r\n",
+    )
+    .unwrap();
+    let (h1, b1) = support::read_response(&mut tls);
+    let (h2, b2) = support::read_response(&mut tls);
+    let (h3, b3) = support::read_response(&mut tls);
+    assert!(h1.starts_with("HTTP/1.1 200"));
+    assert_eq!(b1, b"01234");
+    assert!(h2.starts_with("HTTP/1.1 200"));
+    assert_eq!(b2, HELLO_PAGE);
+    assert!(h3.starts_with("HTTP/1.1 404 Not Found\r\n"));
+    assert_eq!(b3, b"404 Not Found\n");
+    assert_eq!(support::header(&h3, "connection"), Some("close"));
+    drop(tls);
+    let s = server.stop().unwrap();
+    assert_eq!(s.requests_of(Status::Ok), 2);
+    assert_eq!(s.requests_of(Status::NotFound), 1);
+}
+
+/// Reads to the end of the TLS stream; true if it ended with a close_notify (clean close).
+fn read_to_close(tls: &mut support::Tls) -> (Vec<u8>, bool) {
+    let mut rest = Vec::new();
+    match tls.read_to_end(&mut rest) {
+        Ok(_) => (rest, true),
+        Err(e) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+            (rest, false)
+        }
+    }
+}
+
+#[test]
+fn connection_close_is_honoured_with_close_notify() {
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    write!(
+        tls,
+        "GET / HTTP/1.1\r\nHost: bank32.com\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let (head, body) = support::read_response(&mut tls);
+    assert_eq!(support::header(&head, "connection"), Some("close"));
+    assert_eq!(body, HELLO_PAGE);
+    let (rest, clean) = read_to_close(&mut tls);
+    assert!(rest.is_empty());
+    assert!(clean, "the server ends with close_notify");
+    drop(tls);
+    server.stop().unwrap();
+}
+
+#[test]
+fn http10_closes_by_default_and_keeps_alive_on_request() {
+    let server = support::start_default();
+    let cfg = client();
+    let mut tls = support::connect(server.local_addrs()[0], &cfg);
+    write!(tls, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+    let (head, body) = support::read_response(&mut tls);
+    assert_eq!(support::header(&head, "connection"), Some("keep-alive"));
+    assert_eq!(body, HELLO_PAGE);
+    write!(tls, "GET / HTTP/1.0\r\n\r\n").unwrap();
+    let (head, body) = support::read_response(&mut tls);
+    assert_eq!(support::header(&head, "connection"), Some("close"));
+    assert_eq!(body, HELLO_PAGE);
+    let (rest, _) = read_to_close(&mut tls);
+    assert!(rest.is_empty());
+    drop(tls);
+    assert_eq!(server.stop().unwrap().requests_of(Status::Ok), 2);
+}
+
+#[test]
+fn head_request_has_length_but_no_body() {
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    write!(tls, "HEAD / HTTP/1.1\r\nHost: bank32.com\r\n\r\nGET /bytes/3 HTTP/1.1\r\nHost: bank32.com\r\n\r\n").unwrap();
+    let head = support::read_head(&mut tls);
+    assert_eq!(support::header(&head, "content-length"), Some("228"));
+    // The next bytes are the second response, not a body of the first.
+    let (h2, b2) = support::read_response(&mut tls);
+    assert!(h2.starts_with("HTTP/1.1 200"));
+    assert_eq!(b2, b"012");
+    drop(tls);
+    server.stop().unwrap();
+}
+
+#[test]
+fn bytes_are_exact_around_record_boundaries() {
+    let server = support::start_default();
+    for version in [&TLS12, &TLS13] {
+        let cfg = support::client_config(KeyType::EcdsaP256, &[version], ClientResume::Off);
+        let mut tls = support::connect(server.local_addrs()[0], &cfg);
+        for n in [0usize, 1, 16383, 16384, 16385, 10 << 20] {
+            write!(tls, "GET /bytes/{n} HTTP/1.1\r\nHost: bank32.com\r\n\r\n").unwrap();
+            let (head, body) = support::read_response(&mut tls);
+            assert!(head.starts_with("HTTP/1.1 200"), "{n}: {head}");
+            assert_eq!(
+                support::header(&head, "content-type"),
+                Some("application/octet-stream")
+            );
+            assert_eq!(body.len(), n);
+            assert!(
+                server::pattern::matches(0, &body),
+                "body of /bytes/{n} differs from the pattern"
+            );
+        }
+        // Still in step: the connection carries on after 10 MiB.
+        write!(tls, "GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n").unwrap();
+        assert_eq!(support::read_response(&mut tls).1, HELLO_PAGE);
+    }
+    let s = server.stop().unwrap();
+    assert_eq!(s.requests_of(Status::Ok), 14);
+    let bodies: u64 = 2 * (1 + 16383 + 16384 + 16385 + (10 << 20)) as u64;
+    assert!(s.bytes_out > bodies, "{} <= {bodies}", s.bytes_out);
+}
+
+fn sink_upload(tls: &mut support::Tls, n: usize, chunked: bool, expect: bool) -> (String, Vec<u8>) {
+    let body: Vec<u8> = (0..n).map(|i| (i % 253) as u8).collect();
+    let mut head = String::from("POST /sink HTTP/1.1\r\nHost: bank32.com\r\n");
+    if chunked {
+        head.push_str("Transfer-Encoding: chunked\r\n");
+    } else {
+        head.push_str(&format!("Content-Length: {n}\r\n"));
+    }
+    if expect {
+        head.push_str("Expect: 100-continue\r\n");
+    }
+    head.push_str("\r\n");
+    tls.write_all(head.as_bytes()).unwrap();
+    if expect {
+        let interim = support::read_head(tls);
+        assert_eq!(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    if chunked {
+        // Uneven chunk sizes, with an extension and a trailer, to exercise the decoder.
+        let mut off = 0;
+        let mut size = 1;
+        while off < n {
+            let len = size.min(n - off);
+            write!(tls, "{len:x};ext=1\r\n").unwrap();
+            tls.write_all(&body[off..off + len]).unwrap();
+            tls.write_all(b"\r\n").unwrap();
+            off += len;
+            size = size * 7 % 100_003 + 1;
+        }
+        tls.write_all(b"0\r\nX-Trailer: yes\r\n\r\n").unwrap();
+    } else {
+        tls.write_all(&body).unwrap();
+    }
+    support::read_response(tls)
+}
+
+#[test]
+fn sink_counts_ten_mebibytes_exactly() {
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    let n = 10 << 20;
+    for (chunked, expect) in [(false, false), (true, false), (false, true)] {
+        let (head, body) = sink_upload(&mut tls, n, chunked, expect);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(
+            body,
+            format!("{n}\n").as_bytes(),
+            "chunked={chunked} expect={expect}"
+        );
+    }
+    let (_, body) = sink_upload(&mut tls, 0, false, false);
+    assert_eq!(body, b"0\n");
+    drop(tls);
+    let s = server.stop().unwrap();
+    assert_eq!(s.requests_of(Status::Ok), 4);
+    assert!(s.bytes_in > 3 * n as u64);
+}
+
+fn one_request(raw: &[u8]) -> (String, Vec<u8>) {
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    tls.write_all(raw).unwrap();
+    let (head, body) = support::read_response(&mut tls);
+    // Every error closes the connection after its response.
+    if !head.starts_with("HTTP/1.1 200") {
+        let (rest, _) = read_to_close(&mut tls);
+        assert!(rest.is_empty());
+    }
+    drop(tls);
+    server.stop().unwrap();
+    (head, body)
+}
+
+#[test]
+fn errors_have_their_status_and_close() {
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+    let many_headers = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..101)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 404),
+        (b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 405),
+        (b"GET /sink HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 405),
+        (b"GET / HTTP/1.1\r\n\r\n".to_vec(), 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx".to_vec(), 400),
+        (b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(), 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n".to_vec(), 413),
+        (long_target.into_bytes(), 414),
+        (many_headers.into_bytes(), 431),
+        (b"GET /bytes/2000000000 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
+        (b"GET / HTTP/1.1\nHost: x\n\n".to_vec(), 400),
+    ];
+    for (raw, want) in cases {
+        let (head, body) = one_request(&raw);
+        assert_eq!(
+            support::status(&head),
+            want,
+            "{}",
+            String::from_utf8_lossy(&raw[..raw.len().min(60)])
+        );
+        assert_eq!(support::header(&head, "connection"), Some("close"));
+        assert!(body.starts_with(format!("{want} ").as_bytes()));
+        if want == 405 {
+            assert!(support::header(&head, "allow").is_some());
+        }
+    }
+}
+
+#[test]
+fn idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
+    let settings = Settings {
+        keepalive_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let server = support::start(KeyType::EcdsaP256, &TlsOptions::default(), settings, 1);
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    write!(tls, "GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n").unwrap();
+    assert_eq!(support::read_response(&mut tls).1, HELLO_PAGE);
+    let (rest, clean) = read_to_close(&mut tls);
+    assert!(rest.is_empty());
+    assert!(clean, "an idle close sends close_notify");
+    drop(tls);
+    let s = server.stop().unwrap();
+    assert_eq!(s.timeouts_of(TimeoutKind::Idle), 1);
+    assert_eq!(s.closed, 1);
+}
+
+#[test]
+fn header_timeout_cuts_a_slow_head() {
+    let settings = Settings {
+        header_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let server = support::start(KeyType::EcdsaP256, &TlsOptions::default(), settings, 1);
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    write!(tls, "GET / HTTP/1.1\r\nHost: bank").unwrap();
+    tls.flush().unwrap();
+    let (rest, _) = read_to_close(&mut tls);
+    assert!(rest.is_empty());
+    drop(tls);
+    let s = server.stop().unwrap();
+    assert_eq!(s.timeouts_of(TimeoutKind::Header), 1);
+    assert_eq!(s.requests_total(), 0);
+}
+
+#[test]
+fn graceful_stop_finishes_the_response_in_flight() {
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    write!(
+        tls,
+        "GET /bytes/{} HTTP/1.1\r\nHost: bank32.com\r\n\r\n",
+        4 << 20
+    )
+    .unwrap();
+    let head = support::read_head(&mut tls);
+    assert!(head.starts_with("HTTP/1.1 200"));
+    let handle = server.shutdown_handle();
+    handle.shutdown();
+    let mut body = vec![0u8; 4 << 20];
+    tls.read_exact(&mut body).unwrap();
+    assert!(server::pattern::matches(0, &body));
+    let (rest, _) = read_to_close(&mut tls);
+    assert!(rest.is_empty());
+    drop(tls);
+    let s = server.wait().unwrap();
+    assert_eq!(s.requests_of(Status::Ok), 1);
+    assert_eq!(s.closed, 1);
+}
