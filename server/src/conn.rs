@@ -3,7 +3,7 @@
 //! hand it memory. It reads until the transport would block, answers every complete request
 //! in order, streams large bodies in bounded windows, and decides its own deadline.
 
-use std::io::{self, BufRead, IoSlice, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::time::Instant;
 
 use rustls::ServerConnection;
@@ -573,13 +573,15 @@ impl Conn {
         Ok(())
     }
 
-    /// Queues a head and a (small) body as one write, so they share a TLS record.
+    /// Queues a head and a (small) body as one write, so they share a TLS record. The body is
+    /// copied behind the head in the reused scratch buffer: rustls's vectored write collects
+    /// its slices into a fresh Vec, a copy of a few hundred bytes does not allocate.
     fn send(&mut self, head: &ResponseHead<'_>, body: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ()> {
         ctx.scratch.clear();
         http::write_head(ctx.scratch, head);
-        let total = ctx.scratch.len() + body.len();
-        let bufs = [IoSlice::new(ctx.scratch), IoSlice::new(body)];
-        let n = self.tls.writer().write_vectored(&bufs).map_err(|_| ())?;
+        ctx.scratch.extend_from_slice(body);
+        let total = ctx.scratch.len();
+        let n = self.tls.writer().write(ctx.scratch).map_err(|_| ())?;
         if n != total {
             // With no rustls buffer limit this cannot happen; if it does, the response is
             // truncated and the connection must not go on.

@@ -336,3 +336,37 @@ fn graceful_stop_finishes_the_response_in_flight() {
     assert_eq!(s.requests_of(Status::Ok), 1);
     assert_eq!(s.closed, 1);
 }
+
+#[test]
+fn max_connections_refuses_cleanly_and_recovers() {
+    let settings = Settings {
+        max_connections: Some(1),
+        ..Settings::default()
+    };
+    let server = support::start(KeyType::EcdsaP256, &TlsOptions::default(), settings, 1);
+    let addr = server.local_addrs()[0];
+    let cfg = client();
+    let mut first = support::connect(addr, &cfg);
+    // The second connection is accepted and closed before any TLS byte.
+    let mut second = std::net::TcpStream::connect(addr).unwrap();
+    assert!(support::closed_by_server(
+        &mut second,
+        Duration::from_secs(10)
+    ));
+    write!(
+        first,
+        "GET / HTTP/1.1\r\nHost: bank32.com\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    assert_eq!(support::read_response(&mut first).1, HELLO_PAGE);
+    drop(first);
+    assert!(support::wait_for(&server, Duration::from_secs(10), |s| s
+        .active()
+        == 0));
+    let (_, head, _) = support::get(addr, &cfg, "/");
+    assert!(head.starts_with("HTTP/1.1 200"));
+    let s = server.stop().unwrap();
+    assert_eq!(s.refused, 1);
+    assert_eq!((s.accepted, s.closed), (3, 3));
+    assert_eq!(s.failures_total(), 0);
+}
