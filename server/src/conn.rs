@@ -265,8 +265,9 @@ impl Conn {
                     self.linger_since = ctx.now;
                     continue;
                 }
-                if self.read_eof {
-                    // The client closed between requests (or mid-head): nothing left to answer.
+                if self.read_eof && !progress {
+                    // The client closed between requests (or mid-head) and every request it
+                    // sent before closing has been answered: nothing is left to do.
                     return Verdict::Close;
                 }
             }
@@ -494,7 +495,9 @@ impl Conn {
 
     /// Answers `req`, whose body (`body_len` bytes) has been consumed.
     fn respond(&mut self, req: Request, body_len: u64, ctx: &mut Ctx<'_>) -> Result<(), ()> {
-        let keep_alive = req.keep_alive && !self.shutting_down && !self.read_eof;
+        // A client that half-closed after pipelining still gets every answer; the connection
+        // closes once none is left (see on_ready).
+        let keep_alive = req.keep_alive && !self.shutting_down;
         let mut head = ResponseHead {
             status: Status::Ok,
             content_type: "text/plain; charset=utf-8",

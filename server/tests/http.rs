@@ -370,3 +370,27 @@ fn max_connections_refuses_cleanly_and_recovers() {
     assert_eq!((s.accepted, s.closed), (3, 3));
     assert_eq!(s.failures_total(), 0);
 }
+
+#[test]
+fn pipelined_requests_before_a_half_close_are_all_answered() {
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    // 8 × 40 KB of responses: more than the server's output window, so some requests wait in
+    // its buffers while the client has already closed its sending side.
+    let mut burst = Vec::new();
+    for _ in 0..8 {
+        burst.extend_from_slice(b"GET /bytes/40000 HTTP/1.1\r\nHost: bank32.com\r\n\r\n");
+    }
+    tls.write_all(&burst).unwrap();
+    tls.flush().unwrap();
+    tls.sock.shutdown(std::net::Shutdown::Write).unwrap();
+    for i in 0..8 {
+        let (head, body) = support::read_response(&mut tls);
+        assert!(head.starts_with("HTTP/1.1 200"), "response {i}: {head}");
+        assert_eq!(body.len(), 40_000);
+        assert!(server::pattern::matches(0, &body));
+    }
+    drop(tls);
+    let s = server.stop().unwrap();
+    assert_eq!(s.requests_of(Status::Ok), 8);
+}
