@@ -382,3 +382,31 @@ fn keylog_writes_nss_lines() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn reuseport_workers_share_one_port_over_ipv4_and_ipv6() {
+    for addr in ["127.0.0.1:0", "[::1]:0"] {
+        let listeners = server::bind(addr.parse().unwrap(), 2, 128).unwrap();
+        let c = support::chain(KeyType::EcdsaP256);
+        let cfg = TlsOptions::default()
+            .server_config(
+                support::pem_certs(&c.chain_pem()),
+                support::pem_key(&c.leaf_key_pem),
+            )
+            .unwrap();
+        let server = server::Server::start(listeners, cfg, Settings::default()).unwrap();
+        let addrs = server.local_addrs().to_vec();
+        assert_eq!(addrs.len(), 2);
+        assert_eq!(addrs[0], addrs[1], "port 0 is picked once and shared");
+        assert_ne!(addrs[0].port(), 0);
+        let client = support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off);
+        for _ in 0..8 {
+            let (_, head, body) = support::get(addrs[0], &client, "/");
+            assert!(head.starts_with("HTTP/1.1 200"), "{addr}: {head}");
+            assert_eq!(body, server::http::HELLO_PAGE);
+        }
+        let s = server.stop().unwrap();
+        assert_eq!(s.handshakes_of("1.3", "full"), 8, "{addr}");
+        assert_eq!(s.workers, 2);
+    }
+}
