@@ -128,7 +128,11 @@ impl Worker {
                                     now,
                                     scratch: &mut self.scratch,
                                 };
-                                entry.conn.on_ready(&mut entry.stream, &mut ctx)
+                                let trust_short_reads =
+                                    !event.is_read_closed() && !event.is_error();
+                                entry
+                                    .conn
+                                    .on_ready(&mut entry.stream, &mut ctx, trust_short_reads)
                             }
                             None => continue,
                         };
