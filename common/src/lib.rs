@@ -1,9 +1,14 @@
 //! What both sides of tlsbench share, kept in one place so the server, the load generator and
 //! the benches measure the same configuration: TLS configuration from names ([`tls`]),
-//! certificate chains and key files ([`certs`]), CPU-time accounting ([`cpu`]) and the NSS
-//! key log ([`keylog`]).
+//! certificate chains and key files ([`certs`]), CPU-time accounting ([`cpu`]), the NSS key
+//! log ([`keylog`]), the `/bytes/N` body pattern both sides agree on ([`pattern`]), the
+//! decoder for chunked bodies both sides read ([`chunked`]) and the environment a result was
+//! measured in ([`env`]).
 
 pub mod certs;
+pub mod chunked;
 pub mod cpu;
+pub mod env;
 pub mod keylog;
+pub mod pattern;
 pub mod tls;

@@ -222,6 +222,28 @@ pub fn provider(
     Arc::new(p)
 }
 
+/// `bad_certificate`-style name of an alert, as in RFC 8446 and Wireshark.
+pub fn alert_name(a: rustls::AlertDescription) -> String {
+    let debug = format!("{a:?}");
+    let mut out = String::with_capacity(debug.len() + 4);
+    let mut prev_lower = false;
+    for ch in debug.chars() {
+        if ch.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            prev_lower = false;
+            out.push(ch.to_ascii_lowercase());
+            continue;
+        }
+        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -291,6 +313,20 @@ mod tests {
         for name in ["X25519MLKEM768", "X25519", "secp256r1", "secp384r1"] {
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn alert_names_are_snake_case() {
+        use rustls::AlertDescription;
+        assert_eq!(
+            alert_name(AlertDescription::HandshakeFailure),
+            "handshake_failure"
+        );
+        assert_eq!(alert_name(AlertDescription::UnknownCA), "unknown_ca");
+        assert_eq!(
+            alert_name(AlertDescription::BadCertificate),
+            "bad_certificate"
+        );
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::time::Instant;
 use rustls::ServerConnection;
 
 use crate::config::Settings;
-use crate::http::{self, Action, BodyFraming, ChunkedDecoder, Head, Request, ResponseHead, Status};
-use crate::pattern;
+use crate::http::{self, Action, BodyFraming, Head, Request, ResponseHead, Status};
 use crate::stats::{FailureCause, TimeoutKind, WorkerStats};
+use common::chunked::ChunkedDecoder;
+use common::pattern;
 
 /// Plaintext handed to rustls but not yet written to the socket, above which no new response
 /// is started and no more of a streamed body is encrypted. Four full records: enough for one
@@ -656,6 +657,8 @@ fn feed_body(left: &mut BodyLeft, input: &[u8]) -> Result<(usize, u64, bool), ()
             Ok((take as usize, take, *rem == 0))
         }
         BodyLeft::Chunked(dec) => {
+            // Which framing rule broke does not change the answer: the body's end is lost, so
+            // the connection closes.
             let p = dec.feed(input).map_err(|_| ())?;
             Ok((p.consumed, p.data, p.done))
         }

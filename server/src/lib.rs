@@ -20,7 +20,6 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod http;
-pub mod pattern;
 pub mod stats;
 mod worker;
 

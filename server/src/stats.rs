@@ -472,7 +472,7 @@ impl Snapshot {
                 let _ = writeln!(
                     o,
                     "tlsbench_handshake_alerts_received_total{{alert=\"{}\"}} {n}",
-                    alert_name(AlertDescription::from(code as u8))
+                    common::tls::alert_name(AlertDescription::from(code as u8))
                 );
             }
         }
@@ -634,28 +634,6 @@ impl Snapshot {
     }
 }
 
-/// `bad_certificate`-style name of an alert, as in RFC 8446 and Wireshark.
-pub fn alert_name(a: AlertDescription) -> String {
-    let debug = format!("{a:?}");
-    let mut out = String::with_capacity(debug.len() + 4);
-    let mut prev_lower = false;
-    for ch in debug.chars() {
-        if ch.is_ascii_uppercase() {
-            if prev_lower {
-                out.push('_');
-            }
-            prev_lower = false;
-            out.push(ch.to_ascii_lowercase());
-            continue;
-        }
-        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
-        if ch.is_ascii_alphanumeric() {
-            out.push(ch);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,14 +688,5 @@ mod tests {
             s.summary()
                 .contains("TLS 1.3 handshakes: 1 full, 1 resumed, 0 full with HRR")
         );
-    }
-
-    #[test]
-    fn alert_names_are_snake_case() {
-        assert_eq!(
-            alert_name(AlertDescription::HandshakeFailure),
-            "handshake_failure"
-        );
-        assert_eq!(alert_name(AlertDescription::UnknownCA), "unknown_ca");
     }
 }

@@ -150,7 +150,7 @@ fn bytes_are_exact_around_record_boundaries() {
             );
             assert_eq!(body.len(), n);
             assert!(
-                server::pattern::matches(0, &body),
+                common::pattern::matches(0, &body),
                 "body of /bytes/{n} differs from the pattern"
             );
         }
@@ -328,7 +328,7 @@ fn graceful_stop_finishes_the_response_in_flight() {
     handle.shutdown();
     let mut body = vec![0u8; 4 << 20];
     tls.read_exact(&mut body).unwrap();
-    assert!(server::pattern::matches(0, &body));
+    assert!(common::pattern::matches(0, &body));
     let (rest, _) = read_to_close(&mut tls);
     assert!(rest.is_empty());
     drop(tls);
@@ -388,7 +388,7 @@ fn pipelined_requests_before_a_half_close_are_all_answered() {
         let (head, body) = support::read_response(&mut tls);
         assert!(head.starts_with("HTTP/1.1 200"), "response {i}: {head}");
         assert_eq!(body.len(), 40_000);
-        assert!(server::pattern::matches(0, &body));
+        assert!(common::pattern::matches(0, &body));
     }
     drop(tls);
     let s = server.stop().unwrap();

@@ -407,7 +407,7 @@ fn curl_uploads_to_sink_and_downloads_bytes() {
         ran.stderr
     );
     assert_eq!(ran.stdout.len(), DOWNLOAD, "stderr: {}", ran.stderr);
-    assert!(server::pattern::matches(0, &ran.stdout));
+    assert!(common::pattern::matches(0, &ran.stdout));
 
     let s = srv.settled(2);
     assert_eq!(

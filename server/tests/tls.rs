@@ -348,7 +348,7 @@ fn max_fragment_limits_record_size() {
     )
     .unwrap();
     let (_, body) = support::read_response(&mut tls);
-    assert!(server::pattern::matches(0, &body));
+    assert!(common::pattern::matches(0, &body));
     assert_eq!(body.len(), 100_000);
     drop(tls);
     server.stop().unwrap();
