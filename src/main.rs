@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run the HTTPS benchmark server (hello page, /bytes/N, /sink; counters on --admin).
     Server(Box<server::cli::ServerArgs>),
+    /// Load-test an HTTPS server: full vs resumed handshakes, keep-alive requests, throughput.
+    Load(Box<loadgen::cli::LoadArgs>),
     /// Generate certificate chains (Model CA → intermediate → bank32.com) for every key type.
     Certs(CertsArgs),
 }
@@ -41,7 +43,7 @@ struct CertsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("tlsbench: error: {e:#}");
             ExitCode::FAILURE
@@ -49,14 +51,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Server(args) => {
             server::cli::run(*args).context("server")?;
         }
+        Command::Load(args) => {
+            let code = loadgen::cli::run(&args, std::env::args().collect()).context("load")?;
+            return Ok(u8::try_from(code).unwrap_or(1));
+        }
         Command::Certs(args) => certs_command(&args)?,
     }
-    Ok(())
+    Ok(0)
 }
 
 fn certs_command(args: &CertsArgs) -> anyhow::Result<()> {

@@ -685,3 +685,203 @@ fn server_exits_promptly_on_sigint_when_idle() {
         "{stderr}"
     );
 }
+
+/// A server child with its certificates, for `tlsbench load` runs.
+struct LoadTarget {
+    server: ServerProc,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    ca: PathBuf,
+    _dir: TempDir,
+}
+
+fn load_target() -> LoadTarget {
+    let dir = TempDir::new("load");
+    make_certs(dir.path(), "ecdsa-p256");
+    let mut server = ServerProc::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+        "--certs-dir",
+        p(dir.path()),
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let addr = server.addr_after("listening on https://");
+    let admin = server.addr_after("admin listening on http://");
+    let ca = dir.path().join("ecdsa-p256").join("ca.pem");
+    LoadTarget {
+        server,
+        addr,
+        admin,
+        ca,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn load_one_shot_verbose_shows_chain_parameters_and_response() {
+    let t = load_target();
+    let url = format!("https://bank32.com:{}/", t.addr.port());
+    let ran = tlsbench(&[
+        "load",
+        &url,
+        "--connect-to",
+        &t.addr.to_string(),
+        "--cacert",
+        p(&t.ca),
+        "-n",
+        "1",
+        "-v",
+    ]);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    for want in [
+        "[0] leaf: subject O=Bank32 Inc., CN=bank32.com",
+        "issuer  O=Model CA, CN=Model CA Intermediate",
+        "[1] intermediate: subject O=Model CA, CN=Model CA Intermediate",
+        "verdict: chain verified to a trusted root; name bank32.com matches",
+        "negotiated: TLSv1_3, ",
+        "HTTP/1.1 200 OK",
+    ] {
+        assert!(
+            ran.stdout.contains(want),
+            "missing {want:?}:\n{}",
+            ran.stdout
+        );
+    }
+    assert!(
+        ran.stdout
+            .contains(std::str::from_utf8(server::http::HELLO_PAGE).unwrap())
+    );
+}
+
+#[test]
+fn load_refuses_a_wrong_name_with_the_names_and_exit_4() {
+    let t = load_target();
+    let url = format!("https://evil.example:{}/", t.addr.port());
+    let ran = tlsbench(&[
+        "load",
+        &url,
+        "--connect-to",
+        &t.addr.to_string(),
+        "--cacert",
+        p(&t.ca),
+        "-n",
+        "5",
+        "-q",
+    ]);
+    assert_eq!(ran.status.code(), Some(4), "{}", ran.describe());
+    assert!(
+        ran.stderr.contains("not valid for the name evil.example")
+            && ran.stderr.contains("bank32.com, localhost, 127.0.0.1, ::1"),
+        "{}",
+        ran.describe()
+    );
+    // Without --cacert the platform roots do not know Model CA: refused as untrusted.
+    let url = format!("https://bank32.com:{}/", t.addr.port());
+    let ran = tlsbench(&[
+        "load",
+        &url,
+        "--connect-to",
+        &t.addr.to_string(),
+        "-n",
+        "5",
+        "-q",
+    ]);
+    assert_eq!(ran.status.code(), Some(4), "{}", ran.describe());
+    assert!(ran.stderr.contains("not trusted"), "{}", ran.describe());
+    // --insecure connects, says so loudly, and records it.
+    let json = t._dir.path().join("insecure.json");
+    let url = format!("https://evil.example:{}/", t.addr.port());
+    let ran = tlsbench(&[
+        "load",
+        &url,
+        "--connect-to",
+        &t.addr.to_string(),
+        "--insecure",
+        "-n",
+        "5",
+        "-q",
+        "--json",
+        p(&json),
+    ]);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    assert!(
+        ran.stderr.contains("will NOT be verified"),
+        "{}",
+        ran.describe()
+    );
+    assert!(
+        ran.stdout.contains("WARNING: INSECURE"),
+        "{}",
+        ran.describe()
+    );
+    let doc = std::fs::read_to_string(&json).unwrap();
+    assert!(doc.contains("\"insecure\": true"), "{doc}");
+}
+
+#[test]
+fn load_keeps_its_results_when_the_server_dies_mid_run() {
+    let t = load_target();
+    let json = t._dir.path().join("partial.json");
+    let url = format!("https://bank32.com:{}/", t.addr.port());
+    let child = Command::new(BIN)
+        .args([
+            "load",
+            &url,
+            "--connect-to",
+            &t.addr.to_string(),
+            "--cacert",
+            p(&t.ca),
+            "-c",
+            "2",
+            "-t",
+            "1",
+            "-d",
+            "3s",
+            "-q",
+            "--json",
+            p(&json),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut load = ChildGuard(Some(child));
+    let (stdout, _) = drain(load.child().stdout.take().unwrap());
+    let (stderr, _) = drain(load.child().stderr.take().unwrap());
+    // Let it measure something, then kill the server outright.
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while metric(&scrape(t.admin), "tlsbench_requests_total{status=\"200\"}") < 200 {
+        assert!(Instant::now() < deadline, "no load reached the server");
+        std::thread::yield_now();
+    }
+    t.server.guard.signal(libc::SIGKILL);
+    let status = load
+        .wait_until(Instant::now() + EXIT_TIMEOUT)
+        .expect("the load generator honours its deadline after the server died");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&stdout),
+        text(&stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["results"]["complete"], false);
+    assert!(
+        doc["results"]["counts"]["requests"].as_u64().unwrap() >= 200,
+        "{doc}"
+    );
+    let errors = &doc["results"]["errors"];
+    assert!(
+        errors["refused"].as_u64().unwrap()
+            + errors["reset"].as_u64().unwrap()
+            + errors["short_body"].as_u64().unwrap()
+            > 0,
+        "{errors}"
+    );
+}

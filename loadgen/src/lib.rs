@@ -1,2 +1,325 @@
-//! The tlsbench load generator. Empty until the load-generator issue lands: the member exists
-//! so the workspace has its final shape from the first commit.
+//! The tlsbench load generator: measures what TLS costs from the client's side — full versus
+//! resumed handshakes (every connection classified with `handshake_kind()`), keep-alive
+//! requests, and record-encryption throughput — with HdrHistogram latencies, closed- or
+//! open-loop load, and JSON results.
+//!
+//! # Layout
+//! - [`cli`]: `tlsbench load` flags and exit codes; prints and writes the results.
+//! - [`target`]: URL, verified name (`--sni`), dialled address (`--connect-to`).
+//! - [`tlsconf`]: one rustls `ClientConfig` per worker; the per-worker session store that
+//!   offers a saved session on exactly `--resume-ratio` of new connections.
+//! - [`verify`]: chain and hostname verification, cached per exact chain and name;
+//!   `--insecure`; failure messages that name what was expected and what was presented.
+//! - [`response`]: sans-I/O HTTP/1.1 response reading.
+//! - `worker`: one thread's event loop and its connections.
+//! - [`stats`]: histograms and counters, merged once at the end.
+//! - [`report`]: the human summary, the JSON document, histogram encoding.
+//!
+//! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
+
+pub mod cli;
+pub mod oneshot;
+pub mod report;
+pub mod response;
+pub mod stats;
+pub mod target;
+pub mod tlsconf;
+pub mod verify;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+pub use stats::{ErrorKind, Hist, Measured};
+pub use target::Target;
+pub use tlsconf::{ClientTlsOptions, ResumeMode};
+
+/// Why a load run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The URL or address is unusable.
+    #[error("target {0}")]
+    Target(String),
+    /// The options contradict each other.
+    #[error("{0}")]
+    Options(String),
+    /// TLS configuration failed.
+    #[error(transparent)]
+    TlsConf(#[from] tlsconf::TlsConfError),
+    /// Trust anchors could not be loaded.
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
+    /// A system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What we were doing.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Everything a load run needs.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Where to send load.
+    pub target: Target,
+    /// Worker threads.
+    pub threads: usize,
+    /// Concurrent connections in total.
+    pub connections: usize,
+    /// Every operation on a fresh TCP + TLS connection (the handshake benchmark).
+    pub new_conn: bool,
+    /// Keep-alive: reconnect after this many requests.
+    pub requests_per_conn: Option<u64>,
+    /// Request method (GET, or POST for uploads).
+    pub method: String,
+    /// Extra request headers, `Name: value`.
+    pub headers: Vec<String>,
+    /// Request body bytes (POST).
+    pub upload: u64,
+    /// The TLS side.
+    pub tls: ClientTlsOptions,
+    /// Fraction of new connections that offer a saved session.
+    pub resume_ratio: f64,
+    /// Open loop: operations per second in total (connections/s with `new_conn`).
+    pub rate: Option<f64>,
+    /// Measured duration (after warm-up).
+    pub duration: Option<Duration>,
+    /// Measured operations (after warm-up).
+    pub requests: Option<u64>,
+    /// Excluded from results.
+    pub warmup: Duration,
+    /// Per operation.
+    pub timeout: Duration,
+    /// Stop once this many errors happened.
+    pub max_errors: Option<u64>,
+    /// Interval of the live view and of `--hdr-log`.
+    pub report_interval: Duration,
+}
+
+/// Sees the run while it happens.
+pub trait Observer {
+    /// Once per report interval: the request-latency histogram of that interval, merged
+    /// over workers, and the interval's start relative to the end of warm-up.
+    fn interval(&mut self, _start: Duration, _length: Duration, _hist: &Hist) {}
+    /// A few times per second: measured operations finished so far.
+    fn progress(&mut self, _elapsed: Duration, _done: u64) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// What a run measured.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// Merged over workers.
+    pub measured: Measured,
+    /// Length of the measured window (after warm-up).
+    pub elapsed: Duration,
+    /// Set when the run was cut short or saw errors: why.
+    pub incomplete: Option<String>,
+    /// The run stopped because a certificate was refused (not under `--insecure`).
+    pub verification_failed: bool,
+    /// Verification cache hits and misses (full chain+name validations), all workers.
+    pub verify_cache: (u64, u64),
+}
+
+/// Runs the load described by `opts` until its duration, its request count, a fatal error
+/// or `stop`.
+pub fn run(
+    opts: &LoadOptions,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<RunResult, LoadError> {
+    if opts.connections == 0 || opts.threads == 0 {
+        return Err(LoadError::Options(
+            "--connections and --threads must be at least 1".into(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&opts.resume_ratio) {
+        return Err(LoadError::Options(
+            "--resume-ratio must be between 0 and 1".into(),
+        ));
+    }
+    if opts.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(LoadError::Options(
+            "--rate must be a positive number".into(),
+        ));
+    }
+    let threads = opts.threads.min(opts.connections);
+    let roots = if opts.tls.insecure {
+        None
+    } else {
+        Some(verify::root_store(&opts.tls.trust)?)
+    };
+    let plan = worker::Plan {
+        addr: opts.target.addr,
+        server_name: opts.target.server_name.clone(),
+        request: request_head(opts, false),
+        request_close: request_head(opts, true),
+        head_request: opts.method.eq_ignore_ascii_case("HEAD"),
+        upload: opts.upload,
+        new_conn: opts.new_conn,
+        requests_per_conn: opts.requests_per_conn,
+        resume_ratio: if opts.tls.resume == ResumeMode::Off {
+            0.0
+        } else {
+            opts.resume_ratio
+        },
+        timeout: opts.timeout,
+        warmup: opts.warmup,
+        duration: match (opts.duration, opts.requests) {
+            (None, None) => Some(Duration::from_secs(10)),
+            (d, _) => d,
+        },
+        insecure: opts.tls.insecure,
+        trust: opts.tls.trust.clone(),
+        report_interval: opts.report_interval.max(Duration::from_millis(100)),
+    };
+    let shared = worker::Shared {
+        max_errors: opts.max_errors,
+        ..worker::Shared::default()
+    };
+    let mut specs = Vec::with_capacity(threads);
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    let mut verifiers = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let share =
+            |total: u64| total / threads as u64 + u64::from((i as u64) < total % threads as u64);
+        let tls = tlsconf::worker_tls(&opts.tls, roots.as_ref())?;
+        verifiers.push(tls.verifier.clone());
+        specs.push(worker::WorkerSpec {
+            connections: share(opts.connections as u64) as usize,
+            quota: opts.requests.map(share),
+            rate: opts.rate.map(|r| r / threads as f64),
+            tls,
+            start,
+            intervals: tx.clone(),
+        });
+    }
+    drop(tx);
+
+    let results: Vec<Measured> = std::thread::scope(|scope| {
+        let handles: Vec<_> = specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let plan = &plan;
+                let shared = &shared;
+                std::thread::Builder::new()
+                    .name(format!("tlsbench-load-{i}"))
+                    .spawn_scoped(scope, move || worker::run(plan, shared, spec))
+            })
+            .collect();
+        let mut pending: std::collections::BTreeMap<u64, (usize, Hist)> = Default::default();
+        let warmup_end = start + opts.warmup;
+        loop {
+            if stop.load(Ordering::Acquire) {
+                shared.stop.store(true, Ordering::Release);
+                if let Ok(mut a) = shared.abort.lock()
+                    && a.is_none()
+                {
+                    *a = Some("interrupted".into());
+                }
+            }
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok((index, hist)) => {
+                    let entry = pending
+                        .entry(index)
+                        .or_insert_with(|| (0, stats::new_hist()));
+                    entry.0 += 1;
+                    let _ = entry.1.add(&hist);
+                    while let Some((&first, (n, _))) = pending.iter().next() {
+                        if *n < threads {
+                            break;
+                        }
+                        if let Some((_, h)) = pending.remove(&first) {
+                            observer.interval(
+                                plan.report_interval * first as u32,
+                                plan.report_interval,
+                                &h,
+                            );
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            observer.progress(
+                Instant::now().saturating_duration_since(warmup_end),
+                shared.done.load(Ordering::Relaxed),
+            );
+        }
+        // Intervals some worker never closed (it stopped early) still count.
+        for (first, (_, h)) in pending {
+            observer.interval(
+                plan.report_interval * first as u32,
+                plan.report_interval,
+                &h,
+            );
+        }
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_default(),
+                Err(_) => Measured::default(),
+            })
+            .collect()
+    });
+    let end = Instant::now();
+    let mut measured = Measured::default();
+    for m in &results {
+        measured.merge(m);
+    }
+    let abort = shared.abort.lock().ok().and_then(|a| a.clone());
+    let verification_failed =
+        measured.counters.errors_of(ErrorKind::CertVerify) > 0 && !opts.tls.insecure;
+    let errors = measured.counters.errors_total();
+    let incomplete = match abort {
+        Some(why) => Some(why),
+        None if errors > 0 => Some(format!("{errors} operations failed")),
+        None => None,
+    };
+    let verify_cache = verifiers
+        .iter()
+        .flatten()
+        .fold((0, 0), |(h, m), v| (h + v.hits(), m + v.misses()));
+    Ok(RunResult {
+        measured,
+        elapsed: end.saturating_duration_since(start + opts.warmup),
+        incomplete,
+        verification_failed,
+        verify_cache,
+    })
+}
+
+/// The request head, built once: method, path, Host, any `-H` headers, Content-Length for
+/// uploads, and `Connection: close` for the last request on a connection.
+fn request_head(opts: &LoadOptions, close: bool) -> Vec<u8> {
+    let mut h = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tlsbench/{}\r\n",
+        opts.method,
+        opts.target.path,
+        opts.target.host_header,
+        env!("CARGO_PKG_VERSION")
+    );
+    for extra in &opts.headers {
+        h.push_str(extra.trim());
+        h.push_str("\r\n");
+    }
+    if opts.upload > 0 || opts.method.eq_ignore_ascii_case("POST") {
+        h.push_str(&format!("Content-Length: {}\r\n", opts.upload));
+    }
+    if close {
+        h.push_str("Connection: close\r\n");
+    }
+    h.push_str("\r\n");
+    h.into_bytes()
+}
+
+/// `Arc` so tests and the CLI can share one stop flag with a signal handler.
+pub type StopFlag = Arc<AtomicBool>;

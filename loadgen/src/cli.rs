@@ -1,0 +1,411 @@
+//! `tlsbench load`: flags (wrk/h2load/curl names where they exist), the live progress line,
+//! the printed summary, `--json` and `--hdr-log` files, and the exit codes.
+//!
+//! Exit codes: 0 complete; 1 could not run (bad flags, unreadable files); 2 usage (clap);
+//! 3 finished but incomplete (errors, `--max-errors`, interrupted); 4 a certificate was
+//! refused (verification failure, the run stopped).
+
+use std::io::{IsTerminal, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::Args;
+use common::tls;
+
+use crate::report;
+use crate::stats::Hist;
+use crate::tlsconf::{ClientTlsOptions, ResumeMode};
+use crate::verify::Trust;
+use crate::{LoadError, LoadOptions, Observer, Target};
+
+/// Complete results.
+pub const EXIT_OK: i32 = 0;
+/// The run could not start.
+pub const EXIT_ERROR: i32 = 1;
+/// Results written, but incomplete.
+pub const EXIT_INCOMPLETE: i32 = 3;
+/// A server certificate was refused.
+pub const EXIT_VERIFY: i32 = 4;
+
+/// Flags of `tlsbench load`.
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Target URL (https only), e.g. https://bank32.com:4433/
+    pub url: String,
+
+    /// Worker threads (each with its own epoll) [default: cores, at most --connections].
+    #[arg(short, long)]
+    pub threads: Option<usize>,
+
+    /// Concurrent connections in total.
+    #[arg(short, long, default_value_t = 10)]
+    pub connections: usize,
+
+    /// Measured requests (operations) in total, after warm-up.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+
+    /// Measured duration after warm-up (e.g. 10s, 1m) [default: 10s unless -n is given].
+    #[arg(short, long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Warm-up excluded from results.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+
+    /// Time allowed per operation (connect + handshake + request).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// Open loop: operations per second (connections/s with --new-conn, requests/s
+    /// otherwise); latency is measured from each operation's intended start (wrk2).
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Every request on a fresh TCP + TLS connection, closed after the response: the
+    /// handshake benchmark.
+    #[arg(long, visible_alias = "no-keepalive")]
+    pub new_conn: bool,
+
+    /// Keep-alive: reconnect after this many requests on a connection.
+    #[arg(long, conflicts_with = "new_conn")]
+    pub requests_per_conn: Option<u64>,
+
+    /// Session resumption: off, ticket (TLS 1.2 RFC 5077 tickets / TLS 1.3 PSK tickets),
+    /// session-id (TLS 1.2 only, tickets not offered).
+    #[arg(long, value_enum, default_value_t = ResumeMode::Off)]
+    pub resume: ResumeMode,
+
+    /// Fraction (0..1) of new connections that offer a saved session.
+    #[arg(long, default_value_t = 1.0)]
+    pub resume_ratio: f64,
+
+    /// TLS versions to offer: 1.2, 1.3 or 1.2,1.3 [default: 1.2,1.3; 1.2 with --resume session-id].
+    #[arg(long = "tls")]
+    pub tls_versions: Option<String>,
+
+    /// Cipher suites in preference order (IANA or rustls names), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub cipher_suites: Vec<String>,
+
+    /// Key-exchange groups in preference order (X25519MLKEM768, X25519, secp256r1, secp384r1).
+    #[arg(long, value_delimiter = ',')]
+    pub kx_groups: Vec<String>,
+
+    /// ALPN protocols to offer; empty string for none.
+    #[arg(long, default_value = "http/1.1", value_delimiter = ',')]
+    pub alpn: Vec<String>,
+
+    /// Write the NSS key log here (Wireshark); exposes session keys.
+    #[arg(long)]
+    pub keylog: Option<PathBuf>,
+
+    /// Trust these CA certificates (PEM, may hold several) instead of the platform's roots.
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+
+    /// DO NOT verify the server's chain or hostname (recorded in the results).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// Name to send in SNI and to verify [default: the URL's host].
+    #[arg(long)]
+    pub sni: Option<String>,
+
+    /// Dial HOST:PORT instead of the URL's host, still verifying the URL's name.
+    #[arg(long)]
+    pub connect_to: Option<String>,
+
+    /// Request path [default: the URL's path].
+    #[arg(long)]
+    pub path: Option<String>,
+
+    /// Download N bytes per request: GET /bytes/N on a tlsbench server (10MiB, 1MB, 4096).
+    #[arg(long, value_parser = parse_size, conflicts_with = "upload")]
+    pub download: Option<u64>,
+
+    /// Upload N bytes per request: POST /sink on a tlsbench server (10MiB, 1MB, 4096).
+    #[arg(long, value_parser = parse_size)]
+    pub upload: Option<u64>,
+
+    /// Extra request header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Stop after this many errors.
+    #[arg(long)]
+    pub max_errors: Option<u64>,
+
+    /// Write the results as JSON (schema: loadgen/schema.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// Write per-interval request-latency histograms in HdrHistogram's interval log format.
+    #[arg(long)]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Interval of the progress line and of --hdr-log.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+
+    /// No progress line.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// With -n 1: show the certificate chain, the negotiated parameters and the response.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Parses `4096`, `64KiB`, `10MiB`, `1MB`, `2GB` (KB/MB/GB = 10^3/10^6/10^9, KiB/MiB/GiB =
+/// 2^10/2^20/2^30; `k`/`M`/`G` alone are decimal).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}': expected a number of bytes like 4096 or 10MiB"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "k" | "K" | "KB" | "kB" => 1_000,
+        "KiB" => 1 << 10,
+        "M" | "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "G" | "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        u => {
+            return Err(format!(
+                "'{s}': unknown unit '{u}' (use B, KB, KiB, MB, MiB, GB, GiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+impl LoadArgs {
+    /// The library options these flags describe.
+    pub fn options(&self) -> Result<LoadOptions, LoadError> {
+        let mut target = Target::new(&self.url, self.sni.as_deref(), self.connect_to.as_deref())?;
+        if let Some(p) = &self.path {
+            target.path = p.clone();
+        }
+        if let Some(n) = self.download {
+            target.path = format!("/bytes/{n}");
+        }
+        let (method, upload) = match self.upload {
+            Some(n) => {
+                if self.path.is_none() {
+                    target.path = "/sink".into();
+                }
+                ("POST".to_string(), n)
+            }
+            None => ("GET".to_string(), 0),
+        };
+        let versions = match (&self.tls_versions, self.resume) {
+            (Some(v), _) => {
+                tls::parse_versions(v).map_err(|e| LoadError::Options(e.to_string()))?
+            }
+            (None, ResumeMode::SessionId) => vec![tls::Version::Tls12],
+            (None, _) => vec![tls::Version::Tls12, tls::Version::Tls13],
+        };
+        let threads = self
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .min(self.connections.max(1))
+            .max(1);
+        Ok(LoadOptions {
+            target,
+            threads,
+            connections: self.connections,
+            new_conn: self.new_conn,
+            requests_per_conn: self.requests_per_conn,
+            method,
+            headers: self.headers.clone(),
+            upload,
+            tls: ClientTlsOptions {
+                versions,
+                suites: tls::parse_suites(&self.cipher_suites)
+                    .map_err(|e| LoadError::Options(e.to_string()))?,
+                groups: tls::parse_groups(&self.kx_groups)
+                    .map_err(|e| LoadError::Options(e.to_string()))?,
+                alpn: self
+                    .alpn
+                    .iter()
+                    .filter(|a| !a.is_empty())
+                    .map(|a| a.as_bytes().to_vec())
+                    .collect(),
+                keylog: self.keylog.clone(),
+                resume: self.resume,
+                trust: match &self.cacert {
+                    Some(p) => Trust::CaFile(p.clone()),
+                    None => Trust::Platform,
+                },
+                insecure: self.insecure,
+            },
+            resume_ratio: self.resume_ratio,
+            rate: self.rate,
+            duration: self.duration,
+            requests: self.requests,
+            warmup: self.warmup,
+            timeout: self.timeout,
+            max_errors: self.max_errors,
+            report_interval: self.interval,
+        })
+    }
+}
+
+/// The live progress line and the `--hdr-log` writer.
+struct CliObserver<'a> {
+    bar: Option<indicatif::ProgressBar>,
+    hdr: Option<
+        hdrhistogram::serialization::interval_log::IntervalLogWriter<
+            'a,
+            'a,
+            std::fs::File,
+            hdrhistogram::serialization::V2DeflateSerializer,
+        >,
+    >,
+    last: (Duration, u64),
+}
+
+impl Observer for CliObserver<'_> {
+    fn interval(&mut self, start: Duration, length: Duration, hist: &Hist) {
+        if let Some(w) = self.hdr.as_mut() {
+            let _ = w.write_histogram(hist, start, length, None);
+        }
+    }
+
+    fn progress(&mut self, elapsed: Duration, done: u64) {
+        if let Some(bar) = &self.bar {
+            let (t0, n0) = self.last;
+            if elapsed >= t0 + Duration::from_secs(1) {
+                let rate = (done - n0.min(done)) as f64 / (elapsed - t0).as_secs_f64();
+                bar.set_message(format!(
+                    "{:>6.1}s  {done} done  {rate:.0}/s",
+                    elapsed.as_secs_f64()
+                ));
+                self.last = (elapsed, done);
+            }
+        }
+    }
+}
+
+/// Runs `tlsbench load`; returns the process exit code.
+pub fn run(args: &LoadArgs, command_line: Vec<String>) -> Result<i32, LoadError> {
+    let opts = args.options()?;
+    if opts.tls.insecure {
+        eprintln!(
+            "WARNING: --insecure: the server's certificate chain and hostname will NOT be verified; results are marked insecure"
+        );
+    }
+    if opts.tls.keylog.is_some() {
+        eprintln!("WARNING: --keylog writes every session key to a file");
+    }
+    if args.verbose && args.requests == Some(1) {
+        return crate::oneshot::run(&opts);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))
+        .and_then(|_| signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop)));
+    if let Err(e) = signals {
+        return Err(LoadError::Io {
+            what: "installing signal handlers".into(),
+            source: e,
+        });
+    }
+
+    let hdr_file = match &args.hdr_log {
+        Some(p) => Some(std::fs::File::create(p).map_err(|source| LoadError::Io {
+            what: format!("creating {}", p.display()),
+            source,
+        })?),
+        None => None,
+    };
+    let mut serializer = hdrhistogram::serialization::V2DeflateSerializer::new();
+    let mut hdr_file = hdr_file;
+    let hdr = match hdr_file.as_mut() {
+        Some(f) => {
+            let mut b = hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder::new();
+            b.add_comment(&format!(
+                "tlsbench load {} (request latency, µs)",
+                opts.target.url
+            ));
+            b.with_start_time(std::time::SystemTime::now());
+            b.with_max_value_divisor(1.0);
+            Some(
+                b.begin_log_with(f, &mut serializer)
+                    .map_err(|e| LoadError::Io {
+                        what: "writing the hdr log header".into(),
+                        source: std::io::Error::other(format!("{e:?}")),
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    });
+    let mut obs = CliObserver {
+        bar,
+        hdr,
+        last: (Duration::ZERO, 0),
+    };
+    let result = crate::run(&opts, &mut obs, &stop)?;
+    if let Some(b) = obs.bar.take() {
+        b.finish_and_clear();
+    }
+    drop(obs);
+
+    let doc = report::document(&opts, &result, command_line);
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", report::human(&opts, &doc));
+    let _ = out.flush();
+    if let Some(p) = &args.json {
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| LoadError::Io {
+            what: "encoding JSON".into(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(p, text + "\n").map_err(|source| LoadError::Io {
+            what: format!("writing {}", p.display()),
+            source,
+        })?;
+    }
+    if result.verification_failed {
+        eprintln!(
+            "tlsbench load: certificate refused: {}",
+            result
+                .incomplete
+                .as_deref()
+                .unwrap_or("verification failed")
+        );
+        return Ok(EXIT_VERIFY);
+    }
+    Ok(if result.incomplete.is_some() {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_OK
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_decimal_and_binary_units() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("10MiB").unwrap(), 10 << 20);
+        assert_eq!(parse_size("1MB").unwrap(), 1_000_000);
+        assert_eq!(parse_size("64KiB").unwrap(), 65_536);
+        assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
+        assert!(parse_size("10 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! `tlsbench load URL -n 1 -v`: the seed chapter's TLS client. One connection, shown step by
+//! step: each certificate of the chain with subject, issuer and validity, the verdict on chain
+//! and name, the negotiated version, suite and group, whether the session was resumed, then
+//! the response.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::{ClientConnection, StreamOwned};
+
+use crate::cli::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VERIFY};
+use crate::verify::{self, InsecureVerifier};
+use crate::{LoadError, LoadOptions, tlsconf};
+
+fn connect(
+    opts: &LoadOptions,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, LoadError> {
+    let io = |what: String| move |source| LoadError::Io { what, source };
+    let sock = TcpStream::connect_timeout(&opts.target.addr, opts.timeout)
+        .map_err(io(format!("connecting to {}", opts.target.addr)))?;
+    sock.set_read_timeout(Some(opts.timeout))
+        .map_err(io("socket".into()))?;
+    sock.set_write_timeout(Some(opts.timeout))
+        .map_err(io("socket".into()))?;
+    let conn = ClientConnection::new(config, opts.target.server_name.clone())
+        .map_err(|e| LoadError::Options(e.to_string()))?;
+    Ok(StreamOwned::new(conn, sock))
+}
+
+fn print_chain(out: &mut impl Write, certs: &[rustls::pki_types::CertificateDer<'_>]) {
+    for (i, der) in certs.iter().enumerate() {
+        let role = if i == 0 { "leaf" } else { "intermediate" };
+        match verify::describe_cert(der) {
+            Some(c) => {
+                let _ = writeln!(out, "  [{i}] {role}: subject {}", c.subject);
+                let _ = writeln!(out, "      issuer  {}", c.issuer);
+                let _ = writeln!(out, "      valid   {} .. {}", c.not_before, c.not_after);
+                if !c.names.is_empty() {
+                    let _ = writeln!(out, "      names   {}", c.names.join(", "));
+                }
+            }
+            None => {
+                let _ = writeln!(out, "  [{i}] {role}: (could not be parsed)");
+            }
+        }
+    }
+}
+
+/// Runs the one-shot client; returns the exit code.
+pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
+    let roots = if opts.tls.insecure {
+        None
+    } else {
+        Some(verify::root_store(&opts.tls.trust)?)
+    };
+    let wt = tlsconf::worker_tls(&opts.tls, roots.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    let name = opts.target.server_name.to_str().into_owned();
+    let _ = writeln!(
+        out,
+        "connecting to {} (verifying the name {name})",
+        opts.target.addr
+    );
+    let mut tls = connect(opts, Arc::clone(&wt.config))?;
+    let handshake = (|| -> Result<(), std::io::Error> {
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = handshake {
+        let rustls_err = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .cloned();
+        match rustls_err {
+            Some(err @ rustls::Error::InvalidCertificate(_)) => {
+                let _ = writeln!(out, "certificate chain as presented (NOT trusted):");
+                // Fetch the chain again without verification, only to show it.
+                let mut cfg = (*wt.config).clone();
+                cfg.dangerous()
+                    .set_certificate_verifier(InsecureVerifier::new(&common::tls::provider(
+                        &opts.tls.suites,
+                        &opts.tls.groups,
+                    )));
+                if let Ok(mut shown) = connect(opts, Arc::new(cfg)) {
+                    while shown.conn.is_handshaking() {
+                        if shown.conn.complete_io(&mut shown.sock).is_err() {
+                            break;
+                        }
+                    }
+                    if let Some(certs) = shown.conn.peer_certificates() {
+                        print_chain(&mut out, certs);
+                    }
+                }
+                let _ = writeln!(
+                    out,
+                    "verdict: REFUSED: {}",
+                    verify::describe_error(&err, &opts.target.server_name, &opts.tls.trust)
+                );
+                return Ok(EXIT_VERIFY);
+            }
+            _ => {
+                let _ = writeln!(out, "handshake failed: {e}");
+                return Ok(EXIT_INCOMPLETE);
+            }
+        }
+    }
+    let _ = writeln!(out, "certificate chain:");
+    if let Some(certs) = tls.conn.peer_certificates() {
+        print_chain(&mut out, certs);
+    }
+    let _ = writeln!(
+        out,
+        "verdict: {}",
+        if opts.tls.insecure {
+            "NOT VERIFIED (--insecure)".to_string()
+        } else {
+            format!("chain verified to a trusted root; name {name} matches")
+        }
+    );
+    let version = tls
+        .conn
+        .protocol_version()
+        .map_or("?".into(), |v| format!("{v:?}"));
+    let suite = tls
+        .conn
+        .negotiated_cipher_suite()
+        .map_or("?".into(), common::tls::suite_name);
+    let group = tls
+        .conn
+        .negotiated_key_exchange_group()
+        .map_or("none".into(), common::tls::group_name);
+    let resumed = tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let alpn = tls
+        .conn
+        .alpn_protocol()
+        .map_or("none".into(), |p| String::from_utf8_lossy(p).into_owned());
+    let _ = writeln!(
+        out,
+        "negotiated: {version}, {suite}, group {group}, ALPN {alpn}, handshake {:?}{}",
+        tls.conn
+            .handshake_kind()
+            .unwrap_or(rustls::HandshakeKind::Full),
+        if resumed { " (resumed)" } else { "" }
+    );
+    let mut request = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tlsbench/{}\r\nConnection: close\r\n",
+        opts.method,
+        opts.target.path,
+        opts.target.host_header,
+        env!("CARGO_PKG_VERSION")
+    );
+    for h in &opts.headers {
+        request.push_str(h.trim());
+        request.push_str("\r\n");
+    }
+    if opts.upload > 0 {
+        request.push_str(&format!("Content-Length: {}\r\n", opts.upload));
+    }
+    request.push_str("\r\n");
+    let sent = tls.write_all(request.as_bytes()).and_then(|()| {
+        let mut left = opts.upload;
+        while left > 0 {
+            let chunk = common::pattern::chunk(opts.upload - left, left);
+            tls.write_all(chunk)?;
+            left -= chunk.len() as u64;
+        }
+        tls.flush()
+    });
+    if let Err(e) = sent {
+        let _ = writeln!(out, "sending the request failed: {e}");
+        return Ok(EXIT_INCOMPLETE);
+    }
+    let _ = writeln!(out, "response:");
+    let mut response = Vec::new();
+    let deadline = std::time::Instant::now() + opts.timeout.max(Duration::from_secs(1));
+    let mut buf = [0u8; 16384];
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => {
+                let _ = writeln!(out, "reading the response failed: {e}");
+                return Ok(EXIT_INCOMPLETE);
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    let _ = out.write_all(&response);
+    let _ = writeln!(out);
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,530 @@
+//! Results: the JSON document (schema in `loadgen/schema.json`), the human summary, and the
+//! histogram encoding (HdrHistogram V2, deflated, base64) that lets runs from several
+//! machines be merged exactly.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use serde::Serialize;
+
+use crate::stats::{ErrorKind, Hist, Measured};
+use crate::{LoadOptions, ResumeMode, RunResult};
+
+/// The results document version; bump on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Percentiles every latency summary reports.
+pub const PERCENTILES: [f64; 6] = [50.0, 90.0, 99.0, 99.9, 99.99, 100.0];
+
+/// One latency distribution, in µs.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct Latency {
+    /// Samples.
+    pub count: u64,
+    /// Smallest sample.
+    pub min_us: u64,
+    /// Mean.
+    pub mean_us: f64,
+    /// p50, p90, p99, p99.9, p99.99 and max, keyed "p50" ... "max".
+    pub percentiles_us: BTreeMap<String, u64>,
+    /// The whole histogram: HdrHistogram V2 deflate encoding, base64 (as HdrHistogram's log
+    /// format stores it), for exact merging.
+    pub hdr: String,
+}
+
+/// Summarises and encodes a histogram.
+pub fn latency(h: &Hist) -> Latency {
+    let mut percentiles_us = BTreeMap::new();
+    for p in PERCENTILES {
+        let key = if p >= 100.0 {
+            "max".to_string()
+        } else {
+            format!("p{p}")
+        };
+        let v = if h.is_empty() {
+            0
+        } else if p >= 100.0 {
+            h.max()
+        } else {
+            h.value_at_percentile(p)
+        };
+        percentiles_us.insert(key, v);
+    }
+    Latency {
+        count: h.len(),
+        min_us: if h.is_empty() { 0 } else { h.min() },
+        mean_us: if h.is_empty() { 0.0 } else { h.mean() },
+        percentiles_us,
+        hdr: encode_hist(h),
+    }
+}
+
+/// HdrHistogram V2 deflate, base64.
+pub fn encode_hist(h: &Hist) -> String {
+    let mut buf = Vec::new();
+    match V2DeflateSerializer::new().serialize(h, &mut buf) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(&buf),
+        Err(_) => String::new(),
+    }
+}
+
+/// Decodes [`encode_hist`]'s output.
+pub fn decode_hist(s: &str) -> Result<Hist, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|e| format!("base64: {e}"))?;
+    Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| format!("histogram: {e:?}"))
+}
+
+/// Client CPU per unit of work over the measured window.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Cpu {
+    /// User time, seconds.
+    pub user_s: f64,
+    /// System time, seconds.
+    pub sys_s: f64,
+    /// Client CPU µs per completed handshake (null without handshakes).
+    pub us_per_handshake: Option<f64>,
+    /// Client CPU µs per successful request.
+    pub us_per_request: Option<f64>,
+    /// Client CPU µs per MB (10^6 bytes) of body moved.
+    pub us_per_mb: Option<f64>,
+    /// The busiest worker's share of one core over the window.
+    pub max_worker_core_share: f64,
+    /// The generator itself was saturated (a worker above 90% of a core): the server's limit
+    /// was not measured.
+    pub generator_bound: bool,
+}
+
+/// The `results` part of the document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    /// False when the run stopped early or operations failed.
+    pub complete: bool,
+    /// Why it is incomplete.
+    pub incomplete_reason: Option<String>,
+    /// Measured window, seconds.
+    pub duration_s: f64,
+    /// Counters.
+    pub counts: crate::stats::Counters,
+    /// Errors by kind name.
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Completed handshakes per second.
+    pub handshakes_per_s: f64,
+    /// Successful requests per second.
+    pub requests_per_s: f64,
+    /// Of the connections that offered a saved session, the share that resumed (null when
+    /// none offered).
+    pub resumption_hit_rate: Option<f64>,
+    /// Resumed handshakes among all completed handshakes.
+    pub resumed_share: Option<f64>,
+    /// Response body throughput, MB/s (10^6 bytes).
+    pub download_mb_per_s: f64,
+    /// Request body throughput, MB/s (10^6 bytes).
+    pub upload_mb_per_s: f64,
+    /// Latencies.
+    pub latency: BTreeMap<&'static str, Latency>,
+    /// Client CPU.
+    pub cpu: Cpu,
+    /// Full chain+name validations avoided by the verification cache, and done.
+    pub verify_cache_hits: u64,
+    /// Full chain+name validations done.
+    pub verify_cache_misses: u64,
+}
+
+/// The configuration part of the document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// Target URL.
+    pub url: String,
+    /// Dialled address.
+    pub address: String,
+    /// Verified name.
+    pub server_name: String,
+    /// Threads.
+    pub threads: usize,
+    /// Connections.
+    pub connections: usize,
+    /// "new-conn" or "keep-alive".
+    pub mode: &'static str,
+    /// Keep-alive reconnect interval.
+    pub requests_per_conn: Option<u64>,
+    /// Request method.
+    pub method: String,
+    /// Request body bytes.
+    pub upload_bytes: u64,
+    /// Resumption mode.
+    pub resume: &'static str,
+    /// Fraction offering a session.
+    pub resume_ratio: f64,
+    /// TLS versions offered.
+    pub tls_versions: Vec<String>,
+    /// Suites offered (empty: defaults).
+    pub cipher_suites: Vec<String>,
+    /// Groups offered (empty: defaults).
+    pub kx_groups: Vec<String>,
+    /// Open-loop rate.
+    pub rate: Option<f64>,
+    /// Measured duration, seconds.
+    pub duration_s: Option<f64>,
+    /// Measured operation count.
+    pub requests: Option<u64>,
+    /// Warm-up, seconds.
+    pub warmup_s: f64,
+    /// Per-operation timeout, seconds.
+    pub timeout_s: f64,
+    /// "verified (chain and hostname)" or the loud insecure notice.
+    pub verification: String,
+    /// True when `--insecure` was given.
+    pub insecure: bool,
+}
+
+/// The whole results document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Document {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// "tlsbench load".
+    pub tool: String,
+    /// Version of tlsbench.
+    pub version: String,
+    /// The full command line.
+    pub command_line: Vec<String>,
+    /// Where it ran.
+    pub machine: common::env::Environment,
+    /// What was asked.
+    pub config: Config,
+    /// What was measured.
+    pub results: Results,
+}
+
+/// Verification wording shared by the summary and the JSON.
+pub fn verification_text(insecure: bool) -> String {
+    if insecure {
+        "INSECURE: certificate chain and hostname were NOT verified (--insecure)".into()
+    } else {
+        "verified (chain and hostname)".into()
+    }
+}
+
+fn per_s(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
+}
+
+/// Builds the document.
+pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) -> Document {
+    let m: &Measured = &r.measured;
+    let c = &m.counters;
+    let secs = r.elapsed.as_secs_f64();
+    let mut errors = BTreeMap::new();
+    for k in ErrorKind::ALL {
+        errors.insert(k.as_str(), c.errors_of(k));
+    }
+    let mut latency = BTreeMap::new();
+    latency.insert("connect", self::latency(&m.connect));
+    latency.insert("handshake", self::latency(&m.handshake));
+    latency.insert("ttfb", self::latency(&m.ttfb));
+    latency.insert("request", self::latency(&m.request));
+    latency.insert("request_uncorrected", self::latency(&m.request_uncorrected));
+    let cpu_us = m.cpu.total().as_secs_f64() * 1e6;
+    let per = |n: u64| (n > 0).then(|| cpu_us / n as f64);
+    let mb = (c.body_bytes_in + c.body_bytes_out) as f64 / 1e6;
+    let hs = c.handshakes();
+    Document {
+        schema_version: SCHEMA_VERSION,
+        tool: "tlsbench load".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        command_line,
+        machine: common::env::Environment::collect(),
+        config: Config {
+            url: opts.target.url.clone(),
+            address: opts.target.addr.to_string(),
+            server_name: opts.target.server_name.to_str().into_owned(),
+            threads: opts.threads.min(opts.connections),
+            connections: opts.connections,
+            mode: if opts.new_conn {
+                "new-conn"
+            } else {
+                "keep-alive"
+            },
+            requests_per_conn: opts.requests_per_conn,
+            method: opts.method.clone(),
+            upload_bytes: opts.upload,
+            resume: match opts.tls.resume {
+                ResumeMode::Off => "off",
+                ResumeMode::Ticket => "ticket",
+                ResumeMode::SessionId => "session-id",
+            },
+            resume_ratio: if opts.tls.resume == ResumeMode::Off {
+                0.0
+            } else {
+                opts.resume_ratio
+            },
+            tls_versions: opts.tls.versions.iter().map(|v| v.to_string()).collect(),
+            cipher_suites: opts
+                .tls
+                .suites
+                .iter()
+                .map(|s| common::tls::suite_name(*s))
+                .collect(),
+            kx_groups: opts
+                .tls
+                .groups
+                .iter()
+                .map(|g| common::tls::group_name(*g))
+                .collect(),
+            rate: opts.rate,
+            duration_s: opts.duration.map(|d| d.as_secs_f64()),
+            requests: opts.requests,
+            warmup_s: opts.warmup.as_secs_f64(),
+            timeout_s: opts.timeout.as_secs_f64(),
+            verification: verification_text(opts.tls.insecure),
+            insecure: opts.tls.insecure,
+        },
+        results: Results {
+            complete: r.incomplete.is_none(),
+            incomplete_reason: r.incomplete.clone(),
+            duration_s: secs,
+            counts: c.clone(),
+            errors,
+            handshakes_per_s: per_s(hs, secs),
+            requests_per_s: per_s(c.requests, secs),
+            resumption_hit_rate: (c.offered > 0)
+                .then(|| c.offered_resumed as f64 / c.offered as f64),
+            resumed_share: (hs > 0).then(|| c.resumed as f64 / hs as f64),
+            download_mb_per_s: if secs > 0.0 {
+                c.body_bytes_in as f64 / 1e6 / secs
+            } else {
+                0.0
+            },
+            upload_mb_per_s: if secs > 0.0 {
+                c.body_bytes_out as f64 / 1e6 / secs
+            } else {
+                0.0
+            },
+            latency,
+            cpu: Cpu {
+                user_s: m.cpu.user.as_secs_f64(),
+                sys_s: m.cpu.sys.as_secs_f64(),
+                us_per_handshake: per(hs),
+                us_per_request: per(c.requests),
+                us_per_mb: (mb > 0.0).then(|| cpu_us / mb),
+                max_worker_core_share: m.max_worker_cpu_share,
+                // A window too short to say anything (a run stopped at once) is never "bound".
+                generator_bound: m.max_worker_cpu_share > 0.9 && secs >= 0.5,
+            },
+            verify_cache_hits: r.verify_cache.0,
+            verify_cache_misses: r.verify_cache.1,
+        },
+    }
+}
+
+/// Warnings a reader must not miss.
+pub fn warnings(opts: &LoadOptions, d: &Document) -> Vec<String> {
+    let mut w = Vec::new();
+    let res = &d.results;
+    if opts.tls.insecure {
+        w.push(verification_text(true));
+    }
+    if opts.tls.resume != ResumeMode::Off && opts.resume_ratio > 0.0 {
+        match res.resumption_hit_rate {
+            Some(rate) if rate < 0.9 => w.push(format!(
+                "RESUMPTION MOSTLY FAILED: only {:.1}% of the {} connections that offered a session resumed; the rest were full handshakes",
+                rate * 100.0,
+                res.counts.offered
+            )),
+            None if res.counts.handshakes() > 0 => w.push(
+                "RESUMPTION NEVER OFFERED: no connection had a saved session to offer (did the server issue tickets or session IDs?)"
+                    .into(),
+            ),
+            _ => {}
+        }
+    }
+    if res.cpu.generator_bound {
+        w.push(format!(
+            "the load generator was the bottleneck: its busiest worker used {:.0}% of a core; add threads (-t) or cores before reading these rates as the server's limit",
+            res.cpu.max_worker_core_share * 100.0
+        ));
+    }
+    if let Some(why) = &res.incomplete_reason {
+        w.push(format!("INCOMPLETE RESULTS: {why}"));
+    }
+    w
+}
+
+fn fmt_us(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.2}s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{:.2}ms", us as f64 / 1e3)
+    } else {
+        format!("{us}µs")
+    }
+}
+
+/// The human summary (what stdout shows).
+pub fn human(opts: &LoadOptions, d: &Document) -> String {
+    let r = &d.results;
+    let c = &r.counts;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "tlsbench load {} — {} connections on {} threads, {}, resume {} (ratio {}), {}",
+        d.config.url,
+        d.config.connections,
+        d.config.threads,
+        d.config.mode,
+        d.config.resume,
+        d.config.resume_ratio,
+        if opts.rate.is_some() {
+            "open loop"
+        } else {
+            "closed loop"
+        }
+    );
+    let _ = writeln!(o, "  verification: {}", d.config.verification);
+    let _ = writeln!(o, "  measured: {:.2} s", r.duration_s);
+    let _ = writeln!(
+        o,
+        "  handshakes: {} ({:.1}/s): {} full, {} resumed, {} full with HRR; TLS 1.3: {}, TLS 1.2: {}",
+        c.handshakes(),
+        r.handshakes_per_s,
+        c.full,
+        c.resumed,
+        c.full_hrr,
+        c.tls13,
+        c.tls12
+    );
+    if c.offered > 0 {
+        let _ = writeln!(
+            o,
+            "  resumption: {} offered a session, {} resumed ({:.2}% hit rate)",
+            c.offered,
+            c.offered_resumed,
+            r.resumption_hit_rate.unwrap_or(0.0) * 100.0
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  requests: {} ok ({:.1}/s)",
+        c.requests, r.requests_per_s
+    );
+    if c.body_bytes_in + c.body_bytes_out > 0 {
+        let _ = writeln!(
+            o,
+            "  bodies: {} bytes down ({:.2} MB/s = {:.2} MiB/s), {} bytes up ({:.2} MB/s = {:.2} MiB/s); MB = 10^6 bytes, MiB = 2^20",
+            c.body_bytes_in,
+            r.download_mb_per_s,
+            r.download_mb_per_s * 1e6 / 1_048_576.0,
+            c.body_bytes_out,
+            r.upload_mb_per_s,
+            r.upload_mb_per_s * 1e6 / 1_048_576.0
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  latency       {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "p50", "p90", "p99", "p99.9", "p99.99", "max"
+    );
+    for name in [
+        "connect",
+        "handshake",
+        "ttfb",
+        "request",
+        "request_uncorrected",
+    ] {
+        if let Some(l) = r.latency.get(name) {
+            if l.count == 0 {
+                continue;
+            }
+            let p = &l.percentiles_us;
+            let g = |k: &str| fmt_us(p.get(k).copied().unwrap_or(0));
+            let _ = writeln!(
+                o,
+                "  {:<13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                name,
+                g("p50"),
+                g("p90"),
+                g("p99"),
+                g("p99.9"),
+                g("p99.99"),
+                g("max")
+            );
+        }
+    }
+    let errors: Vec<String> = r
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  errors: {}{}",
+        c.errors_total(),
+        if errors.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", errors.join(", "))
+        }
+    );
+    if !c.alerts.is_empty() {
+        let a: Vec<String> = c.alerts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(o, "  alerts received: {}", a.join(", "));
+    }
+    if !c.statuses.is_empty() {
+        let a: Vec<String> = c
+            .statuses
+            .iter()
+            .map(|(k, n)| format!("{n} × {k}"))
+            .collect();
+        let _ = writeln!(o, "  non-2xx: {}", a.join(", "));
+    }
+    let cpu = &r.cpu;
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let _ = writeln!(
+        o,
+        "  client CPU: {:.3} s user + {:.3} s sys; µs per handshake {}, per request {}, per MB {}; busiest worker {:.0}% of a core",
+        cpu.user_s,
+        cpu.sys_s,
+        opt(cpu.us_per_handshake),
+        opt(cpu.us_per_request),
+        opt(cpu.us_per_mb),
+        cpu.max_worker_core_share * 100.0
+    );
+    for w in warnings(opts, d) {
+        let _ = writeln!(o, "WARNING: {w}");
+    }
+    o
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_round_trip_and_merge_exactly() {
+        let mut a = crate::stats::new_hist();
+        let mut b = crate::stats::new_hist();
+        for v in [10u64, 20, 30, 1000, 250_000] {
+            a.saturating_record(v);
+        }
+        for v in [15u64, 99_999] {
+            b.saturating_record(v);
+        }
+        let mut merged = decode_hist(&encode_hist(&a)).unwrap();
+        merged.add(decode_hist(&encode_hist(&b)).unwrap()).unwrap();
+        assert_eq!(merged.len(), 7);
+        assert_eq!(merged.max(), a.max().max(b.max()));
+        let l = latency(&a);
+        assert_eq!(l.count, 5);
+        assert_eq!(l.percentiles_us["p50"], 30);
+        assert!(l.percentiles_us.contains_key("p99.99"));
+        assert_eq!(l.percentiles_us["max"], a.max());
+    }
+}

@@ -1,0 +1,271 @@
+//! What a worker measures: HdrHistograms (µs, 3 significant digits) and counters, merged
+//! once at the end (and per report interval for the live view). Memory does not grow with
+//! the number of requests: nothing is kept per request.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Highest latency recorded exactly: one hour, in µs; longer values saturate.
+const MAX_US: u64 = 3_600_000_000;
+
+/// A latency histogram in µs.
+pub type Hist = Histogram<u64>;
+
+/// A fresh µs histogram with 3 significant digits.
+#[allow(clippy::expect_used)] // Constant bounds, valid for hdrhistogram; nothing external.
+pub fn new_hist() -> Hist {
+    Histogram::new_with_bounds(1, MAX_US, 3).expect("1 µs .. 1 h at 3 digits is a valid range")
+}
+
+/// Records `d` in µs.
+pub fn record(h: &mut Hist, d: Duration) {
+    h.saturating_record(d.as_micros().min(u128::from(MAX_US)) as u64);
+}
+
+/// Why an operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The TCP connection was refused.
+    Refused,
+    /// The connection was reset (or broke) by the peer.
+    Reset,
+    /// The operation exceeded `--timeout`.
+    Timeout,
+    /// The server sent a TLS alert (the name is counted in `alerts`).
+    TlsAlert,
+    /// The server's certificate failed verification.
+    CertVerify,
+    /// Any other TLS error (decode errors, protocol violations).
+    Tls,
+    /// The response status was not 2xx (the code is counted in `statuses`).
+    HttpStatus,
+    /// The connection ended before the response did (also a Content-Length shortfall).
+    ShortBody,
+    /// The response could not be parsed.
+    BadResponse,
+    /// Another socket error (e.g. no route, out of descriptors).
+    Io,
+}
+
+impl ErrorKind {
+    /// Every kind, in report order.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Refused,
+        ErrorKind::Reset,
+        ErrorKind::Timeout,
+        ErrorKind::TlsAlert,
+        ErrorKind::CertVerify,
+        ErrorKind::Tls,
+        ErrorKind::HttpStatus,
+        ErrorKind::ShortBody,
+        ErrorKind::BadResponse,
+        ErrorKind::Io,
+    ];
+
+    /// The name used in reports and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::TlsAlert => "tls_alert",
+            ErrorKind::CertVerify => "cert_verify",
+            ErrorKind::Tls => "tls",
+            ErrorKind::HttpStatus => "http_status",
+            ErrorKind::ShortBody => "short_body",
+            ErrorKind::BadResponse => "bad_response",
+            ErrorKind::Io => "io",
+        }
+    }
+
+    /// Classifies a socket error.
+    pub fn of_io(e: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::ConnectionRefused => ErrorKind::Refused,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ErrorKind::Reset,
+            K::UnexpectedEof => ErrorKind::ShortBody,
+            K::TimedOut => ErrorKind::Timeout,
+            _ => ErrorKind::Io,
+        }
+    }
+}
+
+/// Counters of one worker (or of all, merged).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// TCP connections attempted.
+    pub connections: u64,
+    /// Handshakes completed, by kind.
+    pub full: u64,
+    /// Resumed handshakes.
+    pub resumed: u64,
+    /// Full handshakes that needed a HelloRetryRequest.
+    pub full_hrr: u64,
+    /// Handshakes by negotiated version: TLS 1.2.
+    pub tls12: u64,
+    /// Handshakes by negotiated version: TLS 1.3.
+    pub tls13: u64,
+    /// Connections that offered a saved session.
+    pub offered: u64,
+    /// Of those, how many resumed.
+    pub offered_resumed: u64,
+    /// Requests answered with 2xx and a complete body.
+    pub requests: u64,
+    /// Response body bytes received (download).
+    pub body_bytes_in: u64,
+    /// Request body bytes sent (upload).
+    pub body_bytes_out: u64,
+    /// Errors by kind (index: [`ErrorKind::ALL`] order); reported by name in `results.errors`.
+    #[serde(skip)]
+    pub errors: [u64; ErrorKind::ALL.len()],
+    /// TLS alerts received, by alert name.
+    pub alerts: std::collections::BTreeMap<String, u64>,
+    /// Non-2xx statuses, by code.
+    pub statuses: std::collections::BTreeMap<u16, u64>,
+}
+
+impl Counters {
+    /// Adds `o` into `self`.
+    pub fn merge(&mut self, o: &Counters) {
+        self.connections += o.connections;
+        self.full += o.full;
+        self.resumed += o.resumed;
+        self.full_hrr += o.full_hrr;
+        self.tls12 += o.tls12;
+        self.tls13 += o.tls13;
+        self.offered += o.offered;
+        self.offered_resumed += o.offered_resumed;
+        self.requests += o.requests;
+        self.body_bytes_in += o.body_bytes_in;
+        self.body_bytes_out += o.body_bytes_out;
+        for (a, b) in self.errors.iter_mut().zip(o.errors) {
+            *a += b;
+        }
+        for (k, v) in &o.alerts {
+            *self.alerts.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.statuses {
+            *self.statuses.entry(*k).or_default() += v;
+        }
+    }
+
+    /// Completed handshakes of every kind.
+    pub fn handshakes(&self) -> u64 {
+        self.full + self.resumed + self.full_hrr
+    }
+
+    /// All errors.
+    pub fn errors_total(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// Errors of one kind.
+    pub fn errors_of(&self, k: ErrorKind) -> u64 {
+        self.errors[k as usize]
+    }
+
+    /// Counts one error.
+    pub fn error(&mut self, k: ErrorKind) {
+        self.errors[k as usize] += 1;
+    }
+}
+
+/// Everything one worker (or the whole run) measured.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// Counters.
+    pub counters: Counters,
+    /// TCP connect time.
+    pub connect: Hist,
+    /// TLS handshake time (from TCP connected to handshake complete).
+    pub handshake: Hist,
+    /// Time to first byte: request written to first response byte.
+    pub ttfb: Hist,
+    /// Whole operation, from its intended start (corrected for coordinated omission under
+    /// `--rate`; with `--new-conn` it includes connect and handshake).
+    pub request: Hist,
+    /// Whole operation from its actual start (what an uncorrected tool reports).
+    pub request_uncorrected: Hist,
+    /// CPU time of the worker threads over the measured window.
+    pub cpu: common::cpu::CpuTime,
+    /// The highest share of one core any worker used over the window (0..1).
+    pub max_worker_cpu_share: f64,
+}
+
+impl Default for Measured {
+    fn default() -> Self {
+        Measured {
+            counters: Counters::default(),
+            connect: new_hist(),
+            handshake: new_hist(),
+            ttfb: new_hist(),
+            request: new_hist(),
+            request_uncorrected: new_hist(),
+            cpu: common::cpu::CpuTime::default(),
+            max_worker_cpu_share: 0.0,
+        }
+    }
+}
+
+impl Measured {
+    /// Adds `o` into `self`.
+    pub fn merge(&mut self, o: &Measured) {
+        self.counters.merge(&o.counters);
+        for (a, b) in [
+            (&mut self.connect, &o.connect),
+            (&mut self.handshake, &o.handshake),
+            (&mut self.ttfb, &o.ttfb),
+            (&mut self.request, &o.request),
+            (&mut self.request_uncorrected, &o.request_uncorrected),
+        ] {
+            // Same bounds on both sides, so addition cannot fail; saturate rather than lose
+            // a worker's results if it somehow did.
+            if a.add(b).is_err() {
+                for v in b.iter_recorded() {
+                    a.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+                }
+            }
+        }
+        self.cpu = common::cpu::CpuTime {
+            user: self.cpu.user + o.cpu.user,
+            sys: self.cpu.sys + o.cpu.sys,
+        };
+        self.max_worker_cpu_share = self.max_worker_cpu_share.max(o.max_worker_cpu_share);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_counts_and_histograms() {
+        let mut a = Measured::default();
+        let mut b = Measured::default();
+        a.counters.requests = 3;
+        b.counters.requests = 4;
+        a.counters.error(ErrorKind::Reset);
+        *b.counters
+            .alerts
+            .entry("handshake_failure".into())
+            .or_default() += 2;
+        record(&mut a.request, Duration::from_micros(100));
+        record(&mut b.request, Duration::from_micros(300));
+        record(&mut b.request, Duration::from_secs(7200));
+        a.merge(&b);
+        assert_eq!(a.counters.requests, 7);
+        assert_eq!(a.counters.errors_of(ErrorKind::Reset), 1);
+        assert_eq!(a.counters.alerts["handshake_failure"], 2);
+        assert_eq!(a.request.len(), 3);
+        assert_eq!(a.request.min(), 100);
+        assert!(
+            a.request.max() >= MAX_US - MAX_US / 1000,
+            "saturated at the bound"
+        );
+    }
+}

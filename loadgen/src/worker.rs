@@ -1,0 +1,796 @@
+//! One worker thread of the load generator: a `mio::Poll` driving many
+//! `rustls::ClientConnection`s. Each connection slot runs operations back to back (closed
+//! loop) or when the worker's schedule says so (open loop, `--rate`), measures connect,
+//! handshake, time to first byte and the whole operation, and classifies every handshake
+//! with `handshake_kind()`. Results stay in the worker until the end; a copy of the interval
+//! histogram goes to the main thread once per report interval.
+
+use std::io::{self, BufRead, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use rustls::ClientConnection;
+use rustls::pki_types::ServerName;
+
+use crate::response::ResponseReader;
+use crate::stats::{self, ErrorKind, Hist, Measured};
+use crate::tlsconf::WorkerTls;
+
+/// Plaintext queued in rustls before more upload body is encrypted (as on the server).
+const OUT_WINDOW: usize = 64 * 1024;
+/// After a failed operation a slot waits this long before the next one, so a dead server
+/// costs errors, not a spinning core.
+const RETRY_BACKOFF: Duration = Duration::from_millis(10);
+/// How often timeouts are checked when nothing else wakes the worker.
+const TICK: Duration = Duration::from_millis(20);
+
+/// What every worker does, shared read-only.
+pub(crate) struct Plan {
+    pub addr: SocketAddr,
+    pub server_name: ServerName<'static>,
+    /// The request head for a request that keeps the connection open.
+    pub request: Vec<u8>,
+    /// The same with `Connection: close`, for the last request on a connection.
+    pub request_close: Vec<u8>,
+    pub head_request: bool,
+    /// Request body bytes (`--upload`).
+    pub upload: u64,
+    pub new_conn: bool,
+    pub requests_per_conn: Option<u64>,
+    pub resume_ratio: f64,
+    pub timeout: Duration,
+    pub warmup: Duration,
+    pub duration: Option<Duration>,
+    pub insecure: bool,
+    /// Where trusted roots came from, for error messages.
+    pub trust: crate::verify::Trust,
+    pub report_interval: Duration,
+}
+
+/// State all workers and the main thread share.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Stop now (deadline, Ctrl-C, --max-errors, a fatal error).
+    pub stop: AtomicBool,
+    /// Why the run was cut short, if it was.
+    pub abort: Mutex<Option<String>>,
+    /// Errors so far, all workers (for --max-errors).
+    pub errors: AtomicU64,
+    /// Measured operations finished so far, all workers (for the progress line).
+    pub done: AtomicU64,
+    /// Limit of errors before the run stops.
+    pub max_errors: Option<u64>,
+    /// A certificate was refused (not under --insecure): the run stopped for that.
+    pub verify_failed: AtomicBool,
+}
+
+impl Shared {
+    fn fatal(&self, why: String) {
+        if let Ok(mut a) = self.abort.lock()
+            && a.is_none()
+        {
+            *a = Some(why);
+        }
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// One worker's share of the run.
+pub(crate) struct WorkerSpec {
+    pub connections: usize,
+    /// Measured operations this worker performs (`-n`), if bounded by count.
+    pub quota: Option<u64>,
+    /// Operations per second for this worker (`--rate`), if open loop.
+    pub rate: Option<f64>,
+    pub tls: WorkerTls,
+    /// When the run started (the same instant for all workers).
+    pub start: Instant,
+    pub intervals: mpsc::Sender<(u64, Hist)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Handshaking,
+    Requesting,
+    Responding,
+    /// Keep-alive connection waiting for its next operation (open loop).
+    Idle,
+}
+
+struct Conn {
+    stream: TcpStream,
+    tls: ClientConnection,
+    phase: Phase,
+    interest: Interest,
+    /// The operation's intended start (its schedule slot) and actual start.
+    intended: Instant,
+    started: Instant,
+    measured: bool,
+    connect_started: Instant,
+    connected: Option<Instant>,
+    request_sent: Instant,
+    first_byte: bool,
+    /// Requests completed on this connection.
+    served: u64,
+    offered: bool,
+    reader: ResponseReader,
+    head_off: usize,
+    close_after: bool,
+    upload_left: u64,
+    unflushed: usize,
+}
+
+enum Outcome {
+    /// Still working.
+    Pending,
+    /// The operation finished; keep the connection for another (keep-alive).
+    DoneKeep,
+    /// The operation finished; close the connection.
+    DoneClose,
+    /// An idle keep-alive connection was closed by the server: no operation was involved.
+    IdleClosed,
+}
+
+struct Fail(ErrorKind, Option<String>);
+
+pub(crate) fn run(plan: &Plan, shared: &Shared, spec: WorkerSpec) -> Measured {
+    let mut w = match Worker::new(plan, shared, spec) {
+        Ok(w) => w,
+        Err(e) => {
+            shared.fatal(format!("worker could not start: {e}"));
+            return Measured::default();
+        }
+    };
+    w.run();
+    w.finish()
+}
+
+struct Worker<'a> {
+    plan: &'a Plan,
+    shared: &'a Shared,
+    spec: WorkerSpec,
+    poll: Poll,
+    slots: Vec<Option<Conn>>,
+    retry_at: Vec<Option<Instant>>,
+    m: Measured,
+    interval_hist: Hist,
+    interval_index: u64,
+    /// Open loop: the intended start of the next operation.
+    next_at: Option<Instant>,
+    interval: Duration,
+    /// Measured operations finished and started.
+    finished: u64,
+    started_ops: u64,
+    /// Bresenham accumulator for --resume-ratio: offers exactly that fraction of connections.
+    offer_acc: f64,
+    warmup_end: Instant,
+    end: Option<Instant>,
+    cpu_start: Option<(common::cpu::CpuTime, Instant)>,
+}
+
+impl<'a> Worker<'a> {
+    fn new(plan: &'a Plan, shared: &'a Shared, spec: WorkerSpec) -> io::Result<Worker<'a>> {
+        let poll = Poll::new()?;
+        let n = spec.connections.max(1);
+        let warmup_end = spec.start + plan.warmup;
+        let end = plan.duration.map(|d| warmup_end + d);
+        let interval = spec
+            .rate
+            .filter(|r| *r > 0.0)
+            .map(|r| Duration::from_secs_f64(1.0 / r))
+            .unwrap_or(Duration::ZERO);
+        Ok(Worker {
+            plan,
+            shared,
+            next_at: spec.rate.map(|_| spec.start),
+            spec,
+            poll,
+            slots: (0..n).map(|_| None).collect(),
+            retry_at: vec![None; n],
+            m: Measured::default(),
+            interval_hist: stats::new_hist(),
+            interval_index: 0,
+            interval,
+            finished: 0,
+            started_ops: 0,
+            offer_acc: 0.0,
+            warmup_end,
+            end,
+            cpu_start: None,
+        })
+    }
+
+    fn quota_reached(&self) -> bool {
+        self.spec.quota.is_some_and(|q| self.started_ops >= q)
+    }
+
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        let mut next_report = self.warmup_end + self.plan.report_interval;
+        if self.plan.warmup.is_zero() {
+            self.cpu_start = Some((common::cpu::thread(), Instant::now()));
+        }
+        loop {
+            let now = Instant::now();
+            if self.cpu_start.is_none() && now >= self.warmup_end {
+                self.cpu_start = Some((common::cpu::thread(), now));
+            }
+            if self.shared.stop.load(Ordering::Acquire) || self.end.is_some_and(|e| now >= e) {
+                break;
+            }
+            if self.spec.quota.is_some_and(|q| self.finished >= q) {
+                break;
+            }
+            self.schedule(now);
+            if now >= next_report {
+                let h = std::mem::replace(&mut self.interval_hist, stats::new_hist());
+                let _ = self.spec.intervals.send((self.interval_index, h));
+                self.interval_index += 1;
+                next_report += self.plan.report_interval;
+            }
+
+            let mut wake = next_tick.min(next_report);
+            if let Some(e) = self.end {
+                wake = wake.min(e);
+            }
+            if let Some(t) = self.next_at
+                && self.has_free_slot()
+            {
+                wake = wake.min(t);
+            }
+            for t in self.retry_at.iter().flatten() {
+                wake = wake.min(*t);
+            }
+            let timeout = wake.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                self.shared.fatal(format!("epoll failed: {e}"));
+                break;
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                let slot = ev.token().0;
+                self.drive(slot, now);
+            }
+            if now >= next_tick {
+                self.sweep(now);
+                next_tick = now + TICK;
+            }
+        }
+        // Deadline: what is in flight is abandoned, not counted (wrk and h2load do the same).
+        for slot in 0..self.slots.len() {
+            if let Some(mut c) = self.slots[slot].take() {
+                let _ = self.poll.registry().deregister(&mut c.stream);
+                c.tls.send_close_notify();
+                let _ = c.tls.write_tls(&mut c.stream);
+            }
+        }
+        let h = std::mem::replace(&mut self.interval_hist, stats::new_hist());
+        let _ = self.spec.intervals.send((self.interval_index, h));
+    }
+
+    fn finish(mut self) -> Measured {
+        let now = Instant::now();
+        if let Some((cpu0, t0)) = self.cpu_start {
+            let cpu = common::cpu::thread().since(&cpu0);
+            let wall = now.saturating_duration_since(t0).as_secs_f64();
+            self.m.cpu = cpu;
+            if wall > 0.0 {
+                self.m.max_worker_cpu_share = cpu.total().as_secs_f64() / wall;
+            }
+        }
+        self.m
+    }
+
+    fn has_free_slot(&self) -> bool {
+        self.slots.iter().enumerate().any(|(i, s)| {
+            self.retry_at[i].is_none() && s.as_ref().is_none_or(|c| c.phase == Phase::Idle)
+        })
+    }
+
+    /// Starts operations on free slots: at once (closed loop) or when due (open loop).
+    fn schedule(&mut self, now: Instant) {
+        for i in 0..self.slots.len() {
+            if let Some(t) = self.retry_at[i] {
+                if now < t {
+                    continue;
+                }
+                self.retry_at[i] = None;
+            }
+            let free = self.slots[i]
+                .as_ref()
+                .is_none_or(|c| c.phase == Phase::Idle);
+            if !free || self.quota_reached() {
+                continue;
+            }
+            let intended = match self.next_at {
+                None => now,
+                Some(t) if t <= now => {
+                    self.next_at = Some(t + self.interval);
+                    t
+                }
+                Some(_) => return,
+            };
+            self.start_op(i, intended, now);
+        }
+    }
+
+    fn start_op(&mut self, slot: usize, intended: Instant, now: Instant) {
+        let measured = intended >= self.warmup_end;
+        if measured {
+            self.started_ops += 1;
+        }
+        let reuse = self.slots[slot]
+            .as_ref()
+            .is_some_and(|c| c.phase == Phase::Idle);
+        if reuse {
+            if let Some(c) = self.slots[slot].as_mut() {
+                c.intended = intended;
+                c.started = now;
+                c.measured = measured;
+                c.phase = Phase::Requesting;
+            }
+            self.begin_request(slot);
+            self.drive(slot, now);
+            return;
+        }
+        match self.connect(slot, intended, now, measured) {
+            Ok(()) => {}
+            Err(Fail(kind, _)) => self.op_failed(slot, kind, measured, now),
+        }
+    }
+
+    fn connect(
+        &mut self,
+        slot: usize,
+        intended: Instant,
+        now: Instant,
+        measured: bool,
+    ) -> Result<(), Fail> {
+        let offer = if self.plan.resume_ratio >= 1.0 {
+            true
+        } else {
+            // Offer on exactly the given fraction of new connections, evenly spread.
+            self.offer_acc += self.plan.resume_ratio;
+            if self.offer_acc >= 1.0 {
+                self.offer_acc -= 1.0;
+                true
+            } else {
+                false
+            }
+        };
+        if let Some(store) = &self.spec.tls.store {
+            store.set_offer(offer);
+        }
+        let tls = ClientConnection::new(
+            Arc::clone(&self.spec.tls.config),
+            self.plan.server_name.clone(),
+        )
+        .map_err(|e| Fail(ErrorKind::Tls, Some(e.to_string())))?;
+        let offered = self
+            .spec
+            .tls
+            .store
+            .as_ref()
+            .is_some_and(|s| s.take_offered());
+        let mut stream =
+            TcpStream::connect(self.plan.addr).map_err(|e| Fail(ErrorKind::of_io(&e), None))?;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        self.poll
+            .registry()
+            .register(&mut stream, Token(slot), interest)
+            .map_err(|e| Fail(ErrorKind::of_io(&e), None))?;
+        if measured {
+            self.m.counters.connections += 1;
+        }
+        self.slots[slot] = Some(Conn {
+            stream,
+            tls,
+            phase: Phase::Connecting,
+            interest,
+            intended,
+            started: now,
+            measured,
+            connect_started: now,
+            connected: None,
+            request_sent: now,
+            first_byte: false,
+            served: 0,
+            offered,
+            reader: ResponseReader::new(),
+            head_off: 0,
+            close_after: false,
+            upload_left: 0,
+            unflushed: 0,
+        });
+        self.begin_request(slot);
+        Ok(())
+    }
+
+    /// Prepares the next request on `slot` (head and upload counters).
+    fn begin_request(&mut self, slot: usize) {
+        let plan = self.plan;
+        let Some(c) = self.slots[slot].as_mut() else {
+            return;
+        };
+        let last = plan.new_conn || plan.requests_per_conn.is_some_and(|k| c.served + 1 >= k);
+        c.close_after = last;
+        c.head_off = 0;
+        c.upload_left = plan.upload;
+        c.first_byte = false;
+        c.reader.start(plan.head_request);
+    }
+
+    fn drive(&mut self, slot: usize, now: Instant) {
+        let result = match self.slots[slot].as_mut() {
+            Some(c) => step(c, self.plan, &mut self.m, now),
+            None => return,
+        };
+        match result {
+            Ok(Outcome::Pending) => self.reregister(slot),
+            Ok(Outcome::IdleClosed) => self.close(slot),
+            Ok(Outcome::DoneKeep) => self.op_done(slot, now, true),
+            Ok(Outcome::DoneClose) => self.op_done(slot, now, false),
+            Err(Fail(kind, detail)) => {
+                let measured = self.slots[slot].as_ref().is_some_and(|c| c.measured);
+                if kind == ErrorKind::CertVerify && !self.plan.insecure {
+                    let why = detail.unwrap_or_else(|| "certificate verification failed".into());
+                    self.shared.verify_failed.store(true, Ordering::Release);
+                    self.shared.fatal(why);
+                }
+                self.op_failed(slot, kind, measured, now);
+            }
+        }
+    }
+
+    fn reregister(&mut self, slot: usize) {
+        let Some(c) = self.slots[slot].as_mut() else {
+            return;
+        };
+        let want = match c.phase {
+            Phase::Connecting => Interest::READABLE | Interest::WRITABLE,
+            _ if c.tls.wants_write() => Interest::READABLE | Interest::WRITABLE,
+            _ => Interest::READABLE,
+        };
+        if want != c.interest {
+            if self
+                .poll
+                .registry()
+                .reregister(&mut c.stream, Token(slot), want)
+                .is_err()
+            {
+                let measured = c.measured;
+                self.op_failed(slot, ErrorKind::Io, measured, Instant::now());
+                return;
+            }
+            c.interest = want;
+        }
+    }
+
+    fn op_done(&mut self, slot: usize, now: Instant, keep: bool) {
+        let Some(c) = self.slots[slot].as_mut() else {
+            return;
+        };
+        c.served += 1;
+        if c.measured {
+            stats::record(
+                &mut self.m.request,
+                now.saturating_duration_since(c.intended),
+            );
+            stats::record(
+                &mut self.m.request_uncorrected,
+                now.saturating_duration_since(c.started),
+            );
+            stats::record(
+                &mut self.interval_hist,
+                now.saturating_duration_since(c.intended),
+            );
+            self.finished += 1;
+            self.shared.done.fetch_add(1, Ordering::Relaxed);
+        }
+        if keep {
+            c.phase = Phase::Idle;
+        } else {
+            self.close(slot);
+        }
+    }
+
+    fn op_failed(&mut self, slot: usize, kind: ErrorKind, measured: bool, now: Instant) {
+        self.close(slot);
+        if measured {
+            self.m.counters.error(kind);
+            self.finished += 1;
+            let total = self.shared.errors.fetch_add(1, Ordering::Relaxed) + 1;
+            if self.shared.max_errors.is_some_and(|m| total >= m) {
+                self.shared
+                    .fatal(format!("stopped after {total} errors (--max-errors)"));
+            }
+        }
+        self.retry_at[slot] = Some(now + RETRY_BACKOFF);
+    }
+
+    fn close(&mut self, slot: usize) {
+        if let Some(mut c) = self.slots[slot].take() {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            if !c.tls.is_handshaking() {
+                c.tls.send_close_notify();
+                let _ = c.tls.write_tls(&mut c.stream);
+            }
+        }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        for slot in 0..self.slots.len() {
+            let expired = self.slots[slot]
+                .as_ref()
+                .is_some_and(|c| c.phase != Phase::Idle && now >= c.started + self.plan.timeout);
+            if expired {
+                let measured = self.slots[slot].as_ref().is_some_and(|c| c.measured);
+                self.op_failed(slot, ErrorKind::Timeout, measured, now);
+            }
+        }
+    }
+}
+
+/// Drives one connection as far as its socket allows.
+fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Outcome, Fail> {
+    if c.phase == Phase::Connecting {
+        match c.stream.take_error() {
+            Ok(Some(e)) | Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+            Ok(None) => {}
+        }
+        match c.stream.peer_addr() {
+            Ok(_) => {
+                c.connected = Some(now);
+                if c.measured {
+                    stats::record(
+                        &mut m.connect,
+                        now.saturating_duration_since(c.connect_started),
+                    );
+                }
+                let _ = c.stream.set_nodelay(true);
+                c.phase = Phase::Handshaking;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(Outcome::Pending),
+            Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+        }
+    }
+    if c.phase == Phase::Idle {
+        // The server may close an idle keep-alive connection (close_notify, FIN, reset):
+        // notice it without calling it an error. Anything else it sends is unexpected too.
+        return match c.tls.read_tls(&mut c.stream) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Outcome::Pending),
+            Ok(0) | Err(_) => Ok(Outcome::IdleClosed),
+            Ok(_) => match c.tls.process_new_packets() {
+                Ok(io) if io.plaintext_bytes_to_read() == 0 && !io.peer_has_closed() => {
+                    Ok(Outcome::Pending)
+                }
+                _ => Ok(Outcome::IdleClosed),
+            },
+        };
+    }
+    loop {
+        let mut progress = false;
+
+        // Queue request bytes once the handshake is done.
+        if c.phase == Phase::Requesting {
+            let head: &[u8] = if c.close_after {
+                &plan.request_close
+            } else {
+                &plan.request
+            };
+            if c.head_off < head.len() {
+                let n = c
+                    .tls
+                    .writer()
+                    .write(&head[c.head_off..])
+                    .map_err(|e| Fail(ErrorKind::Tls, Some(e.to_string())))?;
+                c.head_off += n;
+                c.unflushed += n;
+                progress |= n > 0;
+            }
+            while c.head_off >= head.len() && c.upload_left > 0 && c.unflushed < OUT_WINDOW {
+                let chunk = common::pattern::chunk(plan.upload - c.upload_left, c.upload_left);
+                let n = c
+                    .tls
+                    .writer()
+                    .write(chunk)
+                    .map_err(|e| Fail(ErrorKind::Tls, Some(e.to_string())))?;
+                if n == 0 {
+                    break;
+                }
+                c.upload_left -= n as u64;
+                c.unflushed += n;
+                if c.measured {
+                    m.counters.body_bytes_out += n as u64;
+                }
+                progress = true;
+            }
+            if c.head_off >= head.len() && c.upload_left == 0 {
+                c.phase = Phase::Responding;
+                c.request_sent = now;
+            }
+        }
+
+        while c.tls.wants_write() {
+            match c.tls.write_tls(&mut c.stream) {
+                Ok(0) => return Err(Fail(ErrorKind::Reset, None)),
+                Ok(_) => progress = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+            }
+        }
+        if !c.tls.wants_write() {
+            c.unflushed = 0;
+        }
+
+        let mut eof = false;
+        if c.tls.wants_read() {
+            match c.tls.read_tls(&mut c.stream) {
+                Ok(0) => eof = true,
+                Ok(_) => progress = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+            }
+            if progress || eof {
+                if let Err(err) = c.tls.process_new_packets() {
+                    // Let the peer see our alert before we go.
+                    let _ = c.tls.write_tls(&mut c.stream);
+                    return Err(classify_tls(&err, m, plan));
+                }
+            }
+        }
+
+        if c.phase == Phase::Handshaking {
+            if !c.tls.is_handshaking() {
+                handshake_done(c, m, now);
+                // The request goes out in the same pass, with the client's Finished.
+                c.phase = Phase::Requesting;
+                continue;
+            }
+            if eof {
+                return Err(Fail(ErrorKind::Reset, None));
+            }
+        }
+
+        if c.phase == Phase::Responding {
+            loop {
+                let mut rd = c.tls.reader();
+                let buf = match rd.fill_buf() {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return finish_eof(c, m, now);
+                    }
+                    Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+                };
+                if buf.is_empty() {
+                    // close_notify: the response may be delimited by the close.
+                    return finish_eof(c, m, now);
+                }
+                if !c.first_byte {
+                    c.first_byte = true;
+                    if c.measured {
+                        stats::record(&mut m.ttfb, now.saturating_duration_since(c.request_sent));
+                    }
+                }
+                let step = c
+                    .reader
+                    .feed(buf)
+                    .map_err(|_| Fail(ErrorKind::BadResponse, None))?;
+                rd.consume(step.consumed);
+                if c.measured {
+                    m.counters.body_bytes_in += step.body_bytes;
+                }
+                progress = true;
+                if let Some(resp) = step.done {
+                    return Ok(complete(c, m, plan, resp));
+                }
+            }
+            if eof {
+                return finish_eof(c, m, now);
+            }
+        } else if eof {
+            return Err(Fail(ErrorKind::Reset, None));
+        }
+
+        if !progress {
+            return Ok(Outcome::Pending);
+        }
+    }
+}
+
+fn handshake_done(c: &mut Conn, m: &mut Measured, now: Instant) {
+    if !c.measured {
+        return;
+    }
+    let since = c.connected.unwrap_or(c.connect_started);
+    stats::record(&mut m.handshake, now.saturating_duration_since(since));
+    let k = &mut m.counters;
+    match c.tls.handshake_kind() {
+        Some(rustls::HandshakeKind::Resumed) => {
+            k.resumed += 1;
+            if c.offered {
+                k.offered_resumed += 1;
+            }
+        }
+        Some(rustls::HandshakeKind::FullWithHelloRetryRequest) => k.full_hrr += 1,
+        _ => k.full += 1,
+    }
+    if c.offered {
+        k.offered += 1;
+    }
+    match c.tls.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_2) => k.tls12 += 1,
+        _ => k.tls13 += 1,
+    }
+}
+
+fn complete(
+    c: &mut Conn,
+    m: &mut Measured,
+    plan: &Plan,
+    resp: crate::response::Response,
+) -> Outcome {
+    let _ = plan;
+    if !(200..300).contains(&resp.status) {
+        if c.measured {
+            m.counters.error(ErrorKind::HttpStatus);
+            *m.counters.statuses.entry(resp.status).or_default() += 1;
+        }
+    } else if c.measured {
+        m.counters.requests += 1;
+    }
+    if resp.keep_alive && !c.close_after {
+        Outcome::DoneKeep
+    } else {
+        Outcome::DoneClose
+    }
+}
+
+fn finish_eof(c: &mut Conn, m: &mut Measured, _now: Instant) -> Result<Outcome, Fail> {
+    match c.reader.finish_on_eof() {
+        Ok(resp) => {
+            if c.measured {
+                if (200..300).contains(&resp.status) {
+                    m.counters.requests += 1;
+                } else {
+                    m.counters.error(ErrorKind::HttpStatus);
+                    *m.counters.statuses.entry(resp.status).or_default() += 1;
+                }
+            }
+            Ok(Outcome::DoneClose)
+        }
+        Err(_) => Err(Fail(ErrorKind::ShortBody, None)),
+    }
+}
+
+fn classify_tls(err: &rustls::Error, m: &mut Measured, plan: &Plan) -> Fail {
+    match err {
+        rustls::Error::InvalidCertificate(_) => Fail(
+            ErrorKind::CertVerify,
+            Some(crate::verify::describe_error(
+                err,
+                &plan.server_name,
+                &plan.trust,
+            )),
+        ),
+        rustls::Error::AlertReceived(a) => {
+            *m.counters
+                .alerts
+                .entry(common::tls::alert_name(*a))
+                .or_default() += 1;
+            Fail(ErrorKind::TlsAlert, None)
+        }
+        other => Fail(ErrorKind::Tls, Some(other.to_string())),
+    }
+}

@@ -1,0 +1,123 @@
+//! The load generator against a real nginx (installed by .ci/run) with session cache and
+//! tickets on: every resumption mode is classified correctly on a server we did not write,
+//! and without resumption every handshake is full.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/nginx.rs"]
+mod nginx;
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use common::certs::{self, ChainOptions, KeyType};
+use common::tls::Version;
+use loadgen::verify::Trust;
+use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, Target};
+use nginx::{Nginx, NginxOptions};
+
+struct Setup {
+    nginx: Nginx,
+    ca: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn setup() -> Setup {
+    let dir = std::env::temp_dir().join(format!(
+        "tlsbench-lg-nginx-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let chain = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
+    let p = certs::write(&dir, &chain).unwrap();
+    let nginx = Nginx::start(&p.chain, &p.key, &NginxOptions::default());
+    Setup {
+        nginx,
+        ca: p.ca,
+        dir,
+    }
+}
+
+fn options(s: &Setup, resume: ResumeMode, versions: Vec<Version>) -> LoadOptions {
+    let port = s.nginx.port();
+    LoadOptions {
+        target: Target::new(
+            &format!("https://bank32.com:{port}/"),
+            None,
+            Some(&format!("127.0.0.1:{port}")),
+        )
+        .unwrap(),
+        threads: 1,
+        connections: 4,
+        new_conn: true,
+        requests_per_conn: None,
+        method: "GET".into(),
+        headers: Vec::new(),
+        upload: 0,
+        tls: ClientTlsOptions {
+            versions,
+            suites: Vec::new(),
+            groups: Vec::new(),
+            alpn: vec![b"http/1.1".to_vec()],
+            keylog: None,
+            resume,
+            trust: Trust::CaFile(s.ca.clone()),
+            insecure: false,
+        },
+        resume_ratio: 1.0,
+        rate: None,
+        duration: None,
+        requests: Some(200),
+        warmup: Duration::from_millis(300),
+        timeout: Duration::from_secs(10),
+        max_errors: None,
+        report_interval: Duration::from_secs(1),
+    }
+}
+
+fn run(opts: &LoadOptions) -> loadgen::RunResult {
+    let r = loadgen::run(opts, &mut loadgen::Quiet, &AtomicBool::new(false)).unwrap();
+    assert!(r.incomplete.is_none(), "{:?}", r.incomplete);
+    assert_eq!(r.measured.counters.requests, 200);
+    r
+}
+
+#[test]
+fn nginx_resumption_modes_are_classified() {
+    let s = setup();
+    for (resume, versions) in [
+        (ResumeMode::Ticket, vec![Version::Tls13]),
+        (ResumeMode::Ticket, vec![Version::Tls12]),
+        (ResumeMode::SessionId, vec![Version::Tls12]),
+    ] {
+        let r = run(&options(&s, resume, versions.clone()));
+        let c = &r.measured.counters;
+        let share = c.resumed as f64 / c.handshakes() as f64;
+        assert!(
+            share >= 0.99,
+            "{resume:?} {versions:?}: {share} resumed ({c:?})\n{}",
+            s.nginx.error_log()
+        );
+        assert_eq!(c.handshakes(), 200);
+        if versions == [Version::Tls12] {
+            assert_eq!(c.tls12, 200);
+        } else {
+            assert_eq!(c.tls13, 200);
+        }
+    }
+    let r = run(&options(
+        &s,
+        ResumeMode::Off,
+        vec![Version::Tls12, Version::Tls13],
+    ));
+    let c = &r.measured.counters;
+    assert_eq!(c.full + c.full_hrr, 200, "{c:?}");
+    assert_eq!(c.resumed, 0);
+}

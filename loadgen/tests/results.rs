@@ -1,0 +1,67 @@
+//! The results document: it validates against the published schema (loadgen/schema.json),
+//! and histograms from two runs merge exactly (counts add up).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/server.rs"]
+mod support;
+
+use loadgen::report;
+use server::Resumption;
+use support::TestServer;
+
+fn document(srv: &TestServer, n: u64) -> serde_json::Value {
+    let mut opts = srv.options("/");
+    opts.requests = Some(n);
+    opts.new_conn = true;
+    opts.tls.resume = loadgen::ResumeMode::Ticket;
+    let r = support::run(&opts);
+    let doc = report::document(&opts, &r, vec!["tlsbench".into(), "load".into()]);
+    // Through text and back, as a reader of the file would see it.
+    serde_json::from_str(&serde_json::to_string_pretty(&doc).unwrap()).unwrap()
+}
+
+#[test]
+fn json_validates_against_the_schema_and_histograms_merge() {
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let srv = TestServer::start(Resumption::Both, 1);
+    let a = document(&srv, 120);
+    let b = document(&srv, 80);
+    for doc in [&a, &b] {
+        let errors: Vec<String> = validator
+            .iter_errors(doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!(doc["results"]["complete"], true);
+        assert_eq!(doc["config"]["insecure"], false);
+    }
+    assert_eq!(a["results"]["counts"]["requests"], 120);
+
+    // A document missing a required field is refused: the schema is not vacuous.
+    let mut broken = a.clone();
+    broken["results"].as_object_mut().unwrap().remove("latency");
+    assert!(!validator.is_valid(&broken));
+
+    for name in ["request", "handshake", "connect", "ttfb"] {
+        let ha =
+            report::decode_hist(a["results"]["latency"][name]["hdr"].as_str().unwrap()).unwrap();
+        let hb =
+            report::decode_hist(b["results"]["latency"][name]["hdr"].as_str().unwrap()).unwrap();
+        let mut merged = ha.clone();
+        merged.add(&hb).unwrap();
+        assert_eq!(merged.len(), ha.len() + hb.len(), "{name}");
+        assert_eq!(
+            ha.len(),
+            a["results"]["latency"][name]["count"].as_u64().unwrap()
+        );
+        assert_eq!(merged.max(), ha.max().max(hb.max()));
+    }
+    assert_eq!(
+        report::decode_hist(a["results"]["latency"]["request"]["hdr"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        120
+    );
+}

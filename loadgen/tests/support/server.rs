@@ -1,0 +1,142 @@
+//! Test support: an in-process tlsbench server on 127.0.0.1:0 with a generated chain, and
+//! load options aimed at it with verification on (the CA written to a temp file).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
+use common::tls::Version;
+use loadgen::verify::Trust;
+use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, RunResult, Target};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use server::{Resumption, Server, Settings, TlsOptions};
+
+/// A fresh, unique temp directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tlsbench-lg-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running server plus the files a client needs to trust it.
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub chain: GeneratedChain,
+    pub ca_file: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl TestServer {
+    pub fn start(resumption: Resumption, workers: usize) -> TestServer {
+        Self::start_with(
+            resumption,
+            workers,
+            certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap(),
+            Settings::default(),
+        )
+    }
+
+    pub fn start_with(
+        resumption: Resumption,
+        workers: usize,
+        chain: GeneratedChain,
+        settings: Settings,
+    ) -> TestServer {
+        let opts = TlsOptions {
+            resumption,
+            ..TlsOptions::default()
+        };
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(chain.chain_pem().as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()).unwrap();
+        let cfg = opts.server_config(certs, key).unwrap();
+        let listeners = (0..workers)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let server = Server::start(listeners, cfg, settings).unwrap();
+        let dir = temp_dir("srv");
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, &chain.root_pem).unwrap();
+        TestServer {
+            server: Some(server),
+            chain,
+            ca_file,
+            dir,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.as_ref().unwrap().local_addrs()[0].port()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://bank32.com:{}{path}", self.port())
+    }
+
+    /// Load options: verified against our CA, dialling 127.0.0.1, one thread, closed loop.
+    pub fn options(&self, path: &str) -> LoadOptions {
+        let target = Target::new(
+            &self.url(path),
+            None,
+            Some(&format!("127.0.0.1:{}", self.port())),
+        )
+        .unwrap();
+        LoadOptions {
+            target,
+            threads: 1,
+            connections: 4,
+            new_conn: false,
+            requests_per_conn: None,
+            method: "GET".into(),
+            headers: Vec::new(),
+            upload: 0,
+            tls: ClientTlsOptions {
+                versions: vec![Version::Tls12, Version::Tls13],
+                suites: Vec::new(),
+                groups: Vec::new(),
+                alpn: vec![b"http/1.1".to_vec()],
+                keylog: None,
+                resume: ResumeMode::Off,
+                trust: Trust::CaFile(self.ca_file.clone()),
+                insecure: false,
+            },
+            resume_ratio: 1.0,
+            rate: None,
+            duration: None,
+            requests: Some(200),
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+            max_errors: None,
+            report_interval: Duration::from_secs(1),
+        }
+    }
+
+    pub fn stop(&mut self) -> server::Snapshot {
+        self.server.take().unwrap().stop().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown_handle().force();
+            let _ = s.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `opts` to completion.
+pub fn run(opts: &LoadOptions) -> RunResult {
+    loadgen::run(opts, &mut loadgen::Quiet, &AtomicBool::new(false)).unwrap()
+}
