@@ -628,7 +628,9 @@ impl Conn {
         self.phase = Phase::Idle;
         self.idle_since = ctx.now;
         self.head_started = ctx.now;
-        if !keep_alive {
+        // A response that was already under way when shutdown began promised keep-alive;
+        // the connection still closes once it is done.
+        if !keep_alive || self.shutting_down {
             self.closing = true;
         }
     }
