@@ -885,3 +885,65 @@ fn load_keeps_its_results_when_the_server_dies_mid_run() {
         "{errors}"
     );
 }
+
+#[test]
+fn load_writes_an_hdr_interval_log_that_hdrhistogram_reads() {
+    let t = load_target();
+    let log = t._dir.path().join("latency.hlog");
+    let url = format!("https://bank32.com:{}/", t.addr.port());
+    let ran = tlsbench(&[
+        "load",
+        &url,
+        "--connect-to",
+        &t.addr.to_string(),
+        "--cacert",
+        p(&t.ca),
+        "-c",
+        "2",
+        "-d",
+        "1500ms",
+        "--interval",
+        "500ms",
+        "-q",
+        "--hdr-log",
+        p(&log),
+    ]);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    let bytes = std::fs::read(&log).unwrap();
+    let mut intervals = 0;
+    let mut total = 0;
+    for entry in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&bytes) {
+        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(h) = entry.unwrap() {
+            let hist: hdrhistogram::Histogram<u64> =
+                hdrhistogram::serialization::Deserializer::new()
+                    .deserialize(&mut std::io::Cursor::new(base64_decode(
+                        h.encoded_histogram(),
+                    )))
+                    .unwrap();
+            intervals += 1;
+            total += hist.len();
+        }
+    }
+    assert!(
+        intervals >= 3,
+        "{intervals} intervals in:\n{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let requests: u64 = ran
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("requests: "))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        total, requests,
+        "every measured request is in exactly one interval"
+    );
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
