@@ -331,17 +331,20 @@ pub fn warnings(opts: &LoadOptions, d: &Document) -> Vec<String> {
         w.push(verification_text(true));
     }
     if opts.tls.resume != ResumeMode::Off && opts.resume_ratio > 0.0 {
-        match res.resumption_hit_rate {
-            Some(rate) if rate < 0.9 => w.push(format!(
-                "RESUMPTION MOSTLY FAILED: only {:.1}% of the {} connections that offered a session resumed; the rest were full handshakes",
-                rate * 100.0,
-                res.counts.offered
-            )),
-            None if res.counts.handshakes() > 0 => w.push(
-                "RESUMPTION NEVER OFFERED: no connection had a saved session to offer (did the server issue tickets or session IDs?)"
-                    .into(),
-            ),
-            _ => {}
+        let c = &res.counts;
+        let share = res.resumed_share.unwrap_or(0.0);
+        // Asked for a share R of resumed handshakes; anything well below R is a failed
+        // experiment, whatever the reason.
+        if c.handshakes() > 0 && share < 0.9 * opts.resume_ratio {
+            w.push(format!(
+                "RESUMPTION MOSTLY FAILED: asked for {:.0}% resumed handshakes, got {:.1}% ({} of {}): {} connections had no saved session to offer, {} offered one and the server did a full handshake anyway",
+                opts.resume_ratio * 100.0,
+                share * 100.0,
+                c.resumed,
+                c.handshakes(),
+                c.offer_missed,
+                c.offered - c.offered_resumed
+            ));
         }
     }
     if res.cpu.generator_bound {
@@ -399,13 +402,14 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
         c.tls13,
         c.tls12
     );
-    if c.offered > 0 {
+    if c.offered + c.offer_missed > 0 {
         let _ = writeln!(
             o,
-            "  resumption: {} offered a session, {} resumed ({:.2}% hit rate)",
+            "  resumption: {} offered a session, {} resumed ({:.2}% hit rate); {} had none to offer",
             c.offered,
             c.offered_resumed,
-            r.resumption_hit_rate.unwrap_or(0.0) * 100.0
+            r.resumption_hit_rate.unwrap_or(0.0) * 100.0,
+            c.offer_missed
         );
     }
     let _ = writeln!(

@@ -113,6 +113,9 @@ pub struct Counters {
     pub offered: u64,
     /// Of those, how many resumed.
     pub offered_resumed: u64,
+    /// Connections that were to offer a session but found none saved (the server issued too
+    /// few tickets or sessions for the concurrency, or none at all).
+    pub offer_missed: u64,
     /// Requests answered with 2xx and a complete body.
     pub requests: u64,
     /// Response body bytes received (download).
@@ -139,6 +142,7 @@ impl Counters {
         self.tls13 += o.tls13;
         self.offered += o.offered;
         self.offered_resumed += o.offered_resumed;
+        self.offer_missed += o.offer_missed;
         self.requests += o.requests;
         self.body_bytes_in += o.body_bytes_in;
         self.body_bytes_out += o.body_bytes_out;

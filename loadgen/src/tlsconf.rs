@@ -2,10 +2,11 @@
 //! `ClientConfig` per worker thread, with that worker's own verifier cache and session store
 //! ([`OfferingStore`], which lets the caller decide per connection whether to resume).
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use common::tls::{self, TlsError, Version};
 use rustls::client::{
@@ -86,15 +87,24 @@ pub enum TlsConfError {
 /// chooses resumes whenever it can, as rustls's own store would.
 pub struct OfferingStore {
     inner: ClientSessionMemoryCache,
+    /// TLS 1.3 tickets, kept here rather than in `inner`: rustls's cache holds at most 8 per
+    /// server, so with more concurrent connections than that, most would find no ticket and
+    /// do full handshakes although the server resumes fine. Single-use, newest first.
+    tickets: Mutex<HashMap<ServerName<'static>, VecDeque<Tls13ClientSessionValue>>>,
     offer: AtomicBool,
     offered: AtomicBool,
 }
+
+/// TLS 1.3 tickets kept per server: enough for every connection of a large run to hold one
+/// (servers send one or more per handshake), bounded so memory does not grow with the run.
+pub const TLS13_TICKETS_PER_SERVER: usize = 4096;
 
 impl OfferingStore {
     /// A store keeping up to `capacity` servers' sessions (at least one).
     pub fn new(capacity: usize) -> Arc<Self> {
         Arc::new(Self {
             inner: ClientSessionMemoryCache::new(capacity.max(1)),
+            tickets: Mutex::new(HashMap::new()),
             offer: AtomicBool::new(true),
             offered: AtomicBool::new(false),
         })
@@ -169,7 +179,15 @@ impl ClientSessionStore for OfferingStore {
         server_name: ServerName<'static>,
         value: Tls13ClientSessionValue,
     ) {
-        self.inner.insert_tls13_ticket(server_name, value);
+        let mut map = match self.tickets.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let queue = map.entry(server_name).or_default();
+        if queue.len() >= TLS13_TICKETS_PER_SERVER {
+            queue.pop_front();
+        }
+        queue.push_back(value);
     }
 
     fn take_tls13_ticket(
@@ -181,7 +199,12 @@ impl ClientSessionStore for OfferingStore {
         if !self.offering() {
             return None;
         }
-        self.note(self.inner.take_tls13_ticket(server_name))
+        let mut map = match self.tickets.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Newest first: the freshest ticket is the least likely to have expired.
+        self.note(map.get_mut(server_name).and_then(VecDeque::pop_back))
     }
 }
 

@@ -380,6 +380,9 @@ impl<'a> Worker<'a> {
             .store
             .as_ref()
             .is_some_and(|s| s.take_offered());
+        if measured && offer && self.spec.tls.store.is_some() && !offered {
+            self.m.counters.offer_missed += 1;
+        }
         let mut stream =
             TcpStream::connect(self.plan.addr).map_err(|e| Fail(ErrorKind::of_io(&e), None))?;
         let interest = Interest::READABLE | Interest::WRITABLE;

@@ -333,3 +333,43 @@ fn server_gone_is_counted_and_marked_incomplete() {
     assert_eq!(r.measured.counters.errors_of(ErrorKind::Refused), 20);
     assert!(r.incomplete.is_some());
 }
+
+#[test]
+fn tls13_tickets_suffice_for_many_concurrent_connections() {
+    // rustls's own client cache keeps 8 tickets per server; with 32 connections in flight
+    // most would find none. The generator's store keeps enough.
+    let mut srv = TestServer::start(Resumption::Tickets, 1);
+    let mut opts = srv.options("/");
+    opts.new_conn = true;
+    opts.connections = 32;
+    opts.tls.resume = ResumeMode::Ticket;
+    opts.tls.versions = vec![Version::Tls13];
+    opts.requests = Some(600);
+    opts.warmup = Duration::from_millis(300);
+    let r = support::run(&opts);
+    let c = &r.measured.counters;
+    assert_eq!(c.offer_missed, 0, "{c:?}");
+    assert!(c.resumed as f64 >= 0.99 * c.handshakes() as f64, "{c:?}");
+    srv.stop();
+}
+
+#[test]
+fn asking_for_resumption_from_a_server_without_it_is_flagged_loudly() {
+    let srv = TestServer::start(Resumption::Off, 1);
+    let mut opts = srv.options("/");
+    opts.new_conn = true;
+    opts.tls.resume = ResumeMode::Ticket;
+    opts.requests = Some(50);
+    let r = support::run(&opts);
+    assert_eq!(r.measured.counters.resumed, 0);
+    assert_eq!(r.measured.counters.offer_missed, 50);
+    let doc = loadgen::report::document(&opts, &r, vec![]);
+    let warnings = loadgen::report::warnings(&opts, &doc);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("RESUMPTION MOSTLY FAILED")
+                && w.contains("50 connections had no saved session")),
+        "{warnings:?}"
+    );
+}
