@@ -299,7 +299,7 @@ pub fn run(
 
 /// The request head, built once: method, path, Host, any `-H` headers, Content-Length for
 /// uploads, and `Connection: close` for the last request on a connection.
-fn request_head(opts: &LoadOptions, close: bool) -> Vec<u8> {
+pub(crate) fn request_head(opts: &LoadOptions, close: bool) -> Vec<u8> {
     let mut h = format!(
         "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tlsbench/{}\r\n",
         opts.method,

@@ -147,22 +147,8 @@ pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
             .unwrap_or(rustls::HandshakeKind::Full),
         if resumed { " (resumed)" } else { "" }
     );
-    let mut request = format!(
-        "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tlsbench/{}\r\nConnection: close\r\n",
-        opts.method,
-        opts.target.path,
-        opts.target.host_header,
-        env!("CARGO_PKG_VERSION")
-    );
-    for h in &opts.headers {
-        request.push_str(h.trim());
-        request.push_str("\r\n");
-    }
-    if opts.upload > 0 {
-        request.push_str(&format!("Content-Length: {}\r\n", opts.upload));
-    }
-    request.push_str("\r\n");
-    let sent = tls.write_all(request.as_bytes()).and_then(|()| {
+    let request = crate::request_head(opts, true);
+    let sent = tls.write_all(&request).and_then(|()| {
         let mut left = opts.upload;
         while left > 0 {
             let chunk = common::pattern::chunk(opts.upload - left, left);
