@@ -25,6 +25,19 @@ enum Command {
     Load(Box<loadgen::cli::LoadArgs>),
     /// Generate certificate chains (Model CA → intermediate → bank32.com) for every key type.
     Certs(CertsArgs),
+    /// Summarise `cargo bench -p benches` (criterion's output) into Markdown and CSV tables:
+    /// handshakes/s, record GB/s, ratios to the crypto floor, HTTP per-request overhead.
+    BenchReport(BenchReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchReportArgs {
+    /// Criterion's output directory, as `cargo bench` left it.
+    #[arg(long, default_value = "target/criterion")]
+    criterion_dir: PathBuf,
+    /// Output directory for bench-<UTC time>.{md,csv} and bench-latest.{md,csv}.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -61,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             return Ok(u8::try_from(code).unwrap_or(1));
         }
         Command::Certs(args) => certs_command(&args)?,
+        Command::BenchReport(args) => bench_report_command(&args)?,
     }
     Ok(0)
 }
@@ -89,5 +103,28 @@ fn certs_command(args: &CertsArgs) -> anyhow::Result<()> {
             p.dir.display()
         );
     }
+    Ok(())
+}
+
+fn bench_report_command(args: &BenchReportArgs) -> anyhow::Result<()> {
+    let summary = benches::report::run(&args.criterion_dir, &args.out).context("bench-report")?;
+    println!(
+        "{} benchmarks read from {}",
+        summary.measurements,
+        args.criterion_dir.display()
+    );
+    for ratio in &summary.ratios {
+        let value = ratio
+            .value
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        println!("{:<70} {value:>6}  {}", ratio.subject, ratio.status());
+    }
+    println!(
+        "wrote {} and {} (also {} and {})",
+        summary.markdown.display(),
+        summary.csv.display(),
+        summary.latest_markdown.display(),
+        summary.latest_csv.display()
+    );
     Ok(())
 }

@@ -116,6 +116,43 @@ fn parse_crates(list: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A UTC timestamp for file and directory names: `20261128T074512Z`.
+pub fn utc_stamp(t: std::time::SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// A UTC timestamp in RFC 3339: `2026-11-28T07:45:12Z`.
+pub fn utc_rfc3339(t: std::time::SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Calendar date and time of `t` in UTC (Howard Hinnant's days-to-civil algorithm).
+fn civil(t: std::time::SystemTime) -> (i64, u32, u32, u32, u32, u32) {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -160,5 +197,15 @@ mod tests {
         assert_eq!(crates.len(), 3);
         assert_eq!(crates["socket2"], "0.5.10 0.6.5");
         assert!(parse_crates("").is_empty());
+    }
+
+    #[test]
+    fn utc_timestamps() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_851_912);
+        assert_eq!(utc_stamp(t), "20261128T074512Z");
+        assert_eq!(utc_rfc3339(t), "2026-11-28T07:45:12Z");
+        assert_eq!(utc_rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let leap = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(utc_rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 }

@@ -134,6 +134,10 @@ pub struct LoadArgs {
     #[arg(short = 'H', long = "header")]
     pub headers: Vec<String>,
 
+    /// Pin worker threads to these CPUs (e.g. 1 or 1-3), round robin.
+    #[arg(long, value_parser = common::cpu::parse_cpu_list)]
+    pub pin_cpus: Option<Vec<usize>>,
+
     /// Stop after this many errors.
     #[arg(long)]
     pub max_errors: Option<u64>,
@@ -254,6 +258,7 @@ impl LoadArgs {
             timeout: self.timeout,
             max_errors: self.max_errors,
             report_interval: self.interval,
+            pin_cpus: self.pin_cpus.clone().unwrap_or_default(),
         })
     }
 }

@@ -97,10 +97,14 @@ pub struct LoadOptions {
     pub max_errors: Option<u64>,
     /// Interval of the live view and of `--hdr-log`.
     pub report_interval: Duration,
+    /// CPUs the workers are pinned to (worker i to the i-th, round robin); empty: not pinned.
+    pub pin_cpus: Vec<usize>,
 }
 
 /// Sees the run while it happens.
 pub trait Observer {
+    /// Once, when warm-up ends and measuring starts (e.g. to read a server's counters).
+    fn measuring(&mut self) {}
     /// Once per report interval: the request-latency histogram of that interval, merged
     /// over workers, and the interval's start relative to the end of warm-up.
     fn interval(&mut self, _start: Duration, _length: Duration, _hist: &Hist) {}
@@ -196,6 +200,7 @@ pub fn run(
             connections: share(opts.connections as u64) as usize,
             quota: opts.requests.map(share),
             rate: opts.rate.map(|r| r / threads as f64),
+            pin_cpu: (!opts.pin_cpus.is_empty()).then(|| opts.pin_cpus[i % opts.pin_cpus.len()]),
             tls,
             start,
             intervals: tx.clone(),
@@ -217,7 +222,12 @@ pub fn run(
             .collect();
         let mut pending: std::collections::BTreeMap<u64, (usize, Hist)> = Default::default();
         let warmup_end = start + opts.warmup;
+        let mut measuring = false;
         loop {
+            if !measuring && Instant::now() >= warmup_end {
+                measuring = true;
+                observer.measuring();
+            }
             if stop.load(Ordering::Acquire) {
                 shared.stop.store(true, Ordering::Release);
                 if let Ok(mut a) = shared.abort.lock()
@@ -226,7 +236,15 @@ pub fn run(
                     *a = Some("interrupted".into());
                 }
             }
-            match rx.recv_timeout(Duration::from_millis(200)) {
+            // Wake exactly at the end of warm-up so `measuring` brackets the window closely.
+            let wait = if measuring {
+                Duration::from_millis(200)
+            } else {
+                warmup_end
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(200))
+            };
+            match rx.recv_timeout(wait) {
                 Ok((index, hist)) => {
                     let entry = pending
                         .entry(index)

@@ -87,6 +87,8 @@ pub(crate) struct WorkerSpec {
     /// Operations per second for this worker (`--rate`), if open loop.
     pub rate: Option<f64>,
     pub tls: WorkerTls,
+    /// The CPU this worker pins itself to, if any.
+    pub pin_cpu: Option<usize>,
     /// When the run started (the same instant for all workers).
     pub start: Instant,
     pub intervals: mpsc::Sender<(u64, Hist)>,
@@ -139,6 +141,12 @@ enum Outcome {
 struct Fail(ErrorKind, Option<String>);
 
 pub(crate) fn run(plan: &Plan, shared: &Shared, spec: WorkerSpec) -> Measured {
+    if let Some(cpu) = spec.pin_cpu
+        && let Err(e) = common::cpu::pin_current_thread(cpu)
+    {
+        shared.fatal(format!("pinning a worker to CPU {cpu}: {e}"));
+        return Measured::default();
+    }
     let mut w = match Worker::new(plan, shared, spec) {
         Ok(w) => w,
         Err(e) => {

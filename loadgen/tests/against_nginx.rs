@@ -79,6 +79,7 @@ fn options(s: &Setup, resume: ResumeMode, versions: Vec<Version>) -> LoadOptions
         timeout: Duration::from_secs(10),
         max_errors: None,
         report_interval: Duration::from_secs(1),
+        pin_cpus: Vec::new(),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Open connections across all workers; further ones are accepted and closed at once.
     pub max_connections: Option<usize>,
+    /// CPUs the workers are pinned to (worker i to the i-th, round robin); empty: not pinned.
+    pub pin_cpus: Vec<usize>,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             linger_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
             max_connections: None,
+            pin_cpus: Vec::new(),
         }
     }
 }

@@ -139,7 +139,7 @@ impl Server {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("tlsbench-worker-{i}"))
-                    .spawn(move || w.run())
+                    .spawn(move || w.run(i))
                     .map_err(io_err("spawning a worker"))?,
             );
         }

@@ -81,8 +81,13 @@ impl Worker {
         }
     }
 
-    /// Runs until shutdown completes.
-    pub fn run(mut self) -> io::Result<()> {
+    /// Runs until shutdown completes; `index` picks this worker's CPU from `pin_cpus`.
+    pub fn run(mut self, index: usize) -> io::Result<()> {
+        if !self.settings.pin_cpus.is_empty() {
+            common::cpu::pin_current_thread(
+                self.settings.pin_cpus[index % self.settings.pin_cpus.len()],
+            )?;
+        }
         if let Some(l) = self.listener.as_mut() {
             self.poll
                 .registry()

@@ -118,6 +118,7 @@ impl TestServer {
             timeout: Duration::from_secs(10),
             max_errors: None,
             report_interval: Duration::from_secs(1),
+            pin_cpus: Vec::new(),
         }
     }
 

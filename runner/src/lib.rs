@@ -1,0 +1,3 @@
+//! `tlsbench run` and `tlsbench compare` (under construction).
+
+pub mod results;

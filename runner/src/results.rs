@@ -1,0 +1,159 @@
+//! The results of a `tlsbench run`: one [`Row`] per scenario (median over repeats, with the
+//! range), the environment, and the scenario file. Written as `results.json`; read back by
+//! `tlsbench compare` and the chart writer.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the results document; bump on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What a row measures, which decides its rate unit and what "per operation" means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// New connection per request: the rate is handshakes/s, CPU is per handshake.
+    Handshake,
+    /// Keep-alive requests: the rate is requests/s, CPU is per request.
+    Requests,
+    /// Bulk bodies: the rate is MB/s (10^6 bytes), CPU is per MB.
+    Throughput,
+}
+
+impl Kind {
+    /// The unit of the rate column.
+    pub fn rate_unit(self) -> &'static str {
+        match self {
+            Kind::Handshake => "handshakes/s",
+            Kind::Requests => "req/s",
+            Kind::Throughput => "MB/s",
+        }
+    }
+
+    /// The unit an "operation" is for CPU per operation.
+    pub fn op_unit(self) -> &'static str {
+        match self {
+            Kind::Handshake => "handshake",
+            Kind::Requests => "request",
+            Kind::Throughput => "MB",
+        }
+    }
+}
+
+/// Median and range of one metric over the repeats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stat {
+    /// Median over repeats.
+    pub median: f64,
+    /// Smallest value seen.
+    pub min: f64,
+    /// Largest value seen.
+    pub max: f64,
+}
+
+impl Stat {
+    /// Median and range of `values` (empty → all zero).
+    pub fn of(values: &[f64]) -> Stat {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return Stat::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Stat {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        }
+    }
+}
+
+/// One scenario's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Scenario name from the matrix (the key rows are matched by).
+    pub name: String,
+    /// What it measures.
+    pub kind: Kind,
+    /// Handshakes/s, req/s or MB/s (see [`Kind::rate_unit`]).
+    pub rate: Stat,
+    /// Latency percentiles of the whole operation, µs (medians over repeats): p50, p99, p99.9.
+    pub latency_us: BTreeMap<String, Stat>,
+    /// Server CPU µs per operation (None when the server was not ours: `--target`).
+    pub server_cpu_us: Option<Stat>,
+    /// Client (generator) CPU µs per operation.
+    pub client_cpu_us: Stat,
+    /// Handshakes by kind over all repeats: full, resumed, full_hrr.
+    pub handshakes: BTreeMap<String, u64>,
+    /// Resumed ÷ handshakes (None when no handshakes).
+    pub resumed_share: Option<f64>,
+    /// Errors over all repeats.
+    pub errors: u64,
+    /// "server", "client", "both" or "neither": which side ran at ≥ 90% of its cores.
+    pub saturated: String,
+    /// Request-latency histogram of the last repeat (V2 deflate, base64) for percentile curves.
+    pub latency_hdr: String,
+    /// Repeats this row aggregates.
+    pub repeats: usize,
+}
+
+/// The whole document.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunResults {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// "tlsbench run".
+    pub tool: String,
+    /// When the run started, UTC, RFC 3339.
+    pub started_utc: String,
+    /// How long it took, seconds.
+    pub duration_s: f64,
+    /// Quick or full mode.
+    pub quick: bool,
+    /// `--target` URL when the server was external (server columns are then empty).
+    pub target: Option<String>,
+    /// CPUs the server and the client were pinned to.
+    pub server_cpus: Vec<usize>,
+    /// CPUs of the load generator.
+    pub client_cpus: Vec<usize>,
+    /// The scenario file's text, as used.
+    pub scenarios_toml: String,
+    /// Where it ran.
+    pub environment: common::env::Environment,
+    /// Set when the run was cut short (Ctrl-C, error): rows so far are kept.
+    pub incomplete: Option<String>,
+    /// One per scenario, in matrix order.
+    pub rows: Vec<Row>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_range() {
+        assert_eq!(
+            Stat::of(&[3.0, 1.0, 2.0]),
+            Stat {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            }
+        );
+        assert_eq!(
+            Stat::of(&[4.0, 1.0]),
+            Stat {
+                median: 2.5,
+                min: 1.0,
+                max: 4.0
+            }
+        );
+        assert_eq!(Stat::of(&[]), Stat::default());
+    }
+}
