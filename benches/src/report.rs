@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::Deserialize;
 
@@ -198,7 +198,7 @@ pub fn run(criterion_dir: &Path, out_dir: &Path) -> Result<Summary, ReportError>
 /// [`run`] with the report time given, so tests get fixed file names.
 fn run_at(criterion_dir: &Path, out_dir: &Path, now: SystemTime) -> Result<Summary, ReportError> {
     let measurements = collect(criterion_dir)?;
-    let stamp = timestamp(now);
+    let stamp = common::env::utc_stamp(now);
     let report = Report::new(&measurements);
     let markdown = report.markdown(&stamp, criterion_dir);
     let csv = report.csv();
@@ -358,40 +358,6 @@ fn parse_throughput(value: Option<&serde_json::Value>) -> Throughput {
         }
     }
     t
-}
-
-/// `YYYYMMDDTHHMMSSZ` in UTC; times before 1970 show as the epoch.
-fn timestamp(now: SystemTime) -> String {
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Year, month and day of a day count since 1970-01-01 in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`), so no date crate is needed for a file name.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // Both are in range by construction (1..=31, 1..=12).
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
 }
 
 /// The key-exchange group as the floor names it: lower case, common aliases resolved.
@@ -940,7 +906,7 @@ fn csv_field(field: &str) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
 
@@ -1096,20 +1062,6 @@ mod tests {
             r#"{"group_id":"http","function_id":"chunked/decode","value_str":null,"throughput":null}"#,
         )
         .unwrap();
-    }
-
-    #[test]
-    fn timestamps_are_utc() {
-        let at = |s: u64| timestamp(UNIX_EPOCH + Duration::from_secs(s));
-        assert_eq!(at(0), "19700101T000000Z");
-        assert_eq!(at(951_782_400), "20000229T000000Z");
-        assert_eq!(at(1_700_000_000), "20231114T221320Z");
-        assert_eq!(at(1_709_251_199), "20240229T235959Z");
-        assert_eq!(at(4_102_444_800), "21000101T000000Z");
-        assert_eq!(
-            timestamp(UNIX_EPOCH - Duration::from_secs(5)),
-            "19700101T000000Z"
-        );
     }
 
     #[test]
