@@ -19,6 +19,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the whole benchmark matrix on loopback: server and generator pinned apart, CPU per
+    /// operation on both sides, results directory with JSON, table and charts.
+    Run(Box<runner::RunArgs>),
+    /// Compare two `tlsbench run` results (results.json); exit 1 when a cost regressed.
+    Compare(runner::compare::CompareArgs),
     /// Run the HTTPS benchmark server (hello page, /bytes/N, /sink; counters on --admin).
     Server(Box<server::cli::ServerArgs>),
     /// Load-test an HTTPS server: full vs resumed handshakes, keep-alive requests, throughput.
@@ -66,6 +71,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Run(args) => {
+            let code = runner::run(&args).context("run")?;
+            return Ok(u8::try_from(code).unwrap_or(1));
+        }
+        Command::Compare(args) => {
+            let code = runner::compare::run(&args).context("compare")?;
+            return Ok(u8::try_from(code).unwrap_or(1));
+        }
         Command::Server(args) => {
             server::cli::run(*args).context("server")?;
         }

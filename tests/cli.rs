@@ -947,3 +947,223 @@ fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
+
+const MINI_MATRIX: &str = r#"
+[defaults]
+connections = 4
+duration = "1s"
+warmup = "200ms"
+quick_duration = "1s"
+quick_warmup = "200ms"
+
+[[scenario]]
+name = "full tls1.3 x25519 ecdsa-p256"
+kind = "handshake"
+tls = "1.3"
+kx_groups = ["X25519"]
+server_resumption = "off"
+resume = "off"
+
+[[scenario]]
+name = "resumed tls1.3 tickets"
+kind = "handshake"
+tls = "1.3"
+kx_groups = ["X25519"]
+server_resumption = "tickets"
+resume = "ticket"
+
+[[scenario]]
+name = "keep-alive hello"
+kind = "requests"
+tls = "1.3"
+
+[[scenario]]
+name = "download tls1.3 aes-128-gcm"
+kind = "throughput"
+tls = "1.3"
+cipher_suites = ["TLS_AES_128_GCM_SHA256"]
+download = 65536
+connections = 2
+"#;
+
+/// Server processes started for a certificates directory: none may outlive a run.
+fn servers_using(certs: &Path) -> Vec<String> {
+    let needle = p(certs);
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let pid = e.ok()?.file_name().into_string().ok()?;
+            pid.parse::<u32>().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains(" server ") && cmd.contains(needle)).then_some(cmd)
+        })
+        .collect()
+}
+
+#[test]
+fn run_writes_results_table_and_charts_and_compare_gates() {
+    let dir = TempDir::new("run");
+    make_certs(dir.path(), "ecdsa-p256");
+    let matrix = dir.path().join("mini.toml");
+    std::fs::write(&matrix, MINI_MATRIX).unwrap();
+    let out = dir.path().join("results");
+    let ran = tlsbench(&[
+        "run",
+        "--quick",
+        "--scenarios",
+        p(&matrix),
+        "--out",
+        p(&out),
+        "--certs-dir",
+        p(dir.path()),
+    ]);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    assert!(
+        ran.stdout.contains("| scenario | rate |"),
+        "{}",
+        ran.describe()
+    );
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for f in [
+        "results.json",
+        "summary.md",
+        "handshakes.svg",
+        "latency.svg",
+        "throughput.svg",
+    ] {
+        assert!(
+            run_dir.join(f).exists(),
+            "{f} missing in {}",
+            run_dir.display()
+        );
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(doc["incomplete"].is_null());
+    for row in rows {
+        assert!(row["rate"]["median"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(
+            row["server_cpu_us"]["median"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+        assert!(
+            row["client_cpu_us"]["median"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+        assert_eq!(row["errors"], 0);
+    }
+    assert!(
+        rows[1]["resumed_share"].as_f64().unwrap() >= 0.99,
+        "{}",
+        rows[1]
+    );
+    assert_eq!(rows[0]["resumed_share"].as_f64().unwrap(), 0.0);
+    assert!(
+        servers_using(dir.path()).is_empty(),
+        "{:?}",
+        servers_using(dir.path())
+    );
+
+    // compare: identical inputs pass; the same file against itself is no regression.
+    let results = run_dir.join("results.json");
+    let same = tlsbench(&["compare", p(&results), p(&results)]);
+    assert_eq!(same.status.code(), Some(0), "{}", same.describe());
+    // A synthetic regression: the first row's server CPU up by half.
+    let mut worse = doc.clone();
+    for k in ["median", "min", "max"] {
+        let v = worse["rows"][0]["server_cpu_us"][k].as_f64().unwrap();
+        worse["rows"][0]["server_cpu_us"][k] = serde_json::json!(v * 1.5);
+    }
+    let worse_file = dir.path().join("worse.json");
+    std::fs::write(&worse_file, serde_json::to_string(&worse).unwrap()).unwrap();
+    let gate = tlsbench(&[
+        "compare",
+        p(&results),
+        p(&worse_file),
+        "--threshold",
+        "10%",
+        "--markdown",
+    ]);
+    assert_eq!(gate.status.code(), Some(1), "{}", gate.describe());
+    assert!(
+        gate.stdout.contains(rows[0]["name"].as_str().unwrap()),
+        "{}",
+        gate.describe()
+    );
+}
+
+#[test]
+fn run_interrupted_keeps_rows_and_leaves_no_server() {
+    let dir = TempDir::new("run-int");
+    make_certs(dir.path(), "ecdsa-p256");
+    let matrix = dir.path().join("mini.toml");
+    std::fs::write(&matrix, MINI_MATRIX).unwrap();
+    let out = dir.path().join("results");
+    let child = Command::new(BIN)
+        .args([
+            "run",
+            "--quick",
+            "--scenarios",
+            p(&matrix),
+            "--out",
+            p(&out),
+            "--certs-dir",
+            p(dir.path()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut run = ChildGuard(Some(child));
+    let (stderr, _) = drain(run.child().stderr.take().unwrap());
+    let lines = BufReader::new(run.child().stdout.take().unwrap()).lines();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    // The first row is printed as soon as it is measured; interrupt during the second.
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no first row; stderr:\n{}", text(&stderr)));
+        if line.contains("full tls1.3 x25519 ecdsa-p256") {
+            break;
+        }
+    }
+    run.signal(libc::SIGINT);
+    let status = run
+        .wait_until(Instant::now() + EXIT_TIMEOUT)
+        .expect("run exits after Ctrl-C");
+    assert_eq!(status.code(), Some(3), "stderr:\n{}", text(&stderr));
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["incomplete"], "interrupted");
+    let rows = doc["rows"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.len() < 4, "{} rows", rows.len());
+    assert_eq!(rows[0]["name"], "full tls1.3 x25519 ecdsa-p256");
+    assert!(
+        servers_using(dir.path()).is_empty(),
+        "{:?}",
+        servers_using(dir.path())
+    );
+}

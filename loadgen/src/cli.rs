@@ -135,8 +135,8 @@ pub struct LoadArgs {
     pub headers: Vec<String>,
 
     /// Pin worker threads to these CPUs (e.g. 1 or 1-3), round robin.
-    #[arg(long, value_parser = common::cpu::parse_cpu_list)]
-    pub pin_cpus: Option<Vec<usize>>,
+    #[arg(long)]
+    pub pin_cpus: Option<common::cpu::CpuList>,
 
     /// Stop after this many errors.
     #[arg(long)]
@@ -258,7 +258,7 @@ impl LoadArgs {
             timeout: self.timeout,
             max_errors: self.max_errors,
             report_interval: self.interval,
-            pin_cpus: self.pin_cpus.clone().unwrap_or_default(),
+            pin_cpus: self.pin_cpus.clone().map(|l| l.0).unwrap_or_default(),
         })
     }
 }

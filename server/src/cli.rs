@@ -88,8 +88,8 @@ pub struct ServerArgs {
     pub admin: Option<SocketAddr>,
 
     /// Pin worker threads to these CPUs (e.g. 0 or 0-1), round robin.
-    #[arg(long, value_parser = common::cpu::parse_cpu_list)]
-    pub pin_cpus: Option<Vec<usize>>,
+    #[arg(long)]
+    pub pin_cpus: Option<common::cpu::CpuList>,
 
     /// Open connections allowed across all workers; more are accepted and closed at once [default: unlimited].
     #[arg(long)]
@@ -158,7 +158,7 @@ impl ServerArgs {
             send_timeout: self.send_timeout,
             shutdown_timeout: self.shutdown_timeout,
             max_connections: self.max_connections,
-            pin_cpus: self.pin_cpus.clone().unwrap_or_default(),
+            pin_cpus: self.pin_cpus.clone().map(|l| l.0).unwrap_or_default(),
             ..Settings::default()
         }
     }

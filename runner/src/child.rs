@@ -1,0 +1,285 @@
+//! The server under test as a child process: started from the tlsbench binary with the
+//! scenario's TLS options, pinned to the server CPUs, its readiness read from its stdout (no
+//! sleeps), its counters read from its admin endpoint, and never left behind: it dies with us
+//! (PR_SET_PDEATHSIG), and dropping the handle stops it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::RunError;
+use crate::scenario::Scenario;
+
+/// How long the server may take to print its listening lines.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The server's counters that CPU per operation is computed from.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Counters {
+    /// Process CPU seconds (user + system).
+    pub cpu_s: f64,
+    /// Completed handshakes, all versions and kinds.
+    pub handshakes: u64,
+    /// Responses, all statuses.
+    pub requests: u64,
+    /// Plaintext bytes in plus out.
+    pub bytes: u64,
+}
+
+impl Counters {
+    /// `self - earlier`.
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        Counters {
+            cpu_s: (self.cpu_s - earlier.cpu_s).max(0.0),
+            handshakes: self.handshakes.saturating_sub(earlier.handshakes),
+            requests: self.requests.saturating_sub(earlier.requests),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+        }
+    }
+
+    /// Reads the counters from Prometheus text.
+    pub fn parse(text: &str) -> Counters {
+        let mut c = Counters::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let v: f64 = value.trim().parse().unwrap_or(0.0);
+            if series == "process_cpu_seconds_total" {
+                c.cpu_s = v;
+            } else if series.starts_with("tlsbench_handshakes_total{") {
+                c.handshakes += v as u64;
+            } else if series.starts_with("tlsbench_requests_total{") {
+                c.requests += v as u64;
+            } else if series.starts_with("tlsbench_plaintext_bytes_total{") {
+                c.bytes += v as u64;
+            }
+        }
+        c
+    }
+}
+
+/// A running server child.
+pub struct ServerChild {
+    child: Option<Child>,
+    /// Where it serves HTTPS.
+    pub addr: SocketAddr,
+    /// Where its admin endpoint is.
+    pub admin: SocketAddr,
+}
+
+impl ServerChild {
+    /// Starts `exe server` for scenario `s`, pinned to `cpus` (one worker per CPU).
+    pub fn start(
+        exe: &Path,
+        certs: &Path,
+        s: &Scenario,
+        cpus: &[usize],
+    ) -> Result<ServerChild, RunError> {
+        let cpu_list = cpus
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cmd = Command::new(exe);
+        cmd.arg("server")
+            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .args([
+                "--threads",
+                &cpus.len().max(1).to_string(),
+                "--pin-cpus",
+                &cpu_list,
+            ])
+            .arg("--certs-dir")
+            .arg(certs)
+            .args([
+                "--cert-type",
+                &s.cert,
+                "--resumption",
+                &s.server_resumption,
+                "--tls",
+                &s.tls,
+            ]);
+        if !s.kx_groups.is_empty() {
+            cmd.args(["--kx-groups", &s.kx_groups.join(",")]);
+        }
+        if !s.cipher_suites.is_empty() {
+            cmd.args(["--cipher-suites", &s.cipher_suites.join(",")]);
+        }
+        // The server's stderr is kept (bounded) and shown only if it fails to start: its
+        // shutdown messages would otherwise interleave with the results table.
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: prctl is async-signal-safe and touches only the child's own state; it runs
+        // between fork and exec and allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                // The server must not outlive the runner, whatever kills the runner.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|source| RunError::Io {
+            what: format!("starting {} server", exe.display()),
+            source,
+        })?;
+        let stdout = child.stdout.take();
+        let stderr_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(mut err) = child.stderr.take() {
+            let sink = std::sync::Arc::clone(&stderr_text);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut s) = sink.lock()
+                        && s.len() < 64 * 1024
+                    {
+                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        let mut handle = ServerChild {
+            child: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let Some(stdout) = stdout else {
+            return Err(RunError::Server("no stdout from the server".into()));
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Keep draining so the server never blocks on a full pipe.
+                    continue;
+                }
+            }
+        });
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let (mut addr, mut admin) = (None, None);
+        while addr.is_none() || admin.is_none() {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|_| {
+                    let err = stderr_text.lock().map(|t| t.clone()).unwrap_or_default();
+                    RunError::Server(format!(
+                        "scenario '{}': the server did not start: {}",
+                        s.name,
+                        err.trim()
+                    ))
+                })?;
+            let after = |marker: &str| -> Option<SocketAddr> {
+                line.split_once(marker)?.1.split('/').next()?.parse().ok()
+            };
+            if let Some(a) = after("listening on https://") {
+                addr = Some(a);
+            }
+            if let Some(a) = after("admin listening on http://") {
+                admin = Some(a);
+            }
+        }
+        if let (Some(a), Some(m)) = (addr, admin) {
+            handle.addr = a;
+            handle.admin = m;
+        }
+        Ok(handle)
+    }
+
+    /// Reads the server's counters from its admin endpoint.
+    pub fn counters(&self) -> std::io::Result<Counters> {
+        let mut s = TcpStream::connect(self.admin)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        Ok(Counters::parse(body))
+    }
+
+    /// Stops the server (SIGTERM, bounded wait, then SIGKILL).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: kill(2) on our own, not yet reaped child: the pid cannot be reused.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_from_prometheus_text() {
+        let text = "# HELP x\nprocess_cpu_seconds_total 1.500000\n\
+            tlsbench_handshakes_total{version=\"1.3\",kind=\"full\"} 10\n\
+            tlsbench_handshakes_total{version=\"1.2\",kind=\"resumed\"} 5\n\
+            tlsbench_requests_total{status=\"200\"} 7\ntlsbench_requests_total{status=\"404\"} 1\n\
+            tlsbench_plaintext_bytes_total{direction=\"in\"} 100\ntlsbench_plaintext_bytes_total{direction=\"out\"} 50\n";
+        let c = Counters::parse(text);
+        assert_eq!(
+            c,
+            Counters {
+                cpu_s: 1.5,
+                handshakes: 15,
+                requests: 8,
+                bytes: 150
+            }
+        );
+        let later = Counters {
+            cpu_s: 2.0,
+            handshakes: 20,
+            requests: 8,
+            bytes: 151,
+        };
+        assert_eq!(
+            later.since(&c),
+            Counters {
+                cpu_s: 0.5,
+                handshakes: 5,
+                requests: 0,
+                bytes: 1
+            }
+        );
+    }
+}

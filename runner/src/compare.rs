@@ -1,0 +1,863 @@
+//! `tlsbench compare OLD NEW`: the CI regression gate over two `results.json` files. Matches
+//! rows by name, prints the change of one metric's median with its direction, and exits 1
+//! when a cost got worse (or the rate dropped) by more than the threshold.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::results::{Kind, Row, RunResults, SCHEMA_VERSION, Stat};
+
+/// Changes smaller than this (relative) are "the same": medians read back from JSON can differ
+/// in the last bits without anything having changed.
+const SAME_EPSILON: f64 = 1e-9;
+
+/// The marker after a change whose OLD and NEW ranges (min..max over repeats) overlap.
+const OVERLAP_MARK: &str = "~";
+
+/// Flags of `tlsbench compare`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// The baseline `results.json`.
+    pub old: PathBuf,
+    /// The `results.json` to check against the baseline.
+    pub new: PathBuf,
+    /// How much worse a row may get before it counts as a regression: "10%" or "10" (percent).
+    #[arg(long, default_value = "10%", value_parser = parse_threshold)]
+    pub threshold: f64,
+    /// The metric to compare (medians over repeats).
+    #[arg(long, value_enum, default_value_t = Metric::ServerCpu)]
+    pub metric: Metric,
+    /// Print a Markdown table (for CI job summaries) instead of plain text.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// The metric `tlsbench compare` gates on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Metric {
+    /// Server CPU µs per operation (a cost: higher is worse). Absent under `--target`.
+    ServerCpu,
+    /// Load-generator CPU µs per operation (a cost: higher is worse).
+    ClientCpu,
+    /// Handshakes/s, req/s or MB/s (lower is worse).
+    Rate,
+}
+
+impl Metric {
+    /// How the metric is named in output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::ServerCpu => "server CPU",
+            Metric::ClientCpu => "client CPU",
+            Metric::Rate => "rate",
+        }
+    }
+
+    /// Whether a higher value is worse (CPU per operation) rather than better (rate).
+    pub fn higher_is_worse(self) -> bool {
+        !matches!(self, Metric::Rate)
+    }
+
+    /// The metric's value in `row` (None when that run did not measure it) and its unit.
+    fn of(self, row: &Row) -> (Option<Stat>, String) {
+        match self {
+            Metric::ServerCpu => (row.server_cpu_us, format!("µs/{}", row.kind.op_unit())),
+            Metric::ClientCpu => (
+                Some(row.client_cpu_us),
+                format!("µs/{}", row.kind.op_unit()),
+            ),
+            Metric::Rate => (Some(row.rate), row.kind.rate_unit().to_owned()),
+        }
+    }
+}
+
+/// Parses a threshold: "10%" and "10" both mean 10 percent; returns the fraction (0.1).
+pub fn parse_threshold(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let number = t.strip_suffix('%').unwrap_or(t).trim();
+    let percent: f64 = number
+        .parse()
+        .map_err(|_| format!("threshold {s:?} is not a percentage (e.g. \"10%\")"))?;
+    if !percent.is_finite() || percent < 0.0 {
+        return Err(format!("threshold {s:?} must be a finite percentage ≥ 0"));
+    }
+    Ok(percent / 100.0)
+}
+
+/// What a row's change means for the gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Moved in the good direction.
+    Better,
+    /// Moved in the bad direction, but within the threshold.
+    Worse,
+    /// Moved in the bad direction by more than the threshold: fails the gate.
+    Regression,
+    /// No change.
+    Same,
+    /// Cannot be compared: the metric is missing on one side (server CPU under `--target`),
+    /// the kinds differ, or the baseline is zero.
+    NotComparable,
+}
+
+impl Verdict {
+    /// The word printed for the verdict.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::Regression => "REGRESSION",
+            Verdict::Same => "same",
+            Verdict::NotComparable => "n/a",
+        }
+    }
+}
+
+/// One row's comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delta {
+    /// Scenario name.
+    pub name: String,
+    /// Unit of `old` and `new` (e.g. "µs/handshake", "req/s").
+    pub unit: String,
+    /// Median in OLD (NaN when OLD has no value).
+    pub old: f64,
+    /// Median in NEW (NaN when NEW has no value).
+    pub new: f64,
+    /// (new − old) ÷ old; NaN when not comparable.
+    pub change: f64,
+    /// What the change means.
+    pub verdict: Verdict,
+    /// OLD's and NEW's ranges (min..max over repeats) overlap: the change may be noise.
+    pub overlap: bool,
+    /// Why the row is [`Verdict::NotComparable`] (empty otherwise).
+    pub note: String,
+}
+
+/// The comparison of two runs on one metric.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// Rows present in both, in OLD's order.
+    pub lines: Vec<Delta>,
+    /// Rows with [`Verdict::Regression`].
+    pub regressions: usize,
+    /// Names of rows present on one side only: first those only in OLD, then those only in NEW.
+    pub missing: Vec<String>,
+    /// How many of `missing` (the first ones) are in OLD only.
+    pub only_in_old: usize,
+    /// The threshold used (fraction).
+    pub threshold: f64,
+    /// Caveats about the runs themselves (incomplete run, different CPU, nothing comparable).
+    pub notes: Vec<String>,
+}
+
+impl Comparison {
+    /// Names of rows in OLD but not in NEW.
+    pub fn missing_in_new(&self) -> &[String] {
+        &self.missing[..self.only_in_old.min(self.missing.len())]
+    }
+
+    /// Names of rows in NEW but not in OLD.
+    pub fn missing_in_old(&self) -> &[String] {
+        &self.missing[self.only_in_old.min(self.missing.len())..]
+    }
+
+    /// The exit code of the gate: 1 when anything regressed, else 0.
+    pub fn exit_code(&self) -> i32 {
+        i32::from(self.regressions > 0)
+    }
+}
+
+/// Why `tlsbench compare` could not compare (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// A results file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A results file is not a `results.json` document.
+    #[error("{path} is not a tlsbench results.json: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// A results file has a schema version this build does not understand.
+    #[error("{path} has results schema version {found}; this tlsbench reads version {expected}")]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+        /// [`SCHEMA_VERSION`].
+        expected: u32,
+    },
+}
+
+/// Compares `metric` row by row between `old` and `new`; `threshold` is a fraction (0.1 = 10%).
+pub fn compare(old: &RunResults, new: &RunResults, metric: Metric, threshold: f64) -> Comparison {
+    // First row of a name wins on both sides, so duplicated names cannot pair crosswise.
+    let mut new_by_name: BTreeMap<&str, &Row> = BTreeMap::new();
+    for row in &new.rows {
+        new_by_name.entry(row.name.as_str()).or_insert(row);
+    }
+    let old_names: BTreeSet<&str> = old.rows.iter().map(|r| r.name.as_str()).collect();
+
+    let mut lines = Vec::new();
+    let mut missing = Vec::new();
+    let mut seen = BTreeSet::new();
+    for o in &old.rows {
+        if !seen.insert(o.name.as_str()) {
+            continue;
+        }
+        match new_by_name.get(o.name.as_str()) {
+            Some(n) => lines.push(delta(o, n, metric, threshold)),
+            None => missing.push(o.name.clone()),
+        }
+    }
+    let only_in_old = missing.len();
+    let mut seen_new = BTreeSet::new();
+    for n in &new.rows {
+        if !old_names.contains(n.name.as_str()) && seen_new.insert(n.name.as_str()) {
+            missing.push(n.name.clone());
+        }
+    }
+
+    let regressions = lines
+        .iter()
+        .filter(|d| d.verdict == Verdict::Regression)
+        .count();
+    let notes = run_notes(old, new, metric, &lines);
+    Comparison {
+        lines,
+        regressions,
+        missing,
+        only_in_old,
+        threshold,
+        notes,
+    }
+}
+
+/// One matched row's delta.
+fn delta(o: &Row, n: &Row, metric: Metric, threshold: f64) -> Delta {
+    let (old_stat, unit) = metric.of(o);
+    let (new_stat, _) = metric.of(n);
+    let mut d = Delta {
+        name: o.name.clone(),
+        unit,
+        old: old_stat.map_or(f64::NAN, |s| s.median),
+        new: new_stat.map_or(f64::NAN, |s| s.median),
+        change: f64::NAN,
+        verdict: Verdict::NotComparable,
+        overlap: false,
+        note: String::new(),
+    };
+    if o.kind != n.kind {
+        // Same name, different measurement (handshakes/s vs req/s): numbers mean different things.
+        d.note = format!("kind {} → {}", kind_name(o.kind), kind_name(n.kind));
+        return d;
+    }
+    let (Some(os), Some(ns)) = (old_stat, new_stat) else {
+        let side = match (old_stat, new_stat) {
+            (None, None) => "both",
+            (None, Some(_)) => "OLD",
+            _ => "NEW",
+        };
+        d.note = format!("no {} in {side} (--target run?)", metric.label());
+        return d;
+    };
+    if !(os.median.is_finite() && ns.median.is_finite()) {
+        d.note = "not a number".to_owned();
+        return d;
+    }
+    if os.median == ns.median {
+        d.change = 0.0;
+        d.verdict = Verdict::Same;
+        d.overlap = true;
+        return d;
+    }
+    if os.median <= 0.0 {
+        // A zero baseline has no relative change; such a row measured nothing.
+        d.note = "OLD is zero".to_owned();
+        return d;
+    }
+    d.change = (ns.median - os.median) / os.median;
+    d.overlap = os.min <= ns.max && ns.min <= os.max;
+    // How much worse, as a positive fraction (negative when better).
+    let worse_by = if metric.higher_is_worse() {
+        d.change
+    } else {
+        -d.change
+    };
+    d.verdict = if worse_by.abs() < SAME_EPSILON {
+        Verdict::Same
+    } else if worse_by < 0.0 {
+        Verdict::Better
+    } else if worse_by > threshold + SAME_EPSILON {
+        // The epsilon keeps exactly-at-threshold changes (1.1 ÷ 1.0 − 1 = 0.10000000000000009)
+        // on the allowed side.
+        Verdict::Regression
+    } else {
+        Verdict::Worse
+    };
+    d
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Handshake => "handshake",
+        Kind::Requests => "requests",
+        Kind::Throughput => "throughput",
+    }
+}
+
+/// Caveats about comparing these two runs at all.
+fn run_notes(old: &RunResults, new: &RunResults, metric: Metric, lines: &[Delta]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (side, r) in [("OLD", old), ("NEW", new)] {
+        if let Some(why) = &r.incomplete {
+            notes.push(format!("{side} is an incomplete run ({why})"));
+        }
+    }
+    // CPU per operation from different processors says little about the code.
+    if old.environment.cpu_model != new.environment.cpu_model {
+        notes.push(format!(
+            "different CPUs: OLD {:?}, NEW {:?}",
+            old.environment.cpu_model, new.environment.cpu_model
+        ));
+    }
+    if old.quick != new.quick {
+        notes.push("one run is --quick and the other is not".to_owned());
+    }
+    if !lines.is_empty() && lines.iter().all(|d| d.verdict == Verdict::NotComparable) {
+        // Otherwise a gate on server CPU against --target runs would pass while checking nothing.
+        notes.push(format!("no row could be compared on {}", metric.label()));
+    }
+    notes
+}
+
+/// A value with precision that suits its size.
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        "—".to_owned()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The change as a signed percentage, with the overlap marker.
+fn change_text(d: &Delta) -> String {
+    if !d.change.is_finite() {
+        return "—".to_owned();
+    }
+    let mark = if d.overlap && d.verdict != Verdict::Same {
+        OVERLAP_MARK
+    } else {
+        ""
+    };
+    format!("{:+.1}%{mark}", d.change * 100.0)
+}
+
+fn verdict_text(d: &Delta) -> String {
+    if d.note.is_empty() {
+        d.verdict.label().to_owned()
+    } else {
+        format!("{} ({})", d.verdict.label(), d.note)
+    }
+}
+
+/// The one-line summary both renderings start with.
+fn summary(c: &Comparison, metric: Metric) -> String {
+    let direction = if metric.higher_is_worse() {
+        "higher is worse"
+    } else {
+        "lower is worse"
+    };
+    let outcome = match c.regressions {
+        0 => "no regressions".to_owned(),
+        1 => "1 regression".to_owned(),
+        n => format!("{n} regressions"),
+    };
+    format!(
+        "{} medians ({direction}), threshold {:.1}%: {outcome}",
+        metric.label(),
+        c.threshold * 100.0
+    )
+}
+
+/// Whether any line carries the overlap marker (to print its legend only when used).
+fn any_marked(c: &Comparison) -> bool {
+    c.lines
+        .iter()
+        .any(|d| change_text(d).ends_with(OVERLAP_MARK))
+}
+
+/// Plain-text table for a terminal.
+pub fn render_text(c: &Comparison, metric: Metric) -> String {
+    let header = ["scenario", "old", "new", "unit", "change", "verdict"];
+    let rows: Vec<[String; 6]> = c
+        .lines
+        .iter()
+        .map(|d| {
+            [
+                d.name.clone(),
+                num(d.old),
+                num(d.new),
+                d.unit.clone(),
+                change_text(d),
+                verdict_text(d),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Names and units read left-aligned, numbers right-aligned.
+    let right = [false, true, true, false, true, false];
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if right[i] {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                if i + 1 < cells.len() {
+                    s.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        s.push('\n');
+        s
+    };
+
+    let mut out = summary(c, metric);
+    out.push('\n');
+    out.push_str(&line(&header.map(str::to_owned)));
+    for r in &rows {
+        out.push_str(&line(r));
+    }
+    if any_marked(c) {
+        out.push_str("~ ranges (min..max over repeats) overlap: the change may be noise\n");
+    }
+    push_missing(&mut out, c, "");
+    for n in &c.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+/// Markdown for CI job summaries: a summary line, a table with one line per row, then caveats.
+pub fn render_markdown(c: &Comparison, metric: Metric) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "**{}**\n", summary(c, metric));
+    out.push_str("| Scenario | Old | New | Unit | Change | Verdict |\n");
+    out.push_str("|---|---:|---:|---|---:|---|\n");
+    for d in &c.lines {
+        let verdict = match d.verdict {
+            Verdict::Regression => format!("**{}**", verdict_text(d)),
+            _ => verdict_text(d),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            md_escape(&d.name),
+            num(d.old),
+            num(d.new),
+            d.unit,
+            md_escape(&change_text(d)),
+            md_escape(&verdict)
+        );
+    }
+    if any_marked(c) {
+        out.push_str("\n\\~ ranges (min..max over repeats) overlap: the change may be noise\n");
+    }
+    if !c.missing.is_empty() || !c.notes.is_empty() {
+        out.push('\n');
+    }
+    push_missing(&mut out, c, "- ");
+    for n in &c.notes {
+        let _ = writeln!(out, "- note: {}", md_escape(n));
+    }
+    out
+}
+
+/// Lists rows present on one side only.
+fn push_missing(out: &mut String, c: &Comparison, bullet: &str) {
+    for (which, names) in [("NEW", c.missing_in_new()), ("OLD", c.missing_in_old())] {
+        if !names.is_empty() {
+            let _ = writeln!(out, "{bullet}not in {which}: {}", names.join(", "));
+        }
+    }
+}
+
+/// Keeps a cell's text from breaking the table, and the overlap marker from reading as
+/// GitHub's single-tilde strikethrough.
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('~', "\\~")
+}
+
+fn load(path: &Path) -> Result<RunResults, CompareError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CompareError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let results: RunResults =
+        serde_json::from_str(&text).map_err(|source| CompareError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+    if results.schema_version != SCHEMA_VERSION {
+        return Err(CompareError::Schema {
+            path: path.to_owned(),
+            found: results.schema_version,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(results)
+}
+
+/// Loads both files, prints the comparison, returns the exit code (0 ok, 1 regression); an
+/// unreadable input is an error (the caller exits 2).
+pub fn run(args: &CompareArgs) -> Result<i32, CompareError> {
+    let old = load(&args.old)?;
+    let new = load(&args.new)?;
+    let c = compare(&old, &new, args.metric, args.threshold);
+    let text = if args.markdown {
+        render_markdown(&c, args.metric)
+    } else {
+        render_text(&c, args.metric)
+    };
+    print!("{text}");
+    Ok(c.exit_code())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn stat(v: f64) -> Stat {
+        Stat {
+            median: v,
+            min: v * 0.98,
+            max: v * 1.02,
+        }
+    }
+
+    fn row(name: &str, kind: Kind, server_cpu: f64, rate: f64) -> Row {
+        Row {
+            name: name.to_owned(),
+            kind,
+            rate: stat(rate),
+            latency_us: BTreeMap::new(),
+            server_cpu_us: Some(stat(server_cpu)),
+            client_cpu_us: stat(server_cpu * 1.5),
+            handshakes: BTreeMap::new(),
+            resumed_share: None,
+            errors: 0,
+            saturated: "neither".to_owned(),
+            latency_hdr: String::new(),
+            repeats: 3,
+        }
+    }
+
+    fn results(rows: Vec<Row>) -> RunResults {
+        RunResults {
+            schema_version: SCHEMA_VERSION,
+            tool: "tlsbench run".to_owned(),
+            started_utc: "2025-01-01T00:00:00Z".to_owned(),
+            duration_s: 1.0,
+            quick: true,
+            target: None,
+            server_cpus: vec![0],
+            client_cpus: vec![1],
+            scenarios_toml: String::new(),
+            environment: common::env::Environment::collect(),
+            incomplete: None,
+            rows,
+        }
+    }
+
+    fn base() -> RunResults {
+        results(vec![
+            row("full-p256", Kind::Handshake, 800.0, 1200.0),
+            row("resumed", Kind::Handshake, 120.0, 9000.0),
+            row("keepalive", Kind::Requests, 15.0, 50000.0),
+            row("bulk-64k", Kind::Throughput, 900.0, 1100.0),
+        ])
+    }
+
+    /// Writes `r` to a fresh temporary file.
+    fn temp_json(r: &RunResults) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tlsbench-compare-{}-{}.json",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, serde_json::to_string(r).unwrap()).unwrap();
+        path
+    }
+
+    fn args(old: PathBuf, new: PathBuf, metric: Metric) -> CompareArgs {
+        CompareArgs {
+            old,
+            new,
+            threshold: 0.10,
+            metric,
+            markdown: false,
+        }
+    }
+
+    #[test]
+    fn thresholds() {
+        assert_eq!(parse_threshold("10%"), Ok(0.1));
+        assert_eq!(parse_threshold("10"), Ok(0.1));
+        assert_eq!(parse_threshold(" 2.5 % "), Ok(0.025));
+        assert_eq!(parse_threshold("0"), Ok(0.0));
+        assert!(parse_threshold("-5%").is_err());
+        assert!(parse_threshold("NaN").is_err());
+        assert!(parse_threshold("inf").is_err());
+        assert!(parse_threshold("ten").is_err());
+        assert!(parse_threshold("").is_err());
+    }
+
+    #[test]
+    fn command_line() {
+        use clap::Parser as _;
+        /// Wraps the flags the way the binary does.
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: CompareArgs,
+        }
+        let a = Cli::try_parse_from(["compare", "a.json", "b.json"])
+            .unwrap()
+            .args;
+        assert_eq!(
+            (a.threshold, a.metric, a.markdown),
+            (0.1, Metric::ServerCpu, false)
+        );
+        let a = Cli::try_parse_from([
+            "compare",
+            "a.json",
+            "b.json",
+            "--threshold",
+            "5%",
+            "--metric",
+            "rate",
+            "--markdown",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(
+            (a.threshold, a.metric, a.markdown),
+            (0.05, Metric::Rate, true)
+        );
+        assert!(Cli::try_parse_from(["compare", "a", "b", "--threshold", "-1%"]).is_err());
+        assert!(Cli::try_parse_from(["compare", "a", "b", "--metric", "client-cpu"]).is_ok());
+    }
+
+    #[test]
+    fn identical_runs_are_all_same() {
+        let r = base();
+        for metric in [Metric::ServerCpu, Metric::ClientCpu, Metric::Rate] {
+            let c = compare(&r, &r, metric, 0.1);
+            assert_eq!(c.regressions, 0);
+            assert_eq!(c.lines.len(), 4);
+            assert!(c.lines.iter().all(|d| d.verdict == Verdict::Same), "{c:?}");
+            assert!(c.missing.is_empty());
+        }
+        let (o, n) = (temp_json(&r), temp_json(&r));
+        assert_eq!(
+            run(&args(o.clone(), n.clone(), Metric::ServerCpu)).unwrap(),
+            0
+        );
+        let _ = (std::fs::remove_file(o), std::fs::remove_file(n));
+    }
+
+    #[test]
+    fn server_cpu_increase_of_25_percent_is_a_regression() {
+        let old = base();
+        let mut new = base();
+        new.rows[0].server_cpu_us = Some(stat(1000.0));
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        assert_eq!(c.regressions, 1);
+        assert_eq!(c.lines[0].verdict, Verdict::Regression);
+        assert!((c.lines[0].change - 0.25).abs() < 1e-12);
+        assert!(!c.lines[0].overlap);
+        assert!(c.lines[1..].iter().all(|d| d.verdict == Verdict::Same));
+        let text = render_text(&c, Metric::ServerCpu);
+        assert!(
+            text.contains("+25.0%") && text.contains("REGRESSION"),
+            "{text}"
+        );
+
+        let (o, n) = (temp_json(&old), temp_json(&new));
+        assert_eq!(
+            run(&args(o.clone(), n.clone(), Metric::ServerCpu)).unwrap(),
+            1
+        );
+        let _ = (std::fs::remove_file(o), std::fs::remove_file(n));
+    }
+
+    #[test]
+    fn small_increase_is_worse_not_a_regression() {
+        let old = base();
+        let mut new = base();
+        new.rows[2].server_cpu_us = Some(Stat {
+            median: 15.75,
+            min: 15.2,
+            max: 16.1,
+        });
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        assert_eq!(c.regressions, 0);
+        assert_eq!(c.lines[2].verdict, Verdict::Worse);
+        // OLD's range is 14.7..15.3, NEW's 15.2..16.1: they overlap, so possibly noise.
+        assert!(c.lines[2].overlap);
+        assert!(render_text(&c, Metric::ServerCpu).contains("+5.0%~"));
+
+        let (o, n) = (temp_json(&old), temp_json(&new));
+        assert_eq!(
+            run(&args(o.clone(), n.clone(), Metric::ServerCpu)).unwrap(),
+            0
+        );
+        let _ = (std::fs::remove_file(o), std::fs::remove_file(n));
+    }
+
+    #[test]
+    fn exactly_at_threshold_is_not_a_regression() {
+        let old = base();
+        let mut new = base();
+        new.rows[0].server_cpu_us = Some(stat(880.0));
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        assert_eq!(c.lines[0].verdict, Verdict::Worse);
+    }
+
+    #[test]
+    fn rate_drop_is_a_regression_and_cpu_drop_is_better() {
+        let old = base();
+        let mut new = base();
+        new.rows[1].rate = stat(7200.0);
+        new.rows[3].rate = stat(1300.0);
+        let c = compare(&old, &new, Metric::Rate, 0.1);
+        assert_eq!(c.regressions, 1);
+        assert_eq!(c.lines[1].verdict, Verdict::Regression);
+        assert!((c.lines[1].change + 0.2).abs() < 1e-12);
+        assert_eq!(c.lines[3].verdict, Verdict::Better);
+        assert_eq!(c.lines[1].unit, "handshakes/s");
+
+        new.rows[0].server_cpu_us = Some(stat(400.0));
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        assert_eq!(c.lines[0].verdict, Verdict::Better);
+        assert_eq!(c.regressions, 0);
+    }
+
+    #[test]
+    fn missing_rows_are_listed_by_side() {
+        let old = base();
+        let mut new = base();
+        new.rows.remove(1);
+        new.rows.push(row("brand-new", Kind::Requests, 10.0, 10.0));
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        assert_eq!(c.lines.len(), 3);
+        assert_eq!(
+            c.missing,
+            vec!["resumed".to_owned(), "brand-new".to_owned()]
+        );
+        assert_eq!(c.missing_in_new(), ["resumed".to_owned()]);
+        assert_eq!(c.missing_in_old(), ["brand-new".to_owned()]);
+        assert_eq!(c.exit_code(), 0);
+        let text = render_text(&c, Metric::ServerCpu);
+        assert!(text.contains("not in NEW: resumed"), "{text}");
+        assert!(text.contains("not in OLD: brand-new"), "{text}");
+    }
+
+    #[test]
+    fn missing_metric_or_other_kind_is_not_comparable() {
+        let old = base();
+        let mut new = base();
+        for r in &mut new.rows {
+            r.server_cpu_us = None;
+        }
+        new.rows[2].kind = Kind::Throughput;
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        assert_eq!(c.regressions, 0);
+        assert!(c.lines.iter().all(|d| d.verdict == Verdict::NotComparable));
+        assert!(c.lines[2].note.contains("kind"));
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("no row could be compared"))
+        );
+        // Rate is still comparable for the rows whose kind did not change.
+        let c = compare(&old, &new, Metric::Rate, 0.1);
+        assert_eq!(c.lines[0].verdict, Verdict::Same);
+        assert_eq!(c.lines[2].verdict, Verdict::NotComparable);
+    }
+
+    #[test]
+    fn markdown_has_a_header_and_one_line_per_row() {
+        let old = base();
+        let mut new = base();
+        new.rows[0].server_cpu_us = Some(stat(1000.0));
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        let md = render_markdown(&c, Metric::ServerCpu);
+        let table: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(table.len(), 2 + old.rows.len(), "{md}");
+        assert!(table[0].contains("Scenario") && table[0].contains("Change"));
+        assert!(table[1].starts_with("|---"));
+        for r in &old.rows {
+            assert_eq!(
+                table
+                    .iter()
+                    .filter(|l| l.contains(&format!("| {} |", r.name)))
+                    .count(),
+                1
+            );
+        }
+        assert!(md.contains("**REGRESSION**"));
+    }
+
+    #[test]
+    fn unreadable_inputs_are_errors() {
+        let good = temp_json(&base());
+        let missing = std::env::temp_dir().join("tlsbench-compare-does-not-exist.json");
+        let err = run(&args(missing, good.clone(), Metric::Rate)).unwrap_err();
+        assert!(matches!(err, CompareError::Read { .. }));
+        let junk =
+            std::env::temp_dir().join(format!("tlsbench-compare-{}-junk.json", std::process::id()));
+        std::fs::write(&junk, "{not json").unwrap();
+        let err = run(&args(good.clone(), junk.clone(), Metric::Rate)).unwrap_err();
+        assert!(matches!(err, CompareError::Parse { .. }));
+        let mut future = base();
+        future.schema_version = SCHEMA_VERSION + 1;
+        let future_path = temp_json(&future);
+        let err = run(&args(good.clone(), future_path.clone(), Metric::Rate)).unwrap_err();
+        assert!(matches!(err, CompareError::Schema { .. }), "{err}");
+        for p in [good, junk, future_path] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
