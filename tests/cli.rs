@@ -1167,3 +1167,48 @@ fn run_interrupted_keeps_rows_and_leaves_no_server() {
         servers_using(dir.path())
     );
 }
+
+#[test]
+fn run_against_an_external_target_reports_client_side_only() {
+    let t = load_target();
+    let matrix = t._dir.path().join("target.toml");
+    // The matrix's server fields do not apply to a server we did not start.
+    let keep_alive_only = MINI_MATRIX
+        .split("[[scenario]]")
+        .filter(|part| part.contains("keep-alive hello") || part.contains("[defaults]"))
+        .collect::<Vec<_>>()
+        .join("[[scenario]]");
+    std::fs::write(&matrix, keep_alive_only).unwrap();
+    let out = t._dir.path().join("results");
+    let url = format!("https://bank32.com:{}/", t.addr.port());
+    let ran = tlsbench(&[
+        "run",
+        "--quick",
+        "--scenarios",
+        p(&matrix),
+        "--out",
+        p(&out),
+        "--target",
+        &url,
+        "--connect-to",
+        &t.addr.to_string(),
+        "--cacert",
+        p(&t.ca),
+    ]);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    assert!(ran.stdout.contains("- (not ours)"), "{}", ran.describe());
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["target"], url.as_str());
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0]["server_cpu_us"].is_null());
+    assert!(rows[0]["rate"]["median"].as_f64().unwrap() > 0.0);
+}
