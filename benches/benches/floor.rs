@@ -27,14 +27,6 @@ const SIGNED_LEN: usize = 64 + 33 + 1 + 32;
 /// A full-size TLS record's plaintext.
 const RECORD: usize = 16384;
 
-fn config() -> Criterion {
-    let (warm_up, measurement, samples) = benches::timing();
-    Criterion::default()
-        .warm_up_time(warm_up)
-        .measurement_time(measurement)
-        .sample_size(samples)
-}
-
 /// The PKCS#8 DER of a freshly generated leaf key: the same generator, type and size the
 /// handshake benches' certificates use.
 fn leaf_pkcs8(key_type: KeyType) -> Vec<u8> {
@@ -369,7 +361,7 @@ fn bench_aead(c: &mut Criterion) {
 
 criterion_group! {
     name = floor;
-    config = config();
+    config = benches::criterion();
     targets = bench_signatures, bench_kx, bench_hkdf, bench_aead
 }
 criterion_main!(floor);

@@ -27,14 +27,6 @@ use benches::pair::{self, HandshakeCase, Pair, Side};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rustls::HandshakeKind;
 
-fn config() -> Criterion {
-    let (warm_up, measurement, samples) = benches::timing();
-    Criterion::default()
-        .warm_up_time(warm_up)
-        .measurement_time(measurement)
-        .sample_size(samples)
-}
-
 /// `iters` handshakes; the time of `side` only.
 fn run(
     pair: &Pair,
@@ -95,7 +87,7 @@ fn handshakes(c: &mut Criterion) {
 
 criterion_group! {
     name = handshake;
-    config = config();
+    config = benches::criterion();
     targets = handshakes
 }
 criterion_main!(handshake);

@@ -29,14 +29,6 @@ Sec-Fetch-Site: none\r\n\
 /// The chunked body size of `chunked/decode-64KiB`.
 const CHUNKED_DATA: usize = 64 * 1024;
 
-fn config() -> Criterion {
-    let (warm_up, measurement, samples) = benches::timing();
-    Criterion::default()
-        .warm_up_time(warm_up)
-        .measurement_time(measurement)
-        .sample_size(samples)
-}
-
 /// A 64 KiB body in 4 KiB chunks with extension-free size lines, as curl sends uploads.
 fn chunked_body() -> Vec<u8> {
     let mut body = Vec::with_capacity(CHUNKED_DATA + 200);
@@ -102,7 +94,7 @@ fn bench_http(c: &mut Criterion) {
 
 criterion_group! {
     name = http;
-    config = config();
+    config = benches::criterion();
     targets = bench_http
 }
 criterion_main!(http);

@@ -25,14 +25,6 @@ use std::time::{Duration, Instant};
 use benches::pair::{self, Connected, Op, Pair, RecordCase};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-fn config() -> Criterion {
-    let (warm_up, measurement, samples) = benches::timing();
-    Criterion::default()
-        .warm_up_time(warm_up)
-        .measurement_time(measurement)
-        .sample_size(samples)
-}
-
 /// Plaintext sealed per `open` batch (at least one write).
 const OPEN_BATCH_BYTES: usize = 256 * 1024;
 
@@ -121,7 +113,7 @@ fn records(c: &mut Criterion) {
 
 criterion_group! {
     name = record;
-    config = config();
+    config = benches::criterion();
     targets = records
 }
 criterion_main!(record);

@@ -4,8 +4,8 @@
 //!
 //! This library holds what the bench targets share: the in-memory client/server pairs built
 //! with the server's and the load generator's own config code ([`pair`]), the report built
-//! from criterion's results ([`report`]), and the timing profile every bench target builds its `criterion::Criterion` from ([`timing`]; criterion
-//! itself is only a dev-dependency, so the bench files construct it).
+//! from criterion's results ([`report`]), and the profile every bench target runs with
+//! ([`criterion`], from [`timing`]).
 //!
 //! # Profiles
 //!
@@ -34,4 +34,13 @@ pub fn timing() -> (Duration, Duration, usize) {
     } else {
         (Duration::from_secs(1), Duration::from_secs(3), 30)
     }
+}
+
+/// The Criterion every bench target runs with, in the selected profile.
+pub fn criterion() -> criterion::Criterion {
+    let (warm_up, measurement, samples) = timing();
+    criterion::Criterion::default()
+        .warm_up_time(warm_up)
+        .measurement_time(measurement)
+        .sample_size(samples)
 }
