@@ -28,7 +28,7 @@ pub mod verify;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub use stats::{ErrorKind, Hist, Measured};
@@ -338,6 +338,3 @@ pub(crate) fn request_head(opts: &LoadOptions, close: bool) -> Vec<u8> {
     h.push_str("\r\n");
     h.into_bytes()
 }
-
-/// `Arc` so tests and the CLI can share one stop flag with a signal handler.
-pub type StopFlag = Arc<AtomicBool>;

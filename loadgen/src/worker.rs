@@ -680,13 +680,13 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
                     Ok(b) => b,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                        return finish_eof(c, m, now);
+                        return finish_eof(c, m);
                     }
                     Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
                 };
                 if buf.is_empty() {
                     // close_notify: the response may be delimited by the close.
-                    return finish_eof(c, m, now);
+                    return finish_eof(c, m);
                 }
                 if !c.first_byte {
                     c.first_byte = true;
@@ -704,11 +704,11 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
                 }
                 progress = true;
                 if let Some(resp) = step.done {
-                    return Ok(complete(c, m, plan, resp));
+                    return Ok(complete(c, m, resp));
                 }
             }
             if eof {
-                return finish_eof(c, m, now);
+                return finish_eof(c, m);
             }
         } else if eof {
             return Err(Fail(ErrorKind::Reset, None));
@@ -746,21 +746,21 @@ fn handshake_done(c: &mut Conn, m: &mut Measured, now: Instant) {
     }
 }
 
-fn complete(
-    c: &mut Conn,
-    m: &mut Measured,
-    plan: &Plan,
-    resp: crate::response::Response,
-) -> Outcome {
-    let _ = plan;
-    if !(200..300).contains(&resp.status) {
-        if c.measured {
-            m.counters.error(ErrorKind::HttpStatus);
-            *m.counters.statuses.entry(resp.status).or_default() += 1;
-        }
-    } else if c.measured {
-        m.counters.requests += 1;
+/// Counts a finished response: 2xx as a request, anything else as an error by status.
+fn count_response(c: &Conn, m: &mut Measured, status: u16) {
+    if !c.measured {
+        return;
     }
+    if (200..300).contains(&status) {
+        m.counters.requests += 1;
+    } else {
+        m.counters.error(ErrorKind::HttpStatus);
+        *m.counters.statuses.entry(status).or_default() += 1;
+    }
+}
+
+fn complete(c: &mut Conn, m: &mut Measured, resp: crate::response::Response) -> Outcome {
+    count_response(c, m, resp.status);
     if resp.keep_alive && !c.close_after {
         Outcome::DoneKeep
     } else {
@@ -768,17 +768,11 @@ fn complete(
     }
 }
 
-fn finish_eof(c: &mut Conn, m: &mut Measured, _now: Instant) -> Result<Outcome, Fail> {
+/// The connection ended while reading a response: complete if it was delimited by the close.
+fn finish_eof(c: &mut Conn, m: &mut Measured) -> Result<Outcome, Fail> {
     match c.reader.finish_on_eof() {
         Ok(resp) => {
-            if c.measured {
-                if (200..300).contains(&resp.status) {
-                    m.counters.requests += 1;
-                } else {
-                    m.counters.error(ErrorKind::HttpStatus);
-                    *m.counters.statuses.entry(resp.status).or_default() += 1;
-                }
-            }
+            count_response(c, m, resp.status);
             Ok(Outcome::DoneClose)
         }
         Err(_) => Err(Fail(ErrorKind::ShortBody, None)),

@@ -454,7 +454,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::results::{SCHEMA_VERSION, Stat};
+    use crate::results::Stat;
 
     fn hist(values_us: &[u64]) -> String {
         let mut h = loadgen::stats::new_hist();
@@ -490,23 +490,6 @@ mod tests {
             saturated: "neither".to_owned(),
             latency_hdr: hdr,
             repeats: 3,
-        }
-    }
-
-    fn results(rows: Vec<Row>) -> RunResults {
-        RunResults {
-            schema_version: SCHEMA_VERSION,
-            tool: "tlsbench run".to_owned(),
-            started_utc: "2025-01-01T00:00:00Z".to_owned(),
-            duration_s: 1.0,
-            quick: true,
-            target: None,
-            server_cpus: vec![0],
-            client_cpus: vec![1],
-            scenarios_toml: String::new(),
-            environment: common::env::Environment::collect(),
-            incomplete: None,
-            rows,
         }
     }
 
@@ -553,7 +536,7 @@ mod tests {
     #[test]
     fn writes_three_charts_with_row_names() {
         let dir = temp_dir("all");
-        let written = write_charts(&results(sample()), &dir).unwrap();
+        let written = write_charts(&RunResults::fixture(sample()), &dir).unwrap();
         let names: Vec<String> = written
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -593,7 +576,7 @@ mod tests {
         let dir = temp_dir("no-throughput");
         let mut rows = sample();
         rows.retain(|r| r.kind != Kind::Throughput);
-        let written = write_charts(&results(rows), &dir).unwrap();
+        let written = write_charts(&RunResults::fixture(rows), &dir).unwrap();
         assert_eq!(written.len(), 2);
         assert!(!dir.join("throughput.svg").exists());
 
@@ -602,12 +585,12 @@ mod tests {
         one.truncate(1);
         one[0].latency_hdr = "not base64!".to_owned();
         let dir2 = temp_dir("one");
-        let written = write_charts(&results(one), &dir2).unwrap();
+        let written = write_charts(&RunResults::fixture(one), &dir2).unwrap();
         assert_eq!(written, vec![dir2.join("handshakes.svg")]);
 
         let dir3 = temp_dir("empty");
         assert!(
-            write_charts(&results(Vec::new()), &dir3)
+            write_charts(&RunResults::fixture(Vec::new()), &dir3)
                 .unwrap()
                 .is_empty()
         );

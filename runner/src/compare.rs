@@ -582,25 +582,8 @@ mod tests {
         }
     }
 
-    fn results(rows: Vec<Row>) -> RunResults {
-        RunResults {
-            schema_version: SCHEMA_VERSION,
-            tool: "tlsbench run".to_owned(),
-            started_utc: "2025-01-01T00:00:00Z".to_owned(),
-            duration_s: 1.0,
-            quick: true,
-            target: None,
-            server_cpus: vec![0],
-            client_cpus: vec![1],
-            scenarios_toml: String::new(),
-            environment: common::env::Environment::collect(),
-            incomplete: None,
-            rows,
-        }
-    }
-
     fn base() -> RunResults {
-        results(vec![
+        RunResults::fixture(vec![
             row("full-p256", Kind::Handshake, 800.0, 1200.0),
             row("resumed", Kind::Handshake, 120.0, 9000.0),
             row("keepalive", Kind::Requests, 15.0, 50000.0),

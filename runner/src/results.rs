@@ -133,6 +133,27 @@ pub struct RunResults {
 }
 
 #[cfg(test)]
+impl RunResults {
+    /// A document around `rows`, for the tests of the modules that read results.
+    pub(crate) fn fixture(rows: Vec<Row>) -> RunResults {
+        RunResults {
+            schema_version: SCHEMA_VERSION,
+            tool: "tlsbench run".to_owned(),
+            started_utc: "2025-01-01T00:00:00Z".to_owned(),
+            duration_s: 1.0,
+            quick: true,
+            target: None,
+            server_cpus: vec![0],
+            client_cpus: vec![1],
+            scenarios_toml: String::new(),
+            environment: common::env::Environment::collect(),
+            incomplete: None,
+            rows,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
