@@ -83,8 +83,9 @@ pub struct ServerArgs {
     #[arg(long)]
     pub keylog: Option<PathBuf>,
 
-    /// Serve Prometheus metrics over plain HTTP at this address (e.g. 127.0.0.1:9090); off if not given.
-    #[arg(long)]
+    /// Serve Prometheus metrics over plain HTTP: a PORT binds 127.0.0.1:PORT, an ADDR:PORT binds
+    /// exactly that (a non-loopback address is warned about); off if not given.
+    #[arg(long, value_parser = parse_admin_addr)]
     pub admin: Option<SocketAddr>,
 
     /// Pin worker threads to these CPUs (e.g. 0 or 0-1), round robin.
@@ -234,6 +235,12 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
                 what: format!("binding the admin listener {a}"),
                 source,
             })?;
+            if !a.ip().is_loopback() {
+                eprintln!(
+                    "tlsbench server: WARNING: the admin endpoint listens on {a}, not on loopback: \
+                     its plain-HTTP metrics are readable by anyone who can reach that address"
+                );
+            }
             Some(crate::admin::Admin::start(l, server.stats())?)
         }
         None => None,
@@ -293,4 +300,38 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
     let _ = write!(out, "{}", snapshot.summary());
     let _ = out.flush();
     Ok(snapshot)
+}
+
+/// `--admin`: a bare port means loopback, so exposing the metrics beyond this machine always
+/// takes an explicit address.
+pub fn parse_admin_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)));
+    }
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("expected PORT or ADDR:PORT (e.g. 9090 or 127.0.0.1:9090), got {s:?}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::parse_admin_addr;
+
+    #[test]
+    fn admin_port_alone_binds_loopback_and_addresses_are_exact() {
+        assert_eq!(
+            parse_admin_addr("9090").ok(),
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        assert_eq!(
+            parse_admin_addr("[::1]:0").ok(),
+            Some("[::1]:0".parse().unwrap())
+        );
+        assert_eq!(
+            parse_admin_addr("0.0.0.0:9090").ok(),
+            Some("0.0.0.0:9090".parse().unwrap())
+        );
+        let err = parse_admin_addr("localhost:x").unwrap_err();
+        assert!(err.contains("PORT or ADDR:PORT"), "{err}");
+    }
 }

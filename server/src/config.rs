@@ -176,3 +176,36 @@ impl TlsOptions {
         Ok(Arc::new(cfg))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use common::certs::{self, ChainOptions, KeyType};
+    use rustls::pki_types::pem::PemObject;
+
+    fn config(resumption: Resumption) -> Arc<ServerConfig> {
+        let c = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
+        let chain = CertificateDer::pem_slice_iter(c.chain_pem().as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(c.leaf_key_pem.as_bytes()).unwrap();
+        let opts = TlsOptions {
+            resumption,
+            ..TlsOptions::default()
+        };
+        opts.server_config(chain, key).unwrap()
+    }
+
+    #[test]
+    fn ticket_keys_rotate_in_memory_and_no_key_log_by_default() {
+        let cfg = config(Resumption::Both);
+        // rustls's TicketRotator makes a fresh random key every 6 hours and accepts tickets of
+        // the previous key too, hence a 12-hour ticket lifetime; the keys exist only in memory.
+        assert!(cfg.ticketer.enabled());
+        assert!(format!("{:?}", cfg.ticketer).starts_with("TicketRotator"));
+        assert_eq!(cfg.ticketer.lifetime(), 12 * 60 * 60);
+        assert!(!cfg.key_log.will_log("CLIENT_RANDOM"));
+        assert!(!config(Resumption::Stateful).ticketer.enabled());
+    }
+}

@@ -1,0 +1,413 @@
+//! Support for the binary-level tests: the `tlsbench` binary as a child process (killed and
+//! reaped on drop), a server child whose stdout lines are waited on instead of sleeping, temp
+//! directories, a verifying client, and Prometheus scraping of `--admin`.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tlsbench");
+/// A command that should exit by itself must do so within this.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The hello page's length.
+pub const HELLO_LEN: usize = 228;
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "tlsbench-cli-test-{tag}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed and reaped on drop unless it has been reaped already.
+pub struct ChildGuard(pub Option<Child>);
+
+impl ChildGuard {
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().unwrap()
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        libc::pid_t::try_from(self.0.as_ref().unwrap().id()).unwrap()
+    }
+
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet (the
+        // guard still holds it), so the pid cannot have been reused.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+    }
+
+    /// Waits (bounded) for the process to exit; None if it is still running at `deadline`.
+    pub fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
+        loop {
+            if let Some(status) = self.child().try_wait().unwrap() {
+                self.0 = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Reads `r` to the end on a thread; the buffer fills as bytes arrive, and the receiver
+/// disconnects once the end (EOF) has been read.
+pub fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, Receiver<()>) {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let out = Arc::clone(&buf);
+    let (tx, done) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let _tx = tx;
+        let mut chunk = [0u8; 4096];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.lock().unwrap().extend_from_slice(&chunk[..n]),
+            }
+        }
+    });
+    (buf, done)
+}
+
+pub fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
+}
+
+/// What a finished command did.
+pub struct Ran {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn describe(&self) -> String {
+        format!(
+            "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the binary with `args` to completion; kills it and fails if it runs longer than
+/// [`EXIT_TIMEOUT`].
+pub fn tlsbench(args: &[&str]) -> Ran {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = ChildGuard(Some(child));
+    let (tx, rx) = mpsc::channel();
+    let tx2 = tx.clone();
+    let mut out = guard.child().stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        let _ = tx.send((true, b));
+    });
+    let mut err = guard.child().stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        let _ = tx2.send((false, b));
+    });
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    let (mut stdout, mut stderr) = (None, None);
+    while stdout.is_none() || stderr.is_none() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((true, b)) => stdout = Some(b),
+            Ok((false, b)) => stderr = Some(b),
+            Err(_) => panic!("`tlsbench {args:?}` still running after {EXIT_TIMEOUT:?}; killed"),
+        }
+    }
+    let status = guard
+        .wait_until(deadline)
+        .unwrap_or_else(|| panic!("`tlsbench {args:?}` still running after {EXIT_TIMEOUT:?}"));
+    Ran {
+        status,
+        stdout: String::from_utf8_lossy(&stdout.unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.unwrap()).into_owned(),
+    }
+}
+
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A `tlsbench server` child with its stdout read line by line on a thread.
+pub struct ServerProc {
+    pub guard: ChildGuard,
+    pub lines: Receiver<String>,
+    pub stdout: Vec<String>,
+    pub stderr: Arc<Mutex<Vec<u8>>>,
+    pub stderr_done: Receiver<()>,
+}
+
+impl ServerProc {
+    pub fn start(args: &[&str]) -> ServerProc {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("server").args(args);
+        ServerProc::spawn(cmd)
+    }
+
+    /// Starts `cmd` (a `tlsbench server …` command the caller may have given an environment or
+    /// a working directory) with its output captured.
+    pub fn spawn(mut cmd: Command) -> ServerProc {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut guard = ChildGuard(Some(child));
+        let (stderr, stderr_done) = drain(guard.child().stderr.take().unwrap());
+        let out = guard.child().stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ServerProc {
+            guard,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+            stderr_done,
+        }
+    }
+
+    /// Reads stdout lines until one contains `marker`; returns the text after it.
+    pub fn line_after(&mut self, marker: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => {
+                    self.stdout.push(line.clone());
+                    if let Some((_, rest)) = line.split_once(marker) {
+                        return rest.to_owned();
+                    }
+                }
+                Err(e) => panic!(
+                    "no {marker:?} line from the server ({e:?}); stdout so far:\n{}\nstderr:\n{}",
+                    self.stdout.join("\n"),
+                    text(&self.stderr)
+                ),
+            }
+        }
+    }
+
+    /// The address in the `... listening on <scheme>ADDR/...` line.
+    pub fn addr_after(&mut self, marker: &str) -> SocketAddr {
+        let rest = self.line_after(marker, EXIT_TIMEOUT);
+        let addr = rest.split('/').next().unwrap();
+        addr.parse()
+            .unwrap_or_else(|e| panic!("bad address {addr:?} in {rest:?}: {e}"))
+    }
+
+    /// Sends `sig` and waits (bounded by `within`) for the process to close its stdout and
+    /// exit; returns the exit status; `stdout` and `stderr` are then complete.
+    pub fn signal_and_wait(&mut self, sig: libc::c_int, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        self.guard.signal(sig);
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => self.stdout.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "the server did not exit within {within:?} of signal {sig}; stdout:\n{}\nstderr:\n{}",
+                    self.stdout.join("\n"),
+                    text(&self.stderr)
+                ),
+            }
+        }
+        let status = self.guard.wait_until(deadline).unwrap_or_else(|| {
+            panic!("the server closed stdout but did not exit within {within:?} of signal {sig}")
+        });
+        // The process is gone; wait until its stderr has been read to the end.
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert_eq!(
+            self.stderr_done.recv_timeout(left + Duration::from_secs(1)),
+            Err(RecvTimeoutError::Disconnected),
+            "stderr still open after the server exited"
+        );
+        status
+    }
+
+    pub fn stdout_text(&self) -> String {
+        self.stdout.join("\n")
+    }
+}
+
+pub fn client_config(ca: &Path) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(cfg)
+}
+
+/// Reads one response (head through the blank line, then a 228-byte hello body).
+pub fn read_hello(tls: &mut StreamOwned<ClientConnection, TcpStream>) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 4096 {
+            return Err(std::io::Error::other("response head too long"));
+        }
+        tls.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    if !head.starts_with("HTTP/1.1 200 ") {
+        return Err(std::io::Error::other(format!("not a 200: {head:?}")));
+    }
+    let want = format!("content-length: {HELLO_LEN}\r\n");
+    if !head.to_ascii_lowercase().contains(&want) {
+        return Err(std::io::Error::other(format!(
+            "not the hello page: {head:?}"
+        )));
+    }
+    let mut body = [0u8; HELLO_LEN];
+    tls.read_exact(&mut body)?;
+    if &body[..] != server::http::HELLO_PAGE {
+        return Err(std::io::Error::other("wrong hello body"));
+    }
+    Ok(())
+}
+
+/// GET /metrics from the admin endpoint over plain TCP; returns the body.
+pub fn scrape(admin: SocketAddr) -> String {
+    let mut s = TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    body.to_owned()
+}
+
+pub fn metric(body: &str, series: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in:\n{body}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Polls `cond` every 5 ms until it holds or `within` passes; returns whether it held.
+pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What a process's descriptors point at (`readlink /proc/PID/fd/*`).
+pub fn fd_targets(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        if let Ok(t) = std::fs::read_link(entry.path()) {
+            out.push(t.to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+/// A `/proc/PID/status` field in kB or as a count (VmRSS, Threads).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// User + system CPU time of a process so far (`/proc/PID/stat` fields 14 and 15).
+pub fn proc_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) may hold spaces; the fields after it follow its ')'.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap();
+    Duration::from_micros(ticks * 1_000_000 / hz)
+}
