@@ -331,9 +331,16 @@ impl Conn {
             rustls::Error::AlertReceived(a) => Some(*a),
             _ => None,
         };
-        // rustls queued the fatal alert that describes the error; the peer should see it.
+        // rustls queued the fatal alert that describes the error (if it has one); the peer
+        // should see it.
         let _ = self.tls.write_tls(io);
-        self.abort(FailureCause::of(err), alert, ctx)
+        let cause = FailureCause::of(err);
+        if !matches!(self.phase, Phase::Handshake) {
+            // Not a handshake failure (abort counts none), but a close worth counting: e.g.
+            // rustls cuts a peer flooding KeyUpdates (PeerMisbehaved) without sending an alert.
+            ctx.stats.tls_error(cause);
+        }
+        self.abort(cause, alert, ctx)
     }
 
     fn drain_linger<T: Transport>(&mut self, io: &mut T) -> Verdict {

@@ -78,6 +78,11 @@ impl FailureCause {
         }
     }
 
+    /// Whether rustls reported it (the causes that [`WorkerStats::tls_error`] counts too).
+    pub fn is_tls(self) -> bool {
+        self.index() <= FailureCause::OtherTls.index()
+    }
+
     /// Classifies a rustls error.
     pub fn of(err: &rustls::Error) -> FailureCause {
         match err {
@@ -148,6 +153,7 @@ pub struct WorkerStats {
     accept_errors: AtomicU64,
     handshakes: [[AtomicU64; 3]; 2],
     failures: [AtomicU64; FailureCause::ALL.len()],
+    tls_errors: [AtomicU64; FailureCause::ALL.len()],
     alerts_received: [AtomicU64; 256],
     timeouts: [AtomicU64; TimeoutKind::ALL.len()],
     requests: [AtomicU64; Status::ALL.len()],
@@ -164,6 +170,7 @@ impl Default for WorkerStats {
             accept_errors: AtomicU64::new(0),
             handshakes: Default::default(),
             failures: Default::default(),
+            tls_errors: Default::default(),
             alerts_received: [const { AtomicU64::new(0) }; 256],
             timeouts: Default::default(),
             requests: Default::default(),
@@ -215,6 +222,12 @@ impl WorkerStats {
         if let Some(a) = alert {
             bump(&self.alerts_received[usize::from(u8::from(a))], 1);
         }
+    }
+    /// A rustls error (the peer broke the protocol, e.g. a KeyUpdate flood, or sent a fatal
+    /// alert) ended a connection whose handshake had completed. Not a handshake failure, but
+    /// without this count such a close would show nowhere.
+    pub fn tls_error(&self, cause: FailureCause) {
+        bump(&self.tls_errors[cause.index()], 1);
     }
     /// A timeout closed a connection.
     pub fn timeout(&self, kind: TimeoutKind) {
@@ -281,6 +294,9 @@ impl Stats {
             for (dst, src) in s.failures.iter_mut().zip(&w.failures) {
                 *dst += load(src);
             }
+            for (dst, src) in s.tls_errors.iter_mut().zip(&w.tls_errors) {
+                *dst += load(src);
+            }
             for (dst, src) in s.alerts_received.iter_mut().zip(&w.alerts_received) {
                 *dst += load(src);
             }
@@ -320,6 +336,9 @@ pub struct Snapshot {
     pub handshakes: [[u64; 3]; 2],
     /// Failed handshakes by [`FailureCause`] order.
     pub failures: [u64; FailureCause::ALL.len()],
+    /// Established connections ended by a rustls error, by [`FailureCause`] order (only
+    /// the causes where [`FailureCause::is_tls`] holds occur).
+    pub tls_errors: [u64; FailureCause::ALL.len()],
     /// Fatal alerts received during handshakes, by alert code.
     pub alerts_received: [u64; 256],
     /// Connections closed by a timeout, by [`TimeoutKind`] order.
@@ -345,6 +364,7 @@ impl Default for Snapshot {
             accept_errors: 0,
             handshakes: [[0; 3]; 2],
             failures: [0; FailureCause::ALL.len()],
+            tls_errors: [0; FailureCause::ALL.len()],
             alerts_received: [0; 256],
             timeouts: [0; TimeoutKind::ALL.len()],
             requests: [0; Status::ALL.len()],
@@ -383,6 +403,16 @@ impl Snapshot {
     /// All failed handshakes.
     pub fn failures_total(&self) -> u64 {
         self.failures.iter().sum()
+    }
+
+    /// Established connections ended by a rustls error with this cause.
+    pub fn tls_errors_of(&self, cause: FailureCause) -> u64 {
+        self.tls_errors[cause.index()]
+    }
+
+    /// All established connections ended by a rustls error.
+    pub fn tls_errors_total(&self) -> u64 {
+        self.tls_errors.iter().sum()
     }
 
     /// Responses with this status.
@@ -460,6 +490,19 @@ impl Snapshot {
                 "tlsbench_handshake_failures_total{{cause=\"{}\"}} {}",
                 cause.as_str(),
                 self.failures_of(cause)
+            );
+        }
+        counter(
+            &mut o,
+            "tlsbench_tls_errors_total",
+            "Connections ended by a TLS error after their handshake, by cause.",
+        );
+        for cause in FailureCause::ALL.into_iter().filter(|c| c.is_tls()) {
+            let _ = writeln!(
+                o,
+                "tlsbench_tls_errors_total{{cause=\"{}\"}} {}",
+                cause.as_str(),
+                self.tls_errors_of(cause)
             );
         }
         counter(
@@ -592,6 +635,21 @@ impl Snapshot {
                 format!(" ({})", failures.join(", "))
             }
         );
+        let tls_errors: Vec<String> = FailureCause::ALL
+            .iter()
+            .filter(|c| self.tls_errors_of(**c) > 0)
+            .map(|c| format!("{} {}", self.tls_errors_of(*c), c.as_str()))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  TLS errors after the handshake: {}{}",
+            self.tls_errors_total(),
+            if tls_errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", tls_errors.join(", "))
+            }
+        );
         let statuses: Vec<String> = Status::ALL
             .iter()
             .filter(|s| self.requests_of(**s) > 0)
@@ -662,6 +720,7 @@ mod tests {
             FailureCause::PeerAlert,
             Some(AlertDescription::BadCertificate),
         );
+        b.tls_error(FailureCause::PeerMisbehaved);
         b.request(Status::Ok);
         b.request(Status::NotFound);
         a.bytes_in(10);
@@ -673,6 +732,13 @@ mod tests {
         assert_eq!(s.handshakes_of("1.2", "resumed"), 1);
         assert_eq!(s.handshakes_total(), 3);
         assert_eq!(s.failures_of(FailureCause::PeerAlert), 1);
+        assert_eq!(s.tls_errors_of(FailureCause::PeerMisbehaved), 1);
+        assert_eq!(s.tls_errors_total(), 1);
+        assert_eq!(
+            s.failures_total(),
+            1,
+            "a TLS error is not a handshake failure"
+        );
         assert_eq!(s.requests_total(), 2);
         assert_eq!(s.bytes_in, 15);
         let text = s.prometheus();
@@ -683,10 +749,16 @@ mod tests {
             )
         );
         assert!(text.contains("tlsbench_requests_total{status=\"404\"} 1\n"));
+        assert!(text.contains("tlsbench_tls_errors_total{cause=\"peer_misbehaved\"} 1\n"));
+        assert!(!text.contains("tlsbench_tls_errors_total{cause=\"timeout\"}"));
         assert!(text.contains("tlsbench_connections_active 2\n"));
         assert!(
             s.summary()
                 .contains("TLS 1.3 handshakes: 1 full, 1 resumed, 0 full with HRR")
+        );
+        assert!(
+            s.summary()
+                .contains("TLS errors after the handshake: 1 (1 peer_misbehaved)")
         );
     }
 }
