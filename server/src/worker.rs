@@ -55,6 +55,8 @@ pub(crate) struct Worker {
     scratch: Vec<u8>,
     expired: Vec<usize>,
     accept_paused_until: Option<Instant>,
+    /// Most connections open at once since memory was last handed back (see `give_back`).
+    peak_since_trim: usize,
 }
 
 impl Worker {
@@ -78,6 +80,7 @@ impl Worker {
             scratch: Vec::with_capacity(512),
             expired: Vec::with_capacity(64),
             accept_paused_until: None,
+            peak_since_trim: 0,
         }
     }
 
@@ -219,6 +222,7 @@ impl Worker {
                     }
                     slot.insert(entry);
                     self.shared.active.fetch_add(1, Ordering::Relaxed);
+                    self.peak_since_trim = self.peak_since_trim.max(self.conns.len());
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -299,6 +303,32 @@ impl Worker {
             self.remove(key);
         }
         self.expired = expired;
+        self.give_back();
+    }
+
+    /// After a spike of connections has mostly gone, hands the memory it used back to the
+    /// system. Freed connection state otherwise stays in the allocator's arenas (glibc returns
+    /// little on its own), so one burst of 10,000 idle clients would keep the server's RSS at
+    /// its peak for the rest of a benchmark. Runs on the sweep tick, and only when the open
+    /// count has fallen by at least `TRIM_STEP` and to half the peak, so its cost (a walk of
+    /// the heap) is paid once per spike, never per connection.
+    fn give_back(&mut self) {
+        const TRIM_STEP: usize = 512;
+        let open = self.conns.len();
+        if self.peak_since_trim < open + TRIM_STEP || open > self.peak_since_trim / 2 {
+            return;
+        }
+        if open == 0 {
+            // The slab keeps its largest capacity; with nothing in it, keys can start over.
+            self.conns = Slab::with_capacity(1024);
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory of the allocator's own arenas; it has
+        // no preconditions and touches no live allocation.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        self.peak_since_trim = open;
     }
 
     fn begin_shutdown(&mut self, now: Instant) {
