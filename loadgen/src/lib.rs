@@ -300,6 +300,14 @@ pub fn run(
     let incomplete = match abort {
         Some(why) => Some(why),
         None if errors > 0 => Some(format!("{errors} operations failed")),
+        // Operations in flight at the deadline are abandoned uncounted; when that is all there
+        // was (a server that accepts and never answers, a timeout longer than the run), the
+        // run measured nothing and must not pass for a clean one.
+        None if measured.counters.requests == 0 => Some(format!(
+            "no request completed before the run ended; {} connections were abandoned in \
+             flight",
+            measured.counters.connections
+        )),
         None => None,
     };
     let verify_cache = verifiers

@@ -376,8 +376,9 @@ impl ServerCertVerifier for InsecureVerifier {
 
 /// A one-line, human message for a verification failure that names the expected name and,
 /// for a name mismatch, the names the certificate holds; for an unknown issuer, says the
-/// chain is not trusted by the given roots; for expiry, the notAfter and now; not yet valid,
-/// the notBefore; and otherwise the rustls error text.
+/// chain is not trusted by the given roots and that the server may be missing its
+/// intermediate; for expiry, the notAfter and now; not yet valid, the notBefore; and
+/// otherwise the rustls error text.
 pub fn describe_error(err: &rustls::Error, expected: &ServerName<'_>, trust: &Trust) -> String {
     let name = expected.to_str();
     let rustls::Error::InvalidCertificate(cert_err) = err else {
@@ -400,7 +401,14 @@ pub fn describe_error(err: &rustls::Error, expected: &ServerName<'_>, trust: &Tr
         CertificateError::NotValidForName => {
             format!("certificate is not valid for the name {name}")
         }
-        CertificateError::UnknownIssuer => untrusted("unknown issuer"),
+        // webpki cannot tell an issuer it was never shown from one nobody trusts, and a
+        // server that sends its leaf without the intermediate (browsers hide that mistake by
+        // caching or fetching intermediates) fails exactly like a chain from an unknown CA:
+        // name both.
+        CertificateError::UnknownIssuer => untrusted(
+            "unknown issuer: neither the certificates presented nor these roots hold its \
+             issuer; the server may be missing its intermediate certificate",
+        ),
         // Path building follows issuer *names*; a trusted CA of the same name but another key
         // (e.g. a CA file from an earlier `certs generate`) ends in these rather than in
         // UnknownIssuer. rustls reports a bad handshake signature the same way, but with a
@@ -841,7 +849,8 @@ mod tests {
         assert_eq!(
             describe_error(&err, &bank, &Trust::Platform),
             "certificate chain of bank32.com is not trusted by the platform's roots \
-             (unknown issuer)"
+             (unknown issuer: neither the certificates presented nor these roots hold its \
+             issuer; the server may be missing its intermediate certificate)"
         );
         server.stop().unwrap();
     }

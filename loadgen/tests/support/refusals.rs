@@ -1,0 +1,285 @@
+//! Test support: the five ways a server certificate must be refused (wrong name, untrusted CA,
+//! expired, not yet valid, chain missing its intermediate) plus the positive control, each as
+//! a tlsbench server on 127.0.0.1:0 with the CA file and host a client should use, what the
+//! load generator's refusal must say and what curl must exit with. Shared by the library-level
+//! `loadgen/tests/cert_refusals.rs` and the binary-level `tests/load_faults.rs`, so both check
+//! the same cases.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use server::{Server, Settings, TlsOptions};
+
+/// curl's CURLE_PEER_FAILED_VERIFICATION: the certificate or its name did not verify.
+pub const CURL_VERIFY_FAILED: i32 = 60;
+/// A curl run that has not exited after this is killed and the test fails.
+const CURL_LIMIT: Duration = Duration::from_secs(20);
+
+/// One certificate case.
+pub struct Case {
+    /// What is wrong, for messages.
+    pub what: &'static str,
+    /// The name the client asks for (URL host, SNI, verification).
+    pub host: &'static str,
+    /// Fragments the load generator's refusal message must contain (empty: accepted).
+    pub says: &'static [&'static str],
+    /// curl's exit code.
+    pub curl_exit: i32,
+    /// A fragment of curl's error message (empty: accepted).
+    pub curl_says: &'static str,
+    /// The chain the server presents.
+    chain: GeneratedChain,
+    /// The server sends its leaf alone, without the intermediate.
+    leaf_only: bool,
+    /// The root the client trusts.
+    trusted_root: String,
+}
+
+impl Case {
+    /// Whether the client must accept this case (the positive control).
+    pub fn accepted(&self) -> bool {
+        self.says.is_empty()
+    }
+}
+
+fn chain(not_before: SystemTime, not_after: SystemTime) -> GeneratedChain {
+    certs::generate(
+        KeyType::EcdsaP256,
+        &ChainOptions {
+            not_before,
+            not_after,
+            ..ChainOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The positive control first, then the five refusals.
+pub fn cases() -> Vec<Case> {
+    let day = Duration::from_secs(86_400);
+    let now = SystemTime::now();
+    let good = || certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
+    let case = |what: &'static str,
+                host: &'static str,
+                says: &'static [&'static str],
+                curl_says: &'static str,
+                chain: GeneratedChain,
+                leaf_only: bool| {
+        let trusted_root = chain.root_pem.clone();
+        Case {
+            what,
+            host,
+            says,
+            curl_exit: if curl_says.is_empty() {
+                0
+            } else {
+                CURL_VERIFY_FAILED
+            },
+            curl_says,
+            chain,
+            leaf_only,
+            trusted_root,
+        }
+    };
+    let mut untrusted = case(
+        "untrusted CA",
+        "bank32.com",
+        &["certificate chain of bank32.com is not trusted by CA file"][..],
+        // Generated CAs share one name: webpki takes the trusted root for the issuer by name
+        // and fails on its signature, while OpenSSL also matches the authority key
+        // identifier and finds no issuer at all.
+        "unable to get local issuer certificate",
+        good(),
+        false,
+    );
+    untrusted.trusted_root = good().root_pem;
+    vec![
+        case("good chain", "bank32.com", &[][..], "", good(), false),
+        case(
+            "wrong hostname",
+            "evil.example",
+            &[
+                "certificate is not valid for the name evil.example",
+                "it holds bank32.com, localhost, 127.0.0.1, ::1",
+            ][..],
+            "no alternative certificate subject name matches target host name 'evil.example'",
+            good(),
+            false,
+        ),
+        untrusted,
+        case(
+            "expired",
+            "bank32.com",
+            &["certificate chain of bank32.com has expired: notAfter "][..],
+            "certificate has expired",
+            chain(now - 30 * day, now - day),
+            false,
+        ),
+        case(
+            "not yet valid",
+            "bank32.com",
+            &["certificate chain of bank32.com is not valid yet: notBefore "][..],
+            "certificate is not yet valid",
+            chain(now + day, now + 30 * day),
+            false,
+        ),
+        case(
+            "missing intermediate",
+            "bank32.com",
+            &[
+                "certificate chain of bank32.com is not trusted by CA file",
+                "unknown issuer",
+                "the server may be missing its intermediate certificate",
+            ][..],
+            "unable to get local issuer certificate",
+            good(),
+            true,
+        ),
+    ]
+}
+
+/// A fresh, unique temp directory.
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("tlsbench-refusal-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A case's server, running, and the CA file its client trusts.
+pub struct Running {
+    server: Option<Server>,
+    pub addr: SocketAddr,
+    pub ca_file: PathBuf,
+    dir: PathBuf,
+}
+
+impl Running {
+    /// Starts a one-worker tlsbench server presenting the case's chain (or its leaf alone).
+    pub fn start(case: &Case) -> Running {
+        let mut chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(case.chain.chain_pem().as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+        if case.leaf_only {
+            chain.truncate(1);
+        }
+        let key = PrivateKeyDer::from_pem_slice(case.chain.leaf_key_pem.as_bytes()).unwrap();
+        let cfg = TlsOptions::default().server_config(chain, key).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = Server::start(vec![listener], cfg, Settings::default()).unwrap();
+        let addr = server.local_addrs()[0];
+        let dir = temp_dir("ca");
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, &case.trusted_root).unwrap();
+        Running {
+            server: Some(server),
+            addr,
+            ca_file,
+            dir,
+        }
+    }
+
+    /// The server's counters so far.
+    pub fn snapshot(&self) -> server::Snapshot {
+        self.server.as_ref().unwrap().stats().snapshot()
+    }
+
+    /// Stops the server; its counters.
+    pub fn stop(mut self) -> server::Snapshot {
+        let s = self.server.take().unwrap();
+        s.shutdown_handle().force();
+        s.wait().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown_handle().force();
+            let _ = s.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What a curl run did.
+#[derive(Debug)]
+pub struct Curl {
+    pub exit: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `curl --cacert CA --resolve HOST:PORT:127.0.0.1 https://HOST:PORT/`, bounded: a curl that
+/// is still running after [`CURL_LIMIT`] is killed and the test fails.
+pub fn curl(host: &str, addr: SocketAddr, ca_file: &Path) -> Curl {
+    let url = format!("https://{host}:{}/", addr.port());
+    let resolve = format!("{host}:{}:{}", addr.port(), addr.ip());
+    let mut child = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca_file)
+        .args(["--resolve", &resolve, &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run curl (install it; .ci/run does): {e}"));
+    let (tx, rx) = mpsc::channel();
+    for (is_out, mut pipe) in [
+        (
+            true,
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        ),
+        (false, Box::new(child.stderr.take().unwrap())),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = pipe.read_to_end(&mut b);
+            let _ = tx.send((is_out, String::from_utf8_lossy(&b).into_owned()));
+        });
+    }
+    let deadline = Instant::now() + CURL_LIMIT;
+    let (mut stdout, mut stderr) = (None, None);
+    while stdout.is_none() || stderr.is_none() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((true, s)) => stdout = Some(s),
+            Ok((false, s)) => stderr = Some(s),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("curl {url} still running after {CURL_LIMIT:?}; killed");
+            }
+        }
+    }
+    // Both pipes are closed, so curl has exited or is about to: wait, bounded all the same.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("curl {url} closed its output but did not exit; killed");
+        }
+        std::thread::yield_now();
+    };
+    Curl {
+        exit: status.code(),
+        stdout: stdout.unwrap(),
+        stderr: stderr.unwrap(),
+    }
+}
