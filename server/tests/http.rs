@@ -427,6 +427,39 @@ fn header_timeout_cuts_a_slow_head() {
 }
 
 #[test]
+fn slowloris_trickling_a_head_is_cut_at_the_header_timeout() {
+    // The header timeout runs from the head's first byte, so a client that keeps the
+    // connection busy with one byte at a time gains nothing: it is cut while it still has
+    // most of its head to send (200 bytes at 20 ms each would take 4 s; the timeout is 300 ms).
+    let settings = Settings {
+        header_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let server = support::start(KeyType::EcdsaP256, &TlsOptions::default(), settings, 1);
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    let mut head = b"GET / HTTP/1.1\r\nHost: bank32.com\r\n".to_vec();
+    head.resize(200, b'x');
+    let mut sent = 0;
+    for &b in &head {
+        if tls.write_all(&[b]).and_then(|()| tls.flush()).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(20));
+        if support::wait_for(&server, Duration::ZERO, |s| s.closed == 1) {
+            break;
+        }
+    }
+    assert!(sent < head.len(), "the whole slow head was accepted");
+    let (rest, _) = read_to_close(&mut tls);
+    assert!(rest.is_empty());
+    drop(tls);
+    let s = server.stop().unwrap();
+    assert_eq!(s.timeouts_of(TimeoutKind::Header), 1);
+    assert_eq!(s.requests_total(), 0);
+}
+
+#[test]
 fn graceful_stop_finishes_the_response_in_flight() {
     let settings = Settings {
         shutdown_timeout: Duration::from_secs(600),
