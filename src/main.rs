@@ -24,6 +24,10 @@ enum Command {
     Run(Box<runner::RunArgs>),
     /// Compare two `tlsbench run` results (results.json); exit 1 when a cost regressed.
     Compare(runner::compare::CompareArgs),
+    /// Soak: minutes of mixed load (full, resumed, keep-alive, bulk, broken clients) with the
+    /// server's RSS, descriptors and threads sampled every second; exit 1 when one grew past
+    /// its bound after warm-up or a good client failed.
+    Soak(Box<runner::soak::SoakArgs>),
     /// Run the HTTPS benchmark server (hello page, /bytes/N, /sink; counters on --admin).
     Server(Box<server::cli::ServerArgs>),
     /// Load-test an HTTPS server: full vs resumed handshakes, keep-alive requests, throughput.
@@ -77,6 +81,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Compare(args) => {
             let code = runner::compare::run(&args).context("compare")?;
+            return Ok(u8::try_from(code).unwrap_or(1));
+        }
+        Command::Soak(args) => {
+            let code = runner::soak::run(&args).context("soak")?;
             return Ok(u8::try_from(code).unwrap_or(1));
         }
         Command::Server(args) => {

@@ -19,7 +19,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use support::{
     BIN, EXIT_TIMEOUT, ServerProc, TempDir, client_config, metric, p, proc_cpu, proc_status,
-    read_hello, scrape, wait_until,
+    read_hello, scrape, server_in, wait_until,
 };
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
@@ -59,25 +59,10 @@ fn certs(dir: &Path) -> std::path::PathBuf {
 
 /// A one-worker server child with `extra` flags; returns it with its TLS and admin addresses.
 fn server(dir: &Path, extra: &[&str]) -> (ServerProc, SocketAddr, SocketAddr) {
-    let certs = certs(dir);
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--threads",
-        "1",
-        "--certs-dir",
-        p(&certs),
-        "--admin",
-        "0",
-        // The classic group keeps these many handshakes cheap; the limits are what is tested.
-        "--kx-groups",
-        "X25519",
-    ];
+    // The classic group keeps these many handshakes cheap; the limits are what is tested.
+    let mut args = vec!["--kx-groups", "X25519"];
     args.extend_from_slice(extra);
-    let mut server = ServerProc::start(&args);
-    let addr = server.addr_after("listening on https://");
-    let admin = server.addr_after("admin listening on http://");
-    (server, addr, admin)
+    server_in(dir, &args)
 }
 
 fn connect(addr: SocketAddr, cfg: &Arc<ClientConfig>) -> std::io::Result<Tls> {

@@ -19,31 +19,9 @@ use std::time::{Duration, SystemTime};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use support::{
-    BIN, ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config, drain, fd_targets, metric,
-    p, read_hello, scrape, text, tlsbench, wait_until,
+    BIN, ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets,
+    metric, p, read_hello, scrape, server_in, text, tlsbench, wait_until,
 };
-
-/// A server on 127.0.0.1 port 0 with certificates under `dir` and metrics on a loopback port.
-fn server_in(dir: &Path, extra: &[&str]) -> (ServerProc, SocketAddr, SocketAddr) {
-    let certs = dir.join("certs");
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--threads",
-        "1",
-        "--certs-dir",
-        p(&certs),
-        "--admin",
-        "0",
-    ];
-    args.extend_from_slice(extra);
-    let mut cmd = Command::new(BIN);
-    cmd.arg("server").args(&args).current_dir(dir);
-    let mut server = ServerProc::spawn(cmd);
-    let addr = server.addr_after("listening on https://");
-    let admin = server.addr_after("admin listening on http://");
-    (server, addr, admin)
-}
 
 /// What `openssl s_client` printed and whether it exited successfully.
 struct SClient {
@@ -243,37 +221,22 @@ fn tree(dir: &Path) -> BTreeMap<String, (u64, SystemTime)> {
     out
 }
 
-/// Full handshakes, then resumptions from the tickets they left: TLS 1.3 by the rustls client,
-/// TLS 1.2 tickets by openssl.
+/// For TLS 1.3 and then TLS 1.2: a full handshake, then two resumed from the tickets it left.
 fn handshakes_with_tickets(dir: &Path, addr: SocketAddr) {
     let ca = dir.join("certs/ecdsa-p256/ca.pem");
-    let cfg = client_config(&ca);
-    for _ in 0..3 {
-        let name = ServerName::try_from("bank32.com").unwrap();
-        let conn = ClientConnection::new(cfg.clone(), name).unwrap();
-        let sock = TcpStream::connect(addr).unwrap();
-        sock.set_read_timeout(Some(EXIT_TIMEOUT)).unwrap();
-        let mut tls = StreamOwned::new(conn, sock);
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n")
-            .unwrap();
-        read_hello(&mut tls).unwrap();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let cfg = client_config_for(&ca, &[version]);
+        for _ in 0..3 {
+            let name = ServerName::try_from("bank32.com").unwrap();
+            let conn = ClientConnection::new(cfg.clone(), name).unwrap();
+            let sock = TcpStream::connect(addr).unwrap();
+            sock.set_read_timeout(Some(EXIT_TIMEOUT)).unwrap();
+            let mut tls = StreamOwned::new(conn, sock);
+            tls.write_all(b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n")
+                .unwrap();
+            read_hello(&mut tls).unwrap();
+        }
     }
-    let sess = dir.join("tmp-session.pem");
-    let r = s_client(
-        addr,
-        &["-tls1_2", "-CAfile", p(&ca), "-sess_out", p(&sess)],
-        b"",
-        None,
-    );
-    assert!(r.ok, "{}", r.stderr);
-    let r = s_client(
-        addr,
-        &["-tls1_2", "-CAfile", p(&ca), "-sess_in", p(&sess)],
-        b"",
-        None,
-    );
-    assert!(r.stdout.contains("Reused, TLSv1.2"), "{}", r.stdout);
-    std::fs::remove_file(&sess).unwrap();
 }
 
 /// Descriptors of `pid` that are files on disk (not sockets, pipes, epoll or /dev/null).
@@ -305,14 +268,10 @@ fn no_key_log_unless_asked_and_ticket_keys_stay_in_memory() {
     let admin = server.addr_after("admin listening on http://");
     handshakes_with_tickets(dir.path(), addr);
     let body = scrape(admin);
-    assert_eq!(
-        metric(
-            &body,
-            "tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed\"}"
-        ),
-        2,
-        "the TLS 1.3 clients resumed from tickets"
-    );
+    for version in ["1.3", "1.2"] {
+        let series = format!("tlsbench_handshakes_total{{version=\"{version}\",kind=\"resumed\"}}");
+        assert_eq!(metric(&body, &series), 2, "TLS {version} clients resumed");
+    }
     // While serving with live ticket keys, the process holds no file open, and nothing under
     // its working directory (which holds the certificates) was written.
     let pid = server.guard.child().id();

@@ -66,6 +66,8 @@ impl Counters {
 /// A running server child.
 pub struct ServerChild {
     child: Option<Child>,
+    /// Its process id, for `/proc/<pid>`.
+    pub pid: u32,
     /// Where it serves HTTPS.
     pub addr: SocketAddr,
     /// Where its admin endpoint is.
@@ -85,31 +87,39 @@ impl ServerChild {
             .map(usize::to_string)
             .collect::<Vec<_>>()
             .join(",");
+        let mut args: Vec<String> = vec![
+            "--threads".into(),
+            cpus.len().max(1).to_string(),
+            "--pin-cpus".into(),
+            cpu_list,
+            "--certs-dir".into(),
+            certs.display().to_string(),
+            "--cert-type".into(),
+            s.cert.clone(),
+            "--resumption".into(),
+            s.server_resumption.clone(),
+            "--tls".into(),
+            s.tls.clone(),
+        ];
+        if !s.kx_groups.is_empty() {
+            args.extend(["--kx-groups".into(), s.kx_groups.join(",")]);
+        }
+        if !s.cipher_suites.is_empty() {
+            args.extend(["--cipher-suites".into(), s.cipher_suites.join(",")]);
+        }
+        ServerChild::spawn(exe, &args).map_err(|e| match e {
+            RunError::Server(why) => RunError::Server(format!("scenario '{}': {why}", s.name)),
+            e => e,
+        })
+    }
+
+    /// Starts `exe server --listen 127.0.0.1:0 --admin 127.0.0.1:0 ARGS...` and waits for its
+    /// two listening lines.
+    pub fn spawn(exe: &Path, args: &[String]) -> Result<ServerChild, RunError> {
         let mut cmd = Command::new(exe);
         cmd.arg("server")
             .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-            .args([
-                "--threads",
-                &cpus.len().max(1).to_string(),
-                "--pin-cpus",
-                &cpu_list,
-            ])
-            .arg("--certs-dir")
-            .arg(certs)
-            .args([
-                "--cert-type",
-                &s.cert,
-                "--resumption",
-                &s.server_resumption,
-                "--tls",
-                &s.tls,
-            ]);
-        if !s.kx_groups.is_empty() {
-            cmd.args(["--kx-groups", &s.kx_groups.join(",")]);
-        }
-        if !s.cipher_suites.is_empty() {
-            cmd.args(["--cipher-suites", &s.cipher_suites.join(",")]);
-        }
+            .args(args);
         // The server's stderr is kept (bounded) and shown only if it fails to start: its
         // shutdown messages would otherwise interleave with the results table.
         cmd.stdin(Stdio::null())
@@ -149,6 +159,7 @@ impl ServerChild {
             });
         }
         let mut handle = ServerChild {
+            pid: child.id(),
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -160,10 +171,9 @@ impl ServerChild {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Keep draining so the server never blocks on a full pipe.
-                    continue;
-                }
+                // Keep draining after the receiver is gone so the server never blocks on a
+                // full pipe (it prints its summary at exit).
+                let _ = tx.send(line);
             }
         });
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -173,11 +183,7 @@ impl ServerChild {
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .map_err(|_| {
                     let err = stderr_text.lock().map(|t| t.clone()).unwrap_or_default();
-                    RunError::Server(format!(
-                        "scenario '{}': the server did not start: {}",
-                        s.name,
-                        err.trim()
-                    ))
+                    RunError::Server(format!("the server did not start: {}", err.trim()))
                 })?;
             let after = |marker: &str| -> Option<SocketAddr> {
                 line.split_once(marker)?.1.split('/').next()?.parse().ok()
@@ -196,15 +202,28 @@ impl ServerChild {
         Ok(handle)
     }
 
-    /// Reads the server's counters from its admin endpoint.
-    pub fn counters(&self) -> std::io::Result<Counters> {
-        let mut s = TcpStream::connect(self.admin)?;
+    /// The admin endpoint's Prometheus text.
+    pub fn metrics_text(&self) -> std::io::Result<String> {
+        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_secs(5))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")?;
         let mut text = String::new();
         s.read_to_string(&mut text)?;
-        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        Ok(Counters::parse(body))
+        Ok(text
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_owned()))
+    }
+
+    /// Whether the child is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Reads the server's counters from its admin endpoint.
+    pub fn counters(&self) -> std::io::Result<Counters> {
+        Ok(Counters::parse(&self.metrics_text()?))
     }
 
     /// Stops the server (SIGTERM, bounded wait, then SIGKILL).

@@ -17,6 +17,7 @@ mod child;
 pub mod compare;
 pub mod results;
 pub mod scenario;
+pub mod soak;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

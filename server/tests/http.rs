@@ -409,24 +409,6 @@ fn idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
 }
 
 #[test]
-fn header_timeout_cuts_a_slow_head() {
-    let settings = Settings {
-        header_timeout: Duration::from_millis(300),
-        ..Settings::default()
-    };
-    let server = support::start(KeyType::EcdsaP256, &TlsOptions::default(), settings, 1);
-    let mut tls = support::connect(server.local_addrs()[0], &client());
-    write!(tls, "GET / HTTP/1.1\r\nHost: bank").unwrap();
-    tls.flush().unwrap();
-    let (rest, _) = read_to_close(&mut tls);
-    assert!(rest.is_empty());
-    drop(tls);
-    let s = server.stop().unwrap();
-    assert_eq!(s.timeouts_of(TimeoutKind::Header), 1);
-    assert_eq!(s.requests_total(), 0);
-}
-
-#[test]
 fn slowloris_trickling_a_head_is_cut_at_the_header_timeout() {
     // The header timeout runs from the head's first byte, so a client that keeps the
     // connection busy with one byte at a time gains nothing: it is cut while it still has

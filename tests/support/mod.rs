@@ -134,6 +134,12 @@ impl Ran {
 /// Runs the binary with `args` to completion; kills it and fails if it runs longer than
 /// [`EXIT_TIMEOUT`].
 pub fn tlsbench(args: &[&str]) -> Ran {
+    tlsbench_within(args, EXIT_TIMEOUT)
+}
+
+/// Runs the binary with `args` to completion; kills it and fails if it runs longer than
+/// `limit`.
+pub fn tlsbench_within(args: &[&str], limit: Duration) -> Ran {
     let child = Command::new(BIN)
         .args(args)
         .stdin(Stdio::null())
@@ -156,18 +162,18 @@ pub fn tlsbench(args: &[&str]) -> Ran {
         let _ = err.read_to_end(&mut b);
         let _ = tx2.send((false, b));
     });
-    let deadline = Instant::now() + EXIT_TIMEOUT;
+    let deadline = Instant::now() + limit;
     let (mut stdout, mut stderr) = (None, None);
     while stdout.is_none() || stderr.is_none() {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok((true, b)) => stdout = Some(b),
             Ok((false, b)) => stderr = Some(b),
-            Err(_) => panic!("`tlsbench {args:?}` still running after {EXIT_TIMEOUT:?}; killed"),
+            Err(_) => panic!("`tlsbench {args:?}` still running after {limit:?}; killed"),
         }
     }
     let status = guard
         .wait_until(deadline)
-        .unwrap_or_else(|| panic!("`tlsbench {args:?}` still running after {EXIT_TIMEOUT:?}"));
+        .unwrap_or_else(|| panic!("`tlsbench {args:?}` still running after {limit:?}"));
     Ran {
         status,
         stdout: String::from_utf8_lossy(&stdout.unwrap()).into_owned(),
@@ -294,13 +300,22 @@ impl ServerProc {
 }
 
 pub fn client_config(ca: &Path) -> Arc<ClientConfig> {
+    client_config_for(ca, rustls::DEFAULT_VERSIONS)
+}
+
+/// A verifying rustls client trusting `ca`, offering `versions`, resuming as rustls does by
+/// default (TLS 1.3 tickets, TLS 1.2 session IDs and tickets).
+pub fn client_config_for(
+    ca: &Path,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let cfg = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -410,4 +425,21 @@ pub fn proc_cpu(pid: u32) -> Duration {
     // SAFETY: sysconf has no preconditions.
     let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap();
     Duration::from_micros(ticks * 1_000_000 / hz)
+}
+
+/// A one-worker `tlsbench server` on 127.0.0.1 port 0 running in `dir`, with certificates
+/// under `dir/certs` (made if missing) and metrics on a loopback port, plus `extra` flags;
+/// returns it with its TLS and admin addresses once it said it is listening.
+pub fn server_in(dir: &Path, extra: &[&str]) -> (ServerProc, SocketAddr, SocketAddr) {
+    let certs = dir.join("certs");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("server")
+        .args(["--listen", "127.0.0.1:0", "--threads", "1", "--admin", "0"])
+        .args(["--certs-dir", p(&certs)])
+        .args(extra)
+        .current_dir(dir);
+    let mut server = ServerProc::spawn(cmd);
+    let addr = server.addr_after("listening on https://");
+    let admin = server.addr_after("admin listening on http://");
+    (server, addr, admin)
 }
