@@ -38,6 +38,9 @@ use scenario::{Matrix, Scenario};
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The flags contradict each other.
+    #[error("{0}")]
+    Args(String),
     /// The scenario file is wrong.
     #[error("scenarios: {0}")]
     Scenarios(String),

@@ -36,6 +36,7 @@ use loadgen::verify::Trust;
 use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, Target};
 use serde::Serialize;
 
+use crate::RunError;
 use crate::child::ServerChild;
 use bounds::{Bounds, ResourceVerdict, Sample};
 use broken::{BrokenCounts, BrokenOptions};
@@ -45,28 +46,6 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
-
-/// Why a soak could not be run (a failed verdict is not an error: it is exit code 1).
-#[derive(Debug, thiserror::Error)]
-pub enum SoakError {
-    /// The flags contradict each other.
-    #[error("{0}")]
-    Args(String),
-    /// The server child failed to start.
-    #[error("server: {0}")]
-    Server(String),
-    /// The load generator refused its options.
-    #[error("load: {0}")]
-    Load(#[from] loadgen::LoadError),
-    /// A file or system call failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What we were doing.
-        what: String,
-        /// The error.
-        source: std::io::Error,
-    },
-}
 
 fn parse_bytes(s: &str) -> Result<u64, String> {
     loadgen::cli::parse_size(s)
@@ -343,7 +322,7 @@ fn load_options(
     trust: &Trust,
     duration: Duration,
     scale: f64,
-) -> Result<LoadOptions, SoakError> {
+) -> Result<LoadOptions, RunError> {
     let mut target = target.clone();
     target.path = m.path.to_owned();
     Ok(LoadOptions {
@@ -357,7 +336,7 @@ fn load_options(
         upload: m.upload,
         tls: ClientTlsOptions {
             versions: common::tls::parse_versions(m.tls)
-                .map_err(|e| SoakError::Args(format!("mix '{}': {e}", m.name)))?,
+                .map_err(|e| RunError::Args(format!("mix '{}': {e}", m.name)))?,
             suites: Vec::new(),
             groups: Vec::new(),
             alpn: vec![b"http/1.1".to_vec()],
@@ -408,8 +387,8 @@ fn mix_result(m: &MixSpec, scale: f64, r: &loadgen::RunResult) -> MixResult {
     }
 }
 
-fn io_err(what: String) -> impl FnOnce(std::io::Error) -> SoakError {
-    move |source| SoakError::Io { what, source }
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RunError {
+    move |source| RunError::Io { what, source }
 }
 
 /// One sample; `last` supplies the admin counters when a scrape fails (it is best effort).
@@ -534,22 +513,22 @@ fn stall_limit(args: &SoakArgs) -> Duration {
 }
 
 /// Runs `tlsbench soak`; returns the exit code (0 pass, 1 fail).
-pub fn run(args: &SoakArgs) -> Result<i32, SoakError> {
+pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
     if args.warmup >= args.duration {
-        return Err(SoakError::Args(format!(
+        return Err(RunError::Args(format!(
             "--warmup {} must be shorter than --duration {}",
             humantime::format_duration(args.warmup),
             humantime::format_duration(args.duration)
         )));
     }
     if !(args.scale > 0.0 && args.scale.is_finite()) {
-        return Err(SoakError::Args("--scale must be a positive number".into()));
+        return Err(RunError::Args("--scale must be a positive number".into()));
     }
     if !(args.broken_rate >= 0.0 && args.broken_rate.is_finite()) {
-        return Err(SoakError::Args("--broken-rate must be 0 or more".into()));
+        return Err(RunError::Args("--broken-rate must be 0 or more".into()));
     }
     if !(args.rss_factor >= 1.0 && args.rss_factor.is_finite()) {
-        return Err(SoakError::Args("--rss-factor must be at least 1".into()));
+        return Err(RunError::Args("--rss-factor must be at least 1".into()));
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -561,7 +540,7 @@ pub fn run(args: &SoakArgs) -> Result<i32, SoakError> {
         None => std::env::current_exe().map_err(io_err("finding this executable".into()))?,
     };
     common::certs::ensure(&args.certs_dir, &[KeyType::EcdsaP256])
-        .map_err(|e| SoakError::Server(format!("certificates: {e}")))?;
+        .map_err(|e| RunError::Server(format!("certificates: {e}")))?;
 
     let mut server_args: Vec<String> = vec![
         "--certs-dir".into(),
@@ -576,10 +555,7 @@ pub fn run(args: &SoakArgs) -> Result<i32, SoakError> {
     if let Some(n) = args.threads {
         server_args.extend(["--threads".into(), n.max(1).to_string()]);
     }
-    let mut server = ServerChild::spawn(&exe, &server_args).map_err(|e| match e {
-        crate::RunError::Io { what, source } => SoakError::Io { what, source },
-        e => SoakError::Server(e.to_string()),
-    })?;
+    let mut server = ServerChild::spawn(&exe, &server_args)?;
     let target = Target::new(
         &format!("https://bank32.com:{}/", server.addr.port()),
         None,
@@ -796,8 +772,8 @@ pub fn run(args: &SoakArgs) -> Result<i32, SoakError> {
     Ok(if summary.pass { 0 } else { 1 })
 }
 
-fn write_summary(s: &SoakSummary, dir: &Path) -> Result<(), SoakError> {
-    let json = serde_json::to_string_pretty(s).map_err(|e| SoakError::Io {
+fn write_summary(s: &SoakSummary, dir: &Path) -> Result<(), RunError> {
+    let json = serde_json::to_string_pretty(s).map_err(|e| RunError::Io {
         what: "encoding summary.json".into(),
         source: std::io::Error::other(e),
     })?;
