@@ -7,8 +7,8 @@
 mod support;
 
 use support::{
-    BIN, ChildGuard, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, metric, p,
-    read_hello, scrape, text, tlsbench,
+    BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, metric, p, read_hello,
+    scrape, spawn_guarded, text, tlsbench,
 };
 
 use std::io::{BufRead, BufReader, Write};
@@ -498,8 +498,8 @@ fn load_keeps_its_results_when_the_server_dies_mid_run() {
     let t = load_target();
     let json = t._dir.path().join("partial.json");
     let url = format!("https://bank32.com:{}/", t.addr.port());
-    let child = Command::new(BIN)
-        .args([
+    let mut load = spawn_guarded(
+        Command::new(BIN).args([
             "load",
             &url,
             "--connect-to",
@@ -515,13 +515,9 @@ fn load_keeps_its_results_when_the_server_dies_mid_run() {
             "-q",
             "--json",
             p(&json),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut load = ChildGuard(Some(child));
+        ]),
+        Stdio::null(),
+    );
     let (stdout, _) = drain(load.child().stdout.take().unwrap());
     let (stderr, _) = drain(load.child().stderr.take().unwrap());
     // Let it measure something, then kill the server outright.
@@ -780,8 +776,8 @@ fn run_interrupted_keeps_rows_and_leaves_no_server() {
     let matrix = dir.path().join("mini.toml");
     std::fs::write(&matrix, MINI_MATRIX).unwrap();
     let out = dir.path().join("results");
-    let child = Command::new(BIN)
-        .args([
+    let mut run = spawn_guarded(
+        Command::new(BIN).args([
             "run",
             "--quick",
             "--scenarios",
@@ -790,13 +786,9 @@ fn run_interrupted_keeps_rows_and_leaves_no_server() {
             p(&out),
             "--certs-dir",
             p(dir.path()),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut run = ChildGuard(Some(child));
+        ]),
+        Stdio::null(),
+    );
     let (stderr, _) = drain(run.child().stderr.take().unwrap());
     let lines = BufReader::new(run.child().stdout.take().unwrap()).lines();
     let (tx, rx) = mpsc::channel();

@@ -18,16 +18,16 @@ mod faulty;
 mod refusals;
 mod support;
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
-use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
-use faulty::{Cut, Tarpit, Truncating};
-use support::{BIN, TempDir, p};
+use common::certs::GeneratedChain;
+use faulty::{Cut, Tarpit, Truncating, good_chain};
+// `process` at the crate root too: `refusals` runs curl through `crate::process`.
+use support::process::{self, Captured};
+use support::{BIN, Ran, TempDir, p};
 
 /// A load child must have exited this long after it was started, or it is killed.
 const CHILD_LIMIT: Duration = Duration::from_secs(30);
@@ -36,114 +36,32 @@ const EXIT_OK: i32 = 0;
 const EXIT_INCOMPLETE: i32 = 3;
 const EXIT_VERIFY: i32 = 4;
 
-/// A running `tlsbench load`, killed and reaped on drop unless it has exited.
-struct Load {
-    child: Option<Child>,
-    output: Receiver<(bool, String)>,
-    started: Instant,
+/// `tlsbench load https://HOST:PORT/ --connect-to ADDR <args> -q --json DIR/results.json`,
+/// started; the caller may act while it runs, then [`finish`].
+fn start_load(host: &str, addr: SocketAddr, dir: &TempDir, args: &[&str]) -> Captured {
+    let [url, connect_to, dial] = faulty::target_flags(host, addr);
+    let mut cmd = Command::new(BIN);
+    cmd.args(["load", &url, &connect_to, &dial])
+        .args(args)
+        .args(["-q", "--json", p(&results_path(dir))]);
+    Captured::start(cmd)
 }
 
-/// What a finished `tlsbench load` did.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    /// From spawn to exit.
-    wall: Duration,
+/// Waits for a [`start_load`]ed child, bounded by [`CHILD_LIMIT`] from its start (past it the
+/// child is killed and the test fails); it must exit with `code` and leave a results document
+/// that parses. `what` names the case in failure messages.
+fn finish(load: Captured, dir: &TempDir, code: i32, what: &str) -> (Ran, serde_json::Value) {
+    let ran = load.wait(CHILD_LIMIT);
+    assert_eq!(ran.status.code(), Some(code), "{what}: {}", ran.describe());
+    let path = results_path(dir);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no results at {}: {e}\n{}", path.display(), ran.describe()));
+    let doc = serde_json::from_str(&text).unwrap();
+    (ran, doc)
 }
 
-impl Ran {
-    fn describe(&self) -> String {
-        format!(
-            "status {:?} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.wall, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Load {
-    /// `tlsbench load https://HOST:PORT/ --connect-to ADDR <args>`, output drained on threads.
-    fn start(host: &str, addr: SocketAddr, args: &[&str]) -> Load {
-        let [url, connect_to, dial] = faulty::target_flags(host, addr);
-        let started = Instant::now();
-        let mut child = Command::new(BIN)
-            .args(["load", &url, &connect_to, &dial])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, output) = mpsc::channel();
-        for (is_out, mut pipe) in [
-            (
-                true,
-                Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            ),
-            (false, Box::new(child.stderr.take().unwrap())),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut b = Vec::new();
-                let _ = pipe.read_to_end(&mut b);
-                let _ = tx.send((is_out, String::from_utf8_lossy(&b).into_owned()));
-            });
-        }
-        Load {
-            child: Some(child),
-            output,
-            started,
-        }
-    }
-
-    /// Waits for the exit, bounded by [`CHILD_LIMIT`] from the start; past it the child is
-    /// killed and the test fails.
-    fn wait(mut self) -> Ran {
-        let deadline = self.started + CHILD_LIMIT;
-        let (mut stdout, mut stderr) = (None, None);
-        while stdout.is_none() || stderr.is_none() {
-            match self
-                .output
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok((true, s)) => stdout = Some(s),
-                Ok((false, s)) => stderr = Some(s),
-                Err(_) => panic!("tlsbench load still running after {CHILD_LIMIT:?}; killed"),
-            }
-        }
-        let child = self.child.as_mut().unwrap();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tlsbench load closed its output but did not exit; killed"
-            );
-            std::thread::yield_now();
-        };
-        let wall = self.started.elapsed();
-        self.child = None;
-        Ran {
-            status,
-            stdout: stdout.unwrap(),
-            stderr: stderr.unwrap(),
-            wall,
-        }
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn good_chain() -> GeneratedChain {
-    certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap()
+fn results_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("results.json")
 }
 
 /// Writes `chain`'s root as `ca.pem` in `dir`.
@@ -151,13 +69,6 @@ fn ca_file(dir: &TempDir, chain: &GeneratedChain) -> PathBuf {
     let path = dir.path().join("ca.pem");
     std::fs::write(&path, &chain.root_pem).unwrap();
     path
-}
-
-/// The `--json` results document; it must exist and parse.
-fn results(path: &Path, ran: &Ran) -> serde_json::Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("no results at {}: {e}\n{}", path.display(), ran.describe()));
-    serde_json::from_str(&text).unwrap()
 }
 
 fn count(doc: &serde_json::Value, pointer: &str) -> u64 {
@@ -182,10 +93,10 @@ fn load_against_a_server_that_never_answers_tls_exits_3_on_time_with_its_timeout
     let tarpit = Tarpit::start();
     let dir = TempDir::new("tarpit");
     let ca = ca_file(&dir, &good_chain());
-    let json = dir.path().join("results.json");
-    let ran = Load::start(
+    let load = start_load(
         "bank32.com",
         tarpit.addr(),
+        &dir,
         &[
             "--cacert",
             p(&ca),
@@ -197,21 +108,11 @@ fn load_against_a_server_that_never_answers_tls_exits_3_on_time_with_its_timeout
             "2s",
             "--timeout",
             "500ms",
-            "-q",
-            "--json",
-            p(&json),
         ],
-    )
-    .wait();
-    assert_eq!(
-        ran.status.code(),
-        Some(EXIT_INCOMPLETE),
-        "{}",
-        ran.describe()
     );
+    let (ran, doc) = finish(load, &dir, EXIT_INCOMPLETE, "tarpit");
     // The deadline holds for the whole process: start-up, 2 s of load, results.
     assert!(ran.wall < Duration::from_secs(5), "{}", ran.describe());
-    let doc = results(&json, &ran);
     let timeouts = count(&doc, "/results/errors/timeout");
     // At least one per connection, at most four each (2 s / 500 ms).
     assert!((4..=16).contains(&timeouts), "{timeouts}: {doc}");
@@ -233,32 +134,13 @@ fn load_against_a_server_that_resets_mid_response_exits_3_with_its_resets() {
     let srv = Truncating::start(&chain, Cut::Reset);
     let dir = TempDir::new("reset");
     let ca = ca_file(&dir, &chain);
-    let json = dir.path().join("results.json");
-    let ran = Load::start(
+    let load = start_load(
         "bank32.com",
         srv.addr(),
-        &[
-            "--cacert",
-            p(&ca),
-            "-n",
-            "3",
-            "-c",
-            "1",
-            "-t",
-            "1",
-            "-q",
-            "--json",
-            p(&json),
-        ],
-    )
-    .wait();
-    assert_eq!(
-        ran.status.code(),
-        Some(EXIT_INCOMPLETE),
-        "{}",
-        ran.describe()
+        &dir,
+        &["--cacert", p(&ca), "-n", "3", "-c", "1", "-t", "1"],
     );
-    let doc = results(&json, &ran);
+    let (_, doc) = finish(load, &dir, EXIT_INCOMPLETE, "reset");
     assert_eq!(count(&doc, "/results/errors/reset"), 3, "{doc}");
     assert_eq!(errors_except(&doc, &["reset"]), 0, "{doc}");
     assert_eq!(doc["results"]["complete"], false);
@@ -272,12 +154,11 @@ fn load_refused_mid_run_by_a_chain_from_another_ca_exits_4_and_keeps_its_results
     let trusted = good_chain();
     let dir = TempDir::new("swap");
     let ca = ca_file(&dir, &trusted);
-    let json = dir.path().join("results.json");
     let first = faulty::serve(&trusted, "127.0.0.1:0".parse().unwrap());
-    let addr = first.local_addrs()[0];
-    let load = Load::start(
+    let load = start_load(
         "bank32.com",
-        addr,
+        first.local_addrs()[0],
+        &dir,
         &[
             "--cacert",
             p(&ca),
@@ -288,32 +169,16 @@ fn load_refused_mid_run_by_a_chain_from_another_ca_exits_4_and_keeps_its_results
             "--new-conn",
             "-d",
             "25s",
-            "-q",
-            "--json",
-            p(&json),
         ],
     );
-    let stats = first.stats();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stats.snapshot().requests_total() < 200 {
-        assert!(
-            Instant::now() < deadline,
-            "no load reached the first server"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    first.shutdown_handle().force();
-    let first = first.wait().unwrap();
-    let second = faulty::serve(&good_chain(), addr);
-    let ran = load.wait();
+    let (first, second) = faulty::replace_after(first, 200);
+    let (ran, doc) = finish(load, &dir, EXIT_VERIFY, "swap");
     second.shutdown_handle().force();
     let second = second.wait().unwrap();
 
-    assert_eq!(ran.status.code(), Some(EXIT_VERIFY), "{}", ran.describe());
     let said = "tlsbench load: certificate refused: certificate chain of bank32.com is not \
                 trusted by CA file ";
     assert!(ran.stderr.contains(said), "{}", ran.describe());
-    let doc = results(&json, &ran);
     assert_eq!(doc["results"]["complete"], false);
     let why = doc["results"]["incomplete_reason"].as_str().unwrap();
     assert!(ran.stderr.contains(why), "{why:?}\n{}", ran.describe());
@@ -343,43 +208,23 @@ fn load_refuses_each_bad_certificate_with_exit_4_and_says_why() {
     for case in refusals::cases() {
         let srv = refusals::Running::start(&case);
         let dir = TempDir::new("refusal");
-        let json = dir.path().join("results.json");
-        let ran = Load::start(
+        let load = start_load(
             case.host,
             srv.addr,
-            &[
-                "--cacert",
-                p(&srv.ca_file),
-                "-n",
-                "5",
-                "-c",
-                "1",
-                "-q",
-                "--json",
-                p(&json),
-            ],
-        )
-        .wait();
-        let doc = results(&json, &ran);
+            &dir,
+            &["--cacert", p(&srv.ca_file), "-n", "5", "-c", "1"],
+        );
+        let code = if case.accepted() {
+            EXIT_OK
+        } else {
+            EXIT_VERIFY
+        };
+        let (ran, doc) = finish(load, &dir, code, case.what);
         if case.accepted() {
-            assert_eq!(
-                ran.status.code(),
-                Some(EXIT_OK),
-                "{}: {}",
-                case.what,
-                ran.describe()
-            );
             assert_eq!(doc["results"]["complete"], true, "{}", case.what);
             assert_eq!(count(&doc, "/results/counts/requests"), 5, "{}", case.what);
             continue;
         }
-        assert_eq!(
-            ran.status.code(),
-            Some(EXIT_VERIFY),
-            "{}: {}",
-            case.what,
-            ran.describe()
-        );
         let line = ran
             .stderr
             .lines()

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
@@ -50,8 +50,8 @@ fn s_client(addr: SocketAddr, args: &[&str], input: &[u8], until: Option<&str>) 
         .spawn()
         .expect("openssl is installed (.ci/run installs it)");
     let mut guard = ChildGuard(Some(child));
-    let (out, _) = drain(guard.child().stdout.take().unwrap());
-    let (err, _) = drain(guard.child().stderr.take().unwrap());
+    let (out, out_done) = drain(guard.child().stdout.take().unwrap());
+    let (err, err_done) = drain(guard.child().stderr.take().unwrap());
     let mut stdin = guard.child().stdin.take().unwrap();
     stdin.write_all(input).unwrap();
     if let Some(marker) = until {
@@ -69,14 +69,15 @@ fn s_client(addr: SocketAddr, args: &[&str], input: &[u8], until: Option<&str>) 
     let status = guard
         .wait_until(std::time::Instant::now() + EXIT_TIMEOUT)
         .expect("openssl s_client exits once its stdin closes");
-    // Both pipes close when the process exits; their reader threads finish right after.
-    let mut last = (String::new(), String::new());
-    assert!(wait_until(Duration::from_secs(5), || {
-        let now = (text(&out), text(&err));
-        let same = now == last;
-        last = now;
-        same
-    }));
+    // Both pipes close when the process exits; each reader says so by hanging up once it has
+    // read to the end.
+    for done in [out_done, err_done] {
+        assert_eq!(
+            done.recv_timeout(EXIT_TIMEOUT),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            "an openssl output pipe stayed open after it exited"
+        );
+    }
     SClient {
         ok: status.success(),
         stdout: text(&out),

@@ -14,6 +14,8 @@
 
 #[path = "support/faulty.rs"]
 mod faulty;
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/refusals.rs"]
 mod refusals;
 
@@ -60,7 +62,7 @@ fn each_refusal_names_its_cause_and_curl_agrees() {
             "{}: generator {:?} | curl exit {:?}: {}",
             case.what,
             r.incomplete,
-            curl.exit,
+            curl.status.code(),
             curl.stderr.lines().next().unwrap_or_default()
         ));
 
@@ -70,7 +72,7 @@ fn each_refusal_names_its_cause_and_curl_agrees() {
             assert_eq!(c.requests, 5, "{}: {c:?}", case.what);
             // One full validation, four from the cache.
             assert_eq!(r.verify_cache, (4, 1), "{}", case.what);
-            assert_eq!(curl.exit, Some(0), "{}: {curl:?}", case.what);
+            assert_eq!(curl.status.code(), Some(0), "{}: {curl:?}", case.what);
             assert!(
                 curl.stdout
                     .contains(std::str::from_utf8(server::http::HELLO_PAGE).unwrap()),
@@ -102,7 +104,12 @@ fn each_refusal_names_its_cause_and_curl_agrees() {
         assert_eq!(snap.handshakes_total(), 0, "{}: {snap:?}", case.what);
         assert_eq!(snap.requests_total(), 0, "{}: {snap:?}", case.what);
         // curl: the same verdict, for the same reason.
-        assert_eq!(curl.exit, Some(case.curl_exit), "{}: {curl:?}", case.what);
+        assert_eq!(
+            curl.status.code(),
+            Some(case.curl_exit),
+            "{}: {curl:?}",
+            case.what
+        );
         assert!(
             curl.stderr.contains(case.curl_says),
             "{}: {:?} missing from {curl:?}",

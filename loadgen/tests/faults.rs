@@ -20,16 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
-use faulty::{Cut, Tarpit, Truncating};
+use common::certs::GeneratedChain;
+use faulty::{Cut, Tarpit, Truncating, good_chain};
 use loadgen::{ErrorKind, LoadOptions, RunResult};
 
 /// A run must end by itself within this; past it the test stops the run and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
-
-fn good_chain() -> GeneratedChain {
-    certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap()
-}
 
 /// A temp directory holding `ca.pem`, removed on drop.
 struct CaFile(PathBuf);
@@ -232,18 +228,7 @@ fn swap_chain_mid_run(
     let mut flags = vec!["-c", "2", "-t", "1", "-d", "25s", "--timeout", "5s"];
     flags.extend(extra);
     let run = Run::start(options(addr, &ca, &flags));
-    let stats = first.stats();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stats.snapshot().requests_total() < before {
-        assert!(
-            Instant::now() < deadline,
-            "no load reached the first server"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    first.shutdown_handle().force();
-    let first = first.wait().unwrap();
-    let second = faulty::serve(&good_chain(), addr);
+    let (first, second) = faulty::replace_after(first, before);
     let (r, _) = run.join();
     second.shutdown_handle().force();
     (r, first, second.wait().unwrap())

@@ -5,17 +5,17 @@
 
 #[path = "support/nginx.rs"]
 mod nginx;
+#[path = "support/process.rs"]
+mod process;
 
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::certs::{self, CertPaths, ChainOptions, KeyType};
 use nginx::{HELLO_PAGE, Nginx, NginxOptions};
+use process::{Captured, run_bounded};
 
 /// Longest any curl or openssl run may take before it is killed and the test fails.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,80 +53,6 @@ impl Drop for Certs {
     }
 }
 
-/// Runs `cmd` with `stdin` as its input and returns its output, killing it and failing the test
-/// if it runs longer than [`CHILD_TIMEOUT`]. Waits on pipes, never sleeps.
-fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let deadline = Instant::now() + CHILD_TIMEOUT;
-
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    // Errors are the child's business (it may exit without reading); dropping closes stdin.
-    thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let (tx, rx) = mpsc::channel();
-    let mut out = child.stdout.take().unwrap();
-    let out_tx = tx.clone();
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        let _ = out_tx.send((true, buf));
-    });
-    let mut err = child.stderr.take().unwrap();
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        let _ = tx.send((false, buf));
-    });
-
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((true, buf)) => stdout = buf,
-            Ok((false, buf)) => stderr = buf,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{what} did not finish within {CHILD_TIMEOUT:?}");
-            }
-        }
-    }
-    // Both pipes are closed, so the process is exiting.
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit within {CHILD_TIMEOUT:?}");
-        }
-        thread::yield_now();
-    };
-    Output {
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// One `openssl s_client` run sending [`REQUEST`]; `session` is `("-sess_out" | "-sess_in",
 /// file)` or none. Returns stdout (the session summary and the response).
 fn s_client(
@@ -149,25 +75,24 @@ fn s_client(
     if let Some((option, file)) = session {
         command.arg(option).arg(file);
     }
-    let output = run(&mut command, REQUEST);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let output = Captured::start_with_stdin(command, REQUEST).wait(CHILD_TIMEOUT);
     assert!(
         output.status.success(),
         "openssl s_client failed: {}\n--- nginx ---\n{}",
-        describe(&output),
+        output.describe(),
         server.error_log()
     );
     assert!(
-        stdout.contains("Verify return code: 0 (ok)"),
+        output.stdout.contains("Verify return code: 0 (ok)"),
         "chain not verified: {}",
-        describe(&output)
+        output.describe()
     );
     assert!(
-        stdout.contains("HTTP/1.1 200 OK"),
+        output.stdout.contains("HTTP/1.1 200 OK"),
         "no 200 response: {}",
-        describe(&output)
+        output.describe()
     );
-    stdout
+    output.stdout
 }
 
 /// Connects twice, saving the session and then offering it; returns both stdouts.
@@ -213,26 +138,24 @@ fn nginx_serves_hello_page_and_resumes_sessions() {
     assert_eq!(HELLO_PAGE.len(), 228);
 
     // 1. The hello page, byte for byte, verified against the generated root.
-    let output = run(
-        Command::new("curl")
-            .args(["-sS", "--fail", "--max-time", "20", "--cacert"])
-            .arg(&certs.paths.ca)
-            .arg("--resolve")
-            .arg(format!("bank32.com:{port}:127.0.0.1"))
-            .arg(format!("https://bank32.com:{port}/")),
-        b"",
-    );
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--fail", "--max-time", "20", "--cacert"])
+        .arg(&certs.paths.ca)
+        .arg("--resolve")
+        .arg(format!("bank32.com:{port}:127.0.0.1"))
+        .arg(format!("https://bank32.com:{port}/"));
+    let output = run_bounded(curl, CHILD_TIMEOUT);
     assert!(
         output.status.success(),
         "curl failed: {}\n--- nginx ---\n{}",
-        describe(&output),
+        output.describe(),
         server.error_log()
     );
     assert_eq!(
-        output.stdout,
+        output.stdout.as_bytes(),
         HELLO_PAGE,
         "curl got another body: {}",
-        describe(&output)
+        output.describe()
     );
 
     // 2. TLS 1.3 resumption with a session ticket.

@@ -23,7 +23,7 @@ use rustls::{AlertDescription, ClientConfig, ClientConnection, StreamOwned};
 use server::http::HELLO_PAGE;
 use server::stats::{FailureCause, TimeoutKind};
 use server::{Server, Settings, Snapshot, TlsOptions};
-use support::ClientResume;
+use support::{client_no_resume, good_request_still_served};
 
 /// TLS record content types and handshake message types used below.
 const ALERT: u8 = 0x15;
@@ -235,10 +235,6 @@ fn with_unknown_extension(msg: &[u8], len: usize) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Clients.
 
-fn client_config(versions: &[&'static rustls::SupportedProtocolVersion]) -> Arc<ClientConfig> {
-    support::client_config(KeyType::EcdsaP256, versions, ClientResume::Off)
-}
-
 /// A rustls client and the ClientHello message it would send first (taken out of it: the
 /// caller sends it however it likes, then lets the client drive the rest).
 fn rustls_hello(cfg: &Arc<ClientConfig>) -> (ClientConnection, Vec<u8>) {
@@ -332,14 +328,6 @@ fn sole_fatal_alert(from_server: &[u8]) -> AlertDescription {
 
 // ---------------------------------------------------------------------------------------------
 // Server side.
-
-/// The server still works: a verified TLS 1.3 handshake and GET / give the hello page.
-fn good_request_still_served(server: &Server) {
-    let cfg = client_config(&[&TLS13]);
-    let (_, head, body) = support::get(server.local_addrs()[0], &cfg, "/");
-    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    assert_eq!(body, HELLO_PAGE);
-}
 
 /// Waits (bounded) until the server has closed every connection and `cond` holds.
 fn settled(server: &Server, what: &str, cond: impl Fn(&Snapshot) -> bool) {
@@ -529,7 +517,7 @@ fn client_hello_split_over_records_or_one_byte_segments_completes() {
     let addr = server.local_addrs()[0];
     let mut expected = 0;
     for version in [&TLS13, &TLS12] {
-        let cfg = client_config(&[version]);
+        let cfg = client_no_resume(&[version]);
 
         // Three records: the first carries one byte of the message header, the second the
         // rest of the header and part of the body, the third the remainder.
@@ -606,7 +594,7 @@ fn record_header_then_stall_is_cut_at_the_handshake_timeout() {
 fn close_right_after_the_client_hello_is_counted_and_survived() {
     let server = support::start_default();
     let addr = server.local_addrs()[0];
-    let cfg = client_config(&[&TLS13]);
+    let cfg = client_no_resume(&[&TLS13]);
 
     // Full close without reading anything. Which of the two the server counts is a race
     // (observed both ways on loopback): if its read sees our FIN first, EOF; if its flight
@@ -652,7 +640,7 @@ fn close_right_after_the_client_hello_is_counted_and_survived() {
 /// after "http/1.1" (the one the server picks). The client builds the big hello itself, so
 /// its transcript matches what the server hashed and the handshake can complete.
 fn client_with_hello_of(target: usize) -> Arc<ClientConfig> {
-    let base = client_config(&[&TLS13]);
+    let base = client_no_resume(&[&TLS13]);
     let base_len = rustls_hello(&base).1.len();
     let mut cfg = (*base).clone();
     for i in 0..(target - base_len) / 251 {
@@ -684,7 +672,7 @@ fn client_hello_near_64k_completes_and_over_64k_is_refused() {
     // ~60 KiB by appending an unknown extension to the client's own hello (lengths fixed
     // up): the server parses it and answers with a ServerHello. The client hashed the hello
     // without our extension, so it could not finish; it half-closes instead (counted as EOF).
-    let (_conn, msg) = rustls_hello(&client_config(&[&TLS13]));
+    let (_conn, msg) = rustls_hello(&client_no_resume(&[&TLS13]));
     let grown = with_unknown_extension(&msg, near - msg.len());
     assert_eq!(grown.len(), near + 4);
     let mut sock = connect(addr);
@@ -704,7 +692,7 @@ fn client_hello_near_64k_completes_and_over_64k_is_refused() {
     // rustls's 0xffff cap. rustls refuses from the message header alone (in the first
     // record): InvalidMessage::HandshakePayloadTooLarge, returned without queuing an alert,
     // so the server closes without one.
-    let (_conn, msg) = rustls_hello(&client_config(&[&TLS13]));
+    let (_conn, msg) = rustls_hello(&client_no_resume(&[&TLS13]));
     let at = extensions_at(&msg);
     let huge = with_unknown_extension(&msg, 0xffff - be16(&msg, at) - 4);
     assert_eq!(be16(&huge, at), 0xffff);
@@ -731,7 +719,7 @@ fn client_hello_near_64k_completes_and_over_64k_is_refused() {
 /// and its tickets and response are out of the way), on `sock`.
 fn established(sock: TcpStream) -> support::Tls {
     let name = rustls::pki_types::ServerName::try_from("bank32.com").unwrap();
-    let conn = ClientConnection::new(client_config(&[&TLS13]), name).unwrap();
+    let conn = ClientConnection::new(client_no_resume(&[&TLS13]), name).unwrap();
     let mut tls = StreamOwned::new(conn, sock);
     for _ in 0..100 {
         if !tls.conn.is_handshaking() {
@@ -807,14 +795,12 @@ fn start_with_small_buffers(settings: Settings) -> Server {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     l.bind(&addr.into()).unwrap();
     l.listen(128).unwrap();
-    let c = support::chain(KeyType::EcdsaP256);
-    let cfg = TlsOptions::default()
-        .server_config(
-            support::pem_certs(&c.chain_pem()),
-            support::pem_key(&c.leaf_key_pem),
-        )
-        .unwrap();
-    Server::start(vec![l.into()], cfg, settings).unwrap()
+    support::start_on(
+        vec![l.into()],
+        KeyType::EcdsaP256,
+        &TlsOptions::default(),
+        settings,
+    )
 }
 
 /// A client socket with small fixed buffers, connected to `addr`.

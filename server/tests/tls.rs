@@ -172,13 +172,6 @@ fn resumption_works_across_worker_threads() {
     }
 }
 
-fn good_request_still_served(server: &server::Server) {
-    let cfg = support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off);
-    let (_, head, body) = support::get(server.local_addrs()[0], &cfg, "/");
-    assert!(head.starts_with("HTTP/1.1 200"));
-    assert_eq!(body, server::http::HELLO_PAGE);
-}
-
 #[test]
 fn garbage_is_closed_counted_and_survived() {
     let server = support::start_default();
@@ -192,7 +185,7 @@ fn garbage_is_closed_counted_and_survived() {
         &mut sock,
         Duration::from_secs(10)
     ));
-    good_request_still_served(&server);
+    support::good_request_still_served(&server);
     let s = server.stop().unwrap();
     assert_eq!(s.failures_total(), 1);
     assert_eq!(s.handshakes_total(), 1);
@@ -209,7 +202,7 @@ fn plain_http_on_the_tls_port_is_closed_counted_and_survived() {
         &mut sock,
         Duration::from_secs(10)
     ));
-    good_request_still_served(&server);
+    support::good_request_still_served(&server);
     let s = server.stop().unwrap();
     assert_eq!(s.failures_of(FailureCause::InvalidMessage), 1);
     assert_eq!(s.failures_total(), 1);
@@ -221,7 +214,7 @@ fn disconnect_mid_handshake_is_counted_and_survived() {
     let server = support::start_default();
     let addr = server.local_addrs()[0];
     // A real ClientHello, then the client vanishes before the server's flight is answered.
-    let cfg = support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off);
+    let cfg = support::client_no_resume(&[&TLS13]);
     let mut conn = rustls::ClientConnection::new(cfg, "bank32.com".try_into().unwrap()).unwrap();
     let mut hello = Vec::new();
     conn.write_tls(&mut hello).unwrap();
@@ -236,7 +229,7 @@ fn disconnect_mid_handshake_is_counted_and_survived() {
     assert!(support::wait_for(&server, Duration::from_secs(10), |s| s
         .failures_total()
         == 1));
-    good_request_still_served(&server);
+    support::good_request_still_served(&server);
     let s = server.stop().unwrap();
     assert_eq!(
         s.failures_of(FailureCause::Eof) + s.failures_of(FailureCause::Io),
@@ -314,7 +307,7 @@ fn negotiated_suite_and_group_follow_the_options() {
         ..TlsOptions::default()
     };
     let server = support::start(KeyType::EcdsaP256, &opts, Settings::default(), 1);
-    let cfg = support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off);
+    let cfg = support::client_no_resume(&[&TLS13]);
     let mut tls = support::connect(server.local_addrs()[0], &cfg);
     // A request and its answer: the server has then seen our Finished and counted the
     // handshake (stopping before that would count it as cut by the shutdown).
@@ -344,7 +337,7 @@ fn max_fragment_limits_record_size() {
         ..TlsOptions::default()
     };
     let server = support::start(KeyType::EcdsaP256, &opts, Settings::default(), 1);
-    let cfg = support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off);
+    let cfg = support::client_no_resume(&[&TLS13]);
     let mut tls = support::connect(server.local_addrs()[0], &cfg);
     write!(
         tls,
@@ -367,7 +360,7 @@ fn keylog_writes_nss_lines() {
         ..TlsOptions::default()
     };
     let server = support::start(KeyType::EcdsaP256, &opts, Settings::default(), 1);
-    let cfg = support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off);
+    let cfg = support::client_no_resume(&[&TLS13]);
     let (_, head, _) = support::get(server.local_addrs()[0], &cfg, "/");
     assert!(head.starts_with("HTTP/1.1 200"));
     server.stop().unwrap();
@@ -391,19 +384,17 @@ fn keylog_writes_nss_lines() {
 fn reuseport_workers_share_one_port_over_ipv4_and_ipv6() {
     for addr in ["127.0.0.1:0", "[::1]:0"] {
         let listeners = server::bind(addr.parse().unwrap(), 2, 128).unwrap();
-        let c = support::chain(KeyType::EcdsaP256);
-        let cfg = TlsOptions::default()
-            .server_config(
-                support::pem_certs(&c.chain_pem()),
-                support::pem_key(&c.leaf_key_pem),
-            )
-            .unwrap();
-        let server = server::Server::start(listeners, cfg, Settings::default()).unwrap();
+        let server = support::start_on(
+            listeners,
+            KeyType::EcdsaP256,
+            &TlsOptions::default(),
+            Settings::default(),
+        );
         let addrs = server.local_addrs().to_vec();
         assert_eq!(addrs.len(), 2);
         assert_eq!(addrs[0], addrs[1], "port 0 is picked once and shared");
         assert_ne!(addrs[0].port(), 0);
-        let client = support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off);
+        let client = support::client_no_resume(&[&TLS13]);
         for _ in 0..8 {
             let (_, head, body) = support::get(addrs[0], &client, "/");
             assert!(head.starts_with("HTTP/1.1 200"), "{addr}: {head}");

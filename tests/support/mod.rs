@@ -1,13 +1,14 @@
 //! Support for the binary-level tests: the `tlsbench` binary as a child process (killed and
-//! reaped on drop), a server child whose stdout lines are waited on instead of sleeping, temp
-//! directories, a verifying client, and Prometheus scraping of `--admin`.
+//! reaped on drop, run to the end with a bound through `process`, which is
+//! `loadgen/tests/support/process.rs`), a server child whose stdout lines are waited on instead
+//! of sleeping, temp directories, a verifying client, and Prometheus scraping of `--admin`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,10 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+#[path = "../../loadgen/tests/support/process.rs"]
+pub mod process;
+pub use process::{ChildGuard, Ran, spawn_guarded};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tlsbench");
 /// A command that should exit by itself must do so within this.
@@ -49,49 +54,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A child process killed and reaped on drop unless it has been reaped already.
-pub struct ChildGuard(pub Option<Child>);
-
-impl ChildGuard {
-    pub fn child(&mut self) -> &mut Child {
-        self.0.as_mut().unwrap()
-    }
-
-    pub fn pid(&self) -> libc::pid_t {
-        libc::pid_t::try_from(self.0.as_ref().unwrap().id()).unwrap()
-    }
-
-    pub fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet (the
-        // guard still holds it), so the pid cannot have been reused.
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
-    }
-
-    /// Waits (bounded) for the process to exit; None if it is still running at `deadline`.
-    pub fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
-        loop {
-            if let Some(status) = self.child().try_wait().unwrap() {
-                self.0 = None;
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Reads `r` to the end on a thread; the buffer fills as bytes arrive, and the receiver
 /// disconnects once the end (EOF) has been read.
 pub fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, Receiver<()>) {
@@ -115,22 +77,6 @@ pub fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
     String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
 }
 
-/// What a finished command did.
-pub struct Ran {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Ran {
-    pub fn describe(&self) -> String {
-        format!(
-            "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
 /// Runs the binary with `args` to completion; kills it and fails if it runs longer than
 /// [`EXIT_TIMEOUT`].
 pub fn tlsbench(args: &[&str]) -> Ran {
@@ -140,45 +86,9 @@ pub fn tlsbench(args: &[&str]) -> Ran {
 /// Runs the binary with `args` to completion; kills it and fails if it runs longer than
 /// `limit`.
 pub fn tlsbench_within(args: &[&str], limit: Duration) -> Ran {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut guard = ChildGuard(Some(child));
-    let (tx, rx) = mpsc::channel();
-    let tx2 = tx.clone();
-    let mut out = guard.child().stdout.take().unwrap();
-    std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        let _ = tx.send((true, b));
-    });
-    let mut err = guard.child().stderr.take().unwrap();
-    std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        let _ = tx2.send((false, b));
-    });
-    let deadline = Instant::now() + limit;
-    let (mut stdout, mut stderr) = (None, None);
-    while stdout.is_none() || stderr.is_none() {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((true, b)) => stdout = Some(b),
-            Ok((false, b)) => stderr = Some(b),
-            Err(_) => panic!("`tlsbench {args:?}` still running after {limit:?}; killed"),
-        }
-    }
-    let status = guard
-        .wait_until(deadline)
-        .unwrap_or_else(|| panic!("`tlsbench {args:?}` still running after {limit:?}"));
-    Ran {
-        status,
-        stdout: String::from_utf8_lossy(&stdout.unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr.unwrap()).into_owned(),
-    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    process::run_bounded(cmd, limit)
 }
 
 pub fn p(path: &Path) -> &str {
@@ -204,13 +114,7 @@ impl ServerProc {
     /// Starts `cmd` (a `tlsbench server …` command the caller may have given an environment or
     /// a working directory) with its output captured.
     pub fn spawn(mut cmd: Command) -> ServerProc {
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut guard = ChildGuard(Some(child));
+        let mut guard = spawn_guarded(&mut cmd, Stdio::null());
         let (stderr, stderr_done) = drain(guard.child().stderr.take().unwrap());
         let out = guard.child().stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();

@@ -1,8 +1,9 @@
 //! Test support: servers on 127.0.0.1 for the load generator's fault tests (a tarpit that
 //! accepts TCP and never speaks TLS; a rustls server that breaks its response off halfway with
-//! a reset, a FIN or a close_notify; a tlsbench server that a successor can replace on the same
-//! port), and load options built from `tlsbench load` flags exactly as the binary builds them.
-//! Shared by `loadgen/tests/faults.rs` and the binary-level `tests/load_faults.rs`.
+//! a reset, a FIN or a close_notify; a tlsbench server that a successor with a chain from
+//! another CA replaces on the same port mid-run), and load options built from `tlsbench load`
+//! flags exactly as the binary builds them. Shared by `loadgen/tests/faults.rs` and the
+//! binary-level `tests/load_faults.rs`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::certs::GeneratedChain;
+use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -65,6 +66,30 @@ pub fn serve(chain: &GeneratedChain, addr: SocketAddr) -> Server {
         Settings::default(),
     )
     .unwrap()
+}
+
+/// A fresh ECDSA P-256 chain under a CA of its own.
+pub fn good_chain() -> GeneratedChain {
+    certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap()
+}
+
+/// Waits (bounded) until `first`, a [`serve`]d server under load, has served `requests`
+/// requests, then stops it and starts in its place, on the same port, a server whose chain
+/// comes from another CA. Returns the first server's final counters and its successor.
+pub fn replace_after(first: Server, requests: u64) -> (server::Snapshot, Server) {
+    let addr = first.local_addrs()[0];
+    let stats = first.stats();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stats.snapshot().requests_total() < requests {
+        assert!(
+            Instant::now() < deadline,
+            "no load reached the first server"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.shutdown_handle().force();
+    let first = first.wait().unwrap();
+    (first, serve(&good_chain(), addr))
 }
 
 /// Accepts on `listener` until `stop` (or [`MAX_ACCEPTS`]), handing each socket to `each`.

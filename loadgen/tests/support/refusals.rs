@@ -1,19 +1,19 @@
 //! Test support: the five ways a server certificate must be refused (wrong name, untrusted CA,
 //! expired, not yet valid, chain missing its intermediate) plus the positive control, each as
 //! a tlsbench server on 127.0.0.1:0 with the CA file and host a client should use, what the
-//! load generator's refusal must say and what curl must exit with. Shared by the library-level
-//! `loadgen/tests/cert_refusals.rs` and the binary-level `tests/load_faults.rs`, so both check
-//! the same cases.
+//! load generator's refusal must say and what curl must exit with, and curl run on a case
+//! (bounded). Shared by the library-level `loadgen/tests/cert_refusals.rs` and the binary-level
+//! `tests/load_faults.rs`, so both check the same cases; each has `support/process.rs` in scope
+//! as `crate::process`.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
+use crate::process::{self, Ran};
 use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -215,71 +215,14 @@ impl Drop for Running {
     }
 }
 
-/// What a curl run did.
-#[derive(Debug)]
-pub struct Curl {
-    pub exit: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
 /// `curl --cacert CA --resolve HOST:PORT:127.0.0.1 https://HOST:PORT/`, bounded: a curl that
 /// is still running after [`CURL_LIMIT`] is killed and the test fails.
-pub fn curl(host: &str, addr: SocketAddr, ca_file: &Path) -> Curl {
+pub fn curl(host: &str, addr: SocketAddr, ca_file: &Path) -> Ran {
     let url = format!("https://{host}:{}/", addr.port());
     let resolve = format!("{host}:{}:{}", addr.port(), addr.ip());
-    let mut child = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10", "--cacert"])
         .arg(ca_file)
-        .args(["--resolve", &resolve, &url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run curl (install it; .ci/run does): {e}"));
-    let (tx, rx) = mpsc::channel();
-    for (is_out, mut pipe) in [
-        (
-            true,
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        ),
-        (false, Box::new(child.stderr.take().unwrap())),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = pipe.read_to_end(&mut b);
-            let _ = tx.send((is_out, String::from_utf8_lossy(&b).into_owned()));
-        });
-    }
-    let deadline = Instant::now() + CURL_LIMIT;
-    let (mut stdout, mut stderr) = (None, None);
-    while stdout.is_none() || stderr.is_none() {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((true, s)) => stdout = Some(s),
-            Ok((false, s)) => stderr = Some(s),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("curl {url} still running after {CURL_LIMIT:?}; killed");
-            }
-        }
-    }
-    // Both pipes are closed, so curl has exited or is about to: wait, bounded all the same.
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("curl {url} closed its output but did not exit; killed");
-        }
-        std::thread::yield_now();
-    };
-    Curl {
-        exit: status.code(),
-        stdout: stdout.unwrap(),
-        stderr: stderr.unwrap(),
-    }
+        .args(["--resolve", &resolve, &url]);
+    process::run_bounded(cmd, CURL_LIMIT)
 }

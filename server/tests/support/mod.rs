@@ -1,5 +1,6 @@
-//! Test support: generated chains (once per test binary), a server on loopback port 0, and a
-//! blocking rustls client that verifies the chain and the name bank32.com.
+//! Test support: generated chains (once per test binary), a server on loopback port 0, a
+//! blocking rustls client that verifies the chain and the name bank32.com, and the check that a
+//! server survived what a test threw at it (a verified GET / still gets the hello page).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -14,6 +15,7 @@ use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
 use rustls::client::Resumption as ClientResumption;
 use rustls::client::Tls12Resumption;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::version::TLS13;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
 use server::{Server, Settings, TlsOptions};
 
@@ -58,13 +60,24 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// A server with `workers` workers, each on its own 127.0.0.1 port.
 pub fn start(kt: KeyType, opts: &TlsOptions, settings: Settings, workers: usize) -> Server {
+    let listeners: Vec<TcpListener> = (0..workers)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    start_on(listeners, kt, opts, settings)
+}
+
+/// A server presenting `kt`'s chain on listeners the caller made (shared ports, small socket
+/// buffers), one worker each.
+pub fn start_on(
+    listeners: Vec<TcpListener>,
+    kt: KeyType,
+    opts: &TlsOptions,
+    settings: Settings,
+) -> Server {
     let c = chain(kt);
     let cfg = opts
         .server_config(pem_certs(&c.chain_pem()), pem_key(&c.leaf_key_pem))
         .unwrap();
-    let listeners: Vec<TcpListener> = (0..workers)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
     Server::start(listeners, cfg, settings).unwrap()
 }
 
@@ -112,6 +125,14 @@ pub fn client_config(
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(cfg)
+}
+
+/// A verifying client config trusting the ecdsa-p256 CA, offering `versions`, resuming
+/// nothing: every connection a full handshake.
+pub fn client_no_resume(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    client_config(KeyType::EcdsaP256, versions, ClientResume::Off)
 }
 
 pub type Tls = StreamOwned<ClientConnection, TcpStream>;
@@ -189,6 +210,14 @@ pub fn get(
     let (head, body) = read_response(&mut tls);
     let k = kind(&tls);
     (k, head, body)
+}
+
+/// The server still works: a verified TLS 1.3 handshake and GET / give the hello page.
+pub fn good_request_still_served(server: &Server) {
+    let cfg = client_no_resume(&[&TLS13]);
+    let (_, head, body) = get(server.local_addrs()[0], &cfg, "/");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(body, server::http::HELLO_PAGE);
 }
 
 /// Reads until the server closes; true when it closed (EOF or reset) rather than timing out.
