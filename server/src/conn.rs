@@ -376,7 +376,7 @@ impl Conn {
                                 continue;
                             }
                             Head::Invalid(status) => {
-                                self.send_error(status, None, false, ctx)?;
+                                self.send_error(status, None, false, false, ctx)?;
                                 return Ok(true);
                             }
                             Head::Incomplete => {}
@@ -428,7 +428,13 @@ impl Conn {
                     let total = *count;
                     progress |= used > 0;
                     if req.action != Action::Sink && total > ctx.settings.limits.max_body {
-                        self.send_error(Status::PayloadTooLarge, None, req.http10, ctx)?;
+                        self.send_error(
+                            Status::PayloadTooLarge,
+                            None,
+                            req.http10,
+                            req.head_only,
+                            ctx,
+                        )?;
                         return Ok(true);
                     }
                     if done {
@@ -488,7 +494,7 @@ impl Conn {
     /// A complete request head arrived.
     fn begin(&mut self, req: Request, ctx: &mut Ctx<'_>) -> Result<(), ()> {
         if let Action::Error(status) = req.action {
-            return self.send_error(status, req.allow, req.http10, ctx);
+            return self.send_error(status, req.allow, req.http10, req.head_only, ctx);
         }
         match req.body {
             BodyFraming::None | BodyFraming::Length(0) => return self.respond(req, 0, ctx),
@@ -570,19 +576,23 @@ impl Conn {
                 }
                 return Ok(());
             }
-            Action::Error(status) => return self.send_error(status, req.allow, req.http10, ctx),
+            Action::Error(status) => {
+                return self.send_error(status, req.allow, req.http10, req.head_only, ctx);
+            }
         }
         ctx.stats.request(Status::Ok);
         self.response_done(keep_alive, ctx);
         Ok(())
     }
 
-    /// Answers with an error status and closes after it.
+    /// Answers with an error status and closes after it. A HEAD request gets the head alone
+    /// (with the Content-Length the body would have), as for any other HEAD answer.
     fn send_error(
         &mut self,
         status: Status,
         allow: Option<&'static str>,
         http10: bool,
+        head_only: bool,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), ()> {
         let body = status.error_body();
@@ -595,7 +605,7 @@ impl Conn {
             allow,
             date: ctx.date,
         };
-        self.send(&head, body, ctx)?;
+        self.send(&head, if head_only { &[] } else { body }, ctx)?;
         ctx.stats.request(status);
         self.response_done(false, ctx);
         Ok(())

@@ -135,6 +135,21 @@ fn head_request_has_length_but_no_body() {
 }
 
 #[test]
+fn head_request_answered_with_an_error_has_no_body_either() {
+    // Found by the connection fuzzer: error answers to HEAD carried their body.
+    let server = support::start_default();
+    let mut tls = support::connect(server.local_addrs()[0], &client());
+    write!(tls, "HEAD /missing HTTP/1.1\r\nHost: bank32.com\r\n\r\n").unwrap();
+    let head = support::read_head(&mut tls);
+    assert_eq!(support::status(&head), 404);
+    assert_eq!(support::header(&head, "content-length"), Some("14"));
+    let (rest, _) = read_to_close(&mut tls);
+    assert!(rest.is_empty(), "a body followed a HEAD answer: {rest:?}");
+    drop(tls);
+    server.stop().unwrap();
+}
+
+#[test]
 fn bytes_are_exact_around_record_boundaries() {
     let server = support::start_default();
     for version in [&TLS12, &TLS13] {
