@@ -125,13 +125,19 @@ impl ServerChild {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: prctl is async-signal-safe and touches only the child's own state; it runs
-        // between fork and exec and allocates nothing.
+        let runner_pid = std::process::id();
+        // SAFETY: prctl and getppid are async-signal-safe and touch only the child's own
+        // state; this runs between fork and exec and allocates nothing.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 // The server must not outlive the runner, whatever kills the runner.
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // A runner killed between fork and the prctl above sent no signal: the child
+                // has been reparented already, so it must not start a server nobody stops.
+                if u32::try_from(libc::getppid()).ok() != Some(runner_pid) {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 Ok(())
             });
