@@ -8,7 +8,7 @@ mod support;
 
 use support::{
     BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, metric, p, read_hello,
-    scrape, spawn_guarded, text, tlsbench,
+    scrape, server_in, spawn_guarded, text, tlsbench,
 };
 
 use std::io::{BufRead, BufReader, Write};
@@ -216,22 +216,11 @@ fn load_client(
 fn server_exits_cleanly_on_sigterm_under_load() {
     const CLIENTS: usize = 4;
     let tmp = TempDir::new("sigterm");
-    make_certs(tmp.path(), "ecdsa-p256");
-    let mut srv = ServerProc::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--threads",
-        "2",
-        "--certs-dir",
-        p(tmp.path()),
-        "--admin",
-        "127.0.0.1:0",
-    ]);
-    let addr = srv.addr_after("tlsbench server listening on https://");
-    let admin = srv.addr_after("tlsbench admin listening on http://");
+    make_certs(&tmp.path().join("certs"), "ecdsa-p256");
+    let (mut srv, addr, admin) = server_in(tmp.path(), &["--threads", "2"]);
     assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
 
-    let cfg = client_config(&tmp.path().join("ecdsa-p256").join("ca.pem"));
+    let cfg = client_config(&tmp.path().join("certs/ecdsa-p256/ca.pem"));
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(Mutex::new(Vec::new()));
@@ -369,20 +358,9 @@ struct LoadTarget {
 
 fn load_target() -> LoadTarget {
     let dir = TempDir::new("load");
-    make_certs(dir.path(), "ecdsa-p256");
-    let mut server = ServerProc::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--threads",
-        "1",
-        "--certs-dir",
-        p(dir.path()),
-        "--admin",
-        "127.0.0.1:0",
-    ]);
-    let addr = server.addr_after("listening on https://");
-    let admin = server.addr_after("admin listening on http://");
-    let ca = dir.path().join("ecdsa-p256").join("ca.pem");
+    make_certs(&dir.path().join("certs"), "ecdsa-p256");
+    let (server, addr, admin) = server_in(dir.path(), &[]);
+    let ca = dir.path().join("certs/ecdsa-p256/ca.pem");
     LoadTarget {
         server,
         addr,

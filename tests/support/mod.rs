@@ -331,14 +331,21 @@ pub fn proc_cpu(pid: u32) -> Duration {
     Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
-/// A one-worker `tlsbench server` on 127.0.0.1 port 0 running in `dir`, with certificates
-/// under `dir/certs` (made if missing) and metrics on a loopback port, plus `extra` flags;
-/// returns it with its TLS and admin addresses once it said it is listening.
+/// A `tlsbench server` on 127.0.0.1 port 0 running in `dir`, with certificates under
+/// `dir/certs` (made if missing) and metrics on a loopback port, plus `extra` flags; one worker
+/// unless `extra` says `--threads`. Returns it with its TLS and admin addresses once it said
+/// it is listening.
 pub fn server_in(dir: &Path, extra: &[&str]) -> (ServerProc, SocketAddr, SocketAddr) {
     let certs = dir.join("certs");
+    let threads: &[&str] = if extra.contains(&"--threads") {
+        &[]
+    } else {
+        &["--threads", "1"]
+    };
     let mut cmd = Command::new(BIN);
     cmd.arg("server")
-        .args(["--listen", "127.0.0.1:0", "--threads", "1", "--admin", "0"])
+        .args(["--listen", "127.0.0.1:0", "--admin", "0"])
+        .args(threads)
         .args(["--certs-dir", p(&certs)])
         .args(extra)
         .current_dir(dir);
