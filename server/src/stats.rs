@@ -620,51 +620,27 @@ impl Snapshot {
                 h[0], h[1], h[2]
             );
         }
-        let failures: Vec<String> = FailureCause::ALL
-            .iter()
-            .filter(|c| self.failures_of(**c) > 0)
-            .map(|c| format!("{} {}", self.failures_of(*c), c.as_str()))
-            .collect();
-        let _ = writeln!(
-            o,
-            "  handshake failures: {}{}",
+        let failures = with_parts(
             self.failures_total(),
-            if failures.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", failures.join(", "))
-            }
+            FailureCause::ALL
+                .iter()
+                .map(|c| (self.failures_of(*c), c.as_str())),
         );
-        let tls_errors: Vec<String> = FailureCause::ALL
-            .iter()
-            .filter(|c| self.tls_errors_of(**c) > 0)
-            .map(|c| format!("{} {}", self.tls_errors_of(*c), c.as_str()))
-            .collect();
-        let _ = writeln!(
-            o,
-            "  TLS errors after the handshake: {}{}",
+        let _ = writeln!(o, "  handshake failures: {failures}");
+        let tls_errors = with_parts(
             self.tls_errors_total(),
-            if tls_errors.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", tls_errors.join(", "))
-            }
+            FailureCause::ALL
+                .iter()
+                .map(|c| (self.tls_errors_of(*c), c.as_str())),
         );
-        let statuses: Vec<String> = Status::ALL
-            .iter()
-            .filter(|s| self.requests_of(**s) > 0)
-            .map(|s| format!("{} × {}", self.requests_of(*s), s.code()))
-            .collect();
-        let _ = writeln!(
-            o,
-            "  requests: {}{}",
+        let _ = writeln!(o, "  TLS errors after the handshake: {tls_errors}");
+        let requests = with_parts(
             self.requests_total(),
-            if statuses.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", statuses.join(", "))
-            }
+            Status::ALL
+                .iter()
+                .map(|s| (self.requests_of(*s), format!("× {}", s.code()))),
         );
+        let _ = writeln!(o, "  requests: {requests}");
         let _ = writeln!(
             o,
             "  plaintext: {} bytes in, {} bytes out",
@@ -689,6 +665,19 @@ impl Snapshot {
         }
         o.push('\n');
         o
+    }
+}
+
+/// `"N"`, or `"N (n1 label1, n2 label2)"` listing the parts that are not zero.
+fn with_parts<L: std::fmt::Display>(total: u64, parts: impl Iterator<Item = (u64, L)>) -> String {
+    let parts: Vec<String> = parts
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, label)| format!("{n} {label}"))
+        .collect();
+    if parts.is_empty() {
+        total.to_string()
+    } else {
+        format!("{total} ({})", parts.join(", "))
     }
 }
 
