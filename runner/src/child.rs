@@ -3,6 +3,7 @@
 //! sleeps), its counters read from its admin endpoint, and never left behind: it dies with us
 //! (PR_SET_PDEATHSIG), and dropping the handle stops it.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -43,24 +44,35 @@ impl Counters {
 
     /// Reads the counters from Prometheus text.
     pub fn parse(text: &str) -> Counters {
-        let mut c = Counters::default();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else {
-                continue;
-            };
-            let v: f64 = value.trim().parse().unwrap_or(0.0);
-            if series == "process_cpu_seconds_total" {
-                c.cpu_s = v;
-            } else if series.starts_with("tlsbench_handshakes_total{") {
-                c.handshakes += v as u64;
-            } else if series.starts_with("tlsbench_requests_total{") {
-                c.requests += v as u64;
-            } else if series.starts_with("tlsbench_plaintext_bytes_total{") {
-                c.bytes += v as u64;
-            }
+        let m = parse_metrics(text);
+        Counters {
+            cpu_s: m.get("process_cpu_seconds_total").copied().unwrap_or(0.0),
+            handshakes: metric_sum(&m, "tlsbench_handshakes_total"),
+            requests: metric_sum(&m, "tlsbench_requests_total"),
+            bytes: metric_sum(&m, "tlsbench_plaintext_bytes_total"),
         }
-        c
     }
+}
+
+/// Prometheus text → series name (with labels) → value; comments and unparsable lines skipped.
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.trim().to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The sum of every series of metric `name` (all label values), e.g. all handshake failures.
+pub fn metric_sum(m: &BTreeMap<String, f64>, name: &str) -> u64 {
+    m.iter()
+        .filter(|(k, _)| {
+            k.as_str() == name || k.strip_prefix(name).is_some_and(|r| r.starts_with('{'))
+        })
+        .map(|(_, v)| *v as u64)
+        .sum()
 }
 
 /// A running server child.
@@ -209,7 +221,7 @@ impl ServerChild {
     }
 
     /// The admin endpoint's Prometheus text.
-    pub fn metrics_text(&self) -> std::io::Result<String> {
+    fn metrics_text(&self) -> std::io::Result<String> {
         let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_secs(5))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")?;
@@ -225,6 +237,11 @@ impl ServerChild {
         self.child
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Every series of the admin endpoint, by name (labels included).
+    pub fn metrics(&self) -> std::io::Result<BTreeMap<String, f64>> {
+        Ok(parse_metrics(&self.metrics_text()?))
     }
 
     /// Reads the server's counters from its admin endpoint.

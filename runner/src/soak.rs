@@ -37,7 +37,7 @@ use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, Target};
 use serde::Serialize;
 
 use crate::RunError;
-use crate::child::ServerChild;
+use crate::child::{ServerChild, metric_sum};
 use bounds::{Bounds, ResourceVerdict, Sample};
 use broken::{BrokenCounts, BrokenOptions};
 
@@ -393,15 +393,12 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RunError {
 
 /// One sample; `last` supplies the admin counters when a scrape fails (it is best effort).
 fn take_sample(server: &ServerChild, t_s: f64, last: &Sample) -> std::io::Result<Sample> {
-    let m = server
-        .metrics_text()
-        .ok()
-        .map(|t| server::parse_metrics(&t));
+    let m = server.metrics().ok();
     let pid = server.pid.to_string();
     let (rss_kib, threads) = server::status(&pid)?;
     let fds = server::fd_count(&pid)?;
     let (client_rss_kib, _) = server::status("self").unwrap_or_default();
-    let count = |name: &str, old: u64| m.as_ref().map_or(old, |m| server::metric_sum(m, name));
+    let count = |name: &str, old: u64| m.as_ref().map_or(old, |m| metric_sum(m, name));
     Ok(Sample {
         t_s,
         rss_kib,
@@ -472,7 +469,7 @@ fn client_reasons(
                 stall_limit(args).as_secs_f64()
             ));
         }
-        let failures = server::metric_sum(counters, "tlsbench_handshake_failures_total");
+        let failures = metric_sum(counters, "tlsbench_handshake_failures_total");
         if failures < broken.rejected_closed_by_server {
             reasons.push(format!(
                 "the server counted {failures} failed handshakes, fewer than the {} garbage and plain-HTTP connections it closed",
@@ -690,10 +687,7 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
     });
     let elapsed = t0.elapsed();
     let interrupted = stop.load(Ordering::Acquire) && sampling_failure.is_none();
-    let counters = server
-        .metrics_text()
-        .map(|t| server::parse_metrics(&t))
-        .unwrap_or_default();
+    let counters = server.metrics().unwrap_or_default();
     server.stop();
     csv.flush()
         .map_err(io_err(format!("writing {}", csv_path.display())))?;

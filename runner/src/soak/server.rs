@@ -1,29 +1,5 @@
-//! What the soak reads from its server child (a [`crate::child::ServerChild`] started with
-//! the soak's own flags): its Prometheus counters (every series, by name) and its resident
-//! set, threads and descriptors from `/proc`.
-
-use std::collections::BTreeMap;
-
-/// Prometheus text → series name (with labels) → value; comments and unparsable lines skipped.
-pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.trim().to_owned(), value.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// The sum of every series of metric `name` (all label values), e.g. all handshake failures.
-pub fn metric_sum(m: &BTreeMap<String, f64>, name: &str) -> u64 {
-    m.iter()
-        .filter(|(k, _)| {
-            k.as_str() == name || k.strip_prefix(name).is_some_and(|r| r.starts_with('{'))
-        })
-        .map(|(_, v)| *v as u64)
-        .sum()
-}
+//! What the soak reads of its server child (and of itself) from `/proc`: resident set, threads
+//! and descriptors. Its counters come from [`crate::child::ServerChild::metrics`].
 
 /// Resident set (KiB) and threads of a process, from `/proc/<pid>/status` ("self" for this
 /// process).
@@ -52,6 +28,7 @@ pub fn fd_count(pid: &str) -> std::io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::child::{metric_sum, parse_metrics};
 
     #[test]
     fn status_and_metrics_parse() {
