@@ -542,12 +542,7 @@ impl Conn {
             Action::Hello => {
                 head.content_type = "text/html; charset=utf-8";
                 head.content_length = http::HELLO_PAGE.len() as u64;
-                let body = if req.head_only {
-                    &[][..]
-                } else {
-                    http::HELLO_PAGE
-                };
-                self.send(&head, body, ctx)?;
+                self.send(&head, http::HELLO_PAGE, req.head_only, ctx)?;
             }
             Action::Sink => {
                 let mut num = itoa::Buffer::new();
@@ -557,13 +552,12 @@ impl Conn {
                 body[digits.len()] = b'\n';
                 let body = &body[..digits.len() + 1];
                 head.content_length = body.len() as u64;
-                let body = if req.head_only { &[][..] } else { body };
-                self.send(&head, body, ctx)?;
+                self.send(&head, body, req.head_only, ctx)?;
             }
             Action::Bytes(n) => {
                 head.content_type = "application/octet-stream";
                 head.content_length = n;
-                self.send(&head, &[], ctx)?;
+                self.send(&head, &[], req.head_only, ctx)?;
                 ctx.stats.request(Status::Ok);
                 if !req.head_only && n > 0 {
                     self.closing |= !keep_alive;
@@ -585,8 +579,7 @@ impl Conn {
         Ok(())
     }
 
-    /// Answers with an error status and closes after it. A HEAD request gets the head alone
-    /// (with the Content-Length the body would have), as for any other HEAD answer.
+    /// Answers with an error status and closes after it (a HEAD request gets the head alone).
     fn send_error(
         &mut self,
         status: Status,
@@ -605,19 +598,28 @@ impl Conn {
             allow,
             date: ctx.date,
         };
-        self.send(&head, if head_only { &[] } else { body }, ctx)?;
+        self.send(&head, body, head_only, ctx)?;
         ctx.stats.request(status);
         self.response_done(false, ctx);
         Ok(())
     }
 
-    /// Queues a head and a (small) body as one write, so they share a TLS record. The body is
+    /// Queues a head and a (small) body as one write, so they share a TLS record; the answer to
+    /// a HEAD request (`head_only`) leaves the body out and keeps its Content-Length. The body is
     /// copied behind the head in the reused scratch buffer: rustls's vectored write collects
     /// its slices into a fresh Vec, a copy of a few hundred bytes does not allocate.
-    fn send(&mut self, head: &ResponseHead<'_>, body: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ()> {
+    fn send(
+        &mut self,
+        head: &ResponseHead<'_>,
+        body: &[u8],
+        head_only: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), ()> {
         ctx.scratch.clear();
         http::write_head(ctx.scratch, head);
-        ctx.scratch.extend_from_slice(body);
+        if !head_only {
+            ctx.scratch.extend_from_slice(body);
+        }
         let total = ctx.scratch.len();
         let n = self.tls.writer().write(ctx.scratch).map_err(|_| ())?;
         if n != total {
