@@ -101,6 +101,44 @@ pub struct LoadOptions {
     pub pin_cpus: Vec<usize>,
 }
 
+impl LoadOptions {
+    /// Options for a program driving the generator (the matrix, the soak, tests): one thread
+    /// and one keep-alive connection, closed loop, `GET`, TLS 1.2 and 1.3 with the provider's
+    /// suites and groups, ALPN http/1.1, no resumption, verification against `trust`, 10 s per
+    /// operation, 1 s report interval, no warm-up, not pinned. Set `duration` or `requests`.
+    pub fn new(target: Target, trust: verify::Trust) -> LoadOptions {
+        LoadOptions {
+            target,
+            threads: 1,
+            connections: 1,
+            new_conn: false,
+            requests_per_conn: None,
+            method: "GET".into(),
+            headers: Vec::new(),
+            upload: 0,
+            tls: ClientTlsOptions {
+                versions: vec![common::tls::Version::Tls12, common::tls::Version::Tls13],
+                suites: Vec::new(),
+                groups: Vec::new(),
+                alpn: vec![b"http/1.1".to_vec()],
+                keylog: None,
+                resume: ResumeMode::Off,
+                trust,
+                insecure: false,
+            },
+            resume_ratio: 1.0,
+            rate: None,
+            duration: None,
+            requests: None,
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+            max_errors: None,
+            report_interval: Duration::from_secs(1),
+            pin_cpus: Vec::new(),
+        }
+    }
+}
+
 /// Sees the run while it happens.
 pub trait Observer {
     /// Once, when warm-up ends and measuring starts (e.g. to read a server's counters).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::certs::{self, ChainOptions, KeyType};
 use common::tls::Version;
 use loadgen::verify::Trust;
-use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, Target};
+use loadgen::{LoadOptions, ResumeMode, Target};
 use nginx::{Nginx, NginxOptions};
 
 struct Setup {
@@ -47,40 +47,20 @@ fn setup() -> Setup {
 
 fn options(s: &Setup, resume: ResumeMode, versions: Vec<Version>) -> LoadOptions {
     let port = s.nginx.port();
-    LoadOptions {
-        target: Target::new(
-            &format!("https://bank32.com:{port}/"),
-            None,
-            Some(&format!("127.0.0.1:{port}")),
-        )
-        .unwrap(),
-        threads: 1,
-        connections: 4,
-        new_conn: true,
-        requests_per_conn: None,
-        method: "GET".into(),
-        headers: Vec::new(),
-        upload: 0,
-        tls: ClientTlsOptions {
-            versions,
-            suites: Vec::new(),
-            groups: Vec::new(),
-            alpn: vec![b"http/1.1".to_vec()],
-            keylog: None,
-            resume,
-            trust: Trust::CaFile(s.ca.clone()),
-            insecure: false,
-        },
-        resume_ratio: 1.0,
-        rate: None,
-        duration: None,
-        requests: Some(200),
-        warmup: Duration::from_millis(300),
-        timeout: Duration::from_secs(10),
-        max_errors: None,
-        report_interval: Duration::from_secs(1),
-        pin_cpus: Vec::new(),
-    }
+    let target = Target::new(
+        &format!("https://bank32.com:{port}/"),
+        None,
+        Some(&format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let mut opts = LoadOptions::new(target, Trust::CaFile(s.ca.clone()));
+    opts.connections = 4;
+    opts.new_conn = true;
+    opts.tls.versions = versions;
+    opts.tls.resume = resume;
+    opts.requests = Some(200);
+    opts.warmup = Duration::from_millis(300);
+    opts
 }
 
 fn run(opts: &LoadOptions) -> loadgen::RunResult {

@@ -24,12 +24,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use clap::Args;
 use common::tls;
 use loadgen::verify::Trust;
-use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, Target};
+use loadgen::{LoadOptions, ResumeMode, Target};
 
 use child::{Counters, ServerChild};
 use results::{Kind, Row, RunResults, Stat};
@@ -159,36 +159,20 @@ fn load_options(
         }
         _ => ("GET", 0),
     };
-    let connections = s.connections.unwrap_or(m.defaults.connections).max(1);
-    Ok(LoadOptions {
-        target,
-        threads: args.client_cpus.0.len().max(1),
-        connections,
-        new_conn: s.kind == Kind::Handshake,
-        requests_per_conn: None,
-        method: method.into(),
-        headers: Vec::new(),
-        upload,
-        tls: ClientTlsOptions {
-            versions: tls::parse_versions(&s.tls).map_err(opt)?,
-            suites: tls::parse_suites(&s.cipher_suites).map_err(opt)?,
-            groups: tls::parse_groups(&s.kx_groups).map_err(opt)?,
-            alpn: vec![b"http/1.1".to_vec()],
-            keylog: None,
-            resume: resume_mode(&s.resume),
-            trust,
-            insecure: false,
-        },
-        resume_ratio: 1.0,
-        rate: None,
-        duration: Some(duration),
-        requests: None,
-        warmup,
-        timeout: Duration::from_secs(10),
-        max_errors: None,
-        report_interval: Duration::from_secs(1),
-        pin_cpus: args.client_cpus.0.clone(),
-    })
+    let mut opts = LoadOptions::new(target, trust);
+    opts.threads = args.client_cpus.0.len().max(1);
+    opts.connections = s.connections.unwrap_or(m.defaults.connections).max(1);
+    opts.new_conn = s.kind == Kind::Handshake;
+    opts.method = method.into();
+    opts.upload = upload;
+    opts.tls.versions = tls::parse_versions(&s.tls).map_err(opt)?;
+    opts.tls.suites = tls::parse_suites(&s.cipher_suites).map_err(opt)?;
+    opts.tls.groups = tls::parse_groups(&s.kx_groups).map_err(opt)?;
+    opts.tls.resume = resume_mode(&s.resume);
+    opts.duration = Some(duration);
+    opts.warmup = warmup;
+    opts.pin_cpus = args.client_cpus.0.clone();
+    Ok(opts)
 }
 
 fn ops_of(kind: Kind, c: &loadgen::stats::Counters) -> f64 {

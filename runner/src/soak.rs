@@ -325,37 +325,19 @@ fn load_options(
 ) -> Result<LoadOptions, RunError> {
     let mut target = target.clone();
     target.path = m.path.to_owned();
-    Ok(LoadOptions {
-        target,
-        threads: 1,
-        connections: m.connections,
-        new_conn: m.new_conn,
-        requests_per_conn: None,
-        method: m.method.to_owned(),
-        headers: Vec::new(),
-        upload: m.upload,
-        tls: ClientTlsOptions {
-            versions: common::tls::parse_versions(m.tls)
-                .map_err(|e| RunError::Args(format!("mix '{}': {e}", m.name)))?,
-            suites: Vec::new(),
-            groups: Vec::new(),
-            alpn: vec![b"http/1.1".to_vec()],
-            keylog: None,
-            resume: m.resume,
-            trust: trust.clone(),
-            insecure: false,
-        },
-        resume_ratio: 1.0,
-        rate: Some(m.rate * scale),
-        duration: Some(duration),
-        requests: None,
-        // Everything counts: an error in the first second is as much a failure as one later.
-        warmup: Duration::ZERO,
-        timeout: Duration::from_secs(10),
-        max_errors: None,
-        report_interval: Duration::from_secs(1),
-        pin_cpus: Vec::new(),
-    })
+    let mut opts = LoadOptions::new(target, trust.clone());
+    opts.connections = m.connections;
+    opts.new_conn = m.new_conn;
+    opts.method = m.method.to_owned();
+    opts.upload = m.upload;
+    opts.tls.versions = common::tls::parse_versions(m.tls)
+        .map_err(|e| RunError::Args(format!("mix '{}': {e}", m.name)))?;
+    opts.tls.resume = m.resume;
+    opts.rate = Some(m.rate * scale);
+    // Everything counts (no warm-up): an error in the first second is as much a failure as
+    // one later.
+    opts.duration = Some(duration);
+    Ok(opts)
 }
 
 fn mix_result(m: &MixSpec, scale: f64, r: &loadgen::RunResult) -> MixResult {

@@ -6,12 +6,10 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
-use common::tls::Version;
 use loadgen::verify::Trust;
-use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, RunResult, Target};
+use loadgen::{LoadOptions, RunResult, Target};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use server::{Resumption, Server, Settings, TlsOptions};
@@ -91,35 +89,10 @@ impl TestServer {
             Some(&format!("127.0.0.1:{}", self.port())),
         )
         .unwrap();
-        LoadOptions {
-            target,
-            threads: 1,
-            connections: 4,
-            new_conn: false,
-            requests_per_conn: None,
-            method: "GET".into(),
-            headers: Vec::new(),
-            upload: 0,
-            tls: ClientTlsOptions {
-                versions: vec![Version::Tls12, Version::Tls13],
-                suites: Vec::new(),
-                groups: Vec::new(),
-                alpn: vec![b"http/1.1".to_vec()],
-                keylog: None,
-                resume: ResumeMode::Off,
-                trust: Trust::CaFile(self.ca_file.clone()),
-                insecure: false,
-            },
-            resume_ratio: 1.0,
-            rate: None,
-            duration: None,
-            requests: Some(200),
-            warmup: Duration::ZERO,
-            timeout: Duration::from_secs(10),
-            max_errors: None,
-            report_interval: Duration::from_secs(1),
-            pin_cpus: Vec::new(),
-        }
+        let mut opts = LoadOptions::new(target, Trust::CaFile(self.ca_file.clone()));
+        opts.connections = 4;
+        opts.requests = Some(200);
+        opts
     }
 
     pub fn stop(&mut self) -> server::Snapshot {
