@@ -275,11 +275,7 @@ fn descriptor_exhaustion_neither_spins_nor_crashes_and_accepting_resumes() {
     let socks: Vec<TcpStream> = (0..CLIENTS)
         .map(|_| TcpStream::connect(addr).unwrap())
         .collect();
-    let fds = || {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .count()
-    };
+    let fds = || common::procfs::fd_count(&pid.to_string()).unwrap() as usize;
     assert!(
         wait_until(EXIT_TIMEOUT, || fds() >= NOFILE - 1),
         "the server never reached its descriptor limit ({} open)",

@@ -2,8 +2,8 @@
 //! the benches measure the same configuration: TLS configuration from names ([`tls`]),
 //! certificate chains and key files ([`certs`]), CPU-time accounting ([`cpu`]), the NSS key
 //! log ([`keylog`]), the `/bytes/N` body pattern both sides agree on ([`pattern`]), the
-//! decoder for chunked bodies both sides read ([`chunked`]) and the environment a result was
-//! measured in ([`env`]).
+//! decoder for chunked bodies both sides read ([`chunked`]), the environment a result was
+//! measured in ([`env`]) and a process's resources from `/proc` ([`procfs`]).
 
 pub mod certs;
 pub mod chunked;
@@ -11,4 +11,5 @@ pub mod cpu;
 pub mod env;
 pub mod keylog;
 pub mod pattern;
+pub mod procfs;
 pub mod tls;

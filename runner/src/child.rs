@@ -292,6 +292,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn metrics_parse_and_sum_by_name() {
+        let m = parse_metrics(
+            "# HELP x\ntlsbench_handshake_failures_total{cause=\"eof\"} 3\n\
+             tlsbench_handshake_failures_total{cause=\"timeout\"} 4\n\
+             tlsbench_handshake_failures_totalish 100\ntlsbench_connections_active 7\nbad line\n",
+        );
+        assert_eq!(metric_sum(&m, "tlsbench_handshake_failures_total"), 7);
+        assert_eq!(metric_sum(&m, "tlsbench_connections_active"), 7);
+        assert_eq!(
+            m.get("tlsbench_handshake_failures_total{cause=\"eof\"}"),
+            Some(&3.0)
+        );
+    }
+
+    #[test]
     fn counters_from_prometheus_text() {
         let text = "# HELP x\nprocess_cpu_seconds_total 1.500000\n\
             tlsbench_handshakes_total{version=\"1.3\",kind=\"full\"} 10\n\

@@ -15,11 +15,10 @@
 //! # Layout
 //! - [`bounds`]: samples and the bound evaluation (pure, unit-tested).
 //! - `broken`: the broken-client thread.
-//! - `server`: the server child, its metrics, `/proc` readers.
+//! - the server child and its metrics: [`crate::child::ServerChild`]; `/proc`: [`common::procfs`].
 
 pub mod bounds;
 mod broken;
-mod server;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
 use common::certs::KeyType;
+use common::procfs;
 use loadgen::verify::Trust;
 use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, Target};
 use serde::Serialize;
@@ -377,9 +377,14 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RunError {
 fn take_sample(server: &ServerChild, t_s: f64, last: &Sample) -> std::io::Result<Sample> {
     let m = server.metrics().ok();
     let pid = server.pid.to_string();
-    let (rss_kib, threads) = server::status(&pid)?;
-    let fds = server::fd_count(&pid)?;
-    let (client_rss_kib, _) = server::status("self").unwrap_or_default();
+    let status = procfs::status(&pid)?;
+    let field = |name| procfs::status_field(&status, name).unwrap_or(0);
+    let (rss_kib, threads) = (field("VmRSS"), field("Threads"));
+    let fds = procfs::fd_count(&pid)?;
+    let client_rss_kib = procfs::status("self")
+        .ok()
+        .and_then(|me| procfs::status_field(&me, "VmRSS"))
+        .unwrap_or(0);
     let count = |name: &str, old: u64| m.as_ref().map_or(old, |m| metric_sum(m, name));
     Ok(Sample {
         t_s,

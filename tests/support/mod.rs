@@ -305,18 +305,11 @@ pub fn fd_targets(pid: u32) -> Vec<String> {
     out
 }
 
-/// A `/proc/PID/status` field in kB or as a count (VmRSS, Threads).
+/// A `/proc/PID/status` field in kB or as a count (VmRSS, VmHWM, Threads).
 pub fn proc_status(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+    let status = common::procfs::status(&pid.to_string()).unwrap();
+    common::procfs::status_field(&status, field)
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// User + system CPU time of a process so far (`/proc/PID/stat` fields 14 and 15).
