@@ -370,21 +370,33 @@ fn load_target() -> LoadTarget {
     }
 }
 
+impl LoadTarget {
+    /// `tlsbench load https://HOST:PORT/ --connect-to ADDR --cacert CA`, to add flags to.
+    fn load_command(&self, host: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("load")
+            .arg(format!("https://{host}:{}/", self.addr.port()))
+            .args([
+                "--connect-to",
+                &self.addr.to_string(),
+                "--cacert",
+                p(&self.ca),
+            ]);
+        cmd
+    }
+
+    /// [`Self::load_command`] with `args`, run to the end (bounded by [`EXIT_TIMEOUT`]).
+    fn load(&self, host: &str, args: &[&str]) -> Ran {
+        let mut cmd = self.load_command(host);
+        cmd.args(args);
+        support::process::run_bounded(cmd, EXIT_TIMEOUT)
+    }
+}
+
 #[test]
 fn load_one_shot_verbose_shows_chain_parameters_and_response() {
     let t = load_target();
-    let url = format!("https://bank32.com:{}/", t.addr.port());
-    let ran = tlsbench(&[
-        "load",
-        &url,
-        "--connect-to",
-        &t.addr.to_string(),
-        "--cacert",
-        p(&t.ca),
-        "-n",
-        "1",
-        "-v",
-    ]);
+    let ran = t.load("bank32.com", &["-n", "1", "-v"]);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
     for want in [
         "[0] leaf: subject O=Bank32 Inc., CN=bank32.com",
@@ -409,18 +421,7 @@ fn load_one_shot_verbose_shows_chain_parameters_and_response() {
 #[test]
 fn load_refuses_a_wrong_name_with_the_names_and_exit_4() {
     let t = load_target();
-    let url = format!("https://evil.example:{}/", t.addr.port());
-    let ran = tlsbench(&[
-        "load",
-        &url,
-        "--connect-to",
-        &t.addr.to_string(),
-        "--cacert",
-        p(&t.ca),
-        "-n",
-        "5",
-        "-q",
-    ]);
+    let ran = t.load("evil.example", &["-n", "5", "-q"]);
     assert_eq!(ran.status.code(), Some(4), "{}", ran.describe());
     assert!(
         ran.stderr.contains("not valid for the name evil.example")
@@ -475,15 +476,8 @@ fn load_refuses_a_wrong_name_with_the_names_and_exit_4() {
 fn load_keeps_its_results_when_the_server_dies_mid_run() {
     let t = load_target();
     let json = t._dir.path().join("partial.json");
-    let url = format!("https://bank32.com:{}/", t.addr.port());
     let mut load = spawn_guarded(
-        Command::new(BIN).args([
-            "load",
-            &url,
-            "--connect-to",
-            &t.addr.to_string(),
-            "--cacert",
-            p(&t.ca),
+        t.load_command("bank32.com").args([
             "-c",
             "2",
             "-t",
@@ -536,24 +530,20 @@ fn load_keeps_its_results_when_the_server_dies_mid_run() {
 fn load_writes_an_hdr_interval_log_that_hdrhistogram_reads() {
     let t = load_target();
     let log = t._dir.path().join("latency.hlog");
-    let url = format!("https://bank32.com:{}/", t.addr.port());
-    let ran = tlsbench(&[
-        "load",
-        &url,
-        "--connect-to",
-        &t.addr.to_string(),
-        "--cacert",
-        p(&t.ca),
-        "-c",
-        "2",
-        "-d",
-        "1500ms",
-        "--interval",
-        "500ms",
-        "-q",
-        "--hdr-log",
-        p(&log),
-    ]);
+    let ran = t.load(
+        "bank32.com",
+        &[
+            "-c",
+            "2",
+            "-d",
+            "1500ms",
+            "--interval",
+            "500ms",
+            "-q",
+            "--hdr-log",
+            p(&log),
+        ],
+    );
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
     let bytes = std::fs::read(&log).unwrap();
     let mut intervals = 0;
