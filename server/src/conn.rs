@@ -331,16 +331,18 @@ impl Conn {
             rustls::Error::AlertReceived(a) => Some(*a),
             _ => None,
         };
-        // rustls queued the fatal alert that describes the error (if it has one); the peer
-        // should see it.
-        let _ = self.tls.write_tls(io);
         let cause = FailureCause::of(err);
         if !matches!(self.phase, Phase::Handshake) {
             // Not a handshake failure (abort counts none), but a close worth counting: e.g.
             // rustls cuts a peer flooding KeyUpdates (PeerMisbehaved) without sending an alert.
             ctx.stats.tls_error(cause);
         }
-        self.abort(cause, alert, ctx)
+        let verdict = self.abort(cause, alert, ctx);
+        // rustls queued the fatal alert that describes the error (if it has one); the peer
+        // should see it, and only once the failure is counted, so that a peer which reads the
+        // alert and then asks for the counters finds it there.
+        let _ = self.tls.write_tls(io);
+        verdict
     }
 
     fn drain_linger<T: Transport>(&mut self, io: &mut T) -> Verdict {
