@@ -3,11 +3,13 @@
 //! certificate chains and key files ([`certs`]), CPU-time accounting ([`cpu`]), the NSS key
 //! log ([`keylog`]), the `/bytes/N` body pattern both sides agree on ([`pattern`]), the
 //! decoder for chunked bodies both sides read ([`chunked`]), the environment a result was
-//! measured in ([`env`]) and a process's resources from `/proc` ([`procfs`]).
+//! measured in ([`env`]), a process's resources from `/proc` ([`procfs`]) and the one
+//! duration syntax of every flag and file ([`duration`]).
 
 pub mod certs;
 pub mod chunked;
 pub mod cpu;
+pub mod duration;
 pub mod env;
 pub mod keylog;
 pub mod pattern;

@@ -48,15 +48,15 @@ pub struct LoadArgs {
     pub requests: Option<u64>,
 
     /// Measured duration after warm-up (e.g. 10s, 1m) [default: 10s unless -n is given].
-    #[arg(short, long, value_parser = humantime::parse_duration)]
+    #[arg(short, long, value_parser = common::duration::parse)]
     pub duration: Option<Duration>,
 
     /// Warm-up excluded from results.
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = common::duration::parse)]
     pub warmup: Duration,
 
     /// Time allowed per operation (connect + handshake + request).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = common::duration::parse)]
     pub timeout: Duration,
 
     /// Open loop: operations per second (connections/s with --new-conn, requests/s
@@ -151,7 +151,7 @@ pub struct LoadArgs {
     pub hdr_log: Option<PathBuf>,
 
     /// Interval of the progress line and of --hdr-log.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = common::duration::parse)]
     pub interval: Duration,
 
     /// No progress line.

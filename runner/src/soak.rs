@@ -63,11 +63,11 @@ Pass/fail (exit 0/1), judged on the samples after warm-up against those at its e
   handshake and header timeouts) and closed every stall within 3 × its timeout.")]
 pub struct SoakArgs {
     /// How long the mixed load runs (warm-up included).
-    #[arg(short, long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(short, long, default_value = "10m", value_parser = common::duration::parse)]
     pub duration: Duration,
     /// The first part of the run the bounds are not applied to; its last sample is the
     /// baseline.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse)]
     pub warmup: Duration,
     /// Where the results directory soak-<UTC>/ is created.
     #[arg(long, default_value = "results")]
@@ -86,10 +86,10 @@ pub struct SoakArgs {
     #[arg(long, default_value_t = 64)]
     pub max_stalls: usize,
     /// The server's --handshake-timeout (short, so TCP stalls are timed out during the run).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = common::duration::parse)]
     pub handshake_timeout: Duration,
     /// The server's --header-timeout (short, so half request heads are timed out).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = common::duration::parse)]
     pub header_timeout: Duration,
     /// Bound: server RSS after warm-up ≤ RSS at its end × this + --rss-slack.
     #[arg(long, default_value_t = 1.25)]

@@ -97,27 +97,27 @@ pub struct ServerArgs {
     pub max_connections: Option<usize>,
 
     /// Time allowed from accept to a completed handshake.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse)]
     pub handshake_timeout: Duration,
 
     /// Time allowed from the first byte of a request head to its end.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse)]
     pub header_timeout: Duration,
 
     /// Time allowed between two reads of a request body.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse)]
     pub body_timeout: Duration,
 
     /// Time an idle keep-alive connection is kept.
-    #[arg(long, default_value = "75s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "75s", value_parser = common::duration::parse)]
     pub keepalive_timeout: Duration,
 
     /// Time allowed between two successful writes while a response is pending.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = common::duration::parse)]
     pub send_timeout: Duration,
 
     /// On SIGINT/SIGTERM, time given to in-flight responses before connections are cut.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = common::duration::parse)]
     pub shutdown_timeout: Duration,
 
     /// Longest request line, in bytes (longer: 414).
