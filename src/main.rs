@@ -22,7 +22,8 @@ enum Command {
     /// Run the whole benchmark matrix on loopback: server and generator pinned apart, CPU per
     /// operation on both sides, results directory with JSON, table and charts.
     Run(Box<runner::RunArgs>),
-    /// Compare two `tlsbench run` results (results.json); exit 1 when a cost regressed.
+    /// Compare two `tlsbench run` results (results.json); exit 1 when a cost regressed, 2 when
+    /// the runs are not like with like (see the exit codes below).
     Compare(runner::compare::CompareArgs),
     /// Soak: minutes of mixed load (full, resumed, keep-alive, bulk, broken clients) with the
     /// server's RSS, descriptors and threads sampled every second; exit 1 when one grew past
@@ -80,7 +81,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             return Ok(u8::try_from(code).unwrap_or(1));
         }
         Command::Compare(args) => {
-            let code = runner::compare::run(&args).context("compare")?;
+            // An unreadable input is "cannot compare" (2), never a regression (1).
+            let code = runner::compare::run(&args).unwrap_or_else(|e| {
+                eprintln!("tlsbench: error: compare: {e}");
+                runner::compare::EXIT_NOT_COMPARABLE
+            });
             return Ok(u8::try_from(code).unwrap_or(1));
         }
         Command::Soak(args) => {
