@@ -36,7 +36,8 @@ enum Command {
     /// Generate certificate chains (Model CA → intermediate → bank32.com) for every key type.
     Certs(CertsArgs),
     /// Summarise `cargo bench -p benches` (criterion's output) into Markdown and CSV tables:
-    /// handshakes/s, record GB/s, ratios to the crypto floor, HTTP per-request overhead.
+    /// handshakes/s, record GB/s, ratios to the crypto floor, HTTP per-request overhead. Only
+    /// the last run's results count: older ones or another profile's are left out and listed.
     BenchReport(BenchReportArgs),
 }
 
@@ -135,10 +136,21 @@ fn certs_command(args: &CertsArgs) -> anyhow::Result<()> {
 fn bench_report_command(args: &BenchReportArgs) -> anyhow::Result<()> {
     let summary = benches::report::run(&args.criterion_dir, &args.out).context("bench-report")?;
     println!(
-        "{} benchmarks read from {}",
+        "{} benchmarks of the {} run started {} read from {}",
         summary.measurements,
+        summary.run.profile.name(),
+        common::env::utc_rfc3339(summary.run.started()),
         args.criterion_dir.display()
     );
+    if !summary.left_out.is_empty() {
+        eprintln!(
+            "warning: {} result(s) from another run or profile left out (listed in the report):",
+            summary.left_out.len()
+        );
+        for l in &summary.left_out {
+            eprintln!("  {}: {}", l.id, l.reason);
+        }
+    }
     for ratio in &summary.ratios {
         let value = ratio
             .value
