@@ -22,7 +22,8 @@ enum Command {
     /// Run the whole benchmark matrix on loopback: server and generator pinned apart, CPU per
     /// operation on both sides, results directory with JSON, table and charts.
     Run(Box<runner::RunArgs>),
-    /// Compare two `tlsbench run` results (results.json); exit 1 when a cost regressed.
+    /// Compare two `tlsbench run` results (results.json); exit 1 when a cost regressed, 2 when
+    /// the runs are not like with like (see the exit codes below).
     Compare(runner::compare::CompareArgs),
     /// Soak: minutes of mixed load (full, resumed, keep-alive, bulk, broken clients) with the
     /// server's RSS, descriptors and threads sampled every second; exit 1 when one grew past
@@ -35,7 +36,8 @@ enum Command {
     /// Generate certificate chains (Model CA → intermediate → bank32.com) for every key type.
     Certs(CertsArgs),
     /// Summarise `cargo bench -p benches` (criterion's output) into Markdown and CSV tables:
-    /// handshakes/s, record GB/s, ratios to the crypto floor, HTTP per-request overhead.
+    /// handshakes/s, record GB/s, ratios to the crypto floor, HTTP per-request overhead. Only
+    /// the last run's results count: older ones or another profile's are left out and listed.
     BenchReport(BenchReportArgs),
 }
 
@@ -80,7 +82,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             return Ok(u8::try_from(code).unwrap_or(1));
         }
         Command::Compare(args) => {
-            let code = runner::compare::run(&args).context("compare")?;
+            // An unreadable input is "cannot compare" (2), never a regression (1).
+            let code = runner::compare::run(&args).unwrap_or_else(|e| {
+                eprintln!("tlsbench: error: compare: {e}");
+                runner::compare::EXIT_NOT_COMPARABLE
+            });
             return Ok(u8::try_from(code).unwrap_or(1));
         }
         Command::Soak(args) => {
@@ -130,10 +136,21 @@ fn certs_command(args: &CertsArgs) -> anyhow::Result<()> {
 fn bench_report_command(args: &BenchReportArgs) -> anyhow::Result<()> {
     let summary = benches::report::run(&args.criterion_dir, &args.out).context("bench-report")?;
     println!(
-        "{} benchmarks read from {}",
+        "{} benchmarks of the {} run started {} read from {}",
         summary.measurements,
+        summary.run.profile.name(),
+        common::env::utc_rfc3339(summary.run.started()),
         args.criterion_dir.display()
     );
+    if !summary.left_out.is_empty() {
+        eprintln!(
+            "warning: {} result(s) from another run or profile left out (listed in the report):",
+            summary.left_out.len()
+        );
+        for l in &summary.left_out {
+            eprintln!("  {}: {}", l.id, l.reason);
+        }
+    }
     for ratio in &summary.ratios {
         let value = ratio
             .value

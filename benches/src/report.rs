@@ -4,6 +4,12 @@
 //!
 //! Every figure comes from a criterion `new/estimates.json` median; a figure whose inputs are
 //! missing is reported as "not measured", never estimated.
+//!
+//! A report is one bench run. Criterion keeps every benchmark's last result, whichever run made
+//! it, so the report reads the run marker the benches leave ([`crate::marker`]) and keeps only
+//! measurements written after that run started with its profile's sample count. The rest
+//! (older runs, a filtered run's untouched benches, another profile) are left out of every
+//! figure and listed first in both files.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Deserialize;
+
+use crate::marker::{self, MarkerError, RunMarker};
 
 /// Bytes in a MiB, for the binary throughput column.
 const MIB: f64 = 1024.0 * 1024.0;
@@ -60,13 +68,56 @@ pub enum ReportError {
         /// The underlying error.
         source: serde_json::Error,
     },
+    /// The run marker could not be read.
+    #[error(transparent)]
+    Marker(#[from] MarkerError),
+    /// No run marker: the results cannot be told apart by run.
+    #[error(
+        "{} has no {} run marker, so its results cannot be told apart by run; \
+         run `cargo bench -p benches` (this version writes it)",
+        dir.display(), marker::FILE_NAME
+    )]
+    NoRunMarker {
+        /// The criterion directory.
+        dir: PathBuf,
+    },
+    /// Every result predates the marked run or has another profile.
+    #[error(
+        "none of the {left_out} results under {} is from the {profile} run started {started}; \
+         did that run measure anything?",
+        dir.display()
+    )]
+    NothingFromRun {
+        /// The criterion directory.
+        dir: PathBuf,
+        /// The marked run's profile, "quick" or "full".
+        profile: &'static str,
+        /// When it started, RFC 3339.
+        started: String,
+        /// How many results were left out.
+        left_out: usize,
+    },
+}
+
+/// A criterion result that is not from the reported run, with the reason.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeftOut {
+    /// `group/id`, e.g. `floor/kx/x25519`.
+    pub id: String,
+    /// Why it is not from the run.
+    pub reason: String,
 }
 
 /// What one report run produced.
 #[derive(Clone, Debug)]
 pub struct Summary {
-    /// How many criterion benchmarks were read.
+    /// How many criterion benchmarks of the run were read.
     pub measurements: usize,
+    /// The run the report covers.
+    pub run: RunMarker,
+    /// Results under the criterion directory that are from another run or profile: in no
+    /// figure, listed first in both files.
+    pub left_out: Vec<LeftOut>,
     /// The timestamped Markdown file (`bench-YYYYMMDDTHHMMSSZ.md`).
     pub markdown: PathBuf,
     /// The timestamped CSV file (`bench-YYYYMMDDTHHMMSSZ.csv`).
@@ -147,6 +198,11 @@ struct Measurement {
     /// Median time per iteration in nanoseconds.
     median_ns: f64,
     throughput: Throughput,
+    /// When criterion wrote `estimates.json`: this run's results are written after it started.
+    written: SystemTime,
+    /// Samples in `sample.json` (`None` when absent): the profile's sample size when this
+    /// run made it.
+    samples: Option<usize>,
 }
 
 impl Measurement {
@@ -184,6 +240,12 @@ struct PointEstimate {
     point_estimate: f64,
 }
 
+/// Criterion's `sample.json`: iteration counts and times, one per sample.
+#[derive(Deserialize)]
+struct SampleJson {
+    iters: Vec<f64>,
+}
+
 /// Reads criterion's output under `criterion_dir` and writes the report under `out_dir`
 /// (created if needed) as `bench-<UTC time>.md`/`.csv` and `bench-latest.md`/`.csv`.
 ///
@@ -197,9 +259,21 @@ pub fn run(criterion_dir: &Path, out_dir: &Path) -> Result<Summary, ReportError>
 
 /// [`run`] with the report time given, so tests get fixed file names.
 fn run_at(criterion_dir: &Path, out_dir: &Path, now: SystemTime) -> Result<Summary, ReportError> {
-    let measurements = collect(criterion_dir)?;
+    let all = collect(criterion_dir)?;
+    let run = marker::read(criterion_dir)?.ok_or_else(|| ReportError::NoRunMarker {
+        dir: criterion_dir.to_owned(),
+    })?;
+    let (measurements, left_out) = of_run(all, &run);
+    if measurements.is_empty() {
+        return Err(ReportError::NothingFromRun {
+            dir: criterion_dir.to_owned(),
+            profile: run.profile.name(),
+            started: common::env::utc_rfc3339(run.started()),
+            left_out: left_out.len(),
+        });
+    }
     let stamp = common::env::utc_stamp(now);
-    let report = Report::new(&measurements);
+    let report = Report::new(&measurements, &run, &left_out);
     let markdown = report.markdown(&stamp, criterion_dir);
     let csv = report.csv();
 
@@ -225,13 +299,16 @@ fn run_at(criterion_dir: &Path, out_dir: &Path, now: SystemTime) -> Result<Summa
         (latest_markdown, _),
         (latest_csv, _),
     ] = paths;
+    let ratios = report.ratios;
     Ok(Summary {
         measurements: measurements.len(),
+        run,
+        left_out,
         markdown,
         csv,
         latest_markdown,
         latest_csv,
-        ratios: report.ratios,
+        ratios,
     })
 }
 
@@ -261,6 +338,42 @@ fn collect(dir: &Path) -> Result<Vec<Measurement>, ReportError> {
     // them together; keep the first rather than reporting one ID twice.
     measurements.dedup_by(|b, a| a.group == b.group && a.id == b.id);
     Ok(measurements)
+}
+
+/// Splits `all` into the measurements of `run` and the rest, each with its reason.
+fn of_run(all: Vec<Measurement>, run: &RunMarker) -> (Vec<Measurement>, Vec<LeftOut>) {
+    let started = run.started();
+    let samples = run.profile.sample_size();
+    let mut kept = Vec::new();
+    let mut left_out = Vec::new();
+    for m in all {
+        let reason = if m.written < started {
+            Some(format!(
+                "written {}, before this run started",
+                common::env::utc_rfc3339(m.written)
+            ))
+        } else if m.samples != Some(samples) {
+            // Written during the run but not by its profile: the two cannot be averaged into
+            // one figure, and a ratio of a quick handshake to a full floor means nothing.
+            Some(match m.samples {
+                Some(n) => format!(
+                    "{n} samples; the run's {} profile takes {samples}",
+                    run.profile.name()
+                ),
+                None => "no sample.json, so its profile is unknown".to_owned(),
+            })
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => left_out.push(LeftOut {
+                id: format!("{}/{}", m.group, m.id),
+                reason,
+            }),
+            None => kept.push(m),
+        }
+    }
+    (kept, left_out)
 }
 
 /// Collects every directory named `new` that holds a `benchmark.json`. Symlinks are not
@@ -315,6 +428,18 @@ fn read_measurement(new_dir: &Path) -> Result<Option<Measurement>, ReportError> 
     }
     let bench: BenchmarkJson = read_json(&new_dir.join("benchmark.json"))?;
     let estimates: EstimatesJson = read_json(&estimates_path)?;
+    let written = fs::metadata(&estimates_path)
+        .and_then(|m| m.modified())
+        .map_err(|source| ReportError::Io {
+            path: estimates_path.clone(),
+            source,
+        })?;
+    let sample_path = new_dir.join("sample.json");
+    let samples = if sample_path.is_file() {
+        Some(read_json::<SampleJson>(&sample_path)?.iters.len())
+    } else {
+        None
+    };
     let median_ns = estimates.median.point_estimate;
     if !median_ns.is_finite() || median_ns <= 0.0 {
         return Ok(None);
@@ -330,6 +455,8 @@ fn read_measurement(new_dir: &Path) -> Result<Option<Measurement>, ReportError> 
         id,
         median_ns,
         throughput: parse_throughput(bench.throughput.as_ref()),
+        written,
+        samples,
     }))
 }
 
@@ -442,10 +569,14 @@ struct Report<'a> {
     ratios: Vec<Ratio>,
     /// `parse/hello + encode/hello` in ns, or the missing IDs.
     http_overhead: Result<f64, Vec<String>>,
+    /// The run every figure comes from.
+    run: &'a RunMarker,
+    /// Results in no figure because another run or profile wrote them.
+    left_out: &'a [LeftOut],
 }
 
 impl<'a> Report<'a> {
-    fn new(measurements: &'a [Measurement]) -> Self {
+    fn new(measurements: &'a [Measurement], run: &'a RunMarker, left_out: &'a [LeftOut]) -> Self {
         let by_group = |group: &str| -> Vec<&'a Measurement> {
             measurements.iter().filter(|m| m.group == group).collect()
         };
@@ -490,6 +621,8 @@ impl<'a> Report<'a> {
             other,
             ratios,
             http_overhead,
+            run,
+            left_out,
         }
     }
 
@@ -503,6 +636,25 @@ impl<'a> Report<'a> {
              bench (or a floor component) has no result there.\n",
             criterion_dir.display()
         );
+        let _ = writeln!(
+            md,
+            "Run: {} profile, started {} ({}); every figure is from this run.\n",
+            self.run.profile.name(),
+            common::env::utc_rfc3339(self.run.started()),
+            self.run.invocation
+        );
+        if !self.left_out.is_empty() {
+            let _ = writeln!(
+                md,
+                "> **Left out: {} result(s) from another run or profile.** They are in no \
+                 figure below; rerun their benches to report them.\n>",
+                self.left_out.len()
+            );
+            for l in self.left_out {
+                let _ = writeln!(md, "> - `{}`: {}", l.id, l.reason);
+            }
+            md.push('\n');
+        }
 
         md.push_str("## Handshakes\n\n");
         if self.handshakes.is_empty() {
@@ -631,6 +783,13 @@ impl<'a> Report<'a> {
     /// measured has an empty value and the status "not measured".
     fn csv(&self) -> String {
         let mut csv = Csv(String::from("section,id,metric,value,unit,target,status\n"));
+        let profile = Some(self.run.profile.name().to_owned());
+        csv.value("run", "", "profile", profile, "");
+        let started = Some(common::env::utc_rfc3339(self.run.started()));
+        csv.value("run", "", "started_utc", started, "");
+        for l in self.left_out {
+            csv.line(["left_out", &l.id, ""], None, "", "", &l.reason);
+        }
         if self.handshakes.is_empty() {
             csv.value("handshake", "", "", None, "");
         }
@@ -909,6 +1068,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+    use crate::marker::Profile;
 
     /// A scratch directory under the system temp dir, removed on drop.
     struct TempDir(PathBuf);
@@ -980,14 +1140,49 @@ mod tests {
             ),
         )
         .unwrap();
+        write_samples(&dir, Profile::Quick.sample_size());
+    }
+
+    /// Criterion's `sample.json` with `n` samples.
+    fn write_samples(new_dir: &Path, n: usize) {
+        let iters: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        let iters = iters.join(",");
+        fs::write(
+            new_dir.join("sample.json"),
+            format!(r#"{{"sampling_mode":"Linear","iters":[{iters}],"times":[{iters}]}}"#),
+        )
+        .unwrap();
+    }
+
+    /// The marker of a quick run that started an hour ago: the fixture's files are newer.
+    fn mark_run(root: &Path) -> RunMarker {
+        let run = RunMarker::next(
+            None,
+            "100@5",
+            Profile::Quick,
+            SystemTime::now() - Duration::from_secs(3600),
+        );
+        marker::write(root, &run).unwrap();
+        run
+    }
+
+    /// Makes a result look written `age` ago (criterion wrote it in an earlier run).
+    fn age(new_dir: &Path, age: Duration) {
+        let file = fs::File::options()
+            .write(true)
+            .open(new_dir.join("estimates.json"))
+            .unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
     }
 
     fn bench(root: &Path, group: &str, function: &str, median_ns: f64) {
         write_bench(root, "new", group, function, None, "null", median_ns);
     }
 
-    /// A criterion tree with a known answer for every figure the report computes.
+    /// A criterion tree of one quick run with a known answer for every figure the report
+    /// computes.
     fn fixture(root: &Path) {
+        mark_run(root);
         bench(root, "floor", "sign/rsa2048", 300_000.0);
         bench(root, "floor", "verify/rsa2048", 20_000.0);
         bench(root, "floor", "kx/x25519", 40_000.0);
@@ -1120,7 +1315,8 @@ mod tests {
         let tmp = TempDir::new("ratios");
         fixture(&tmp.0);
         let ms = collect(&tmp.0).unwrap();
-        let report = Report::new(&ms);
+        let run = mark_run(&tmp.0);
+        let report = Report::new(&ms, &run, &[]);
         let got: Vec<(&str, Option<String>, &str)> = report
             .ratios
             .iter()
@@ -1256,6 +1452,7 @@ mod tests {
         let tmp = TempDir::new("sparse");
         let criterion = tmp.0.join("criterion");
         bench(&criterion, "http", "parse/hello", 700.0);
+        mark_run(&criterion);
         let summary = run_at(&criterion, &tmp.0.join("out"), UNIX_EPOCH).unwrap();
         let csv = fs::read_to_string(&summary.csv).unwrap();
         assert!(csv.contains("handshake,,,,,,not measured\n"));
@@ -1314,5 +1511,120 @@ mod tests {
         assert_eq!(aead_of_suite("null"), None);
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+    }
+
+    #[test]
+    fn one_clean_run_is_reported_whole() {
+        let tmp = TempDir::new("clean");
+        let criterion = tmp.0.join("criterion");
+        fixture(&criterion);
+        let summary = run_at(&criterion, &tmp.0.join("out"), UNIX_EPOCH).unwrap();
+        assert_eq!(summary.measurements, 13);
+        assert!(summary.left_out.is_empty(), "{:?}", summary.left_out);
+        assert_eq!(summary.run.profile, Profile::Quick);
+        let md = fs::read_to_string(&summary.markdown).unwrap();
+        assert!(md.contains("Run: quick profile, started "), "{md}");
+        assert!(!md.contains("Left out"), "{md}");
+        let csv = fs::read_to_string(&summary.csv).unwrap();
+        assert!(csv.contains("run,,profile,quick,,,\n"), "{csv}");
+        assert!(!csv.contains("left_out"), "{csv}");
+    }
+
+    #[test]
+    fn results_of_an_earlier_run_are_left_out_and_listed_first() {
+        let tmp = TempDir::new("stale");
+        let criterion = tmp.0.join("criterion");
+        fixture(&criterion);
+        // A filtered rerun: the floor's key exchange and the HTTP encoder are from a run of
+        // yesterday, so neither may feed a ratio or the per-request overhead.
+        age(
+            &criterion.join("floor/kx_x25519/new"),
+            Duration::from_secs(86_400),
+        );
+        age(
+            &criterion.join("http/encode_hello/new"),
+            Duration::from_secs(86_400),
+        );
+        let summary = run_at(&criterion, &tmp.0.join("out"), UNIX_EPOCH).unwrap();
+        assert_eq!(summary.measurements, 11);
+        let ids: Vec<&str> = summary.left_out.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(ids, ["floor/kx/x25519", "http/encode/hello"]);
+        assert!(
+            summary.left_out[0]
+                .reason
+                .ends_with("before this run started"),
+            "{:?}",
+            summary.left_out
+        );
+        let md = fs::read_to_string(&summary.markdown).unwrap();
+        let warning = md
+            .find("> **Left out: 2 result(s) from another run or profile.**")
+            .unwrap_or_else(|| panic!("no warning in\n{md}"));
+        assert!(warning < md.find("## Handshakes").unwrap(), "{md}");
+        assert!(md.contains("> - `floor/kx/x25519`: written "), "{md}");
+        assert!(md.contains("Per request outside TLS: not measured (missing http/encode/hello)."));
+        assert!(md.contains("missing floor/kx/x25519"), "{md}");
+        assert!(!md.contains("| kx/x25519 |"), "{md}");
+        let csv = fs::read_to_string(&summary.csv).unwrap();
+        assert!(
+            csv.contains("\nleft_out,floor/kx/x25519,,,,,\"written "),
+            "{csv}"
+        );
+        assert!(!csv.contains("floor,kx/x25519,"), "{csv}");
+    }
+
+    #[test]
+    fn results_of_another_profile_are_left_out() {
+        let tmp = TempDir::new("profile");
+        let criterion = tmp.0.join("criterion");
+        fixture(&criterion);
+        // Written during the quick run, but with the full profile's sample count.
+        write_samples(
+            &criterion.join("floor/sign_rsa2048/new"),
+            Profile::Full.sample_size(),
+        );
+        fs::remove_file(criterion.join("http/parse_hello/new/sample.json")).unwrap();
+        let summary = run_at(&criterion, &tmp.0.join("out"), UNIX_EPOCH).unwrap();
+        assert_eq!(
+            summary.left_out,
+            [
+                LeftOut {
+                    id: "floor/sign/rsa2048".to_owned(),
+                    reason: "30 samples; the run's quick profile takes 10".to_owned(),
+                },
+                LeftOut {
+                    id: "http/parse/hello".to_owned(),
+                    reason: "no sample.json, so its profile is unknown".to_owned(),
+                },
+            ]
+        );
+        let md = fs::read_to_string(&summary.markdown).unwrap();
+        assert!(
+            md.contains("> - `floor/sign/rsa2048`: 30 samples; the run's quick profile takes 10"),
+            "{md}"
+        );
+        assert!(md.contains("missing floor/sign/rsa2048"), "{md}");
+    }
+
+    #[test]
+    fn no_marker_or_nothing_from_the_run_is_refused() {
+        let tmp = TempDir::new("unmarked");
+        let criterion = tmp.0.join("criterion");
+        bench(&criterion, "http", "parse/hello", 700.0);
+        let err = run_at(&criterion, &tmp.0.join("out"), UNIX_EPOCH).unwrap_err();
+        assert!(matches!(err, ReportError::NoRunMarker { .. }), "{err}");
+        assert!(err.to_string().contains(marker::FILE_NAME), "{err}");
+
+        mark_run(&criterion);
+        age(
+            &criterion.join("http/parse_hello/new"),
+            Duration::from_secs(7200),
+        );
+        let err = run_at(&criterion, &tmp.0.join("out"), UNIX_EPOCH).unwrap_err();
+        assert!(
+            matches!(err, ReportError::NothingFromRun { left_out: 1, .. }),
+            "{err}"
+        );
+        assert!(!tmp.0.join("out").exists());
     }
 }

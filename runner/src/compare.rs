@@ -1,6 +1,11 @@
 //! `tlsbench compare OLD NEW`: the CI regression gate over two `results.json` files. Matches
 //! rows by name, prints the change of one metric's median with its direction, and exits 1
 //! when a cost got worse (or the rate dropped) by more than the threshold.
+//!
+//! The gate is strict: two runs that are not like with like (a baseline row missing from NEW,
+//! a row without the metric, an incomplete run, quick against full) make it exit 2 rather
+//! than pass on what it could not check. Each rule has an `--allow-…` flag, and the output
+//! names the flag whenever it let something through.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -15,8 +20,24 @@ const SAME_EPSILON: f64 = 1e-9;
 /// The marker after a change whose OLD and NEW ranges (min..max over repeats) overlap.
 const OVERLAP_MARK: &str = "~";
 
+/// Exit code: compared like with like, nothing regressed.
+pub const EXIT_PASS: i32 = 0;
+/// Exit code: a row regressed beyond the threshold.
+pub const EXIT_REGRESSION: i32 = 1;
+/// Exit code: the runs cannot be compared like with like (a rule below refused them, nothing
+/// was compared, or an input is unreadable); also clap's code for a usage error.
+pub const EXIT_NOT_COMPARABLE: i32 = 2;
+
 /// Flags of `tlsbench compare`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "\
+Exit codes:
+  0  compared like with like, no regression beyond the threshold
+  1  a row regressed beyond the threshold
+  2  not like with like: a baseline row missing from NEW, a row without the metric, an
+     incomplete run, quick against full (each accepted by its --allow-... flag, which the
+     output then names), no row compared at all, an unreadable input, or a usage error.
+     2 wins over 1: a regression between runs that are not alike is not a verdict.")]
 pub struct CompareArgs {
     /// The baseline `results.json`.
     pub old: PathBuf,
@@ -31,6 +52,95 @@ pub struct CompareArgs {
     /// Print a Markdown table (for CI job summaries) instead of plain text.
     #[arg(long)]
     pub markdown: bool,
+    /// What to accept although it is not like with like.
+    #[command(flatten)]
+    pub allow: Allow,
+}
+
+/// The flags that accept runs which are not like with like. Without them each case exits 2.
+#[derive(clap::Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allow {
+    /// Accept baseline rows that NEW lacks (they are listed, not compared).
+    #[arg(long = "allow-missing-rows")]
+    pub missing_rows: bool,
+    /// Accept rows where the metric is missing on either side (server CPU of a --target run),
+    /// unusable (a zero baseline) or of another kind (µs/handshake against µs/request).
+    #[arg(long = "allow-missing-metric")]
+    pub missing_metric: bool,
+    /// Accept an OLD or NEW run that was cut short (its results.json says "incomplete").
+    #[arg(long = "allow-incomplete")]
+    pub incomplete: bool,
+    /// Accept a --quick run against a full one (1 repeat and short runs against 3 long ones).
+    #[arg(long = "allow-mode-mismatch")]
+    pub mode_mismatch: bool,
+}
+
+/// One way two runs can fail to be like with like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A baseline row is not in NEW: its regression would go unseen.
+    MissingRows,
+    /// A matched row cannot be compared on the metric.
+    MissingMetric,
+    /// OLD or NEW was cut short.
+    Incomplete,
+    /// One run is --quick, the other full.
+    ModeMismatch,
+}
+
+impl Rule {
+    /// The flag that accepts the rule's cases.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Rule::MissingRows => "--allow-missing-rows",
+            Rule::MissingMetric => "--allow-missing-metric",
+            Rule::Incomplete => "--allow-incomplete",
+            Rule::ModeMismatch => "--allow-mode-mismatch",
+        }
+    }
+
+    fn allowed_by(self, allow: Allow) -> bool {
+        match self {
+            Rule::MissingRows => allow.missing_rows,
+            Rule::MissingMetric => allow.missing_metric,
+            Rule::Incomplete => allow.incomplete,
+            Rule::ModeMismatch => allow.mode_mismatch,
+        }
+    }
+}
+
+/// A case where the runs are not like with like, refused or accepted by its flag.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// The rule it breaks.
+    pub rule: Rule,
+    /// What is wrong, e.g. "rows missing from NEW".
+    pub subject: String,
+    /// Which rows or runs, e.g. "resumed, keepalive".
+    pub detail: String,
+    /// Whether its flag was given.
+    pub allowed: bool,
+}
+
+impl Finding {
+    /// The line printed for it: accepted findings name the flag that accepted them.
+    pub fn text(&self) -> String {
+        if self.allowed {
+            format!(
+                "{} allowed by {}: {}",
+                self.subject,
+                self.rule.flag(),
+                self.detail
+            )
+        } else {
+            format!(
+                "REFUSED: {}: {} (exit 2; {} accepts this)",
+                self.subject,
+                self.detail,
+                self.rule.flag()
+            )
+        }
+    }
 }
 
 /// The metric `tlsbench compare` gates on.
@@ -148,7 +258,9 @@ pub struct Comparison {
     pub only_in_old: usize,
     /// The threshold used (fraction).
     pub threshold: f64,
-    /// Caveats about the runs themselves (incomplete run, different CPU, nothing comparable).
+    /// Where the runs are not like with like: each refused (exit 2) unless its flag was given.
+    pub findings: Vec<Finding>,
+    /// Caveats that do not fail the gate (different CPU models).
     pub notes: Vec<String>,
 }
 
@@ -163,9 +275,35 @@ impl Comparison {
         &self.missing[self.only_in_old.min(self.missing.len())..]
     }
 
-    /// The exit code of the gate: 1 when anything regressed, else 0.
+    /// Rows actually compared on the metric (not [`Verdict::NotComparable`]).
+    pub fn compared(&self) -> usize {
+        self.lines
+            .iter()
+            .filter(|d| d.verdict != Verdict::NotComparable)
+            .count()
+    }
+
+    /// Findings no flag accepted.
+    pub fn refused(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| !f.allowed)
+    }
+
+    /// Whether the gate may judge at all: nothing refused and at least one row compared
+    /// (a gate that compared nothing would otherwise pass while checking nothing).
+    pub fn like_with_like(&self) -> bool {
+        self.refused().next().is_none() && self.compared() > 0
+    }
+
+    /// The exit code of the gate: [`EXIT_NOT_COMPARABLE`] when not like with like, else
+    /// [`EXIT_REGRESSION`] when anything regressed, else [`EXIT_PASS`].
     pub fn exit_code(&self) -> i32 {
-        i32::from(self.regressions > 0)
+        if !self.like_with_like() {
+            EXIT_NOT_COMPARABLE
+        } else if self.regressions > 0 {
+            EXIT_REGRESSION
+        } else {
+            EXIT_PASS
+        }
     }
 }
 
@@ -201,7 +339,14 @@ pub enum CompareError {
 }
 
 /// Compares `metric` row by row between `old` and `new`; `threshold` is a fraction (0.1 = 10%).
-pub fn compare(old: &RunResults, new: &RunResults, metric: Metric, threshold: f64) -> Comparison {
+/// Cases that are not like with like become [`Finding`]s, accepted where `allow` says so.
+pub fn compare(
+    old: &RunResults,
+    new: &RunResults,
+    metric: Metric,
+    threshold: f64,
+    allow: Allow,
+) -> Comparison {
     // First row of a name wins on both sides, so duplicated names cannot pair crosswise.
     let mut new_by_name: BTreeMap<&str, &Row> = BTreeMap::new();
     for row in &new.rows {
@@ -233,13 +378,15 @@ pub fn compare(old: &RunResults, new: &RunResults, metric: Metric, threshold: f6
         .iter()
         .filter(|d| d.verdict == Verdict::Regression)
         .count();
-    let notes = run_notes(old, new, metric, &lines);
+    let findings = findings(old, new, metric, &lines, &missing[..only_in_old], allow);
+    let notes = run_notes(old, new);
     Comparison {
         lines,
         regressions,
         missing,
         only_in_old,
         threshold,
+        findings,
         notes,
     }
 }
@@ -317,27 +464,78 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
-/// Caveats about comparing these two runs at all.
-fn run_notes(old: &RunResults, new: &RunResults, metric: Metric, lines: &[Delta]) -> Vec<String> {
-    let mut notes = Vec::new();
-    for (side, r) in [("OLD", old), ("NEW", new)] {
-        if let Some(why) = &r.incomplete {
-            notes.push(format!("{side} is an incomplete run ({why})"));
-        }
+/// Where OLD and NEW are not like with like, one finding per rule broken.
+fn findings(
+    old: &RunResults,
+    new: &RunResults,
+    metric: Metric,
+    lines: &[Delta],
+    missing_in_new: &[String],
+    allow: Allow,
+) -> Vec<Finding> {
+    let mut found: Vec<(Rule, String, String)> = Vec::new();
+    if !missing_in_new.is_empty() {
+        found.push((
+            Rule::MissingRows,
+            "rows missing from NEW".to_owned(),
+            missing_in_new.join(", "),
+        ));
     }
-    // CPU per operation from different processors says little about the code.
+    let without: Vec<String> = lines
+        .iter()
+        .filter(|d| d.verdict == Verdict::NotComparable)
+        .map(|d| format!("{} ({})", d.name, d.note))
+        .collect();
+    if !without.is_empty() {
+        found.push((
+            Rule::MissingMetric,
+            format!("rows without a comparable {}", metric.label()),
+            without.join(", "),
+        ));
+    }
+    let incomplete: Vec<String> = [("OLD", old), ("NEW", new)]
+        .into_iter()
+        .filter_map(|(side, r)| r.incomplete.as_ref().map(|why| format!("{side} ({why})")))
+        .collect();
+    if !incomplete.is_empty() {
+        found.push((
+            Rule::Incomplete,
+            "incomplete runs".to_owned(),
+            incomplete.join(", "),
+        ));
+    }
+    if old.quick != new.quick {
+        found.push((
+            Rule::ModeMismatch,
+            "runs in different modes".to_owned(),
+            format!("OLD {}, NEW {}", mode(old), mode(new)),
+        ));
+    }
+    found
+        .into_iter()
+        .map(|(rule, subject, detail)| Finding {
+            rule,
+            subject,
+            detail,
+            allowed: rule.allowed_by(allow),
+        })
+        .collect()
+}
+
+fn mode(r: &RunResults) -> &'static str {
+    if r.quick { "--quick" } else { "full" }
+}
+
+/// Caveats that do not fail the gate.
+fn run_notes(old: &RunResults, new: &RunResults) -> Vec<String> {
+    let mut notes = Vec::new();
+    // CPU per operation from different processors says little about the code; a CI runner's
+    // CPU model is not the author's to choose, so this stays a note.
     if old.environment.cpu_model != new.environment.cpu_model {
         notes.push(format!(
             "different CPUs: OLD {:?}, NEW {:?}",
             old.environment.cpu_model, new.environment.cpu_model
         ));
-    }
-    if old.quick != new.quick {
-        notes.push("one run is --quick and the other is not".to_owned());
-    }
-    if !lines.is_empty() && lines.iter().all(|d| d.verdict == Verdict::NotComparable) {
-        // Otherwise a gate on server CPU against --target runs would pass while checking nothing.
-        notes.push(format!("no row could be compared on {}", metric.label()));
     }
     notes
 }
@@ -383,16 +581,41 @@ fn summary(c: &Comparison, metric: Metric) -> String {
     } else {
         "lower is worse"
     };
-    let outcome = match c.regressions {
+    let mut outcome = match c.regressions {
         0 => "no regressions".to_owned(),
         1 => "1 regression".to_owned(),
         n => format!("{n} regressions"),
     };
+    if !c.like_with_like() {
+        outcome.push_str("; NOT LIKE WITH LIKE (exit 2, see REFUSED)");
+    }
     format!(
         "{} medians ({direction}), threshold {:.1}%: {outcome}",
         metric.label(),
         c.threshold * 100.0
     )
+}
+
+/// The gate's lines after the table: each finding (refused, or accepted with its flag), the
+/// refusal of a comparison that compared nothing, rows only in NEW, then the notes.
+fn trailer(c: &Comparison, metric: Metric) -> Vec<String> {
+    let mut out: Vec<String> = c.findings.iter().map(Finding::text).collect();
+    if c.compared() == 0 {
+        out.push(format!(
+            "REFUSED: no row was compared on {} (exit 2; no flag accepts a gate that checks \
+             nothing)",
+            metric.label()
+        ));
+    }
+    let new_only = c.missing_in_old();
+    if !new_only.is_empty() {
+        out.push(format!(
+            "rows only in NEW (not compared): {}",
+            new_only.join(", ")
+        ));
+    }
+    out.extend(c.notes.iter().map(|n| format!("note: {n}")));
+    out
 }
 
 /// Whether any line carries the overlap marker (to print its legend only when used).
@@ -457,9 +680,8 @@ pub fn render_text(c: &Comparison, metric: Metric) -> String {
     if any_marked(c) {
         out.push_str("~ ranges (min..max over repeats) overlap: the change may be noise\n");
     }
-    push_missing(&mut out, c, "");
-    for n in &c.notes {
-        let _ = writeln!(out, "note: {n}");
+    for line in trailer(c, metric) {
+        let _ = writeln!(out, "{line}");
     }
     out
 }
@@ -489,23 +711,23 @@ pub fn render_markdown(c: &Comparison, metric: Metric) -> String {
     if any_marked(c) {
         out.push_str("\n\\~ ranges (min..max over repeats) overlap: the change may be noise\n");
     }
-    if !c.missing.is_empty() || !c.notes.is_empty() {
+    let trailer = trailer(c, metric);
+    if !trailer.is_empty() {
         out.push('\n');
     }
-    push_missing(&mut out, c, "- ");
-    for n in &c.notes {
-        let _ = writeln!(out, "- note: {}", md_escape(n));
-    }
-    out
-}
-
-/// Lists rows present on one side only.
-fn push_missing(out: &mut String, c: &Comparison, bullet: &str) {
-    for (which, names) in [("NEW", c.missing_in_new()), ("OLD", c.missing_in_old())] {
-        if !names.is_empty() {
-            let _ = writeln!(out, "{bullet}not in {which}: {}", names.join(", "));
+    for line in trailer {
+        let line = md_escape(&line);
+        // A refusal is the reason for the job's failure: it must not read like a footnote.
+        match line.strip_prefix("REFUSED:") {
+            Some(rest) => {
+                let _ = writeln!(out, "- **REFUSED:**{rest}");
+            }
+            None => {
+                let _ = writeln!(out, "- {line}");
+            }
         }
     }
+    out
 }
 
 /// Keeps a cell's text from breaking the table, and the overlap marker from reading as
@@ -534,12 +756,13 @@ fn load(path: &Path) -> Result<RunResults, CompareError> {
     Ok(results)
 }
 
-/// Loads both files, prints the comparison, returns the exit code (0 ok, 1 regression); an
-/// unreadable input is an error (the caller exits 2).
+/// Loads both files, prints the comparison, returns the exit code ([`EXIT_PASS`],
+/// [`EXIT_REGRESSION`] or [`EXIT_NOT_COMPARABLE`]); an unreadable input is an error, for which
+/// the caller exits [`EXIT_NOT_COMPARABLE`].
 pub fn run(args: &CompareArgs) -> Result<i32, CompareError> {
     let old = load(&args.old)?;
     let new = load(&args.new)?;
-    let c = compare(&old, &new, args.metric, args.threshold);
+    let c = compare(&old, &new, args.metric, args.threshold, args.allow);
     let text = if args.markdown {
         render_markdown(&c, args.metric)
     } else {
@@ -610,6 +833,7 @@ mod tests {
             threshold: 0.10,
             metric,
             markdown: false,
+            allow: Allow::default(),
         }
     }
 
@@ -660,13 +884,34 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["compare", "a", "b", "--threshold", "-1%"]).is_err());
         assert!(Cli::try_parse_from(["compare", "a", "b", "--metric", "client-cpu"]).is_ok());
+        assert_eq!(a.allow, Allow::default());
+        let a = Cli::try_parse_from([
+            "compare",
+            "a",
+            "b",
+            "--allow-missing-rows",
+            "--allow-missing-metric",
+            "--allow-incomplete",
+            "--allow-mode-mismatch",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(
+            a.allow,
+            Allow {
+                missing_rows: true,
+                missing_metric: true,
+                incomplete: true,
+                mode_mismatch: true,
+            }
+        );
     }
 
     #[test]
     fn identical_runs_are_all_same() {
         let r = base();
         for metric in [Metric::ServerCpu, Metric::ClientCpu, Metric::Rate] {
-            let c = compare(&r, &r, metric, 0.1);
+            let c = compare(&r, &r, metric, 0.1, Allow::default());
             assert_eq!(c.regressions, 0);
             assert_eq!(c.lines.len(), 4);
             assert!(c.lines.iter().all(|d| d.verdict == Verdict::Same), "{c:?}");
@@ -685,7 +930,7 @@ mod tests {
         let old = base();
         let mut new = base();
         new.rows[0].server_cpu_us = Some(stat(1000.0));
-        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.regressions, 1);
         assert_eq!(c.lines[0].verdict, Verdict::Regression);
         assert!((c.lines[0].change - 0.25).abs() < 1e-12);
@@ -714,7 +959,7 @@ mod tests {
             min: 15.2,
             max: 16.1,
         });
-        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.regressions, 0);
         assert_eq!(c.lines[2].verdict, Verdict::Worse);
         // OLD's range is 14.7..15.3, NEW's 15.2..16.1: they overlap, so possibly noise.
@@ -734,7 +979,7 @@ mod tests {
         let old = base();
         let mut new = base();
         new.rows[0].server_cpu_us = Some(stat(880.0));
-        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.lines[0].verdict, Verdict::Worse);
     }
 
@@ -744,7 +989,7 @@ mod tests {
         let mut new = base();
         new.rows[1].rate = stat(7200.0);
         new.rows[3].rate = stat(1300.0);
-        let c = compare(&old, &new, Metric::Rate, 0.1);
+        let c = compare(&old, &new, Metric::Rate, 0.1, Allow::default());
         assert_eq!(c.regressions, 1);
         assert_eq!(c.lines[1].verdict, Verdict::Regression);
         assert!((c.lines[1].change + 0.2).abs() < 1e-12);
@@ -752,7 +997,7 @@ mod tests {
         assert_eq!(c.lines[1].unit, "handshakes/s");
 
         new.rows[0].server_cpu_us = Some(stat(400.0));
-        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.lines[0].verdict, Verdict::Better);
         assert_eq!(c.regressions, 0);
     }
@@ -763,7 +1008,7 @@ mod tests {
         let mut new = base();
         new.rows.remove(1);
         new.rows.push(row("brand-new", Kind::Requests, 10.0, 10.0));
-        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.lines.len(), 3);
         assert_eq!(
             c.missing,
@@ -771,10 +1016,12 @@ mod tests {
         );
         assert_eq!(c.missing_in_new(), ["resumed".to_owned()]);
         assert_eq!(c.missing_in_old(), ["brand-new".to_owned()]);
-        assert_eq!(c.exit_code(), 0);
         let text = render_text(&c, Metric::ServerCpu);
-        assert!(text.contains("not in NEW: resumed"), "{text}");
-        assert!(text.contains("not in OLD: brand-new"), "{text}");
+        assert!(text.contains("rows missing from NEW: resumed"), "{text}");
+        assert!(
+            text.contains("rows only in NEW (not compared): brand-new"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -785,17 +1032,14 @@ mod tests {
             r.server_cpu_us = None;
         }
         new.rows[2].kind = Kind::Throughput;
-        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.regressions, 0);
         assert!(c.lines.iter().all(|d| d.verdict == Verdict::NotComparable));
         assert!(c.lines[2].note.contains("kind"));
-        assert!(
-            c.notes
-                .iter()
-                .any(|n| n.contains("no row could be compared"))
-        );
+        assert_eq!(c.compared(), 0);
+        assert_eq!(c.exit_code(), EXIT_NOT_COMPARABLE);
         // Rate is still comparable for the rows whose kind did not change.
-        let c = compare(&old, &new, Metric::Rate, 0.1);
+        let c = compare(&old, &new, Metric::Rate, 0.1, Allow::default());
         assert_eq!(c.lines[0].verdict, Verdict::Same);
         assert_eq!(c.lines[2].verdict, Verdict::NotComparable);
     }
@@ -805,7 +1049,7 @@ mod tests {
         let old = base();
         let mut new = base();
         new.rows[0].server_cpu_us = Some(stat(1000.0));
-        let c = compare(&old, &new, Metric::ServerCpu, 0.1);
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         let md = render_markdown(&c, Metric::ServerCpu);
         let table: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(table.len(), 2 + old.rows.len(), "{md}");
@@ -842,5 +1086,235 @@ mod tests {
         for p in [good, junk, future_path] {
             let _ = std::fs::remove_file(p);
         }
+    }
+
+    /// One rule end to end: without `allow` the gate exits 2 and names the flag that would
+    /// accept the case; with it the gate passes and says the flag accepted it.
+    fn refused_unless_allowed(
+        old: &RunResults,
+        new: &RunResults,
+        metric: Metric,
+        rule: Rule,
+        allow: Allow,
+        detail: &str,
+    ) {
+        let strict = compare(old, new, metric, 0.1, Allow::default());
+        assert_eq!(strict.exit_code(), EXIT_NOT_COMPARABLE, "{strict:?}");
+        let refused: Vec<&Finding> = strict.refused().collect();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].rule, rule);
+        let text = render_text(&strict, metric);
+        assert!(text.contains("NOT LIKE WITH LIKE"), "{text}");
+        let line = format!("REFUSED: {}: {detail}", refused[0].subject);
+        assert!(text.contains(&line), "no {line:?} in\n{text}");
+        assert!(text.contains(rule.flag()), "{text}");
+        let md = render_markdown(&strict, metric);
+        assert!(md.contains("- **REFUSED:**"), "{md}");
+
+        let allowed = compare(old, new, metric, 0.1, allow);
+        assert_eq!(allowed.exit_code(), EXIT_PASS, "{allowed:?}");
+        let text = render_text(&allowed, metric);
+        assert!(!text.contains("REFUSED"), "{text}");
+        let line = format!(
+            "{} allowed by {}: {detail}",
+            allowed.findings[0].subject,
+            rule.flag()
+        );
+        assert!(text.contains(&line), "no {line:?} in\n{text}");
+        assert!(render_markdown(&allowed, metric).contains(rule.flag()));
+    }
+
+    #[test]
+    fn baseline_row_missing_from_new_is_refused_unless_allowed() {
+        let old = base();
+        let mut new = base();
+        new.rows
+            .retain(|r| r.name != "resumed" && r.name != "bulk-64k");
+        let allow = Allow {
+            missing_rows: true,
+            ..Allow::default()
+        };
+        refused_unless_allowed(
+            &old,
+            &new,
+            Metric::ServerCpu,
+            Rule::MissingRows,
+            allow,
+            "resumed, bulk-64k",
+        );
+    }
+
+    #[test]
+    fn rows_only_in_new_are_listed_not_refused() {
+        let old = base();
+        let mut new = base();
+        new.rows.push(row("brand-new", Kind::Requests, 10.0, 10.0));
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
+        assert_eq!(c.exit_code(), EXIT_PASS);
+        assert!(c.findings.is_empty());
+        assert!(
+            render_text(&c, Metric::ServerCpu)
+                .contains("rows only in NEW (not compared): brand-new")
+        );
+    }
+
+    #[test]
+    fn missing_metric_is_refused_unless_allowed() {
+        let old = base();
+        let mut new = base();
+        new.rows[1].server_cpu_us = None;
+        let allow = Allow {
+            missing_metric: true,
+            ..Allow::default()
+        };
+        refused_unless_allowed(
+            &old,
+            &new,
+            Metric::ServerCpu,
+            Rule::MissingMetric,
+            allow,
+            "resumed (no server CPU in NEW (--target run?))",
+        );
+        // Another kind under the same name is no comparable metric either.
+        let mut new = base();
+        new.rows[2].kind = Kind::Throughput;
+        refused_unless_allowed(
+            &old,
+            &new,
+            Metric::Rate,
+            Rule::MissingMetric,
+            allow,
+            "keepalive (kind requests → throughput)",
+        );
+        // A zero baseline measured nothing.
+        let mut old = base();
+        old.rows[3].server_cpu_us = Some(Stat::default());
+        let mut new = base();
+        new.rows[3].server_cpu_us = Some(stat(5.0));
+        refused_unless_allowed(
+            &old,
+            &new,
+            Metric::ServerCpu,
+            Rule::MissingMetric,
+            allow,
+            "bulk-64k (OLD is zero)",
+        );
+    }
+
+    #[test]
+    fn incomplete_run_is_refused_unless_allowed() {
+        let old = base();
+        let mut new = base();
+        new.incomplete = Some("interrupted".to_owned());
+        let allow = Allow {
+            incomplete: true,
+            ..Allow::default()
+        };
+        refused_unless_allowed(
+            &old,
+            &new,
+            Metric::ServerCpu,
+            Rule::Incomplete,
+            allow,
+            "NEW (interrupted)",
+        );
+        // An incomplete baseline is no better.
+        refused_unless_allowed(
+            &new,
+            &old,
+            Metric::ServerCpu,
+            Rule::Incomplete,
+            allow,
+            "OLD (interrupted)",
+        );
+    }
+
+    #[test]
+    fn quick_against_full_is_refused_unless_allowed() {
+        let old = base();
+        let mut new = base();
+        new.quick = false;
+        let allow = Allow {
+            mode_mismatch: true,
+            ..Allow::default()
+        };
+        refused_unless_allowed(
+            &old,
+            &new,
+            Metric::Rate,
+            Rule::ModeMismatch,
+            allow,
+            "OLD --quick, NEW full",
+        );
+    }
+
+    #[test]
+    fn a_gate_that_compared_nothing_is_refused_whatever_the_flags() {
+        let all = Allow {
+            missing_rows: true,
+            missing_metric: true,
+            incomplete: true,
+            mode_mismatch: true,
+        };
+        let old = base();
+        let mut target_run = base();
+        for r in &mut target_run.rows {
+            r.server_cpu_us = None;
+        }
+        let c = compare(&old, &target_run, Metric::ServerCpu, 0.1, all);
+        assert!(c.refused().next().is_none());
+        assert_eq!(c.exit_code(), EXIT_NOT_COMPARABLE);
+        let text = render_text(&c, Metric::ServerCpu);
+        assert!(
+            text.contains("REFUSED: no row was compared on server CPU"),
+            "{text}"
+        );
+        // No row in common at all.
+        let mut renamed = base();
+        for r in &mut renamed.rows {
+            r.name.push_str("-v2");
+        }
+        let c = compare(&old, &renamed, Metric::Rate, 0.1, all);
+        assert_eq!(c.exit_code(), EXIT_NOT_COMPARABLE);
+    }
+
+    #[test]
+    fn not_like_with_like_wins_over_a_regression() {
+        let old = base();
+        let mut new = base();
+        new.rows[0].server_cpu_us = Some(stat(1000.0));
+        new.quick = false;
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
+        assert_eq!(c.regressions, 1);
+        assert_eq!(c.exit_code(), EXIT_NOT_COMPARABLE);
+        let allow = Allow {
+            mode_mismatch: true,
+            ..Allow::default()
+        };
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, allow);
+        assert_eq!(c.exit_code(), EXIT_REGRESSION);
+    }
+
+    #[test]
+    fn other_cpu_model_is_a_note_not_a_refusal() {
+        let old = base();
+        let mut new = base();
+        new.environment.cpu_model = format!("not {}", old.environment.cpu_model);
+        let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
+        assert_eq!(c.exit_code(), EXIT_PASS);
+        assert!(render_text(&c, Metric::ServerCpu).contains("note: different CPUs"));
+    }
+
+    #[test]
+    fn run_exits_2_on_files_not_alike_and_0_with_the_flag() {
+        let old = base();
+        let mut new = base();
+        new.incomplete = Some("Ctrl-C".to_owned());
+        let (o, n) = (temp_json(&old), temp_json(&new));
+        let mut a = args(o.clone(), n.clone(), Metric::ServerCpu);
+        assert_eq!(run(&a).unwrap(), EXIT_NOT_COMPARABLE);
+        a.allow.incomplete = true;
+        assert_eq!(run(&a).unwrap(), EXIT_PASS);
+        let _ = (std::fs::remove_file(o), std::fs::remove_file(n));
     }
 }
