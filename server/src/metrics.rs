@@ -667,6 +667,15 @@ mod tests {
         assert_eq!(s.accepted, 1);
         assert_eq!(s.handshakes_of("1.3", "resumed_hrr"), 1);
         assert_eq!(s.requests_of(Status::NotFound), 1);
+        // The Prometheus text is served beside it, from the same counters.
+        let mut c = TcpStream::connect(admin.local_addr()).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+        let series = format!("\n{HANDSHAKES}{{version=\"1.3\",kind=\"resumed_hrr\"}} 1\n");
+        assert!(text.contains(&series), "{text}");
         admin.stop();
     }
 
