@@ -7,8 +7,8 @@
 mod support;
 
 use support::{
-    BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, metric, p, read_hello,
-    scrape, server_in, spawn_guarded, text, tlsbench,
+    BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, p, read_hello, scrape,
+    server_in, spawn_guarded, text, tlsbench,
 };
 
 use std::io::{BufRead, BufReader, Write};
@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use server::http::Status;
+use server::stats::FailureCause;
 
 const VALID_KEY_TYPES: &str = "rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384, ed25519";
 
@@ -248,12 +250,11 @@ fn server_exits_cleanly_on_sigterm_under_load() {
 
     // At least 50 responses in all, and every client's handshake done (one full TLS 1.3
     // handshake each: rustls sends an X25519MLKEM768 key share, the server's first choice).
-    let handshakes = "tlsbench_handshakes_total{version=\"1.3\",kind=\"full\"}";
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let n = done.load(Ordering::SeqCst);
         let metrics = scrape(admin);
-        if n >= 50 && metric(&metrics, handshakes) == CLIENTS as u64 {
+        if n >= 50 && metrics.handshakes_of("1.3", "full") == CLIENTS as u64 {
             break;
         }
         let errors = errors.lock().unwrap().clone();
@@ -263,17 +264,19 @@ fn server_exits_cleanly_on_sigterm_under_load() {
         );
         assert!(
             Instant::now() < deadline,
-            "only {n} responses within 20 s; metrics:\n{metrics}"
+            "only {n} responses within 20 s; metrics:\n{}",
+            metrics.summary()
         );
         std::thread::sleep(Duration::from_millis(5));
     }
     let metrics = scrape(admin);
-    assert_eq!(metric(&metrics, handshakes), CLIENTS as u64, "{metrics}");
+    let summary = metrics.summary();
     assert_eq!(
-        metric(&metrics, "tlsbench_handshake_failures_total{cause=\"eof\"}"),
-        0,
-        "{metrics}"
+        metrics.handshakes_of("1.3", "full"),
+        CLIENTS as u64,
+        "{summary}"
     );
+    assert_eq!(metrics.failures_of(FailureCause::Eof), 0, "{summary}");
 
     let status = srv.signal_and_wait(libc::SIGTERM, Duration::from_secs(15));
     let results: Vec<(u64, Option<String>)> =
@@ -494,7 +497,7 @@ fn load_keeps_its_results_when_the_server_dies_mid_run() {
     let (stderr, _) = drain(load.child().stderr.take().unwrap());
     // Let it measure something, then kill the server outright.
     let deadline = Instant::now() + EXIT_TIMEOUT;
-    while metric(&scrape(t.admin), "tlsbench_requests_total{status=\"200\"}") < 200 {
+    while scrape(t.admin).requests_of(Status::Ok) < 200 {
         assert!(Instant::now() < deadline, "no load reached the server");
         std::thread::yield_now();
     }

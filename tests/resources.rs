@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use server::http::Status;
+use server::stats::TimeoutKind;
 use support::{
-    BIN, EXIT_TIMEOUT, ServerProc, TempDir, client_config, metric, p, proc_cpu, proc_status,
-    read_hello, scrape, server_in, wait_until,
+    BIN, EXIT_TIMEOUT, ServerProc, TempDir, client_config, p, proc_cpu, proc_status, read_hello,
+    scrape, server_in, wait_until,
 };
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
@@ -82,10 +84,6 @@ fn hello(addr: SocketAddr, cfg: &Arc<ClientConfig>) -> std::io::Result<Tls> {
     Ok(tls)
 }
 
-fn counter(admin: SocketAddr, series: &str) -> u64 {
-    metric(&scrape(admin), series)
-}
-
 fn rss_kib(pid: u32) -> u64 {
     proc_status(pid, "VmRSS")
 }
@@ -106,10 +104,7 @@ fn ten_thousand_idle_keep_alive_connections_close_at_the_idle_timeout_and_memory
     let cfg = client_config(&certs(dir.path()).join("ecdsa-p256/ca.pem"));
     // Baseline: after one complete exchange, so lazily built state is counted as baseline.
     drop(hello(addr, &cfg).unwrap());
-    assert!(wait_until(EXIT_TIMEOUT, || counter(
-        admin,
-        "tlsbench_connections_active"
-    ) == 0));
+    assert!(wait_until(EXIT_TIMEOUT, || scrape(admin).active() == 0));
     let baseline = rss_kib(pid);
 
     let started = Instant::now();
@@ -129,7 +124,7 @@ fn ten_thousand_idle_keep_alive_connections_close_at_the_idle_timeout_and_memory
     let opened_in = started.elapsed();
     assert_eq!(held.iter().map(Vec::len).sum::<usize>(), CONNS);
     assert_eq!(
-        counter(admin, "tlsbench_connections_active"),
+        scrape(admin).active(),
         CONNS as u64,
         "every connection is open at once (made in {opened_in:?})"
     );
@@ -138,21 +133,12 @@ fn ten_thousand_idle_keep_alive_connections_close_at_the_idle_timeout_and_memory
     // Each connection is closed by the server once idle for 30 s (bounded wait: 30 s after
     // the last one was made, plus margin).
     assert!(
-        wait_until(Duration::from_secs(60), || counter(
-            admin,
-            "tlsbench_connections_active"
-        ) == 0),
+        wait_until(Duration::from_secs(60), || scrape(admin).active() == 0),
         "connections still open 60 s after they went idle"
     );
-    let body = scrape(admin);
-    assert_eq!(
-        metric(&body, "tlsbench_timeouts_total{phase=\"idle\"}"),
-        CONNS as u64
-    );
-    assert_eq!(
-        metric(&body, "tlsbench_requests_total{status=\"200\"}"),
-        CONNS as u64 + 1
-    );
+    let counters = scrape(admin);
+    assert_eq!(counters.timeouts_of(TimeoutKind::Idle), CONNS as u64);
+    assert_eq!(counters.requests_of(Status::Ok), CONNS as u64 + 1);
     // The server said goodbye with close_notify on each: a client read sees a clean end.
     let mut sample = held.into_iter().flatten().take(3).collect::<Vec<_>>();
     for tls in &mut sample {
@@ -227,12 +213,11 @@ fn clients_that_never_read_are_cut_at_the_send_timeout_with_memory_bounded() {
     }
     // Every one of them is cut once its socket has been full for the send timeout.
     assert!(
-        wait_until(Duration::from_secs(60), || counter(
-            admin,
-            "tlsbench_timeouts_total{phase=\"send\"}"
-        ) == CLIENTS as u64),
+        wait_until(Duration::from_secs(60), || scrape(admin)
+            .timeouts_of(TimeoutKind::Send)
+            == CLIENTS as u64),
         "not all non-reading clients were cut at the send timeout:\n{}",
-        scrape(admin)
+        scrape(admin).summary()
     );
     let peak = proc_status(pid, "VmHWM");
     // While they were stuck, each held at most the server's output window plus what rustls
@@ -246,12 +231,9 @@ fn clients_that_never_read_are_cut_at_the_send_timeout_with_memory_bounded() {
     // The worker counts a timeout before it drops the connection, so a scrape can fall between
     // the two: wait (bounded) for the drops as well.
     assert!(
-        wait_until(EXIT_TIMEOUT, || counter(
-            admin,
-            "tlsbench_connections_active"
-        ) == 0),
+        wait_until(EXIT_TIMEOUT, || scrape(admin).active() == 0),
         "connections still open after their send timeouts:\n{}",
-        scrape(admin)
+        scrape(admin).summary()
     );
     // A good client is served throughout.
     drop(hello(addr, &cfg).unwrap());
@@ -307,16 +289,14 @@ fn descriptor_exhaustion_neither_spins_nor_crashes_and_accepting_resumes() {
     drop(socks);
     let served = wait_until(EXIT_TIMEOUT, || hello(addr, &cfg).is_ok());
     assert!(served, "no client served after descriptors were freed");
-    let body = scrape(admin);
-    assert!(metric(&body, "tlsbench_accept_errors_total") >= 1);
+    assert!(scrape(admin).accept_errors >= 1);
     assert!(
         wait_until(EXIT_TIMEOUT, || {
-            let b = scrape(admin);
-            metric(&b, "tlsbench_connections_accepted_total") >= CLIENTS as u64 + 2
-                && metric(&b, "tlsbench_connections_active") == 0
+            let c = scrape(admin);
+            c.accepted >= CLIENTS as u64 + 2 && c.active() == 0
         }),
         "the refused backlog was not drained: {}",
-        scrape(admin)
+        scrape(admin).summary()
     );
     srv.signal_and_wait(libc::SIGTERM, EXIT_TIMEOUT);
 }

@@ -18,9 +18,10 @@ use std::time::SystemTime;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
+use server::stats::FailureCause;
 use support::{
-    BIN, ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets,
-    metric, p, read_hello, scrape, server_in, text, tlsbench, wait_until,
+    BIN, ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets, p,
+    read_hello, scrape, server_in, text, tlsbench, wait_until,
 };
 
 /// What `openssl s_client` printed and whether it exited successfully.
@@ -85,19 +86,12 @@ fn s_client(addr: SocketAddr, args: &[&str], input: &[u8], until: Option<&str>) 
     }
 }
 
-fn failures(admin: SocketAddr, cause: &str) -> u64 {
-    metric(
-        &scrape(admin),
-        &format!("tlsbench_handshake_failures_total{{cause=\"{cause}\"}}"),
-    )
+fn failures(admin: SocketAddr, cause: FailureCause) -> u64 {
+    scrape(admin).failures_of(cause)
 }
 
 fn handshakes(admin: SocketAddr) -> u64 {
-    let body = scrape(admin);
-    body.lines()
-        .filter(|l| l.starts_with("tlsbench_handshakes_total{"))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum()
+    scrape(admin).handshakes_total()
 }
 
 #[test]
@@ -129,7 +123,7 @@ fn only_tls12_and_tls13_with_aead_suites_are_accepted() {
             r.stdout
         );
     }
-    assert_eq!(failures(admin, "peer_incompatible"), 3);
+    assert_eq!(failures(admin, FailureCause::PeerIncompatible), 3);
     // Controls: the same client is served over TLS 1.2 and 1.3, with AEAD suites only.
     let ca = dir.path().join("certs/ecdsa-p256/ca.pem");
     for (flag, protocol) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
@@ -202,7 +196,7 @@ fn renegotiation_is_refused() {
     assert!(r.stderr.contains("no renegotiation"), "{}", r.stderr);
     // The first handshake is the only one the server completed; no failure counted either.
     assert_eq!(handshakes(admin), 1);
-    assert_eq!(failures(admin, "peer_incompatible"), 0);
+    assert_eq!(failures(admin, FailureCause::PeerIncompatible), 0);
 }
 
 /// Names, sizes and modification times of every file under `dir`.
@@ -271,10 +265,10 @@ fn no_key_log_unless_asked_and_ticket_keys_stay_in_memory() {
     let addr = server.addr_after("listening on https://");
     let admin = server.addr_after("admin listening on http://");
     handshakes_with_tickets(dir.path(), addr);
-    let body = scrape(admin);
+    let counters = scrape(admin);
     for version in ["1.3", "1.2"] {
-        let series = format!("tlsbench_handshakes_total{{version=\"{version}\",kind=\"resumed\"}}");
-        assert_eq!(metric(&body, &series), 2, "TLS {version} clients resumed");
+        let resumed = counters.handshakes_of(version, "resumed");
+        assert_eq!(resumed, 2, "TLS {version} clients resumed");
     }
     // While serving with live ticket keys, the process holds no file open, and nothing under
     // its working directory (which holds the certificates) was written.
@@ -312,7 +306,7 @@ fn admin_binds_loopback_unless_given_an_address() {
     let dir = TempDir::new("sec-admin");
     let (mut server, _, admin) = server_in(dir.path(), &[]);
     assert_eq!(admin.ip(), std::net::Ipv4Addr::LOCALHOST);
-    assert!(scrape(admin).contains("tlsbench_connections_accepted_total 0"));
+    assert_eq!(scrape(admin).accepted, 0);
     server.signal_and_wait(libc::SIGTERM, EXIT_TIMEOUT);
     assert!(!text(&server.stderr).contains("not on loopback"));
 

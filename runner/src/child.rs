@@ -1,16 +1,19 @@
 //! The server under test as a child process: started from the tlsbench binary with the
 //! scenario's TLS options, pinned to the server CPUs, its readiness read from its stdout (no
-//! sleeps), its counters read from its admin endpoint, and never left behind: it dies with us
+//! sleeps), its counters read from its admin endpoint through [`server::metrics::scrape`],
+//! and never left behind: it dies with us
 //! (PR_SET_PDEATHSIG), and dropping the handle stops it.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use server::Snapshot;
+use server::metrics::{self, MetricsError};
 
 use crate::RunError;
 use crate::scenario::Scenario;
@@ -42,37 +45,15 @@ impl Counters {
         }
     }
 
-    /// Reads the counters from Prometheus text.
-    pub fn parse(text: &str) -> Counters {
-        let m = parse_metrics(text);
+    /// The counters CPU per operation is computed from, out of a whole snapshot.
+    pub fn of(s: &Snapshot) -> Counters {
         Counters {
-            cpu_s: m.get("process_cpu_seconds_total").copied().unwrap_or(0.0),
-            handshakes: metric_sum(&m, "tlsbench_handshakes_total"),
-            requests: metric_sum(&m, "tlsbench_requests_total"),
-            bytes: metric_sum(&m, "tlsbench_plaintext_bytes_total"),
+            cpu_s: s.cpu.total().as_secs_f64(),
+            handshakes: s.handshakes_total(),
+            requests: s.requests_total(),
+            bytes: s.bytes_in + s.bytes_out,
         }
     }
-}
-
-/// Prometheus text → series name (with labels) → value; comments and unparsable lines skipped.
-pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.trim().to_owned(), value.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-/// The sum of every series of metric `name` (all label values), e.g. all handshake failures.
-pub fn metric_sum(m: &BTreeMap<String, f64>, name: &str) -> u64 {
-    m.iter()
-        .filter(|(k, _)| {
-            k.as_str() == name || k.strip_prefix(name).is_some_and(|r| r.starts_with('{'))
-        })
-        .map(|(_, v)| *v as u64)
-        .sum()
 }
 
 /// A running server child.
@@ -220,18 +201,6 @@ impl ServerChild {
         Ok(handle)
     }
 
-    /// The admin endpoint's Prometheus text.
-    fn metrics_text(&self) -> std::io::Result<String> {
-        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_secs(5))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")?;
-        let mut text = String::new();
-        s.read_to_string(&mut text)?;
-        Ok(text
-            .split_once("\r\n\r\n")
-            .map_or(String::new(), |(_, b)| b.to_owned()))
-    }
-
     /// Whether the child is still running.
     pub fn alive(&mut self) -> bool {
         self.child
@@ -239,14 +208,14 @@ impl ServerChild {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// Every series of the admin endpoint, by name (labels included).
-    pub fn metrics(&self) -> std::io::Result<BTreeMap<String, f64>> {
-        Ok(parse_metrics(&self.metrics_text()?))
+    /// Every counter of the server, read from its admin endpoint.
+    pub fn metrics(&self) -> Result<Snapshot, MetricsError> {
+        metrics::scrape(self.admin)
     }
 
-    /// Reads the server's counters from its admin endpoint.
-    pub fn counters(&self) -> std::io::Result<Counters> {
-        Ok(Counters::parse(&self.metrics_text()?))
+    /// The server's counters that CPU per operation is computed from.
+    pub fn counters(&self) -> Result<Counters, MetricsError> {
+        self.metrics().map(|s| Counters::of(&s))
     }
 
     /// Stops the server (SIGTERM, bounded wait, then SIGKILL).
@@ -292,33 +261,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metrics_parse_and_sum_by_name() {
-        let m = parse_metrics(
-            "# HELP x\ntlsbench_handshake_failures_total{cause=\"eof\"} 3\n\
-             tlsbench_handshake_failures_total{cause=\"timeout\"} 4\n\
-             tlsbench_handshake_failures_totalish 100\ntlsbench_connections_active 7\nbad line\n",
-        );
-        assert_eq!(metric_sum(&m, "tlsbench_handshake_failures_total"), 7);
-        assert_eq!(metric_sum(&m, "tlsbench_connections_active"), 7);
-        assert_eq!(
-            m.get("tlsbench_handshake_failures_total{cause=\"eof\"}"),
-            Some(&3.0)
-        );
-    }
-
-    #[test]
-    fn counters_from_prometheus_text() {
-        let text = "# HELP x\nprocess_cpu_seconds_total 1.500000\n\
-            tlsbench_handshakes_total{version=\"1.3\",kind=\"full\"} 10\n\
-            tlsbench_handshakes_total{version=\"1.2\",kind=\"resumed\"} 5\n\
-            tlsbench_requests_total{status=\"200\"} 7\ntlsbench_requests_total{status=\"404\"} 1\n\
-            tlsbench_plaintext_bytes_total{direction=\"in\"} 100\ntlsbench_plaintext_bytes_total{direction=\"out\"} 50\n";
-        let c = Counters::parse(text);
+    fn counters_sum_a_snapshot_and_subtract() {
+        let mut s = Snapshot {
+            cpu: common::cpu::CpuTime {
+                user: Duration::from_millis(1_250),
+                sys: Duration::from_millis(250),
+            },
+            bytes_in: 100,
+            bytes_out: 50,
+            ..Snapshot::default()
+        };
+        s.handshakes[1][0] = 10;
+        s.handshakes[0][1] = 5;
+        s.handshakes[1][3] = 2;
+        s.requests[0] = 7;
+        s.requests[3] = 1;
+        let c = Counters::of(&s);
         assert_eq!(
             c,
             Counters {
                 cpu_s: 1.5,
-                handshakes: 15,
+                handshakes: 17,
                 requests: 8,
                 bytes: 150
             }
@@ -333,7 +296,7 @@ mod tests {
             later.since(&c),
             Counters {
                 cpu_s: 0.5,
-                handshakes: 5,
+                handshakes: 3,
                 requests: 0,
                 bytes: 1
             }

@@ -35,14 +35,16 @@ use common::procfs;
 use loadgen::verify::Trust;
 use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, Target};
 use serde::Serialize;
+use server::Snapshot;
+use server::stats::{FailureCause, TimeoutKind};
 
 use crate::RunError;
-use crate::child::{ServerChild, metric_sum};
+use crate::child::ServerChild;
 use bounds::{Bounds, ResourceVerdict, Sample};
 use broken::{BrokenCounts, BrokenOptions};
 
 /// Version of `summary.json`; bump on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -277,8 +279,9 @@ pub struct BrokenDoc {
 pub struct ServerDoc {
     /// The flags it ran with (after `server --listen 127.0.0.1:0 --admin 127.0.0.1:0`).
     pub args: Vec<String>,
-    /// Its counters at the end (every Prometheus series).
-    pub counters: BTreeMap<String, f64>,
+    /// Its counters at the end (the `/metrics.json` snapshot); absent when they could not be
+    /// read, which is a reason the soak failed.
+    pub counters: Option<Snapshot>,
 }
 
 /// `summary.json`.
@@ -373,9 +376,9 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RunError {
     move |source| RunError::Io { what, source }
 }
 
-/// One sample; `last` supplies the admin counters when a scrape fails (it is best effort).
-fn take_sample(server: &ServerChild, t_s: f64, last: &Sample) -> std::io::Result<Sample> {
-    let m = server.metrics().ok();
+/// One sample; counters that cannot be read fail it like an unreadable `/proc`.
+fn take_sample(server: &ServerChild, t_s: f64) -> std::io::Result<Sample> {
+    let m = server.metrics().map_err(std::io::Error::other)?;
     let pid = server.pid.to_string();
     let status = procfs::status(&pid)?;
     let field = |name| procfs::status_field(&status, name).unwrap_or(0);
@@ -385,16 +388,15 @@ fn take_sample(server: &ServerChild, t_s: f64, last: &Sample) -> std::io::Result
         .ok()
         .and_then(|me| procfs::status_field(&me, "VmRSS"))
         .unwrap_or(0);
-    let count = |name: &str, old: u64| m.as_ref().map_or(old, |m| metric_sum(m, name));
     Ok(Sample {
         t_s,
         rss_kib,
         fds,
         threads,
         client_rss_kib,
-        connections_active: count("tlsbench_connections_active", last.connections_active),
-        handshakes: count("tlsbench_handshakes_total", last.handshakes),
-        requests: count("tlsbench_requests_total", last.requests),
+        connections_active: m.active(),
+        handshakes: m.handshakes_total(),
+        requests: m.requests_total(),
     })
 }
 
@@ -417,7 +419,7 @@ fn sleep_until(t: Instant, stop: &AtomicBool) {
 fn client_reasons(
     mix: &[MixResult],
     broken: &BrokenCounts,
-    counters: &BTreeMap<String, f64>,
+    counters: &Snapshot,
     args: &SoakArgs,
     elapsed: Duration,
 ) -> Vec<String> {
@@ -456,23 +458,19 @@ fn client_reasons(
                 stall_limit(args).as_secs_f64()
             ));
         }
-        let failures = metric_sum(counters, "tlsbench_handshake_failures_total");
+        let failures = counters.failures_total();
         if failures < broken.rejected_closed_by_server {
             reasons.push(format!(
                 "the server counted {failures} failed handshakes, fewer than the {} garbage and plain-HTTP connections it closed",
                 broken.rejected_closed_by_server
             ));
         }
-        let timeouts = |phase: &str| {
-            counters
-                .get(&format!("tlsbench_timeouts_total{{phase=\"{phase}\"}}"))
-                .map_or(0, |v| *v as u64)
-        };
+        let timeouts = |kind| counters.timeouts_of(kind);
         // A stall opened in the first second is timed out before the end only when the run
         // outlasts the timeout with room to spare.
         let room = Duration::from_secs(1);
         if broken.tcp_stall > 0 && elapsed > args.handshake_timeout + room {
-            if timeouts("handshake") == 0 {
+            if timeouts(TimeoutKind::Handshake) == 0 {
                 reasons.push("the server timed out no stalled handshake".into());
             }
             if broken.tcp_stalls_closed_by_server == 0 {
@@ -480,7 +478,7 @@ fn client_reasons(
             }
         }
         if broken.half_head > 0 && elapsed > args.header_timeout + room {
-            if timeouts("header") == 0 {
+            if timeouts(TimeoutKind::Header) == 0 {
                 reasons.push("the server timed out no half request head".into());
             }
             if broken.half_heads_closed_by_server == 0 {
@@ -616,7 +614,6 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
 
         // One sample a second, at whole seconds from the start, the last one a second before
         // the deadline (the load is winding down at the deadline itself).
-        let mut last = Sample::default();
         for k in 0..args.duration.as_secs_f64().ceil() as u64 {
             sleep_until(t0 + Duration::from_secs(k), &stop);
             if stop.load(Ordering::Acquire) {
@@ -627,7 +624,7 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
                 stop.store(true, Ordering::Release);
                 break;
             }
-            match take_sample(&server, t0.elapsed().as_secs_f64(), &last) {
+            match take_sample(&server, t0.elapsed().as_secs_f64()) {
                 Ok(s) => {
                     let _ = writeln!(csv, "{}", s.csv_row());
                     let _ = csv.flush();
@@ -644,7 +641,6 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
                             mib(s.client_rss_kib)
                         );
                     }
-                    last = s;
                     samples.push(s);
                 }
                 Err(e) => {
@@ -674,7 +670,7 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
     });
     let elapsed = t0.elapsed();
     let interrupted = stop.load(Ordering::Acquire) && sampling_failure.is_none();
-    let counters = server.metrics().unwrap_or_default();
+    let counters = server.metrics();
     server.stop();
     csv.flush()
         .map_err(io_err(format!("writing {}", csv_path.display())))?;
@@ -690,13 +686,10 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
     }
     reasons.extend(sampling_failure);
     reasons.extend(resources.reasons.iter().cloned());
-    reasons.extend(client_reasons(
-        &mix,
-        &broken_counts,
-        &counters,
-        args,
-        elapsed,
-    ));
+    match &counters {
+        Ok(c) => reasons.extend(client_reasons(&mix, &broken_counts, c, args, elapsed)),
+        Err(e) => reasons.push(format!("the server's counters at the end: {e}")),
+    }
     let summary = SoakSummary {
         schema_version: SCHEMA_VERSION,
         tool: "tlsbench soak".into(),
@@ -744,7 +737,7 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
         },
         server: ServerDoc {
             args: server_args,
-            counters,
+            counters: counters.ok(),
         },
         environment: common::env::Environment::collect(),
     };
@@ -842,23 +835,24 @@ pub fn human(s: &SoakSummary, dir: &Path) -> String {
         b.stalls_dropped_at_cap,
         b.outlived
     );
-    let by_label = |prefix: &str| -> String {
-        s.server
-            .counters
-            .iter()
-            .filter_map(|(k, v)| {
-                let label = k.strip_prefix(prefix)?.split('"').nth(1)?;
-                (*v > 0.0).then(|| format!("{label} {v:.0}"))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let _ = writeln!(
-        o,
-        "  server: handshake failures [{}]; timeouts [{}]",
-        by_label("tlsbench_handshake_failures_total{"),
-        by_label("tlsbench_timeouts_total{")
-    );
+    if let Some(c) = &s.server.counters {
+        let nonzero = |parts: Vec<(&str, u64)>| -> String {
+            parts
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(label, n)| format!("{label} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let failures = FailureCause::ALL.map(|f| (f.as_str(), c.failures_of(f)));
+        let timeouts = TimeoutKind::ALL.map(|t| (t.as_str(), c.timeouts_of(t)));
+        let _ = writeln!(
+            o,
+            "  server: handshake failures [{}]; timeouts [{}]",
+            nonzero(failures.to_vec()),
+            nonzero(timeouts.to_vec())
+        );
+    }
     for reason in &s.reasons {
         let _ = writeln!(o, "  FAIL: {reason}");
     }

@@ -1,6 +1,7 @@
 //! The admin endpoint: plain HTTP on its own listener and thread, serving the merged counters
-//! in Prometheus text format at `/metrics`. Kept off the TLS workers so scraping never perturbs
-//! what is being measured, and off by default.
+//! in Prometheus text format at `/metrics` and as JSON at `/metrics.json` (what
+//! [`crate::metrics::scrape`] reads). Kept off the TLS workers so scraping never perturbs what
+//! is being measured, and off by default.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -13,10 +14,17 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::ServerError;
+use crate::metrics::JSON_PATH;
 use crate::stats::Stats;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
+
+/// What a scraper asked for.
+enum Exposition {
+    Prometheus,
+    Json,
+}
 
 /// A running admin endpoint.
 pub struct Admin {
@@ -120,7 +128,7 @@ fn answer(stream: mio::net::TcpStream, stats: &Stats) -> io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
     let mut buf = [0u8; 8192];
     let mut len = 0;
-    let path_is_metrics = loop {
+    let wanted = loop {
         let n = stream.read(&mut buf[len..])?;
         if n == 0 {
             return Ok(());
@@ -133,23 +141,37 @@ fn answer(stream: mio::net::TcpStream, stats: &Stats) -> io::Result<()> {
                 let get = matches!(req.method, Some("GET") | Some("HEAD"));
                 let path = req.path.unwrap_or("");
                 let path = path.split('?').next().unwrap_or("");
-                break get && (path == "/metrics" || path == "/");
+                break match path {
+                    "/metrics" | "/" if get => Some(Exposition::Prometheus),
+                    JSON_PATH if get => Some(Exposition::Json),
+                    _ => None,
+                };
             }
             Ok(httparse::Status::Partial) if len < buf.len() => {}
-            _ => break false,
+            _ => break None,
         }
     };
-    if path_is_metrics {
-        let body = stats.snapshot().prometheus();
-        write!(
-            stream,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-    } else {
-        stream.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 27\r\nConnection: close\r\n\r\nthe metrics are at /metrics",
-        )?;
-    }
+    let snapshot = stats.snapshot();
+    let (status, content_type, body) = match wanted {
+        Some(Exposition::Prometheus) => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            snapshot.prometheus(),
+        ),
+        Some(Exposition::Json) => match snapshot.to_json() {
+            Ok(json) => ("200 OK", "application/json", json),
+            Err(e) => ("500 Internal Server Error", "text/plain", e.to_string()),
+        },
+        None => (
+            "404 Not Found",
+            "text/plain",
+            format!("the metrics are at /metrics and {JSON_PATH}"),
+        ),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
     stream.flush()
 }

@@ -83,8 +83,9 @@ pub struct ServerArgs {
     #[arg(long)]
     pub keylog: Option<PathBuf>,
 
-    /// Serve Prometheus metrics over plain HTTP: a PORT binds 127.0.0.1:PORT, an ADDR:PORT binds
-    /// exactly that (a non-loopback address is warned about); off if not given.
+    /// Serve the counters over plain HTTP (Prometheus text at /metrics, JSON at /metrics.json):
+    /// a PORT binds 127.0.0.1:PORT, an ADDR:PORT binds exactly that (a non-loopback address is
+    /// warned about); off if not given.
     #[arg(long, value_parser = parse_admin_addr)]
     pub admin: Option<SocketAddr>,
 

@@ -10,7 +10,7 @@ use rustls::ServerConnection;
 
 use crate::config::Settings;
 use crate::http::{self, Action, BodyFraming, Head, Request, ResponseHead, Status};
-use crate::stats::{FailureCause, TimeoutKind, WorkerStats};
+use crate::stats::{FailureCause, HandshakeClass, TimeoutKind, WorkerStats};
 use common::chunked::ChunkedDecoder;
 use common::pattern;
 
@@ -93,6 +93,8 @@ pub struct Conn {
     read_eof: bool,
     /// The server is shutting down: answer what is in flight, keep nothing alive.
     shutting_down: bool,
+    /// We sent a HelloRetryRequest: rustls forgets it when the retried hello resumes.
+    hrr_sent: bool,
     /// When each deadline's clock started.
     accepted_at: Instant,
     idle_since: Instant,
@@ -117,6 +119,7 @@ impl Conn {
             notify_sent: false,
             read_eof: false,
             shutting_down: false,
+            hrr_sent: false,
             accepted_at: now,
             idle_since: now,
             head_started: now,
@@ -241,6 +244,8 @@ impl Conn {
                         return self.tls_error(&err, io, ctx);
                     }
                     if matches!(self.phase, Phase::Handshake) {
+                        self.hrr_sent |= self.tls.handshake_kind()
+                            == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
                         if !self.tls.is_handshaking() {
                             self.handshake_done(ctx);
                         } else if self.read_eof {
@@ -300,7 +305,8 @@ impl Conn {
             .tls
             .handshake_kind()
             .unwrap_or(rustls::HandshakeKind::Full);
-        ctx.stats.handshake(self.tls.protocol_version(), kind);
+        let class = HandshakeClass::of(kind, self.hrr_sent);
+        ctx.stats.handshake(self.tls.protocol_version(), class);
         self.phase = Phase::Idle;
         self.idle_since = ctx.now;
     }

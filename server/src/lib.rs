@@ -8,8 +8,10 @@
 //! - [`http`]: sans-I/O HTTP/1.1: head parsing and routing, body framing, response heads.
 //! - [`conn`]: one connection's state machine (TLS + HTTP) over any byte transport.
 //! - `worker`: one thread's event loop: accept, drive, re-register, sweep deadlines.
-//! - [`stats`]: per-worker counters merged into a [`Snapshot`] on read; Prometheus text.
-//! - [`admin`]: the plain-HTTP `/metrics` endpoint on its own thread.
+//! - [`stats`]: per-worker counters merged into a [`Snapshot`] on read.
+//! - [`metrics`]: the contract with readers: series names, the Prometheus and JSON
+//!   expositions of a [`Snapshot`], and [`metrics::scrape`], their one reader.
+//! - [`admin`]: the plain-HTTP `/metrics` and `/metrics.json` endpoint on its own thread.
 //! - [`cli`]: `tlsbench server`: flags, certificates, binding, signals, the summary.
 //!
 //! Tests start a [`Server`] on listeners they bound themselves (port 0) and stop it through
@@ -23,6 +25,7 @@ pub mod conn;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod metrics;
 pub mod stats;
 mod worker;
 

@@ -15,8 +15,71 @@ use crate::http::Status;
 
 /// Protocol versions counted apart: index 0 is TLS 1.2, 1 is TLS 1.3.
 pub const VERSIONS: [&str; 2] = ["1.2", "1.3"];
-/// Handshake kinds as `handshake_kind()` reports them.
-pub const KINDS: [&str; 3] = ["full", "resumed", "full_hrr"];
+
+/// How a completed handshake is counted. rustls's `handshake_kind()` says `Resumed` for a
+/// resumption after a HelloRetryRequest too (it overwrites `FullWithHelloRetryRequest`), yet
+/// that handshake costs an extra round trip and a second ClientHello: the connection notes
+/// the HRR itself and [`HandshakeClass::of`] tells the two apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeClass {
+    /// A full handshake.
+    Full,
+    /// A resumed handshake (TLS 1.3 PSK, TLS 1.2 session ID or ticket).
+    Resumed,
+    /// A full TLS 1.3 handshake after a HelloRetryRequest.
+    FullHrr,
+    /// A resumed TLS 1.3 handshake after a HelloRetryRequest.
+    ResumedHrr,
+}
+
+impl HandshakeClass {
+    /// Every class, in counter order.
+    pub const ALL: [HandshakeClass; 4] = [
+        HandshakeClass::Full,
+        HandshakeClass::Resumed,
+        HandshakeClass::FullHrr,
+        HandshakeClass::ResumedHrr,
+    ];
+
+    /// The Prometheus label value (`kind="..."`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeClass::Full => "full",
+            HandshakeClass::Resumed => "resumed",
+            HandshakeClass::FullHrr => "full_hrr",
+            HandshakeClass::ResumedHrr => "resumed_hrr",
+        }
+    }
+
+    /// What the human summary calls it.
+    fn describe(self) -> &'static str {
+        match self {
+            HandshakeClass::Full => "full",
+            HandshakeClass::Resumed => "resumed",
+            HandshakeClass::FullHrr => "full with HRR",
+            HandshakeClass::ResumedHrr => "resumed after HRR",
+        }
+    }
+
+    /// The class of a handshake rustls reports as `kind`, where `hrr_sent` says whether this
+    /// server sent a HelloRetryRequest on the connection.
+    pub fn of(kind: HandshakeKind, hrr_sent: bool) -> HandshakeClass {
+        match (kind, hrr_sent) {
+            (HandshakeKind::Full, false) => HandshakeClass::Full,
+            (HandshakeKind::Resumed, false) => HandshakeClass::Resumed,
+            (HandshakeKind::Resumed, true) => HandshakeClass::ResumedHrr,
+            // rustls keeps `FullWithHelloRetryRequest` once an HRR went out; either way a
+            // full handshake after an HRR is one.
+            (HandshakeKind::FullWithHelloRetryRequest, _) | (HandshakeKind::Full, true) => {
+                HandshakeClass::FullHrr
+            }
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// Why a handshake did not complete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,7 +214,7 @@ pub struct WorkerStats {
     closed: AtomicU64,
     refused: AtomicU64,
     accept_errors: AtomicU64,
-    handshakes: [[AtomicU64; 3]; 2],
+    handshakes: [[AtomicU64; HandshakeClass::ALL.len()]; 2],
     failures: [AtomicU64; FailureCause::ALL.len()],
     tls_errors: [AtomicU64; FailureCause::ALL.len()],
     alerts_received: [AtomicU64; 256],
@@ -204,17 +267,12 @@ impl WorkerStats {
         bump(&self.accept_errors, 1);
     }
     /// A handshake completed.
-    pub fn handshake(&self, version: Option<rustls::ProtocolVersion>, kind: HandshakeKind) {
+    pub fn handshake(&self, version: Option<rustls::ProtocolVersion>, class: HandshakeClass) {
         let v = match version {
             Some(rustls::ProtocolVersion::TLSv1_2) => 0,
             _ => 1,
         };
-        let k = match kind {
-            HandshakeKind::Full => 0,
-            HandshakeKind::Resumed => 1,
-            HandshakeKind::FullWithHelloRetryRequest => 2,
-        };
-        bump(&self.handshakes[v][k], 1);
+        bump(&self.handshakes[v][class.index()], 1);
     }
     /// A handshake failed.
     pub fn handshake_failed(&self, cause: FailureCause, alert: Option<AlertDescription>) {
@@ -286,9 +344,9 @@ impl Stats {
             s.closed += load(&w.closed);
             s.refused += load(&w.refused);
             s.accept_errors += load(&w.accept_errors);
-            for v in 0..2 {
-                for k in 0..3 {
-                    s.handshakes[v][k] += load(&w.handshakes[v][k]);
+            for (dst, src) in s.handshakes.iter_mut().zip(&w.handshakes) {
+                for (dst, src) in dst.iter_mut().zip(src) {
+                    *dst += load(src);
                 }
             }
             for (dst, src) in s.failures.iter_mut().zip(&w.failures) {
@@ -332,8 +390,8 @@ pub struct Snapshot {
     pub refused: u64,
     /// `accept` errors other than WouldBlock (EMFILE, ENFILE, ...).
     pub accept_errors: u64,
-    /// Completed handshakes by version ([`VERSIONS`]) × kind ([`KINDS`]).
-    pub handshakes: [[u64; 3]; 2],
+    /// Completed handshakes by version ([`VERSIONS`]) × [`HandshakeClass`] order.
+    pub handshakes: [[u64; HandshakeClass::ALL.len()]; 2],
     /// Failed handshakes by [`FailureCause`] order.
     pub failures: [u64; FailureCause::ALL.len()],
     /// Established connections ended by a rustls error, by [`FailureCause`] order (only
@@ -362,7 +420,7 @@ impl Default for Snapshot {
             closed: 0,
             refused: 0,
             accept_errors: 0,
-            handshakes: [[0; 3]; 2],
+            handshakes: [[0; HandshakeClass::ALL.len()]; 2],
             failures: [0; FailureCause::ALL.len()],
             tls_errors: [0; FailureCause::ALL.len()],
             alerts_received: [0; 256],
@@ -380,13 +438,19 @@ impl Snapshot {
         self.accepted.saturating_sub(self.closed)
     }
 
-    /// Completed handshakes of one version ("1.2"/"1.3") and kind ("full"/"resumed"/"full_hrr").
+    /// Completed handshakes of one version ("1.2"/"1.3") and kind (a
+    /// [`HandshakeClass::as_str`]: "full", "resumed", "full_hrr", "resumed_hrr").
+    ///
+    /// # Panics
+    /// On a version or kind that is not one of those, naming it: tests spell these labels,
+    /// and a misspelt one must not read as zero handshakes.
     pub fn handshakes_of(&self, version: &str, kind: &str) -> u64 {
         let v = VERSIONS.iter().position(|x| *x == version);
-        let k = KINDS.iter().position(|x| *x == kind);
+        let k = HandshakeClass::ALL.iter().position(|c| c.as_str() == kind);
         match (v, k) {
             (Some(v), Some(k)) => self.handshakes[v][k],
-            _ => 0,
+            (None, _) => panic!("no TLS version {version:?} is counted (one of {VERSIONS:?})"),
+            (_, None) => panic!("no handshake kind {kind:?} is counted"),
         }
     }
 
@@ -430,174 +494,6 @@ impl Snapshot {
         self.timeouts[kind as usize]
     }
 
-    /// The Prometheus text exposition format (version 0.0.4).
-    pub fn prometheus(&self) -> String {
-        let mut o = String::with_capacity(4096);
-        let counter = |o: &mut String, name: &str, help: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
-        };
-        counter(
-            &mut o,
-            "tlsbench_connections_accepted_total",
-            "TCP connections accepted.",
-        );
-        let _ = writeln!(o, "tlsbench_connections_accepted_total {}", self.accepted);
-        counter(
-            &mut o,
-            "tlsbench_connections_closed_total",
-            "Connections closed.",
-        );
-        let _ = writeln!(o, "tlsbench_connections_closed_total {}", self.closed);
-        counter(
-            &mut o,
-            "tlsbench_connections_refused_total",
-            "Connections closed at once because --max-connections was reached.",
-        );
-        let _ = writeln!(o, "tlsbench_connections_refused_total {}", self.refused);
-        counter(
-            &mut o,
-            "tlsbench_accept_errors_total",
-            "accept() failures (EMFILE, ENFILE, ...).",
-        );
-        let _ = writeln!(o, "tlsbench_accept_errors_total {}", self.accept_errors);
-        let _ = writeln!(
-            o,
-            "# HELP tlsbench_connections_active Connections open now.\n# TYPE tlsbench_connections_active gauge\ntlsbench_connections_active {}",
-            self.active()
-        );
-        counter(
-            &mut o,
-            "tlsbench_handshakes_total",
-            "Completed TLS handshakes by protocol version and kind (handshake_kind()).",
-        );
-        for (v, version) in VERSIONS.iter().enumerate() {
-            for (k, kind) in KINDS.iter().enumerate() {
-                let _ = writeln!(
-                    o,
-                    "tlsbench_handshakes_total{{version=\"{version}\",kind=\"{kind}\"}} {}",
-                    self.handshakes[v][k]
-                );
-            }
-        }
-        counter(
-            &mut o,
-            "tlsbench_handshake_failures_total",
-            "Handshakes that did not complete, by cause.",
-        );
-        for cause in FailureCause::ALL {
-            let _ = writeln!(
-                o,
-                "tlsbench_handshake_failures_total{{cause=\"{}\"}} {}",
-                cause.as_str(),
-                self.failures_of(cause)
-            );
-        }
-        counter(
-            &mut o,
-            "tlsbench_tls_errors_total",
-            "Connections ended by a TLS error after their handshake, by cause.",
-        );
-        for cause in FailureCause::ALL.into_iter().filter(|c| c.is_tls()) {
-            let _ = writeln!(
-                o,
-                "tlsbench_tls_errors_total{{cause=\"{}\"}} {}",
-                cause.as_str(),
-                self.tls_errors_of(cause)
-            );
-        }
-        counter(
-            &mut o,
-            "tlsbench_handshake_alerts_received_total",
-            "Fatal alerts received from clients during handshakes, by alert name.",
-        );
-        for (code, n) in self.alerts_received.iter().enumerate() {
-            if *n > 0 {
-                let _ = writeln!(
-                    o,
-                    "tlsbench_handshake_alerts_received_total{{alert=\"{}\"}} {n}",
-                    common::tls::alert_name(AlertDescription::from(code as u8))
-                );
-            }
-        }
-        counter(
-            &mut o,
-            "tlsbench_timeouts_total",
-            "Connections closed by a timeout, by phase.",
-        );
-        for kind in TimeoutKind::ALL {
-            let _ = writeln!(
-                o,
-                "tlsbench_timeouts_total{{phase=\"{}\"}} {}",
-                kind.as_str(),
-                self.timeouts_of(kind)
-            );
-        }
-        counter(
-            &mut o,
-            "tlsbench_requests_total",
-            "HTTP responses by status code.",
-        );
-        for status in Status::ALL {
-            let _ = writeln!(
-                o,
-                "tlsbench_requests_total{{status=\"{}\"}} {}",
-                status.code(),
-                self.requests_of(status)
-            );
-        }
-        counter(
-            &mut o,
-            "tlsbench_plaintext_bytes_total",
-            "Application bytes through TLS, by direction.",
-        );
-        let _ = writeln!(
-            o,
-            "tlsbench_plaintext_bytes_total{{direction=\"in\"}} {}",
-            self.bytes_in
-        );
-        let _ = writeln!(
-            o,
-            "tlsbench_plaintext_bytes_total{{direction=\"out\"}} {}",
-            self.bytes_out
-        );
-        counter(
-            &mut o,
-            "tlsbench_cpu_seconds_total",
-            "Process CPU time by mode.",
-        );
-        let _ = writeln!(
-            o,
-            "tlsbench_cpu_seconds_total{{mode=\"user\"}} {:.6}",
-            self.cpu.user.as_secs_f64()
-        );
-        let _ = writeln!(
-            o,
-            "tlsbench_cpu_seconds_total{{mode=\"system\"}} {:.6}",
-            self.cpu.sys.as_secs_f64()
-        );
-        counter(
-            &mut o,
-            "process_cpu_seconds_total",
-            "Total user and system CPU time spent in seconds.",
-        );
-        let _ = writeln!(
-            o,
-            "process_cpu_seconds_total {:.6}",
-            self.cpu.total().as_secs_f64()
-        );
-        let _ = writeln!(
-            o,
-            "# HELP tlsbench_uptime_seconds Time since the server started.\n# TYPE tlsbench_uptime_seconds gauge\ntlsbench_uptime_seconds {:.3}",
-            self.uptime.as_secs_f64()
-        );
-        let _ = writeln!(
-            o,
-            "# HELP tlsbench_workers Worker threads.\n# TYPE tlsbench_workers gauge\ntlsbench_workers {}",
-            self.workers
-        );
-        o
-    }
-
     /// The human summary printed on shutdown.
     pub fn summary(&self) -> String {
         let mut o = String::new();
@@ -612,13 +508,12 @@ impl Snapshot {
             "  connections: {} accepted, {} closed, {} refused, {} accept errors",
             self.accepted, self.closed, self.refused, self.accept_errors
         );
-        for (v, version) in VERSIONS.iter().enumerate() {
-            let h = self.handshakes[v];
-            let _ = writeln!(
-                o,
-                "  TLS {version} handshakes: {} full, {} resumed, {} full with HRR",
-                h[0], h[1], h[2]
-            );
+        for (version, h) in VERSIONS.iter().zip(&self.handshakes) {
+            let parts: Vec<String> = HandshakeClass::ALL
+                .iter()
+                .map(|c| format!("{} {}", h[c.index()], c.describe()))
+                .collect();
+            let _ = writeln!(o, "  TLS {version} handshakes: {}", parts.join(", "));
         }
         let failures = with_parts(
             self.failures_total(),
@@ -696,14 +591,18 @@ mod tests {
         b.accepted();
         b.accepted();
         a.closed();
-        a.handshake(Some(rustls::ProtocolVersion::TLSv1_3), HandshakeKind::Full);
+        a.handshake(Some(rustls::ProtocolVersion::TLSv1_3), HandshakeClass::Full);
         b.handshake(
             Some(rustls::ProtocolVersion::TLSv1_3),
-            HandshakeKind::Resumed,
+            HandshakeClass::Resumed,
         );
         b.handshake(
             Some(rustls::ProtocolVersion::TLSv1_2),
-            HandshakeKind::Resumed,
+            HandshakeClass::Resumed,
+        );
+        a.handshake(
+            Some(rustls::ProtocolVersion::TLSv1_3),
+            HandshakeClass::ResumedHrr,
         );
         a.handshake_failed(
             FailureCause::PeerAlert,
@@ -719,7 +618,8 @@ mod tests {
         assert_eq!(s.handshakes_of("1.3", "full"), 1);
         assert_eq!(s.handshakes_of("1.3", "resumed"), 1);
         assert_eq!(s.handshakes_of("1.2", "resumed"), 1);
-        assert_eq!(s.handshakes_total(), 3);
+        assert_eq!(s.handshakes_of("1.3", "resumed_hrr"), 1);
+        assert_eq!(s.handshakes_total(), 4);
         assert_eq!(s.failures_of(FailureCause::PeerAlert), 1);
         assert_eq!(s.tls_errors_of(FailureCause::PeerMisbehaved), 1);
         assert_eq!(s.tls_errors_total(), 1);
@@ -733,6 +633,9 @@ mod tests {
         let text = s.prometheus();
         assert!(text.contains("tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed\"} 1\n"));
         assert!(
+            text.contains("tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed_hrr\"} 1\n")
+        );
+        assert!(
             text.contains(
                 "tlsbench_handshake_alerts_received_total{alert=\"bad_certificate\"} 1\n"
             )
@@ -741,13 +644,42 @@ mod tests {
         assert!(text.contains("tlsbench_tls_errors_total{cause=\"peer_misbehaved\"} 1\n"));
         assert!(!text.contains("tlsbench_tls_errors_total{cause=\"timeout\"}"));
         assert!(text.contains("tlsbench_connections_active 2\n"));
-        assert!(
-            s.summary()
-                .contains("TLS 1.3 handshakes: 1 full, 1 resumed, 0 full with HRR")
-        );
+        assert!(s.summary().contains(
+            "TLS 1.3 handshakes: 1 full, 1 resumed, 0 full with HRR, 1 resumed after HRR"
+        ));
         assert!(
             s.summary()
                 .contains("TLS errors after the handshake: 1 (1 peer_misbehaved)")
         );
+    }
+
+    #[test]
+    fn a_resumption_after_a_hello_retry_request_is_its_own_class() {
+        use HandshakeKind::{Full, FullWithHelloRetryRequest, Resumed};
+        let cases = [
+            ((Full, false), HandshakeClass::Full),
+            ((Resumed, false), HandshakeClass::Resumed),
+            ((FullWithHelloRetryRequest, false), HandshakeClass::FullHrr),
+            ((FullWithHelloRetryRequest, true), HandshakeClass::FullHrr),
+            ((Full, true), HandshakeClass::FullHrr),
+            // What rustls reports for a PSK accepted on the retried hello.
+            ((Resumed, true), HandshakeClass::ResumedHrr),
+        ];
+        for ((kind, hrr), want) in cases {
+            assert_eq!(HandshakeClass::of(kind, hrr), want, "{kind:?}, hrr {hrr}");
+        }
+        assert_eq!(HandshakeClass::ResumedHrr.as_str(), "resumed_hrr");
+    }
+
+    #[test]
+    #[should_panic(expected = "no handshake kind \"resumedd\"")]
+    fn a_misspelt_handshake_kind_is_refused_not_zero() {
+        Snapshot::default().handshakes_of("1.3", "resumedd");
+    }
+
+    #[test]
+    #[should_panic(expected = "no TLS version \"1.4\"")]
+    fn an_unknown_version_is_refused_not_zero() {
+        Snapshot::default().handshakes_of("1.4", "full");
     }
 }

@@ -9,10 +9,12 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::certs::KeyType;
 use rustls::HandshakeKind;
+use rustls::pki_types::ServerName;
 use rustls::version::{TLS12, TLS13};
 use server::stats::FailureCause;
 use server::{Resumption, Settings, TlsOptions};
@@ -244,7 +246,7 @@ fn refusing_client_alert_is_counted_by_name() {
     // the alert's name.
     let server = support::start_default();
     let cfg = support::client_config(KeyType::Ed25519, &[&TLS13], ClientResume::Off);
-    let name = rustls::pki_types::ServerName::try_from("bank32.com").unwrap();
+    let name = ServerName::try_from("bank32.com").unwrap();
     let mut conn = rustls::ClientConnection::new(cfg, name).unwrap();
     let mut sock = TcpStream::connect(server.local_addrs()[0]).unwrap();
     let mut err = None;
@@ -270,16 +272,12 @@ fn refusing_client_alert_is_counted_by_name() {
     assert_eq!(s.failures_of(FailureCause::PeerAlert), 1);
     // Same CA name, other key type: webpki refuses the signature algorithm, and rustls sends
     // the alert it maps that to.
-    let text = s.prometheus();
-    let alerts: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("tlsbench_handshake_alerts_received_total{"))
+    let received: Vec<(u8, u64)> = (0..=u8::MAX)
+        .zip(s.alerts_received)
+        .filter(|(_, n)| *n > 0)
         .collect();
-    assert_eq!(
-        alerts,
-        ["tlsbench_handshake_alerts_received_total{alert=\"decrypt_error\"} 1"],
-        "{text}"
-    );
+    let decrypt_error = u8::from(rustls::AlertDescription::DecryptError);
+    assert_eq!(received, [(decrypt_error, 1)], "{}", s.summary());
 }
 
 #[test]
@@ -328,6 +326,84 @@ fn negotiated_suite_and_group_follow_the_options() {
     drop(tls);
     let s = server.stop().unwrap();
     assert_eq!(s.handshakes_of("1.3", "full_hrr"), 1);
+}
+
+/// A client session store that forgets which group the server chose, so every connection
+/// offers the client's first group again: the server asks for another (an HRR) each time.
+#[derive(Debug)]
+struct NoKxHint(rustls::client::ClientSessionMemoryCache);
+
+impl rustls::client::ClientSessionStore for NoKxHint {
+    fn set_kx_hint(&self, _: ServerName<'static>, _: rustls::NamedGroup) {}
+    fn kx_hint(&self, _: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        None
+    }
+    fn set_tls12_session(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.0.set_tls12_session(name, value);
+    }
+    fn tls12_session(
+        &self,
+        name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.0.tls12_session(name)
+    }
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.0.remove_tls12_session(name);
+    }
+    fn insert_tls13_ticket(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.0.insert_tls13_ticket(name, value);
+    }
+    fn take_tls13_ticket(
+        &self,
+        name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        self.0.take_tls13_ticket(name)
+    }
+}
+
+#[test]
+fn a_resumption_after_a_hello_retry_request_counts_as_resumed_hrr() {
+    let opts = TlsOptions {
+        groups: common::tls::parse_groups(&["secp384r1".into()]).unwrap(),
+        resumption: Resumption::Tickets,
+        ..TlsOptions::default()
+    };
+    let server = support::start(KeyType::EcdsaP256, &opts, Settings::default(), 1);
+    let mut cfg =
+        (*support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off)).clone();
+    cfg.resumption = rustls::client::Resumption::store(Arc::new(NoKxHint(
+        rustls::client::ClientSessionMemoryCache::new(8),
+    )));
+    let cfg = Arc::new(cfg);
+    let addr = server.local_addrs()[0];
+    // The client offers X25519MLKEM768 first each time; the server takes only secp384r1.
+    let (first, h1, _) = support::get(addr, &cfg, "/");
+    assert_eq!(first, HandshakeKind::FullWithHelloRetryRequest, "{h1}");
+    let (second, h2, body) = support::get(addr, &cfg, "/");
+    assert!(h2.starts_with("HTTP/1.1 200"), "{h2}");
+    assert_eq!(body, server::http::HELLO_PAGE);
+    // rustls says only "resumed" on both ends; the server counts the HRR it sent.
+    assert_eq!(second, HandshakeKind::Resumed);
+    let s = server.stop().unwrap();
+    assert_eq!(s.handshakes_of("1.3", "full_hrr"), 1, "{}", s.summary());
+    assert_eq!(s.handshakes_of("1.3", "resumed_hrr"), 1, "{}", s.summary());
+    assert_eq!(s.handshakes_of("1.3", "resumed"), 0, "{}", s.summary());
+    assert_eq!(s.handshakes_total(), 2);
+    assert!(
+        s.summary().contains(
+            "TLS 1.3 handshakes: 0 full, 0 resumed, 1 full with HRR, 1 resumed after HRR"
+        ),
+        "{}",
+        s.summary()
+    );
 }
 
 #[test]

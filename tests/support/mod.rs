@@ -5,7 +5,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -255,26 +255,9 @@ pub fn read_hello(tls: &mut StreamOwned<ClientConnection, TcpStream>) -> std::io
     Ok(())
 }
 
-/// GET /metrics from the admin endpoint over plain TCP; returns the body.
-pub fn scrape(admin: SocketAddr) -> String {
-    let mut s = TcpStream::connect(admin).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-    body.to_owned()
-}
-
-pub fn metric(body: &str, series: &str) -> u64 {
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {series} in:\n{body}"))
-        .trim()
-        .parse()
-        .unwrap()
+/// The server's counters from its admin endpoint, through the server's own reader.
+pub fn scrape(admin: SocketAddr) -> server::Snapshot {
+    server::metrics::scrape(admin).unwrap()
 }
 
 /// Polls `cond` every 5 ms until it holds or `within` passes; returns whether it held.

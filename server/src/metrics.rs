@@ -1,0 +1,703 @@
+//! The metrics contract between the server and whoever reads its counters: every series name
+//! defined once here, the two expositions of one [`Snapshot`] (Prometheus text at `/metrics`
+//! for scrapers, JSON at `/metrics.json` for tlsbench itself), and the one reader of them,
+//! [`scrape`]. The runner, the soak and the tests read typed fields through it; a series or a
+//! field missing from an answer is an error naming it, never a zero.
+//!
+//! The JSON keys labelled families by their Prometheus label values, so both expositions name
+//! a series the same way. Every family lists every label value except the alerts received,
+//! which are sparse (256 codes): an absent alert is one never received.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::cpu::CpuTime;
+use rustls::AlertDescription;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::http::Status;
+use crate::stats::{FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
+
+/// TCP connections accepted (refused ones included).
+pub const CONNECTIONS_ACCEPTED: &str = "tlsbench_connections_accepted_total";
+/// Connections closed.
+pub const CONNECTIONS_CLOSED: &str = "tlsbench_connections_closed_total";
+/// Connections refused by `--max-connections`.
+pub const CONNECTIONS_REFUSED: &str = "tlsbench_connections_refused_total";
+/// `accept` failures other than WouldBlock.
+pub const ACCEPT_ERRORS: &str = "tlsbench_accept_errors_total";
+/// Connections open now (a gauge, derived from accepted and closed).
+pub const CONNECTIONS_ACTIVE: &str = "tlsbench_connections_active";
+/// Completed handshakes, labelled `version` and `kind` ([`HandshakeClass::as_str`]).
+pub const HANDSHAKES: &str = "tlsbench_handshakes_total";
+/// Failed handshakes, labelled `cause` ([`FailureCause::as_str`]).
+pub const HANDSHAKE_FAILURES: &str = "tlsbench_handshake_failures_total";
+/// Established connections ended by a rustls error, labelled `cause`.
+pub const TLS_ERRORS: &str = "tlsbench_tls_errors_total";
+/// Fatal alerts received during handshakes, labelled `alert` (only those received).
+pub const ALERTS_RECEIVED: &str = "tlsbench_handshake_alerts_received_total";
+/// Connections closed by a timeout, labelled `phase` ([`TimeoutKind::as_str`]).
+pub const TIMEOUTS: &str = "tlsbench_timeouts_total";
+/// Responses, labelled `status` (the code).
+pub const REQUESTS: &str = "tlsbench_requests_total";
+/// Plaintext bytes, labelled `direction` (`in`, `out`).
+pub const PLAINTEXT_BYTES: &str = "tlsbench_plaintext_bytes_total";
+/// Process CPU seconds, labelled `mode` (`user`, `system`).
+pub const CPU_SECONDS: &str = "tlsbench_cpu_seconds_total";
+/// Process CPU seconds, user plus system (the name Prometheus client libraries use).
+pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
+/// Seconds since the server started.
+pub const UPTIME: &str = "tlsbench_uptime_seconds";
+/// Worker threads.
+pub const WORKERS: &str = "tlsbench_workers";
+
+/// The admin endpoint's path of the JSON snapshot.
+pub const JSON_PATH: &str = "/metrics.json";
+
+/// The most an admin answer may hold; a snapshot is a few kilobytes.
+const MAX_ANSWER: u64 = 1024 * 1024;
+/// How long a scrape may take to connect, and each read or write after that.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the counters could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// Connecting to the admin endpoint, or the exchange with it, failed.
+    #[error("{what} {addr}: {source}")]
+    Io {
+        /// What we were doing.
+        what: &'static str,
+        /// The admin endpoint.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The admin endpoint answered something other than a 200 with a body.
+    #[error("the admin endpoint {addr} answered {answer:?}, not a 200 with the snapshot")]
+    Answer {
+        /// The admin endpoint.
+        addr: SocketAddr,
+        /// The status line (or the start of what came back).
+        answer: String,
+    },
+    /// The snapshot does not follow the contract: a missing or unknown field or series, a
+    /// value that is not a count. The message names it.
+    #[error("the counters snapshot: {0}")]
+    Snapshot(#[from] serde_json::Error),
+}
+
+impl Snapshot {
+    /// The JSON exposition (`/metrics.json`).
+    pub fn to_json(&self) -> Result<String, MetricsError> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    /// Reads the JSON exposition; every field and series must be there.
+    pub fn from_json(text: &str) -> Result<Snapshot, MetricsError> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4) at `/metrics`.
+    pub fn prometheus(&self) -> String {
+        let mut o = String::with_capacity(4096);
+        let head = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        let counter = |o: &mut String, name: &str, help: &str, value: u64| {
+            head(o, name, "counter", help);
+            let _ = writeln!(o, "{name} {value}");
+        };
+        counter(
+            &mut o,
+            CONNECTIONS_ACCEPTED,
+            "TCP connections accepted.",
+            self.accepted,
+        );
+        counter(
+            &mut o,
+            CONNECTIONS_CLOSED,
+            "Connections closed.",
+            self.closed,
+        );
+        counter(
+            &mut o,
+            CONNECTIONS_REFUSED,
+            "Connections closed at once because --max-connections was reached.",
+            self.refused,
+        );
+        counter(
+            &mut o,
+            ACCEPT_ERRORS,
+            "accept() failures (EMFILE, ENFILE, ...).",
+            self.accept_errors,
+        );
+        head(&mut o, CONNECTIONS_ACTIVE, "gauge", "Connections open now.");
+        let _ = writeln!(o, "{CONNECTIONS_ACTIVE} {}", self.active());
+
+        head(
+            &mut o,
+            HANDSHAKES,
+            "counter",
+            "Completed TLS handshakes by protocol version and kind (handshake_kind(), and resumed_hrr for a resumption after a HelloRetryRequest).",
+        );
+        for (version, counts) in VERSIONS.iter().zip(&self.handshakes) {
+            for (class, n) in HandshakeClass::ALL.iter().zip(counts) {
+                let kind = class.as_str();
+                let _ = writeln!(
+                    o,
+                    "{HANDSHAKES}{{version=\"{version}\",kind=\"{kind}\"}} {n}"
+                );
+            }
+        }
+        head(
+            &mut o,
+            HANDSHAKE_FAILURES,
+            "counter",
+            "Handshakes that did not complete, by cause.",
+        );
+        for cause in FailureCause::ALL {
+            let (c, n) = (cause.as_str(), self.failures_of(cause));
+            let _ = writeln!(o, "{HANDSHAKE_FAILURES}{{cause=\"{c}\"}} {n}");
+        }
+        head(
+            &mut o,
+            TLS_ERRORS,
+            "counter",
+            "Connections ended by a TLS error after their handshake, by cause.",
+        );
+        for cause in FailureCause::ALL.into_iter().filter(|c| c.is_tls()) {
+            let (c, n) = (cause.as_str(), self.tls_errors_of(cause));
+            let _ = writeln!(o, "{TLS_ERRORS}{{cause=\"{c}\"}} {n}");
+        }
+        head(
+            &mut o,
+            ALERTS_RECEIVED,
+            "counter",
+            "Fatal alerts received from clients during handshakes, by alert name.",
+        );
+        for (name, n) in alerts(self) {
+            let _ = writeln!(o, "{ALERTS_RECEIVED}{{alert=\"{name}\"}} {n}");
+        }
+        head(
+            &mut o,
+            TIMEOUTS,
+            "counter",
+            "Connections closed by a timeout, by phase.",
+        );
+        for kind in TimeoutKind::ALL {
+            let (phase, n) = (kind.as_str(), self.timeouts_of(kind));
+            let _ = writeln!(o, "{TIMEOUTS}{{phase=\"{phase}\"}} {n}");
+        }
+        head(
+            &mut o,
+            REQUESTS,
+            "counter",
+            "HTTP responses by status code.",
+        );
+        for status in Status::ALL {
+            let (code, n) = (status.code(), self.requests_of(status));
+            let _ = writeln!(o, "{REQUESTS}{{status=\"{code}\"}} {n}");
+        }
+        head(
+            &mut o,
+            PLAINTEXT_BYTES,
+            "counter",
+            "Application bytes through TLS, by direction.",
+        );
+        let _ = writeln!(o, "{PLAINTEXT_BYTES}{{direction=\"in\"}} {}", self.bytes_in);
+        let _ = writeln!(
+            o,
+            "{PLAINTEXT_BYTES}{{direction=\"out\"}} {}",
+            self.bytes_out
+        );
+        head(&mut o, CPU_SECONDS, "counter", "Process CPU time by mode.");
+        let (user, sys) = (self.cpu.user.as_secs_f64(), self.cpu.sys.as_secs_f64());
+        let _ = writeln!(o, "{CPU_SECONDS}{{mode=\"user\"}} {user:.6}");
+        let _ = writeln!(o, "{CPU_SECONDS}{{mode=\"system\"}} {sys:.6}");
+        head(
+            &mut o,
+            PROCESS_CPU_SECONDS,
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+        );
+        let total = self.cpu.total().as_secs_f64();
+        let _ = writeln!(o, "{PROCESS_CPU_SECONDS} {total:.6}");
+        head(&mut o, UPTIME, "gauge", "Time since the server started.");
+        let _ = writeln!(o, "{UPTIME} {:.3}", self.uptime.as_secs_f64());
+        head(&mut o, WORKERS, "gauge", "Worker threads.");
+        let _ = writeln!(o, "{WORKERS} {}", self.workers);
+        o
+    }
+}
+
+/// Reads the counters from the admin endpoint at `admin` (`GET /metrics.json`).
+pub fn scrape(admin: SocketAddr) -> Result<Snapshot, MetricsError> {
+    let io = |what| {
+        move |source| MetricsError::Io {
+            what,
+            addr: admin,
+            source,
+        }
+    };
+    let mut s = TcpStream::connect_timeout(&admin, SCRAPE_TIMEOUT).map_err(io("connecting to"))?;
+    s.set_read_timeout(Some(SCRAPE_TIMEOUT))
+        .map_err(io("setting a timeout on"))?;
+    s.set_write_timeout(Some(SCRAPE_TIMEOUT))
+        .map_err(io("setting a timeout on"))?;
+    write!(
+        s,
+        "GET {JSON_PATH} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(io("asking"))?;
+    let mut answer = String::new();
+    s.take(MAX_ANSWER)
+        .read_to_string(&mut answer)
+        .map_err(io("reading the answer of"))?;
+    match answer.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200 ") => Snapshot::from_json(body),
+        _ => Err(MetricsError::Answer {
+            addr: admin,
+            answer: answer
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect(),
+        }),
+    }
+}
+
+/// The alerts received, by name, only those received at least once.
+fn alerts(s: &Snapshot) -> impl Iterator<Item = (String, u64)> + '_ {
+    (0..=u8::MAX)
+        .zip(&s.alerts_received)
+        .filter(|(_, n)| **n > 0)
+        .map(|(code, n)| (common::tls::alert_name(AlertDescription::from(code)), *n))
+}
+
+/// The JSON form of a [`Snapshot`]: labelled families as maps keyed by label value, so a
+/// reader never depends on an array order.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    workers: usize,
+    uptime: Duration,
+    cpu: WireCpu,
+    cpu_at_start: WireCpu,
+    accepted: u64,
+    closed: u64,
+    refused: u64,
+    accept_errors: u64,
+    /// version → kind → count.
+    handshakes: BTreeMap<String, BTreeMap<String, u64>>,
+    failures: BTreeMap<String, u64>,
+    /// Every cause, the non-TLS ones included (always 0), so the snapshot round-trips.
+    tls_errors: BTreeMap<String, u64>,
+    alerts_received: BTreeMap<String, u64>,
+    timeouts: BTreeMap<String, u64>,
+    requests: BTreeMap<String, u64>,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireCpu {
+    user: Duration,
+    sys: Duration,
+}
+
+impl From<CpuTime> for WireCpu {
+    fn from(c: CpuTime) -> Self {
+        WireCpu {
+            user: c.user,
+            sys: c.sys,
+        }
+    }
+}
+
+impl From<WireCpu> for CpuTime {
+    fn from(c: WireCpu) -> Self {
+        CpuTime {
+            user: c.user,
+            sys: c.sys,
+        }
+    }
+}
+
+fn labelled<L: Copy, K: ToString>(
+    labels: &[L],
+    key: impl Fn(L) -> K,
+    values: &[u64],
+) -> BTreeMap<String, u64> {
+    labels
+        .iter()
+        .zip(values)
+        .map(|(l, n)| (key(*l).to_string(), *n))
+        .collect()
+}
+
+/// Takes every label of `labels` out of `series` in order; a missing or an unknown label is
+/// an error naming the series as Prometheus does. `open` is the series name up to its label:
+/// `name{` or `name{other="x",`.
+fn unlabelled<const N: usize, L: Copy, K: ToString>(
+    open: &str,
+    label: &str,
+    labels: &[L; N],
+    key: impl Fn(L) -> K,
+    mut series: BTreeMap<String, u64>,
+) -> Result<[u64; N], String> {
+    let mut out = [0; N];
+    for (dst, l) in out.iter_mut().zip(labels) {
+        let k = key(*l).to_string();
+        *dst = series
+            .remove(&k)
+            .ok_or_else(|| format!("missing series {open}{label}=\"{k}\"}}"))?;
+    }
+    match series.into_keys().next() {
+        Some(k) => Err(format!("unknown series {open}{label}=\"{k}\"}}")),
+        None => Ok(out),
+    }
+}
+
+impl From<&Snapshot> for Wire {
+    fn from(s: &Snapshot) -> Self {
+        Wire {
+            workers: s.workers,
+            uptime: s.uptime,
+            cpu: s.cpu.into(),
+            cpu_at_start: s.cpu_at_start.into(),
+            accepted: s.accepted,
+            closed: s.closed,
+            refused: s.refused,
+            accept_errors: s.accept_errors,
+            handshakes: VERSIONS
+                .iter()
+                .zip(&s.handshakes)
+                .map(|(v, counts)| {
+                    let kinds = labelled(&HandshakeClass::ALL, HandshakeClass::as_str, counts);
+                    ((*v).to_owned(), kinds)
+                })
+                .collect(),
+            failures: labelled(&FailureCause::ALL, FailureCause::as_str, &s.failures),
+            tls_errors: labelled(&FailureCause::ALL, FailureCause::as_str, &s.tls_errors),
+            alerts_received: alerts(s).collect(),
+            timeouts: labelled(&TimeoutKind::ALL, TimeoutKind::as_str, &s.timeouts),
+            requests: labelled(&Status::ALL, Status::code, &s.requests),
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+        }
+    }
+}
+
+impl TryFrom<Wire> for Snapshot {
+    type Error = String;
+
+    fn try_from(w: Wire) -> Result<Snapshot, String> {
+        let mut by_version = w.handshakes;
+        let mut handshakes = [[0; HandshakeClass::ALL.len()]; VERSIONS.len()];
+        for (dst, version) in handshakes.iter_mut().zip(VERSIONS) {
+            let kinds = by_version
+                .remove(version)
+                .ok_or_else(|| format!("missing series {HANDSHAKES}{{version=\"{version}\"}}"))?;
+            *dst = unlabelled(
+                &format!("{HANDSHAKES}{{version=\"{version}\","),
+                "kind",
+                &HandshakeClass::ALL,
+                HandshakeClass::as_str,
+                kinds,
+            )?;
+        }
+        if let Some(v) = by_version.into_keys().next() {
+            return Err(format!("unknown series {HANDSHAKES}{{version=\"{v}\"}}"));
+        }
+        let mut alerts_received = [0; 256];
+        for (name, n) in w.alerts_received {
+            let code = (0..=u8::MAX)
+                .find(|c| common::tls::alert_name(AlertDescription::from(*c)) == name)
+                .ok_or_else(|| format!("unknown series {ALERTS_RECEIVED}{{alert=\"{name}\"}}"))?;
+            alerts_received[usize::from(code)] = n;
+        }
+        let causes = &FailureCause::ALL;
+        Ok(Snapshot {
+            workers: w.workers,
+            uptime: w.uptime,
+            cpu: w.cpu.into(),
+            cpu_at_start: w.cpu_at_start.into(),
+            accepted: w.accepted,
+            closed: w.closed,
+            refused: w.refused,
+            accept_errors: w.accept_errors,
+            handshakes,
+            failures: unlabelled(
+                &format!("{HANDSHAKE_FAILURES}{{"),
+                "cause",
+                causes,
+                FailureCause::as_str,
+                w.failures,
+            )?,
+            tls_errors: unlabelled(
+                &format!("{TLS_ERRORS}{{"),
+                "cause",
+                causes,
+                FailureCause::as_str,
+                w.tls_errors,
+            )?,
+            alerts_received,
+            timeouts: unlabelled(
+                &format!("{TIMEOUTS}{{"),
+                "phase",
+                &TimeoutKind::ALL,
+                TimeoutKind::as_str,
+                w.timeouts,
+            )?,
+            requests: unlabelled(
+                &format!("{REQUESTS}{{"),
+                "status",
+                &Status::ALL,
+                Status::code,
+                w.requests,
+            )?,
+            bytes_in: w.bytes_in,
+            bytes_out: w.bytes_out,
+        })
+    }
+}
+
+impl Serialize for Snapshot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire::from(self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Snapshot {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Snapshot, D::Error> {
+        Snapshot::try_from(Wire::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A snapshot where every count differs, so a swapped or dropped series shows.
+    fn distinct() -> Snapshot {
+        let mut next = 0u64;
+        let mut n = || {
+            next += 7;
+            next
+        };
+        let mut s = Snapshot {
+            workers: 3,
+            uptime: Duration::new(12, 345_678_901),
+            cpu: CpuTime {
+                user: Duration::new(1, 500_000_000),
+                sys: Duration::new(0, 250_001_000),
+            },
+            cpu_at_start: CpuTime {
+                user: Duration::from_micros(1_234),
+                sys: Duration::from_micros(56),
+            },
+            accepted: n(),
+            closed: n(),
+            refused: n(),
+            accept_errors: n(),
+            bytes_in: n(),
+            bytes_out: n(),
+            ..Snapshot::default()
+        };
+        for c in s.handshakes.iter_mut().flatten() {
+            *c = n();
+        }
+        for c in s
+            .failures
+            .iter_mut()
+            .chain(&mut s.tls_errors)
+            .chain(&mut s.timeouts)
+            .chain(&mut s.requests)
+        {
+            *c = n();
+        }
+        s.alerts_received[usize::from(u8::from(AlertDescription::BadCertificate))] = n();
+        // A code without a name travels too ("unknown200").
+        s.alerts_received[200] = n();
+        s
+    }
+
+    fn json_without(path: &[&str]) -> String {
+        let mut v = serde_json::to_value(distinct()).unwrap();
+        let (last, parents) = path.split_last().unwrap();
+        let mut at = &mut v;
+        for p in parents {
+            at = &mut at[*p];
+        }
+        assert!(
+            at.as_object_mut().unwrap().remove(*last).is_some(),
+            "{path:?}"
+        );
+        v.to_string()
+    }
+
+    #[test]
+    fn the_json_exposition_round_trips_every_count() {
+        let s = distinct();
+        let back = Snapshot::from_json(&s.to_json().unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn the_prometheus_exposition_carries_the_same_counts() {
+        let s = distinct();
+        let text = s.prometheus();
+        let value = |series: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(value(CONNECTIONS_ACCEPTED), s.accepted as f64);
+        assert_eq!(value(CONNECTIONS_ACTIVE), s.active() as f64);
+        for (v, version) in VERSIONS.iter().enumerate() {
+            for class in HandshakeClass::ALL {
+                let series = format!(
+                    "{HANDSHAKES}{{version=\"{version}\",kind=\"{}\"}}",
+                    class.as_str()
+                );
+                assert_eq!(value(&series), s.handshakes[v][class as usize] as f64);
+            }
+        }
+        for cause in FailureCause::ALL {
+            let series = format!("{HANDSHAKE_FAILURES}{{cause=\"{}\"}}", cause.as_str());
+            assert_eq!(value(&series), s.failures_of(cause) as f64);
+        }
+        for status in Status::ALL {
+            let series = format!("{REQUESTS}{{status=\"{}\"}}", status.code());
+            assert_eq!(value(&series), s.requests_of(status) as f64);
+        }
+        let alert = format!("{ALERTS_RECEIVED}{{alert=\"bad_certificate\"}}");
+        assert_eq!(value(&alert), s.alerts_received[42] as f64);
+        assert_eq!(value(PROCESS_CPU_SECONDS), 1.750001);
+        assert_eq!(
+            value(&format!("{PLAINTEXT_BYTES}{{direction=\"out\"}}")),
+            s.bytes_out as f64
+        );
+    }
+
+    #[test]
+    fn a_missing_series_is_an_error_naming_it() {
+        let cases: [(&[&str], &str); 6] = [
+            (
+                &["handshakes", "1.3", "resumed_hrr"],
+                "missing series tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed_hrr\"}",
+            ),
+            (
+                &["handshakes", "1.2"],
+                "missing series tlsbench_handshakes_total{version=\"1.2\"}",
+            ),
+            (
+                &["failures", "timeout"],
+                "missing series tlsbench_handshake_failures_total{cause=\"timeout\"}",
+            ),
+            (
+                &["timeouts", "idle"],
+                "missing series tlsbench_timeouts_total{phase=\"idle\"}",
+            ),
+            (
+                &["requests", "200"],
+                "missing series tlsbench_requests_total{status=\"200\"}",
+            ),
+            (&["bytes_out"], "missing field `bytes_out`"),
+        ];
+        for (path, want) in cases {
+            let err = Snapshot::from_json(&json_without(path)).unwrap_err();
+            assert!(err.to_string().contains(want), "{path:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_series_or_a_value_that_is_not_a_count_is_an_error() {
+        let mut v = serde_json::to_value(distinct()).unwrap();
+        v["timeouts"]["lunch"] = 1.into();
+        let err = Snapshot::from_json(&v.to_string()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown series tlsbench_timeouts_total{phase=\"lunch\"}"),
+            "{err}"
+        );
+
+        let mut v = serde_json::to_value(distinct()).unwrap();
+        v["alerts_received"]["no_such_alert"] = 1.into();
+        let err = Snapshot::from_json(&v.to_string()).unwrap_err();
+        assert!(err.to_string().contains("no_such_alert"), "{err}");
+
+        let mut v = serde_json::to_value(distinct()).unwrap();
+        v["accepted"] = (-1).into();
+        assert!(Snapshot::from_json(&v.to_string()).is_err());
+
+        let mut v = serde_json::to_value(distinct()).unwrap();
+        v["requests"]["200"] = 1.5.into();
+        assert!(Snapshot::from_json(&v.to_string()).is_err());
+
+        let mut v = serde_json::to_value(distinct()).unwrap();
+        v["surprise"] = 1.into();
+        let err = Snapshot::from_json(&v.to_string()).unwrap_err();
+        assert!(err.to_string().contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn scrape_reads_the_admin_endpoint_json() {
+        let stats = std::sync::Arc::new(crate::Stats::new(2));
+        let w = stats.worker(1).unwrap();
+        w.accepted();
+        w.handshake(
+            Some(rustls::ProtocolVersion::TLSv1_3),
+            HandshakeClass::ResumedHrr,
+        );
+        w.request(Status::NotFound);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let admin = crate::admin::Admin::start(listener, std::sync::Arc::clone(&stats)).unwrap();
+        let s = scrape(admin.local_addr()).unwrap();
+        assert_eq!(s.workers, 2);
+        assert_eq!(s.accepted, 1);
+        assert_eq!(s.handshakes_of("1.3", "resumed_hrr"), 1);
+        assert_eq!(s.requests_of(Status::NotFound), 1);
+        // The Prometheus text is served beside it, from the same counters.
+        let mut c = TcpStream::connect(admin.local_addr()).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+        let series = format!("\n{HANDSHAKES}{{version=\"1.3\",kind=\"resumed_hrr\"}} 1\n");
+        assert!(text.contains(&series), "{text}");
+        admin.stop();
+    }
+
+    #[test]
+    fn scrape_refuses_an_answer_that_is_not_the_snapshot() {
+        // An endpoint that answers every request with a 404, as a wrong port might.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+        });
+        let err = scrape(addr).unwrap_err();
+        assert!(
+            matches!(&err, MetricsError::Answer { answer, .. } if answer == "HTTP/1.1 404 Not Found"),
+            "{err}"
+        );
+        peer.join().unwrap();
+    }
+}
