@@ -1,14 +1,15 @@
 //! The `tlsbench` binary as a child process: `tlsbench certs` (files, modes, idempotence,
-//! bad names), `tlsbench server` refusing bad flags and world-readable keys, and a clean exit
-//! with the summary on SIGTERM under load and on SIGINT when idle.
+//! bad names), `tlsbench server` refusing bad flags and world-readable keys, a clean exit
+//! with the summary on SIGTERM under load and on SIGINT when idle, `tlsbench load` (its counts
+//! agreeing with the server's, its CPU per operation plausible) and `tlsbench run`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use support::{
-    BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, p, read_hello, scrape,
-    server_in, spawn_guarded, text, tlsbench,
+    BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, p, read_hello,
+    scrape, server_in, spawn_guarded, text, tlsbench, wait_until,
 };
 
 use std::io::{BufRead, BufReader, Write};
@@ -327,7 +328,9 @@ fn server_exits_promptly_on_sigint_when_idle() {
     let addr = srv.addr_after("tlsbench server listening on https://");
     assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
 
-    let status = srv.signal_and_wait(libc::SIGINT, Duration::from_secs(5));
+    // A server that missed the signal never exits; one that exits does so in milliseconds. A
+    // bound is only a hang detector here, so it is the generous one every child gets.
+    let status = srv.signal_and_wait(libc::SIGINT, EXIT_TIMEOUT);
     let stdout = srv.stdout_text();
     let stderr = text(&srv.stderr);
     assert_eq!(
@@ -582,6 +585,137 @@ fn load_writes_an_hdr_interval_log_that_hdrhistogram_reads() {
     );
 }
 
+/// The most cores a side's CPU time may add up to: its measured window has edges (a worker
+/// starts its CPU clock a little before the first operation and stops it a little after the
+/// last), worth a few percent of a one-second window.
+const CORES_SLACK: f64 = 1.05;
+
+/// Fails unless `cpu_us_per_op` is plausible for a side with `cores` cores doing `rate`
+/// operations a second: positive (every operation costs CPU) and, multiplied by the rate, no
+/// more than the side's cores. An inflated CPU time, or one divided by too few operations,
+/// claims more cores than the side had.
+fn assert_cpu_plausible(what: &str, rate: f64, cpu_us_per_op: f64, cores: f64) {
+    assert!(
+        rate > 0.0 && cpu_us_per_op > 0.0,
+        "{what}: rate {rate}, CPU {cpu_us_per_op} µs/op"
+    );
+    let used = rate * cpu_us_per_op / 1e6;
+    assert!(
+        used <= cores * CORES_SLACK,
+        "{what}: {rate:.1} ops/s × {cpu_us_per_op:.1} µs/op = {used:.2} cores, but the side had {cores}"
+    );
+}
+
+/// Fails unless the server counted `server` of what the generator counted `client` of: at
+/// least as many, and at most `in_flight` more (one per connection, in flight at the deadline).
+fn assert_counts_agree(what: &str, server: u64, client: u64, in_flight: u64) {
+    assert!(
+        (client..=client + in_flight).contains(&server),
+        "{what}: the server counted {server}, the generator {client} (+ at most {in_flight} in flight)"
+    );
+}
+
+#[test]
+#[should_panic(expected = "cores, but the side had 2")]
+fn cpu_per_operation_claiming_more_cores_than_the_side_had_fails() {
+    // 1,000 operations a second at 2,500 µs each is 2.5 cores.
+    assert_cpu_plausible("inflated", 1000.0, 2500.0, 2.0);
+}
+
+#[test]
+#[should_panic(expected = "CPU 0 µs/op")]
+fn cpu_per_operation_of_zero_fails() {
+    assert_cpu_plausible("free", 1000.0, 0.0, 2.0);
+}
+
+#[test]
+fn server_counts_outside_the_generators_plus_in_flight_fail() {
+    assert_counts_agree("exact", 100, 100, 4);
+    assert_counts_agree("in flight", 104, 100, 4);
+    for server in [99, 105] {
+        let failed = std::panic::catch_unwind(|| assert_counts_agree("off", server, 100, 4));
+        assert!(failed.is_err(), "{server} of 100 passed");
+    }
+}
+
+/// `tlsbench load` against our server, a connection per request: the server counted what the
+/// generator counted (no more than one operation per connection more: those in flight at the
+/// deadline, which the server finished and the generator abandoned), and the generator's CPU
+/// per handshake and per request adds up to no more cores than its threads could use.
+#[test]
+fn load_counts_agree_with_the_server_and_its_cpu_per_operation_is_plausible() {
+    const CONNECTIONS: u64 = 4;
+    const THREADS: u64 = 2;
+    let t = load_target();
+    let before = scrape(t.admin);
+    let json = t._dir.path().join("counts.json");
+    let ran = t.load(
+        "bank32.com",
+        &[
+            "-c",
+            &CONNECTIONS.to_string(),
+            "-t",
+            &THREADS.to_string(),
+            "-d",
+            "1s",
+            "--warmup",
+            "0s",
+            "--new-conn",
+            "--tls",
+            "1.3",
+            "-q",
+            "--json",
+            p(&json),
+        ],
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let res = &doc["results"];
+    let num = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{v} in {res}"));
+    let counts = &res["counts"];
+    let handshakes = num(&counts["full"]) + num(&counts["resumed"]) + num(&counts["full_hrr"]);
+    let requests = num(&counts["requests"]);
+    assert!(handshakes > 0 && requests > 0, "{counts}");
+    assert_eq!(
+        res["errors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(num)
+            .sum::<u64>(),
+        0,
+        "{res}"
+    );
+
+    // The server finishes a TLS 1.3 handshake when the client's Finished arrives, after the
+    // client counted it: wait (bounded) until it has counted at least what the client saw.
+    let server_handshakes = || scrape(t.admin).handshakes_total() - before.handshakes_total();
+    let server_requests =
+        || scrape(t.admin).requests_of(Status::Ok) - before.requests_of(Status::Ok);
+    wait_until(EXIT_TIMEOUT, || {
+        server_handshakes() >= handshakes && server_requests() >= requests
+    });
+    assert_counts_agree("handshakes", server_handshakes(), handshakes, CONNECTIONS);
+    assert_counts_agree("requests", server_requests(), requests, CONNECTIONS);
+
+    let cpu = &res["cpu"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("{v} in {res}"));
+    let cores = (THREADS as f64).min(f(&doc["machine"]["logical_cpus"]));
+    assert_cpu_plausible(
+        "generator per handshake",
+        f(&res["handshakes_per_s"]),
+        f(&cpu["us_per_handshake"]),
+        cores,
+    );
+    assert_cpu_plausible(
+        "generator per request",
+        f(&res["requests_per_s"]),
+        f(&cpu["us_per_request"]),
+        cores,
+    );
+}
+
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
@@ -688,15 +822,33 @@ fn run_writes_results_table_and_charts_and_compare_gates() {
     let rows = doc["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     assert!(doc["incomplete"].is_null());
+    // Each side may use the CPUs it was pinned to, or every CPU when it was not pinned.
+    let cores = |key: &str| match doc[key].as_array().unwrap().len() {
+        0 => doc["environment"]["logical_cpus"].as_f64().unwrap(),
+        pinned => pinned as f64,
+    };
+    let (server_cores, client_cores) = (cores("server_cpus"), cores("client_cpus"));
     for row in rows {
-        assert!(row["rate"]["median"].as_f64().unwrap() > 0.0, "{row}");
-        assert!(
-            row["server_cpu_us"]["median"].as_f64().unwrap() > 0.0,
-            "{row}"
+        let name = row["name"].as_str().unwrap();
+        // The smallest rate × the smallest CPU/op is at most any one repeat's product: if
+        // even it claims too many cores, every repeat did.
+        let least = |v: &serde_json::Value| {
+            v["min"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name}: {v} in {row}"))
+        };
+        let rate = least(&row["rate"]);
+        assert_cpu_plausible(
+            &format!("{name}: server"),
+            rate,
+            least(&row["server_cpu_us"]),
+            server_cores,
         );
-        assert!(
-            row["client_cpu_us"]["median"].as_f64().unwrap() > 0.0,
-            "{row}"
+        assert_cpu_plausible(
+            &format!("{name}: client"),
+            rate,
+            least(&row["client_cpu_us"]),
+            client_cores,
         );
         assert_eq!(row["errors"], 0);
     }

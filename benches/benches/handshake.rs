@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use benches::pair::{self, HandshakeCase, Pair, Side};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -37,25 +37,10 @@ fn run(
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let c = match side {
-            Side::Server | Side::Client => {
-                let (c, times) = pair
-                    .handshake_timed()
-                    .unwrap_or_else(|e| panic!("{}: {e}", case.id(side)));
-                total += if side == Side::Server {
-                    times.server
-                } else {
-                    times.client
-                };
-                c
-            }
-            Side::Pair => {
-                let start = Instant::now();
-                let c = pair.handshake();
-                total += start.elapsed();
-                c.unwrap_or_else(|e| panic!("{}: {e}", case.id(side)))
-            }
-        };
+        let (c, time) = pair
+            .handshake_for(side)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.id(side)));
+        total += time;
         c.expect_kind(expected)
             .unwrap_or_else(|e| panic!("{}: {e}", case.id(side)));
         // Dropped outside the clock, like rustls-bench.

@@ -262,6 +262,21 @@ impl Pair {
         Ok((connected, times))
     }
 
+    /// One complete handshake and the time a `side` bench counts for it: that side's own
+    /// processing ([`SideTimes`]) for `Server` and `Client`, the whole in-memory handshake for
+    /// `Pair`. The one place a side is mapped to its time, so a test can prove the mapping.
+    pub fn handshake_for(&self, side: Side) -> Result<(Connected, Duration), PairError> {
+        match side {
+            Side::Server => self.handshake_timed().map(|(c, t)| (c, t.server)),
+            Side::Client => self.handshake_timed().map(|(c, t)| (c, t.client)),
+            Side::Pair => {
+                let start = Instant::now();
+                let c = self.handshake()?;
+                Ok((c, start.elapsed()))
+            }
+        }
+    }
+
     /// Runs a handshake to completion, including the server's post-handshake messages
     /// (TLS 1.3 tickets), so the client's store holds what the next handshake resumes with.
     fn drive(&self, mut times: Option<&mut SideTimes>) -> Result<Connected, PairError> {

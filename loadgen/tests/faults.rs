@@ -111,7 +111,7 @@ impl Drop for Run {
 fn a_server_that_never_answers_tls_costs_timeouts_and_the_deadline_holds() {
     let tarpit = Tarpit::start();
     let ca = CaFile::of(&good_chain());
-    let (connections, deadline, timeout) = (4u64, 1.5, 0.3);
+    let (connections, deadline, timeout) = (4u64, 1.5f64, 0.3);
     let opts = options(
         tarpit.addr(),
         &ca,
@@ -119,10 +119,9 @@ fn a_server_that_never_answers_tls_costs_timeouts_and_the_deadline_holds() {
     );
     let (r, wall) = Run::start(opts).join();
     let c = &r.measured.counters;
-    assert!(
-        wall.as_secs_f64() < deadline + 1.0,
-        "{wall:?} for a {deadline} s run"
-    );
+    // A run that missed its deadline would go on timing out 300 ms handshakes until stopped at
+    // RUN_LIMIT; half of that is ten times the run, room for a loaded machine.
+    assert!(wall < RUN_LIMIT / 2, "{wall:?} for a {deadline} s run");
     // Every operation timed out in its handshake: at least one per connection, at most as
     // many as fit in the window, and nothing else went wrong.
     let timeouts = c.errors_of(ErrorKind::Timeout);
@@ -157,7 +156,9 @@ fn a_deadline_shorter_than_the_timeout_still_ends_the_run() {
     );
     let (r, wall) = Run::start(opts).join();
     let c = &r.measured.counters;
-    assert!(wall < Duration::from_secs(2), "{wall:?} for a 1 s run");
+    // A run held open by its in-flight handshakes would last their 60 s timeout (and be
+    // stopped at RUN_LIMIT); half of RUN_LIMIT is far from both that and the 1 s run.
+    assert!(wall < RUN_LIMIT / 2, "{wall:?} for a 1 s run");
     // What is in flight at the deadline is abandoned uncounted (as wrk and h2load do), so
     // nothing at all was measured: no error, no request, no handshake.
     assert_eq!(c.errors_total() + c.requests + c.handshakes(), 0, "{c:?}");

@@ -754,7 +754,6 @@ fn key_update_flood_is_cut_by_rustls_and_counted() {
     // the next record the server sends. The 33rd is PeerMisbehaved::TooManyKeyUpdateRequests,
     // which rustls returns without queuing an alert: the server closes without one, after
     // reading a few KiB of the flood.
-    let started = Instant::now();
     'flood: for i in 0..20_000 {
         tls.conn.refresh_traffic_keys().unwrap();
         if i % 64 == 63 || i == 19_999 {
@@ -766,12 +765,13 @@ fn key_update_flood_is_cut_by_rustls_and_counted() {
             }
         }
     }
+    // The close is waited for (bounded by WITHIN, failing past it); how long the flood took to
+    // write on a busy machine is not the server's doing.
     let reply = read_until_closed(&mut tls.sock, WITHIN);
     assert!(
         reply.is_empty(),
         "no alert, no KeyUpdate replies: {reply:02x?}"
     );
-    assert!(started.elapsed() < WITHIN);
     settled(&server, "KeyUpdate flood", |s| s.tls_errors_total() == 1);
     good_request_still_served(&server);
 
