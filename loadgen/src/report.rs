@@ -120,7 +120,7 @@ pub struct Results {
     /// Of the connections that offered a saved session, the share that resumed (null when
     /// none offered).
     pub resumption_hit_rate: Option<f64>,
-    /// Resumed handshakes among all completed handshakes.
+    /// Resumed handshakes (with or without a HelloRetryRequest) among all completed handshakes.
     pub resumed_share: Option<f64>,
     /// Response body throughput, MB/s (10^6 bytes).
     pub download_mb_per_s: f64,
@@ -295,7 +295,7 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
             requests_per_s: per_s(c.requests, secs),
             resumption_hit_rate: (c.offered > 0)
                 .then(|| c.offered_resumed as f64 / c.offered as f64),
-            resumed_share: (hs > 0).then(|| c.resumed as f64 / hs as f64),
+            resumed_share: (hs > 0).then(|| c.resumed_any() as f64 / hs as f64),
             download_mb_per_s: if secs > 0.0 {
                 c.body_bytes_in as f64 / 1e6 / secs
             } else {
@@ -340,7 +340,7 @@ pub fn warnings(opts: &LoadOptions, d: &Document) -> Vec<String> {
                 "RESUMPTION MOSTLY FAILED: asked for {:.0}% resumed handshakes, got {:.1}% ({} of {}): {} connections had no saved session to offer, {} offered one and the server did a full handshake anyway",
                 opts.resume_ratio * 100.0,
                 share * 100.0,
-                c.resumed,
+                c.resumed_any(),
                 c.handshakes(),
                 c.offer_missed,
                 c.offered - c.offered_resumed
@@ -393,12 +393,13 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
     let _ = writeln!(o, "  measured: {:.2} s", r.duration_s);
     let _ = writeln!(
         o,
-        "  handshakes: {} ({:.1}/s): {} full, {} resumed, {} full with HRR; TLS 1.3: {}, TLS 1.2: {}",
+        "  handshakes: {} ({:.1}/s): {} full, {} resumed, {} full with HRR, {} resumed with HRR; TLS 1.3: {}, TLS 1.2: {}",
         c.handshakes(),
         r.handshakes_per_s,
         c.full,
         c.resumed,
         c.full_hrr,
+        c.resumed_hrr,
         c.tls13,
         c.tls12
     );

@@ -17,7 +17,7 @@ use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 
 use crate::response::ResponseReader;
-use crate::stats::{self, ErrorKind, Hist, Measured};
+use crate::stats::{self, ErrorKind, HandshakeClass, Hist, Measured};
 use crate::tlsconf::WorkerTls;
 
 /// Plaintext queued in rustls before more upload body is encrypted (as on the server).
@@ -120,6 +120,8 @@ struct Conn {
     /// Requests completed on this connection.
     served: u64,
     offered: bool,
+    /// The server answered with a HelloRetryRequest (rustls forgets it if it then resumes).
+    saw_hrr: bool,
     reader: ResponseReader,
     head_off: usize,
     close_after: bool,
@@ -415,6 +417,7 @@ impl<'a> Worker<'a> {
             first_byte: false,
             served: 0,
             offered,
+            saw_hrr: false,
             reader: ResponseReader::new(),
             head_off: 0,
             close_after: false,
@@ -658,12 +661,16 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
                     let _ = c.tls.write_tls(&mut c.stream);
                     return Err(classify_tls(&err, m, plan));
                 }
+                // Between the HRR and the server's second hello, which needs our second
+                // ClientHello first, so no single read spans both.
+                c.saw_hrr |= c.tls.handshake_kind()
+                    == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
             }
         }
 
         if c.phase == Phase::Handshaking {
             if !c.tls.is_handshaking() {
-                handshake_done(c, m, now);
+                handshake_done(c, m, now)?;
                 // The request goes out in the same pass, with the client's Finished.
                 c.phase = Phase::Requesting;
                 continue;
@@ -720,30 +727,49 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
     }
 }
 
-fn handshake_done(c: &mut Conn, m: &mut Measured, now: Instant) {
+fn handshake_done(c: &mut Conn, m: &mut Measured, now: Instant) -> Result<(), Fail> {
+    let Some(kind) = c.tls.handshake_kind() else {
+        return Err(Fail(
+            ErrorKind::Tls,
+            Some("rustls finished a handshake without saying its kind".into()),
+        ));
+    };
+    let tls13 = match c.tls.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_2) => false,
+        Some(rustls::ProtocolVersion::TLSv1_3) => true,
+        other => {
+            return Err(Fail(
+                ErrorKind::Tls,
+                Some(format!("handshake finished with version {other:?}")),
+            ));
+        }
+    };
     if !c.measured {
-        return;
+        return Ok(());
     }
     let since = c.connected.unwrap_or(c.connect_started);
     stats::record(&mut m.handshake, now.saturating_duration_since(since));
     let k = &mut m.counters;
-    match c.tls.handshake_kind() {
-        Some(rustls::HandshakeKind::Resumed) => {
-            k.resumed += 1;
-            if c.offered {
-                k.offered_resumed += 1;
-            }
+    let class = HandshakeClass::of(kind, c.saw_hrr);
+    k.handshake(class);
+    match class {
+        HandshakeClass::Resumed | HandshakeClass::ResumedHrr if c.offered => {
+            k.offered_resumed += 1;
         }
-        Some(rustls::HandshakeKind::FullWithHelloRetryRequest) => k.full_hrr += 1,
-        _ => k.full += 1,
+        HandshakeClass::Full
+        | HandshakeClass::FullHrr
+        | HandshakeClass::Resumed
+        | HandshakeClass::ResumedHrr => {}
     }
     if c.offered {
         k.offered += 1;
     }
-    match c.tls.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_2) => k.tls12 += 1,
-        _ => k.tls13 += 1,
+    if tls13 {
+        k.tls13 += 1;
+    } else {
+        k.tls12 += 1;
     }
+    Ok(())
 }
 
 /// Counts a finished response: 2xx as a request, anything else as an error by status.
