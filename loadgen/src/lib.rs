@@ -12,6 +12,8 @@
 //!   `--insecure`; failure messages that name what was expected and what was presented.
 //! - [`response`]: sans-I/O HTTP/1.1 response reading.
 //! - `worker`: one thread's event loop and its connections.
+//! - [`schedule`]: one worker's open-loop arrivals, staggered across workers; due operations
+//!   that never started.
 //! - [`stats`]: histograms and counters, merged once at the end.
 //! - [`report`]: the human summary, the JSON document, histogram encoding.
 //!
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod oneshot;
 pub mod report;
 pub mod response;
+pub mod schedule;
 pub mod stats;
 pub mod target;
 pub mod tlsconf;
@@ -242,6 +245,7 @@ pub fn run(
             tls,
             start,
             intervals: tx.clone(),
+            place: (i, threads),
         });
     }
     drop(tx);

@@ -162,6 +162,12 @@ pub struct Counters {
     /// Connections that were to offer a session but found none saved (the server issued too
     /// few tickets or sessions for the concurrency, or none at all).
     pub offer_missed: u64,
+    /// Measured operations started (each ends as a request or an error, or is abandoned in
+    /// flight at the deadline).
+    pub started: u64,
+    /// Open loop: measured operations that were due before the run ended and never started
+    /// (every connection was busy); always 0 in closed loop, where nothing is due.
+    pub not_started: u64,
     /// Requests answered with 2xx and a complete body.
     pub requests: u64,
     /// Response body bytes received (download).
@@ -190,6 +196,8 @@ impl Counters {
         self.offered += o.offered;
         self.offered_resumed += o.offered_resumed;
         self.offer_missed += o.offer_missed;
+        self.started += o.started;
+        self.not_started += o.not_started;
         self.requests += o.requests;
         self.body_bytes_in += o.body_bytes_in;
         self.body_bytes_out += o.body_bytes_out;

@@ -17,6 +17,7 @@ use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 
 use crate::response::ResponseReader;
+use crate::schedule::Schedule;
 use crate::stats::{self, ErrorKind, HandshakeClass, Hist, Measured};
 use crate::tlsconf::WorkerTls;
 
@@ -92,6 +93,8 @@ pub(crate) struct WorkerSpec {
     /// When the run started (the same instant for all workers).
     pub start: Instant,
     pub intervals: mpsc::Sender<(u64, Hist)>,
+    /// This worker's index and the number of workers: open-loop arrivals are staggered by it.
+    pub place: (usize, usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,9 +173,8 @@ struct Worker<'a> {
     m: Measured,
     interval_hist: Hist,
     interval_index: u64,
-    /// Open loop: the intended start of the next operation.
-    next_at: Option<Instant>,
-    interval: Duration,
+    /// Open loop: when operations are due.
+    schedule: Option<Schedule>,
     /// Measured operations finished and started.
     finished: u64,
     started_ops: u64,
@@ -189,15 +191,13 @@ impl<'a> Worker<'a> {
         let n = spec.connections.max(1);
         let warmup_end = spec.start + plan.warmup;
         let end = plan.duration.map(|d| warmup_end + d);
-        let interval = spec
-            .rate
-            .filter(|r| *r > 0.0)
-            .map(|r| Duration::from_secs_f64(1.0 / r))
-            .unwrap_or(Duration::ZERO);
+        let (index, workers) = spec.place;
         Ok(Worker {
             plan,
             shared,
-            next_at: spec.rate.map(|_| spec.start),
+            schedule: spec
+                .rate
+                .map(|r| Schedule::new(r, index, workers, spec.start)),
             spec,
             poll,
             slots: (0..n).map(|_| None).collect(),
@@ -205,7 +205,6 @@ impl<'a> Worker<'a> {
             m: Measured::default(),
             interval_hist: stats::new_hist(),
             interval_index: 0,
-            interval,
             finished: 0,
             started_ops: 0,
             offer_acc: 0.0,
@@ -249,10 +248,10 @@ impl<'a> Worker<'a> {
             if let Some(e) = self.end {
                 wake = wake.min(e);
             }
-            if let Some(t) = self.next_at
+            if let Some(s) = &self.schedule
                 && self.has_free_slot()
             {
-                wake = wake.min(t);
+                wake = wake.min(s.next());
             }
             for t in self.retry_at.iter().flatten() {
                 wake = wake.min(*t);
@@ -273,6 +272,17 @@ impl<'a> Worker<'a> {
                 self.sweep(now);
                 next_tick = now + TICK;
             }
+        }
+        let stopped = Instant::now();
+        self.m.counters.started = self.started_ops;
+        if let Some(s) = &self.schedule {
+            let until = self.end.map_or(stopped, |e| e.min(stopped));
+            let missed = s.not_started(self.warmup_end, until);
+            // Under -n, slots past the quota were never going to start.
+            self.m.counters.not_started = match self.spec.quota {
+                Some(q) => missed.min(q.saturating_sub(self.started_ops)),
+                None => missed,
+            };
         }
         // Deadline: what is in flight is abandoned, not counted (wrk and h2load do the same).
         for slot in 0..self.slots.len() {
@@ -320,13 +330,12 @@ impl<'a> Worker<'a> {
             if !free || self.quota_reached() {
                 continue;
             }
-            let intended = match self.next_at {
+            let intended = match self.schedule.as_mut() {
                 None => now,
-                Some(t) if t <= now => {
-                    self.next_at = Some(t + self.interval);
-                    t
-                }
-                Some(_) => return,
+                Some(s) => match s.take(now) {
+                    Some(t) => t,
+                    None => return,
+                },
             };
             self.start_op(i, intended, now);
         }

@@ -360,6 +360,39 @@ fn stalled_server_makes_corrected_latency_exceed_uncorrected() {
 }
 
 #[test]
+fn an_open_loop_that_falls_behind_counts_what_never_started_and_warns() {
+    // One connection, 4 MiB answers, 2000 asked per second: most operations find the only
+    // connection busy when they are due.
+    let srv = TestServer::start(Resumption::Both, 1);
+    let mut opts = srv.options(&format!("/bytes/{}", 4 << 20));
+    opts.requests = None;
+    opts.duration = Some(Duration::from_secs(1));
+    opts.rate = Some(2000.0);
+    opts.connections = 1;
+    let r = support::run(&opts);
+    let c = &r.measured.counters;
+    assert!(c.started > 0, "{c:?}");
+    assert!(c.not_started > c.started, "{c:?}");
+    let doc = loadgen::report::document(&opts, &r, vec![]);
+    let ol = doc.results.open_loop.as_ref().unwrap();
+    assert_eq!(ol.not_started, c.not_started);
+    assert!(ol.achieved_per_s < 0.95 * 2000.0, "{ol:?}");
+    assert!(
+        doc.results
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("OPEN LOOP FELL BEHIND")),
+        "{:?}",
+        doc.results.warnings
+    );
+    let text = loadgen::report::human(&opts, &doc);
+    assert!(
+        text.contains(&format!("{} due operations never started", c.not_started)),
+        "{text}"
+    );
+}
+
+#[test]
 fn server_gone_is_counted_and_marked_incomplete() {
     let mut srv = TestServer::start(Resumption::Both, 1);
     let opts = srv.options("/");
