@@ -200,30 +200,7 @@ pub fn run(
     } else {
         Some(verify::root_store(&opts.tls.trust)?)
     };
-    let plan = worker::Plan {
-        addr: opts.target.addr,
-        server_name: opts.target.server_name.clone(),
-        request: request_head(opts, false),
-        request_close: request_head(opts, true),
-        head_request: opts.method.eq_ignore_ascii_case("HEAD"),
-        upload: opts.upload,
-        new_conn: opts.new_conn,
-        requests_per_conn: opts.requests_per_conn,
-        resume_ratio: if opts.tls.resume == ResumeMode::Off {
-            0.0
-        } else {
-            opts.resume_ratio
-        },
-        timeout: opts.timeout,
-        warmup: opts.warmup,
-        duration: match (opts.duration, opts.requests) {
-            (None, None) => Some(Duration::from_secs(10)),
-            (d, _) => d,
-        },
-        insecure: opts.tls.insecure,
-        trust: opts.tls.trust.clone(),
-        report_interval: opts.report_interval.max(Duration::from_millis(100)),
-    };
+    let plan = worker::Plan::new(opts);
     let shared = worker::Shared {
         max_errors: opts.max_errors,
         ..worker::Shared::default()

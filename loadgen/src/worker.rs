@@ -52,6 +52,36 @@ pub(crate) struct Plan {
     pub report_interval: Duration,
 }
 
+impl Plan {
+    /// What `opts` asks every worker to do; without `-d` or `-n` a run lasts 10 s.
+    pub fn new(opts: &crate::LoadOptions) -> Plan {
+        Plan {
+            addr: opts.target.addr,
+            server_name: opts.target.server_name.clone(),
+            request: crate::request_head(opts, false),
+            request_close: crate::request_head(opts, true),
+            head_request: opts.method.eq_ignore_ascii_case("HEAD"),
+            upload: opts.upload,
+            new_conn: opts.new_conn,
+            requests_per_conn: opts.requests_per_conn,
+            resume_ratio: if opts.tls.resume == crate::ResumeMode::Off {
+                0.0
+            } else {
+                opts.resume_ratio
+            },
+            timeout: opts.timeout,
+            warmup: opts.warmup,
+            duration: match (opts.duration, opts.requests) {
+                (None, None) => Some(Duration::from_secs(10)),
+                (d, _) => d,
+            },
+            insecure: opts.tls.insecure,
+            trust: opts.tls.trust.clone(),
+            report_interval: opts.report_interval.max(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// State all workers and the main thread share.
 #[derive(Default)]
 pub(crate) struct Shared {
@@ -135,10 +165,10 @@ struct Conn {
 enum Outcome {
     /// Still working.
     Pending,
-    /// The operation finished; keep the connection for another (keep-alive).
-    DoneKeep,
-    /// The operation finished; close the connection.
-    DoneClose,
+    /// The operation finished at this instant; keep the connection for another (keep-alive).
+    DoneKeep(Instant),
+    /// The operation finished at this instant; close the connection.
+    DoneClose(Instant),
     /// An idle keep-alive connection was closed by the server: no operation was involved.
     IdleClosed,
 }
@@ -183,6 +213,16 @@ struct Worker<'a> {
     warmup_end: Instant,
     end: Option<Instant>,
     cpu_start: Option<(common::cpu::CpuTime, Instant)>,
+    /// Reads the time at each operation's own events (connect issued, connected, handshake
+    /// done, request written, first byte, response complete), never once per pass: a pass
+    /// that completes several operations gives each its own end. `Instant::now` (vDSO); tests
+    /// substitute a clock that never returns the same instant twice.
+    clock: fn() -> Instant,
+    /// Event-loop passes so far, and each measured operation's (pass, start, end).
+    #[cfg(test)]
+    pass: u64,
+    #[cfg(test)]
+    trace: Vec<(u64, Instant, Instant)>,
 }
 
 impl<'a> Worker<'a> {
@@ -211,6 +251,11 @@ impl<'a> Worker<'a> {
             warmup_end,
             end,
             cpu_start: None,
+            clock: Instant::now,
+            #[cfg(test)]
+            pass: 0,
+            #[cfg(test)]
+            trace: Vec::new(),
         })
     }
 
@@ -226,6 +271,10 @@ impl<'a> Worker<'a> {
             self.cpu_start = Some((common::cpu::thread(), Instant::now()));
         }
         loop {
+            #[cfg(test)]
+            {
+                self.pass += 1;
+            }
             let now = Instant::now();
             if self.cpu_start.is_none() && now >= self.warmup_end {
                 self.cpu_start = Some((common::cpu::thread(), now));
@@ -266,7 +315,7 @@ impl<'a> Worker<'a> {
             let now = Instant::now();
             for ev in events.iter() {
                 let slot = ev.token().0;
-                self.drive(slot, now);
+                self.drive(slot);
             }
             if now >= next_tick {
                 self.sweep(now);
@@ -331,18 +380,21 @@ impl<'a> Worker<'a> {
                 continue;
             }
             let intended = match self.schedule.as_mut() {
-                None => now,
+                None => None,
                 Some(s) => match s.take(now) {
-                    Some(t) => t,
+                    Some(t) => Some(t),
                     None => return,
                 },
             };
-            self.start_op(i, intended, now);
+            self.start_op(i, intended);
         }
     }
 
-    fn start_op(&mut self, slot: usize, intended: Instant, now: Instant) {
-        let measured = intended >= self.warmup_end;
+    /// Starts an operation on `slot`: open loop at its schedule slot `intended`, closed loop
+    /// (`None`) intended for when it actually starts.
+    fn start_op(&mut self, slot: usize, intended: Option<Instant>) {
+        let now = (self.clock)();
+        let measured = intended.unwrap_or(now) >= self.warmup_end;
         if measured {
             self.started_ops += 1;
         }
@@ -351,26 +403,25 @@ impl<'a> Worker<'a> {
             .is_some_and(|c| c.phase == Phase::Idle);
         if reuse {
             if let Some(c) = self.slots[slot].as_mut() {
-                c.intended = intended;
+                c.intended = intended.unwrap_or(now);
                 c.started = now;
                 c.measured = measured;
                 c.phase = Phase::Requesting;
             }
             self.begin_request(slot);
-            self.drive(slot, now);
+            self.drive(slot);
             return;
         }
-        match self.connect(slot, intended, now, measured) {
+        match self.connect(slot, intended, measured) {
             Ok(()) => {}
-            Err(Fail(kind, _)) => self.op_failed(slot, kind, measured, now),
+            Err(Fail(kind, _)) => self.op_failed(slot, kind, measured),
         }
     }
 
     fn connect(
         &mut self,
         slot: usize,
-        intended: Instant,
-        now: Instant,
+        intended: Option<Instant>,
         measured: bool,
     ) -> Result<(), Fail> {
         let offer = if self.plan.resume_ratio >= 1.0 {
@@ -402,6 +453,8 @@ impl<'a> Worker<'a> {
         if measured && offer && self.spec.tls.store.is_some() && !offered {
             self.m.counters.offer_missed += 1;
         }
+        // The operation starts when the connect is issued, after the TLS state is set up.
+        let now = (self.clock)();
         let mut stream =
             TcpStream::connect(self.plan.addr).map_err(|e| Fail(ErrorKind::of_io(&e), None))?;
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -417,7 +470,7 @@ impl<'a> Worker<'a> {
             tls,
             phase: Phase::Connecting,
             interest,
-            intended,
+            intended: intended.unwrap_or(now),
             started: now,
             measured,
             connect_started: now,
@@ -451,16 +504,16 @@ impl<'a> Worker<'a> {
         c.reader.start(plan.head_request);
     }
 
-    fn drive(&mut self, slot: usize, now: Instant) {
+    fn drive(&mut self, slot: usize) {
         let result = match self.slots[slot].as_mut() {
-            Some(c) => step(c, self.plan, &mut self.m, now),
+            Some(c) => step(c, self.plan, &mut self.m, self.clock),
             None => return,
         };
         match result {
             Ok(Outcome::Pending) => self.reregister(slot),
             Ok(Outcome::IdleClosed) => self.close(slot),
-            Ok(Outcome::DoneKeep) => self.op_done(slot, now, true),
-            Ok(Outcome::DoneClose) => self.op_done(slot, now, false),
+            Ok(Outcome::DoneKeep(end)) => self.op_done(slot, end, true),
+            Ok(Outcome::DoneClose(end)) => self.op_done(slot, end, false),
             Err(Fail(kind, detail)) => {
                 let measured = self.slots[slot].as_ref().is_some_and(|c| c.measured);
                 if kind == ErrorKind::CertVerify && !self.plan.insecure {
@@ -468,7 +521,7 @@ impl<'a> Worker<'a> {
                     self.shared.verify_failed.store(true, Ordering::Release);
                     self.shared.fatal(why);
                 }
-                self.op_failed(slot, kind, measured, now);
+                self.op_failed(slot, kind, measured);
             }
         }
     }
@@ -490,31 +543,29 @@ impl<'a> Worker<'a> {
                 .is_err()
             {
                 let measured = c.measured;
-                self.op_failed(slot, ErrorKind::Io, measured, Instant::now());
+                self.op_failed(slot, ErrorKind::Io, measured);
                 return;
             }
             c.interest = want;
         }
     }
 
-    fn op_done(&mut self, slot: usize, now: Instant, keep: bool) {
+    /// Records the operation on `slot` that completed at `end`.
+    fn op_done(&mut self, slot: usize, end: Instant, keep: bool) {
         let Some(c) = self.slots[slot].as_mut() else {
             return;
         };
         c.served += 1;
         if c.measured {
-            stats::record(
-                &mut self.m.request,
-                now.saturating_duration_since(c.intended),
-            );
+            #[cfg(test)]
+            self.trace.push((self.pass, c.started, end));
+            let corrected = end.saturating_duration_since(c.intended);
+            stats::record(&mut self.m.request, corrected);
             stats::record(
                 &mut self.m.request_uncorrected,
-                now.saturating_duration_since(c.started),
+                end.saturating_duration_since(c.started),
             );
-            stats::record(
-                &mut self.interval_hist,
-                now.saturating_duration_since(c.intended),
-            );
+            stats::record(&mut self.interval_hist, corrected);
             self.finished += 1;
             self.shared.done.fetch_add(1, Ordering::Relaxed);
         }
@@ -525,7 +576,7 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn op_failed(&mut self, slot: usize, kind: ErrorKind, measured: bool, now: Instant) {
+    fn op_failed(&mut self, slot: usize, kind: ErrorKind, measured: bool) {
         self.close(slot);
         if measured {
             self.m.counters.error(kind);
@@ -536,7 +587,7 @@ impl<'a> Worker<'a> {
                     .fatal(format!("stopped after {total} errors (--max-errors)"));
             }
         }
-        self.retry_at[slot] = Some(now + RETRY_BACKOFF);
+        self.retry_at[slot] = Some(Instant::now() + RETRY_BACKOFF);
     }
 
     fn close(&mut self, slot: usize) {
@@ -556,14 +607,19 @@ impl<'a> Worker<'a> {
                 .is_some_and(|c| c.phase != Phase::Idle && now >= c.started + self.plan.timeout);
             if expired {
                 let measured = self.slots[slot].as_ref().is_some_and(|c| c.measured);
-                self.op_failed(slot, ErrorKind::Timeout, measured, now);
+                self.op_failed(slot, ErrorKind::Timeout, measured);
             }
         }
     }
 }
 
 /// Drives one connection as far as its socket allows.
-fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Outcome, Fail> {
+fn step(
+    c: &mut Conn,
+    plan: &Plan,
+    m: &mut Measured,
+    clock: fn() -> Instant,
+) -> Result<Outcome, Fail> {
     if c.phase == Phase::Connecting {
         match c.stream.take_error() {
             Ok(Some(e)) | Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
@@ -571,6 +627,7 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
         }
         match c.stream.peer_addr() {
             Ok(_) => {
+                let now = clock();
                 c.connected = Some(now);
                 if c.measured {
                     stats::record(
@@ -638,7 +695,7 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
             }
             if c.head_off >= head.len() && c.upload_left == 0 {
                 c.phase = Phase::Responding;
-                c.request_sent = now;
+                c.request_sent = clock();
             }
         }
 
@@ -679,7 +736,7 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
 
         if c.phase == Phase::Handshaking {
             if !c.tls.is_handshaking() {
-                handshake_done(c, m, now)?;
+                handshake_done(c, m, clock())?;
                 // The request goes out in the same pass, with the client's Finished.
                 c.phase = Phase::Requesting;
                 continue;
@@ -696,18 +753,19 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
                     Ok(b) => b,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                        return finish_eof(c, m);
+                        return finish_eof(c, m, clock());
                     }
                     Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
                 };
                 if buf.is_empty() {
                     // close_notify: the response may be delimited by the close.
-                    return finish_eof(c, m);
+                    return finish_eof(c, m, clock());
                 }
                 if !c.first_byte {
                     c.first_byte = true;
                     if c.measured {
-                        stats::record(&mut m.ttfb, now.saturating_duration_since(c.request_sent));
+                        let ttfb = clock().saturating_duration_since(c.request_sent);
+                        stats::record(&mut m.ttfb, ttfb);
                     }
                 }
                 let step = c
@@ -720,11 +778,11 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
                 }
                 progress = true;
                 if let Some(resp) = step.done {
-                    return Ok(complete(c, m, resp));
+                    return Ok(complete(c, m, resp, clock()));
                 }
             }
             if eof {
-                return finish_eof(c, m);
+                return finish_eof(c, m, clock());
             }
         } else if eof {
             return Err(Fail(ErrorKind::Reset, None));
@@ -794,21 +852,27 @@ fn count_response(c: &Conn, m: &mut Measured, status: u16) {
     }
 }
 
-fn complete(c: &mut Conn, m: &mut Measured, resp: crate::response::Response) -> Outcome {
+fn complete(
+    c: &mut Conn,
+    m: &mut Measured,
+    resp: crate::response::Response,
+    end: Instant,
+) -> Outcome {
     count_response(c, m, resp.status);
     if resp.keep_alive && !c.close_after {
-        Outcome::DoneKeep
+        Outcome::DoneKeep(end)
     } else {
-        Outcome::DoneClose
+        Outcome::DoneClose(end)
     }
 }
 
-/// The connection ended while reading a response: complete if it was delimited by the close.
-fn finish_eof(c: &mut Conn, m: &mut Measured) -> Result<Outcome, Fail> {
+/// The connection ended (at `end`) while reading a response: complete if it was delimited by
+/// the close.
+fn finish_eof(c: &mut Conn, m: &mut Measured, end: Instant) -> Result<Outcome, Fail> {
     match c.reader.finish_on_eof() {
         Ok(resp) => {
             count_response(c, m, resp.status);
-            Ok(Outcome::DoneClose)
+            Ok(Outcome::DoneClose(end))
         }
         Err(_) => Err(Fail(ErrorKind::ShortBody, None)),
     }
@@ -832,5 +896,99 @@ fn classify_tls(err: &rustls::Error, m: &mut Measured, plan: &Plan) -> Fail {
             Fail(ErrorKind::TlsAlert, None)
         }
         other => Fail(ErrorKind::Tls, Some(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use common::certs::KeyType;
+
+    use super::*;
+    use crate::verify::{self, Trust, testutil};
+    use crate::{LoadOptions, Target, tlsconf};
+
+    /// The system clock, except that it never returns the same instant twice: operations that
+    /// shared one reading would show up as equal instants.
+    fn distinct_now() -> Instant {
+        static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+        let mut last = LAST.lock().unwrap();
+        let mut t = Instant::now();
+        if let Some(l) = *last
+            && t <= l
+        {
+            t = l + Duration::from_nanos(1);
+        }
+        *last = Some(t);
+        t
+    }
+
+    /// Runs one closed-loop worker of `connections` keep-alive connections for `n` requests
+    /// and returns each measured operation's (pass, start, end).
+    fn traced_run(addr: SocketAddr, ca: &std::path::Path, n: u64) -> Vec<(u64, Instant, Instant)> {
+        let url = format!("https://bank32.com:{}/", addr.port());
+        let target = Target::new(&url, None, Some(&addr.to_string())).unwrap();
+        let mut opts = LoadOptions::new(target, Trust::CaFile(ca.to_path_buf()));
+        opts.connections = 16;
+        opts.requests = Some(n);
+        let plan = Plan::new(&opts);
+        let shared = Shared::default();
+        let roots = verify::root_store(&opts.tls.trust).unwrap();
+        let (intervals, _rx) = mpsc::channel();
+        let spec = WorkerSpec {
+            connections: opts.connections,
+            quota: opts.requests,
+            rate: None,
+            tls: tlsconf::worker_tls(&opts.tls, Some(&roots)).unwrap(),
+            pin_cpu: None,
+            start: Instant::now(),
+            intervals,
+            place: (0, 1),
+        };
+        let mut w = Worker::new(&plan, &shared, spec).unwrap();
+        w.clock = distinct_now;
+        w.run();
+        assert_eq!(w.m.counters.requests, n, "{:?}", w.m.counters);
+        std::mem::take(&mut w.trace)
+    }
+
+    #[test]
+    fn operations_completed_in_one_pass_each_get_their_own_start_and_end() {
+        let chain = testutil::chain(KeyType::EcdsaP256);
+        let (server, addr) = testutil::start(&chain, &server::TlsOptions::default());
+        let ca = testutil::ca_file(&[&chain]);
+        // Sixteen connections on one server worker: its answers arrive together, so a pass
+        // often completes several operations. Until one does, the test would prove nothing.
+        let mut busiest = 0;
+        for _attempt in 0..5 {
+            let n = 1000;
+            let trace = traced_run(addr, &ca, n);
+            assert_eq!(trace.len() as u64, n);
+            for (i, &(_, start, end)) in trace.iter().enumerate() {
+                assert!(start < end, "operation {i} ended when it started");
+            }
+            for (what, mut instants) in [
+                ("start", trace.iter().map(|t| t.1).collect::<Vec<_>>()),
+                ("end", trace.iter().map(|t| t.2).collect::<Vec<_>>()),
+            ] {
+                instants.sort();
+                instants.dedup();
+                assert_eq!(
+                    instants.len() as u64,
+                    n,
+                    "operations shared a {what} instant: timed per pass, not per operation"
+                );
+            }
+            let mut per_pass = std::collections::BTreeMap::<u64, u32>::new();
+            for (pass, _, _) in &trace {
+                *per_pass.entry(*pass).or_default() += 1;
+            }
+            busiest = per_pass.values().copied().max().unwrap_or(0);
+            if busiest >= 2 {
+                break;
+            }
+        }
+        server.stop().unwrap();
+        assert!(busiest >= 2, "no pass completed two operations in 5 runs");
     }
 }
