@@ -1,8 +1,9 @@
 //! One worker thread of the load generator: a `mio::Poll` driving many
 //! `rustls::ClientConnection`s. Each connection slot runs operations back to back (closed
 //! loop) or when the worker's schedule says so (open loop, `--rate`), measures connect,
-//! handshake, time to first byte and the whole operation, and classifies every handshake
-//! with `handshake_kind()`. Results stay in the worker until the end; a copy of the interval
+//! handshake, time to first byte and the whole operation (each read from the clock at the
+//! operation's own events), and classifies every handshake with `handshake_kind()` and
+//! whether a HelloRetryRequest came first. Results stay in the worker until the end; a copy of the interval
 //! histogram goes to the main thread once per report interval.
 
 use std::io::{self, BufRead, Write};
