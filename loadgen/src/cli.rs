@@ -371,6 +371,14 @@ pub fn run(args: &LoadArgs, command_line: Vec<String>) -> Result<i32, LoadError>
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", report::human(&opts, &doc));
     let _ = out.flush();
+    if let Some(w) = doc
+        .results
+        .open_loop
+        .as_ref()
+        .and_then(report::OpenLoop::shortfall)
+    {
+        eprintln!("WARNING: {w}");
+    }
     if let Some(p) = &args.json {
         let text = serde_json::to_string_pretty(&doc).map_err(|e| LoadError::Io {
             what: "encoding JSON".into(),

@@ -12,6 +12,8 @@
 //!   `--insecure`; failure messages that name what was expected and what was presented.
 //! - [`response`]: sans-I/O HTTP/1.1 response reading.
 //! - `worker`: one thread's event loop and its connections.
+//! - [`schedule`]: one worker's open-loop arrivals, staggered across workers; due operations
+//!   that never started.
 //! - [`stats`]: histograms and counters, merged once at the end.
 //! - [`report`]: the human summary, the JSON document, histogram encoding.
 //!
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod oneshot;
 pub mod report;
 pub mod response;
+pub mod schedule;
 pub mod stats;
 pub mod target;
 pub mod tlsconf;
@@ -31,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use stats::{ErrorKind, Hist, Measured};
+pub use stats::{ErrorKind, HandshakeClass, Hist, Measured};
 pub use target::Target;
 pub use tlsconf::{ClientTlsOptions, ResumeMode};
 
@@ -197,30 +200,7 @@ pub fn run(
     } else {
         Some(verify::root_store(&opts.tls.trust)?)
     };
-    let plan = worker::Plan {
-        addr: opts.target.addr,
-        server_name: opts.target.server_name.clone(),
-        request: request_head(opts, false),
-        request_close: request_head(opts, true),
-        head_request: opts.method.eq_ignore_ascii_case("HEAD"),
-        upload: opts.upload,
-        new_conn: opts.new_conn,
-        requests_per_conn: opts.requests_per_conn,
-        resume_ratio: if opts.tls.resume == ResumeMode::Off {
-            0.0
-        } else {
-            opts.resume_ratio
-        },
-        timeout: opts.timeout,
-        warmup: opts.warmup,
-        duration: match (opts.duration, opts.requests) {
-            (None, None) => Some(Duration::from_secs(10)),
-            (d, _) => d,
-        },
-        insecure: opts.tls.insecure,
-        trust: opts.tls.trust.clone(),
-        report_interval: opts.report_interval.max(Duration::from_millis(100)),
-    };
+    let plan = worker::Plan::new(opts);
     let shared = worker::Shared {
         max_errors: opts.max_errors,
         ..worker::Shared::default()
@@ -242,6 +222,7 @@ pub fn run(
             tls,
             start,
             intervals: tx.clone(),
+            place: (i, threads),
         });
     }
     drop(tx);

@@ -1,7 +1,7 @@
 //! `tlsbench load URL -n 1 -v`: the seed chapter's TLS client. One connection, shown step by
 //! step: each certificate of the chain with subject, issuer and validity, the verdict on chain
-//! and name, the negotiated version, suite and group, whether the session was resumed, then
-//! the response.
+//! and name, the negotiated version, suite and group, the handshake's kind (full or resumed,
+//! with or without a HelloRetryRequest), then the response.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,7 +12,7 @@ use rustls::{ClientConnection, StreamOwned};
 
 use crate::cli::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VERIFY};
 use crate::verify::{self, InsecureVerifier};
-use crate::{LoadError, LoadOptions, tlsconf};
+use crate::{HandshakeClass, LoadError, LoadOptions, tlsconf};
 
 fn connect(
     opts: &LoadOptions,
@@ -49,6 +49,75 @@ fn print_chain(out: &mut impl Write, certs: &[rustls::pki_types::CertificateDer<
     }
 }
 
+/// Drives the handshake to its end; true if the server asked for a HelloRetryRequest on the
+/// way (rustls's final kind forgets it when the handshake then resumes).
+fn handshake(tls: &mut StreamOwned<ClientConnection, TcpStream>) -> std::io::Result<bool> {
+    let mut saw_hrr = false;
+    // Each pass writes or reads at least one byte or fails (the socket has timeouts).
+    while tls.conn.is_handshaking() {
+        if tls.conn.wants_write() {
+            tls.conn.write_tls(&mut tls.sock)?;
+            continue;
+        }
+        if tls.conn.read_tls(&mut tls.sock)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Err(e) = tls.conn.process_new_packets() {
+            // Let the peer see our alert before we go.
+            let _ = tls.conn.write_tls(&mut tls.sock);
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        }
+        saw_hrr |=
+            tls.conn.handshake_kind() == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
+    }
+    Ok(saw_hrr)
+}
+
+/// Reports a failed handshake: a refused certificate with the chain as presented, or the error.
+fn refused_or_failed(
+    opts: &LoadOptions,
+    wt: &tlsconf::WorkerTls,
+    out: &mut impl Write,
+    e: &std::io::Error,
+) -> Result<i32, LoadError> {
+    let rustls_err = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned();
+    match rustls_err {
+        Some(err @ rustls::Error::InvalidCertificate(_)) => {
+            let _ = writeln!(out, "certificate chain as presented (NOT trusted):");
+            // Fetch the chain again without verification, only to show it.
+            let mut cfg = (*wt.config).clone();
+            cfg.dangerous()
+                .set_certificate_verifier(InsecureVerifier::new(&common::tls::provider(
+                    &opts.tls.suites,
+                    &opts.tls.groups,
+                )));
+            if let Ok(mut shown) = connect(opts, Arc::new(cfg)) {
+                while shown.conn.is_handshaking() {
+                    if shown.conn.complete_io(&mut shown.sock).is_err() {
+                        break;
+                    }
+                }
+                if let Some(certs) = shown.conn.peer_certificates() {
+                    print_chain(out, certs);
+                }
+            }
+            let _ = writeln!(
+                out,
+                "verdict: REFUSED: {}",
+                verify::describe_error(&err, &opts.target.server_name, &opts.tls.trust)
+            );
+            Ok(EXIT_VERIFY)
+        }
+        _ => {
+            let _ = writeln!(out, "handshake failed: {e}");
+            Ok(EXIT_INCOMPLETE)
+        }
+    }
+}
+
 /// Runs the one-shot client; returns the exit code.
 pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
     let roots = if opts.tls.insecure {
@@ -65,50 +134,11 @@ pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
         opts.target.addr
     );
     let mut tls = connect(opts, Arc::clone(&wt.config))?;
-    let handshake = (|| -> Result<(), std::io::Error> {
-        while tls.conn.is_handshaking() {
-            tls.conn.complete_io(&mut tls.sock)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = handshake {
-        let rustls_err = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .cloned();
-        match rustls_err {
-            Some(err @ rustls::Error::InvalidCertificate(_)) => {
-                let _ = writeln!(out, "certificate chain as presented (NOT trusted):");
-                // Fetch the chain again without verification, only to show it.
-                let mut cfg = (*wt.config).clone();
-                cfg.dangerous()
-                    .set_certificate_verifier(InsecureVerifier::new(&common::tls::provider(
-                        &opts.tls.suites,
-                        &opts.tls.groups,
-                    )));
-                if let Ok(mut shown) = connect(opts, Arc::new(cfg)) {
-                    while shown.conn.is_handshaking() {
-                        if shown.conn.complete_io(&mut shown.sock).is_err() {
-                            break;
-                        }
-                    }
-                    if let Some(certs) = shown.conn.peer_certificates() {
-                        print_chain(&mut out, certs);
-                    }
-                }
-                let _ = writeln!(
-                    out,
-                    "verdict: REFUSED: {}",
-                    verify::describe_error(&err, &opts.target.server_name, &opts.tls.trust)
-                );
-                return Ok(EXIT_VERIFY);
-            }
-            _ => {
-                let _ = writeln!(out, "handshake failed: {e}");
-                return Ok(EXIT_INCOMPLETE);
-            }
-        }
-    }
+    let saw_hrr = match handshake(&mut tls) {
+        Ok(saw_hrr) => saw_hrr,
+        Err(e) => return refused_or_failed(opts, &wt, &mut out, &e),
+    };
+
     let _ = writeln!(out, "certificate chain:");
     if let Some(certs) = tls.conn.peer_certificates() {
         print_chain(&mut out, certs);
@@ -134,18 +164,21 @@ pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
         .conn
         .negotiated_key_exchange_group()
         .map_or("none".into(), common::tls::group_name);
-    let resumed = tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let Some(kind) = tls.conn.handshake_kind() else {
+        let _ = writeln!(
+            out,
+            "handshake failed: rustls finished it without saying its kind"
+        );
+        return Ok(EXIT_INCOMPLETE);
+    };
     let alpn = tls
         .conn
         .alpn_protocol()
         .map_or("none".into(), |p| String::from_utf8_lossy(p).into_owned());
     let _ = writeln!(
         out,
-        "negotiated: {version}, {suite}, group {group}, ALPN {alpn}, handshake {:?}{}",
-        tls.conn
-            .handshake_kind()
-            .unwrap_or(rustls::HandshakeKind::Full),
-        if resumed { " (resumed)" } else { "" }
+        "negotiated: {version}, {suite}, group {group}, ALPN {alpn}, handshake {}",
+        HandshakeClass::of(kind, saw_hrr).as_str()
     );
     let request = crate::request_head(opts, true);
     let sent = tls.write_all(&request).and_then(|()| {

@@ -100,6 +100,36 @@ pub struct Cpu {
     pub generator_bound: bool,
 }
 
+/// Below this share of the requested rate, an open-loop run says it fell behind.
+pub const RATE_SHORTFALL: f64 = 0.95;
+
+/// How an open-loop run kept to its schedule.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct OpenLoop {
+    /// Operations per second asked for (`--rate`).
+    pub requested_per_s: f64,
+    /// Measured operations started per second over the measured window.
+    pub achieved_per_s: f64,
+    /// Operations due before the end that never started (every connection was busy).
+    pub not_started: u64,
+}
+
+impl OpenLoop {
+    /// The warning when fewer than [`RATE_SHORTFALL`] of the requested operations started:
+    /// the server was then offered less load than the report's rate says.
+    pub fn shortfall(&self) -> Option<String> {
+        (self.achieved_per_s < RATE_SHORTFALL * self.requested_per_s).then(|| {
+            format!(
+                "OPEN LOOP FELL BEHIND: asked for {:.1} operations/s, started {:.1}/s ({:.1}%); {} due operations never started: add connections (-c) or lower --rate",
+                self.requested_per_s,
+                self.achieved_per_s,
+                100.0 * self.achieved_per_s / self.requested_per_s,
+                self.not_started
+            )
+        })
+    }
+}
+
 /// The `results` part of the document.
 #[derive(Clone, Debug, Serialize)]
 pub struct Results {
@@ -117,10 +147,13 @@ pub struct Results {
     pub handshakes_per_s: f64,
     /// Successful requests per second.
     pub requests_per_s: f64,
+    /// Open loop (`--rate`): requested and achieved rates, operations never started; null in
+    /// closed loop.
+    pub open_loop: Option<OpenLoop>,
     /// Of the connections that offered a saved session, the share that resumed (null when
     /// none offered).
     pub resumption_hit_rate: Option<f64>,
-    /// Resumed handshakes among all completed handshakes.
+    /// Resumed handshakes (with or without a HelloRetryRequest) among all completed handshakes.
     pub resumed_share: Option<f64>,
     /// Response body throughput, MB/s (10^6 bytes).
     pub download_mb_per_s: f64,
@@ -134,6 +167,8 @@ pub struct Results {
     pub verify_cache_hits: u64,
     /// Full chain+name validations done.
     pub verify_cache_misses: u64,
+    /// What a reader must not miss (also printed with the summary).
+    pub warnings: Vec<String>,
 }
 
 /// The configuration part of the document.
@@ -234,7 +269,7 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
     let per = |n: u64| (n > 0).then(|| cpu_us / n as f64);
     let mb = (c.body_bytes_in + c.body_bytes_out) as f64 / 1e6;
     let hs = c.handshakes();
-    Document {
+    let mut doc = Document {
         schema_version: SCHEMA_VERSION,
         tool: "tlsbench load".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -293,9 +328,14 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
             errors,
             handshakes_per_s: per_s(hs, secs),
             requests_per_s: per_s(c.requests, secs),
+            open_loop: opts.rate.map(|requested| OpenLoop {
+                requested_per_s: requested,
+                achieved_per_s: per_s(c.started, secs),
+                not_started: c.not_started,
+            }),
             resumption_hit_rate: (c.offered > 0)
                 .then(|| c.offered_resumed as f64 / c.offered as f64),
-            resumed_share: (hs > 0).then(|| c.resumed as f64 / hs as f64),
+            resumed_share: (hs > 0).then(|| c.resumed_any() as f64 / hs as f64),
             download_mb_per_s: if secs > 0.0 {
                 c.body_bytes_in as f64 / 1e6 / secs
             } else {
@@ -319,8 +359,11 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
             },
             verify_cache_hits: r.verify_cache.0,
             verify_cache_misses: r.verify_cache.1,
+            warnings: Vec::new(),
         },
-    }
+    };
+    doc.results.warnings = warnings(opts, &doc);
+    doc
 }
 
 /// Warnings a reader must not miss.
@@ -340,12 +383,15 @@ pub fn warnings(opts: &LoadOptions, d: &Document) -> Vec<String> {
                 "RESUMPTION MOSTLY FAILED: asked for {:.0}% resumed handshakes, got {:.1}% ({} of {}): {} connections had no saved session to offer, {} offered one and the server did a full handshake anyway",
                 opts.resume_ratio * 100.0,
                 share * 100.0,
-                c.resumed,
+                c.resumed_any(),
                 c.handshakes(),
                 c.offer_missed,
                 c.offered - c.offered_resumed
             ));
         }
+    }
+    if let Some(shortfall) = res.open_loop.as_ref().and_then(OpenLoop::shortfall) {
+        w.push(shortfall);
     }
     if res.cpu.generator_bound {
         w.push(format!(
@@ -393,12 +439,13 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
     let _ = writeln!(o, "  measured: {:.2} s", r.duration_s);
     let _ = writeln!(
         o,
-        "  handshakes: {} ({:.1}/s): {} full, {} resumed, {} full with HRR; TLS 1.3: {}, TLS 1.2: {}",
+        "  handshakes: {} ({:.1}/s): {} full, {} resumed, {} full with HRR, {} resumed with HRR; TLS 1.3: {}, TLS 1.2: {}",
         c.handshakes(),
         r.handshakes_per_s,
         c.full,
         c.resumed,
         c.full_hrr,
+        c.resumed_hrr,
         c.tls13,
         c.tls12
     );
@@ -417,6 +464,16 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
         "  requests: {} ok ({:.1}/s)",
         c.requests, r.requests_per_s
     );
+    if let Some(ol) = &r.open_loop {
+        let _ = writeln!(
+            o,
+            "  open loop: asked {:.1}/s, started {:.1}/s ({:.1}%); {} due operations never started",
+            ol.requested_per_s,
+            ol.achieved_per_s,
+            100.0 * ol.achieved_per_s / ol.requested_per_s,
+            ol.not_started
+        );
+    }
     if c.body_bytes_in + c.body_bytes_out > 0 {
         let _ = writeln!(
             o,
@@ -500,7 +557,7 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
         opt(cpu.us_per_mb),
         cpu.max_worker_core_share * 100.0
     );
-    for w in warnings(opts, d) {
+    for w in &r.warnings {
         let _ = writeln!(o, "WARNING: {w}");
     }
     o
@@ -510,6 +567,21 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_loop_below_95_percent_of_its_rate_is_flagged() {
+        let ol = |achieved: f64| OpenLoop {
+            requested_per_s: 1000.0,
+            achieved_per_s: achieved,
+            not_started: 61,
+        };
+        assert_eq!(ol(950.0).shortfall(), None);
+        assert_eq!(ol(1000.0).shortfall(), None);
+        let w = ol(949.0).shortfall().unwrap();
+        assert!(w.starts_with("OPEN LOOP FELL BEHIND"), "{w}");
+        assert!(w.contains("started 949.0/s (94.9%)"), "{w}");
+        assert!(w.contains("61 due operations never started"), "{w}");
+    }
 
     #[test]
     fn histograms_round_trip_and_merge_exactly() {

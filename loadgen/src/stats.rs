@@ -94,6 +94,49 @@ impl ErrorKind {
     }
 }
 
+/// How a handshake went, as the generator counts it.
+///
+/// rustls's `handshake_kind()` says `Resumed` for a resumption that followed a
+/// HelloRetryRequest (it overwrites `FullWithHelloRetryRequest` when the PSK is accepted), so
+/// the HRR is noted while the handshake runs (after each `process_new_packets`, the kind is
+/// `FullWithHelloRetryRequest` from the HRR until the server's second hello) and combined here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeClass {
+    /// A full handshake, first ClientHello accepted.
+    Full,
+    /// A full handshake after a HelloRetryRequest.
+    FullHrr,
+    /// A resumed handshake, first ClientHello accepted.
+    Resumed,
+    /// A resumed handshake after a HelloRetryRequest.
+    ResumedHrr,
+}
+
+impl HandshakeClass {
+    /// Classifies a finished handshake: rustls's final kind, and whether a HelloRetryRequest
+    /// was seen on the way.
+    pub fn of(kind: rustls::HandshakeKind, saw_hrr: bool) -> HandshakeClass {
+        use rustls::HandshakeKind as K;
+        match (kind, saw_hrr) {
+            (K::Full, false) => HandshakeClass::Full,
+            // rustls keeps FullWithHelloRetryRequest once set; an HRR seen is an HRR had.
+            (K::Full, true) | (K::FullWithHelloRetryRequest, _) => HandshakeClass::FullHrr,
+            (K::Resumed, false) => HandshakeClass::Resumed,
+            (K::Resumed, true) => HandshakeClass::ResumedHrr,
+        }
+    }
+
+    /// The name in reports, JSON and the server's counters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeClass::Full => "full",
+            HandshakeClass::FullHrr => "full_hrr",
+            HandshakeClass::Resumed => "resumed",
+            HandshakeClass::ResumedHrr => "resumed_hrr",
+        }
+    }
+}
+
 /// Counters of one worker (or of all, merged).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
@@ -101,10 +144,13 @@ pub struct Counters {
     pub connections: u64,
     /// Handshakes completed, by kind.
     pub full: u64,
-    /// Resumed handshakes.
+    /// Resumed handshakes without a HelloRetryRequest.
     pub resumed: u64,
     /// Full handshakes that needed a HelloRetryRequest.
     pub full_hrr: u64,
+    /// Resumed handshakes that needed a HelloRetryRequest (an extra round trip and a second
+    /// key share: not the cheap resumption `resumed` measures).
+    pub resumed_hrr: u64,
     /// Handshakes by negotiated version: TLS 1.2.
     pub tls12: u64,
     /// Handshakes by negotiated version: TLS 1.3.
@@ -116,6 +162,12 @@ pub struct Counters {
     /// Connections that were to offer a session but found none saved (the server issued too
     /// few tickets or sessions for the concurrency, or none at all).
     pub offer_missed: u64,
+    /// Measured operations started (each ends as a request or an error, or is abandoned in
+    /// flight at the deadline).
+    pub started: u64,
+    /// Open loop: measured operations that were due before the run ended and never started
+    /// (every connection was busy); always 0 in closed loop, where nothing is due.
+    pub not_started: u64,
     /// Requests answered with 2xx and a complete body.
     pub requests: u64,
     /// Response body bytes received (download).
@@ -138,11 +190,14 @@ impl Counters {
         self.full += o.full;
         self.resumed += o.resumed;
         self.full_hrr += o.full_hrr;
+        self.resumed_hrr += o.resumed_hrr;
         self.tls12 += o.tls12;
         self.tls13 += o.tls13;
         self.offered += o.offered;
         self.offered_resumed += o.offered_resumed;
         self.offer_missed += o.offer_missed;
+        self.started += o.started;
+        self.not_started += o.not_started;
         self.requests += o.requests;
         self.body_bytes_in += o.body_bytes_in;
         self.body_bytes_out += o.body_bytes_out;
@@ -159,7 +214,22 @@ impl Counters {
 
     /// Completed handshakes of every kind.
     pub fn handshakes(&self) -> u64 {
-        self.full + self.resumed + self.full_hrr
+        self.full + self.resumed + self.full_hrr + self.resumed_hrr
+    }
+
+    /// Counts one completed handshake of kind `kind`.
+    pub fn handshake(&mut self, kind: HandshakeClass) {
+        match kind {
+            HandshakeClass::Full => self.full += 1,
+            HandshakeClass::FullHrr => self.full_hrr += 1,
+            HandshakeClass::Resumed => self.resumed += 1,
+            HandshakeClass::ResumedHrr => self.resumed_hrr += 1,
+        }
+    }
+
+    /// Resumed handshakes of both kinds (with and without a HelloRetryRequest).
+    pub fn resumed_any(&self) -> u64 {
+        self.resumed + self.resumed_hrr
     }
 
     /// All errors.
@@ -246,6 +316,26 @@ impl Measured {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumption_after_an_hrr_is_its_own_kind() {
+        use rustls::HandshakeKind as K;
+        let mut c = Counters::default();
+        for (kind, hrr, class) in [
+            (K::Full, false, HandshakeClass::Full),
+            (K::FullWithHelloRetryRequest, true, HandshakeClass::FullHrr),
+            (K::Resumed, false, HandshakeClass::Resumed),
+            (K::Resumed, true, HandshakeClass::ResumedHrr),
+        ] {
+            assert_eq!(HandshakeClass::of(kind, hrr), class);
+            c.handshake(class);
+        }
+        assert_eq!((c.full, c.full_hrr, c.resumed, c.resumed_hrr), (1, 1, 1, 1));
+        assert_eq!(c.handshakes(), 4);
+        let mut merged = c.clone();
+        merged.merge(&c);
+        assert_eq!(merged.resumed_hrr, 2);
+    }
 
     #[test]
     fn merge_adds_counts_and_histograms() {

@@ -150,13 +150,14 @@ impl fmt::Debug for OfferingStore {
 }
 
 impl ClientSessionStore for OfferingStore {
-    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
-        self.inner.set_kx_hint(server_name, group);
-    }
+    // No group hint is kept: the first key share is always the first of `--groups`, with
+    // resumption on or off (rustls's disabled resumption keeps none either), as browsers do.
+    // A hint would turn every HelloRetryRequest after the first into a first-try handshake,
+    // so a run asking for a group the server does not prefer would measure no HRR at all.
+    fn set_kx_hint(&self, _: ServerName<'static>, _: NamedGroup) {}
 
-    // The group hint only saves a HelloRetryRequest; it resumes nothing, so it is always given.
-    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
-        self.inner.kx_hint(server_name)
+    fn kx_hint(&self, _: &ServerName<'_>) -> Option<NamedGroup> {
+        None
     }
 
     fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {

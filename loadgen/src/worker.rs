@@ -1,8 +1,9 @@
 //! One worker thread of the load generator: a `mio::Poll` driving many
 //! `rustls::ClientConnection`s. Each connection slot runs operations back to back (closed
 //! loop) or when the worker's schedule says so (open loop, `--rate`), measures connect,
-//! handshake, time to first byte and the whole operation, and classifies every handshake
-//! with `handshake_kind()`. Results stay in the worker until the end; a copy of the interval
+//! handshake, time to first byte and the whole operation (each read from the clock at the
+//! operation's own events), and classifies every handshake with `handshake_kind()` and
+//! whether a HelloRetryRequest came first. Results stay in the worker until the end; a copy of the interval
 //! histogram goes to the main thread once per report interval.
 
 use std::io::{self, BufRead, Write};
@@ -17,7 +18,8 @@ use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 
 use crate::response::ResponseReader;
-use crate::stats::{self, ErrorKind, Hist, Measured};
+use crate::schedule::Schedule;
+use crate::stats::{self, ErrorKind, HandshakeClass, Hist, Measured};
 use crate::tlsconf::WorkerTls;
 
 /// Plaintext queued in rustls before more upload body is encrypted (as on the server).
@@ -49,6 +51,36 @@ pub(crate) struct Plan {
     /// Where trusted roots came from, for error messages.
     pub trust: crate::verify::Trust,
     pub report_interval: Duration,
+}
+
+impl Plan {
+    /// What `opts` asks every worker to do; without `-d` or `-n` a run lasts 10 s.
+    pub fn new(opts: &crate::LoadOptions) -> Plan {
+        Plan {
+            addr: opts.target.addr,
+            server_name: opts.target.server_name.clone(),
+            request: crate::request_head(opts, false),
+            request_close: crate::request_head(opts, true),
+            head_request: opts.method.eq_ignore_ascii_case("HEAD"),
+            upload: opts.upload,
+            new_conn: opts.new_conn,
+            requests_per_conn: opts.requests_per_conn,
+            resume_ratio: if opts.tls.resume == crate::ResumeMode::Off {
+                0.0
+            } else {
+                opts.resume_ratio
+            },
+            timeout: opts.timeout,
+            warmup: opts.warmup,
+            duration: match (opts.duration, opts.requests) {
+                (None, None) => Some(Duration::from_secs(10)),
+                (d, _) => d,
+            },
+            insecure: opts.tls.insecure,
+            trust: opts.tls.trust.clone(),
+            report_interval: opts.report_interval.max(Duration::from_millis(100)),
+        }
+    }
 }
 
 /// State all workers and the main thread share.
@@ -92,6 +124,8 @@ pub(crate) struct WorkerSpec {
     /// When the run started (the same instant for all workers).
     pub start: Instant,
     pub intervals: mpsc::Sender<(u64, Hist)>,
+    /// This worker's index and the number of workers: open-loop arrivals are staggered by it.
+    pub place: (usize, usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +154,8 @@ struct Conn {
     /// Requests completed on this connection.
     served: u64,
     offered: bool,
+    /// The server answered with a HelloRetryRequest (rustls forgets it if it then resumes).
+    saw_hrr: bool,
     reader: ResponseReader,
     head_off: usize,
     close_after: bool,
@@ -130,10 +166,10 @@ struct Conn {
 enum Outcome {
     /// Still working.
     Pending,
-    /// The operation finished; keep the connection for another (keep-alive).
-    DoneKeep,
-    /// The operation finished; close the connection.
-    DoneClose,
+    /// The operation finished at this instant; keep the connection for another (keep-alive).
+    DoneKeep(Instant),
+    /// The operation finished at this instant; close the connection.
+    DoneClose(Instant),
     /// An idle keep-alive connection was closed by the server: no operation was involved.
     IdleClosed,
 }
@@ -168,9 +204,8 @@ struct Worker<'a> {
     m: Measured,
     interval_hist: Hist,
     interval_index: u64,
-    /// Open loop: the intended start of the next operation.
-    next_at: Option<Instant>,
-    interval: Duration,
+    /// Open loop: when operations are due.
+    schedule: Option<Schedule>,
     /// Measured operations finished and started.
     finished: u64,
     started_ops: u64,
@@ -179,6 +214,16 @@ struct Worker<'a> {
     warmup_end: Instant,
     end: Option<Instant>,
     cpu_start: Option<(common::cpu::CpuTime, Instant)>,
+    /// Reads the time at each operation's own events (connect issued, connected, handshake
+    /// done, request written, first byte, response complete), never once per pass: a pass
+    /// that completes several operations gives each its own end. `Instant::now` (vDSO); tests
+    /// substitute a clock that never returns the same instant twice.
+    clock: fn() -> Instant,
+    /// Event-loop passes so far, and each measured operation's (pass, start, end).
+    #[cfg(test)]
+    pass: u64,
+    #[cfg(test)]
+    trace: Vec<(u64, Instant, Instant)>,
 }
 
 impl<'a> Worker<'a> {
@@ -187,15 +232,13 @@ impl<'a> Worker<'a> {
         let n = spec.connections.max(1);
         let warmup_end = spec.start + plan.warmup;
         let end = plan.duration.map(|d| warmup_end + d);
-        let interval = spec
-            .rate
-            .filter(|r| *r > 0.0)
-            .map(|r| Duration::from_secs_f64(1.0 / r))
-            .unwrap_or(Duration::ZERO);
+        let (index, workers) = spec.place;
         Ok(Worker {
             plan,
             shared,
-            next_at: spec.rate.map(|_| spec.start),
+            schedule: spec
+                .rate
+                .map(|r| Schedule::new(r, index, workers, spec.start)),
             spec,
             poll,
             slots: (0..n).map(|_| None).collect(),
@@ -203,13 +246,17 @@ impl<'a> Worker<'a> {
             m: Measured::default(),
             interval_hist: stats::new_hist(),
             interval_index: 0,
-            interval,
             finished: 0,
             started_ops: 0,
             offer_acc: 0.0,
             warmup_end,
             end,
             cpu_start: None,
+            clock: Instant::now,
+            #[cfg(test)]
+            pass: 0,
+            #[cfg(test)]
+            trace: Vec::new(),
         })
     }
 
@@ -225,6 +272,10 @@ impl<'a> Worker<'a> {
             self.cpu_start = Some((common::cpu::thread(), Instant::now()));
         }
         loop {
+            #[cfg(test)]
+            {
+                self.pass += 1;
+            }
             let now = Instant::now();
             if self.cpu_start.is_none() && now >= self.warmup_end {
                 self.cpu_start = Some((common::cpu::thread(), now));
@@ -247,10 +298,10 @@ impl<'a> Worker<'a> {
             if let Some(e) = self.end {
                 wake = wake.min(e);
             }
-            if let Some(t) = self.next_at
+            if let Some(s) = &self.schedule
                 && self.has_free_slot()
             {
-                wake = wake.min(t);
+                wake = wake.min(s.next());
             }
             for t in self.retry_at.iter().flatten() {
                 wake = wake.min(*t);
@@ -265,12 +316,23 @@ impl<'a> Worker<'a> {
             let now = Instant::now();
             for ev in events.iter() {
                 let slot = ev.token().0;
-                self.drive(slot, now);
+                self.drive(slot);
             }
             if now >= next_tick {
                 self.sweep(now);
                 next_tick = now + TICK;
             }
+        }
+        let stopped = Instant::now();
+        self.m.counters.started = self.started_ops;
+        if let Some(s) = &self.schedule {
+            let until = self.end.map_or(stopped, |e| e.min(stopped));
+            let missed = s.not_started(self.warmup_end, until);
+            // Under -n, slots past the quota were never going to start.
+            self.m.counters.not_started = match self.spec.quota {
+                Some(q) => missed.min(q.saturating_sub(self.started_ops)),
+                None => missed,
+            };
         }
         // Deadline: what is in flight is abandoned, not counted (wrk and h2load do the same).
         for slot in 0..self.slots.len() {
@@ -318,20 +380,22 @@ impl<'a> Worker<'a> {
             if !free || self.quota_reached() {
                 continue;
             }
-            let intended = match self.next_at {
-                None => now,
-                Some(t) if t <= now => {
-                    self.next_at = Some(t + self.interval);
-                    t
-                }
-                Some(_) => return,
+            let intended = match self.schedule.as_mut() {
+                None => None,
+                Some(s) => match s.take(now) {
+                    Some(t) => Some(t),
+                    None => return,
+                },
             };
-            self.start_op(i, intended, now);
+            self.start_op(i, intended);
         }
     }
 
-    fn start_op(&mut self, slot: usize, intended: Instant, now: Instant) {
-        let measured = intended >= self.warmup_end;
+    /// Starts an operation on `slot`: open loop at its schedule slot `intended`, closed loop
+    /// (`None`) intended for when it actually starts.
+    fn start_op(&mut self, slot: usize, intended: Option<Instant>) {
+        let now = (self.clock)();
+        let measured = intended.unwrap_or(now) >= self.warmup_end;
         if measured {
             self.started_ops += 1;
         }
@@ -340,26 +404,25 @@ impl<'a> Worker<'a> {
             .is_some_and(|c| c.phase == Phase::Idle);
         if reuse {
             if let Some(c) = self.slots[slot].as_mut() {
-                c.intended = intended;
+                c.intended = intended.unwrap_or(now);
                 c.started = now;
                 c.measured = measured;
                 c.phase = Phase::Requesting;
             }
             self.begin_request(slot);
-            self.drive(slot, now);
+            self.drive(slot);
             return;
         }
-        match self.connect(slot, intended, now, measured) {
+        match self.connect(slot, intended, measured) {
             Ok(()) => {}
-            Err(Fail(kind, _)) => self.op_failed(slot, kind, measured, now),
+            Err(Fail(kind, _)) => self.op_failed(slot, kind, measured),
         }
     }
 
     fn connect(
         &mut self,
         slot: usize,
-        intended: Instant,
-        now: Instant,
+        intended: Option<Instant>,
         measured: bool,
     ) -> Result<(), Fail> {
         let offer = if self.plan.resume_ratio >= 1.0 {
@@ -391,6 +454,8 @@ impl<'a> Worker<'a> {
         if measured && offer && self.spec.tls.store.is_some() && !offered {
             self.m.counters.offer_missed += 1;
         }
+        // The operation starts when the connect is issued, after the TLS state is set up.
+        let now = (self.clock)();
         let mut stream =
             TcpStream::connect(self.plan.addr).map_err(|e| Fail(ErrorKind::of_io(&e), None))?;
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -406,7 +471,7 @@ impl<'a> Worker<'a> {
             tls,
             phase: Phase::Connecting,
             interest,
-            intended,
+            intended: intended.unwrap_or(now),
             started: now,
             measured,
             connect_started: now,
@@ -415,6 +480,7 @@ impl<'a> Worker<'a> {
             first_byte: false,
             served: 0,
             offered,
+            saw_hrr: false,
             reader: ResponseReader::new(),
             head_off: 0,
             close_after: false,
@@ -439,16 +505,16 @@ impl<'a> Worker<'a> {
         c.reader.start(plan.head_request);
     }
 
-    fn drive(&mut self, slot: usize, now: Instant) {
+    fn drive(&mut self, slot: usize) {
         let result = match self.slots[slot].as_mut() {
-            Some(c) => step(c, self.plan, &mut self.m, now),
+            Some(c) => step(c, self.plan, &mut self.m, self.clock),
             None => return,
         };
         match result {
             Ok(Outcome::Pending) => self.reregister(slot),
             Ok(Outcome::IdleClosed) => self.close(slot),
-            Ok(Outcome::DoneKeep) => self.op_done(slot, now, true),
-            Ok(Outcome::DoneClose) => self.op_done(slot, now, false),
+            Ok(Outcome::DoneKeep(end)) => self.op_done(slot, end, true),
+            Ok(Outcome::DoneClose(end)) => self.op_done(slot, end, false),
             Err(Fail(kind, detail)) => {
                 let measured = self.slots[slot].as_ref().is_some_and(|c| c.measured);
                 if kind == ErrorKind::CertVerify && !self.plan.insecure {
@@ -456,7 +522,7 @@ impl<'a> Worker<'a> {
                     self.shared.verify_failed.store(true, Ordering::Release);
                     self.shared.fatal(why);
                 }
-                self.op_failed(slot, kind, measured, now);
+                self.op_failed(slot, kind, measured);
             }
         }
     }
@@ -478,31 +544,29 @@ impl<'a> Worker<'a> {
                 .is_err()
             {
                 let measured = c.measured;
-                self.op_failed(slot, ErrorKind::Io, measured, Instant::now());
+                self.op_failed(slot, ErrorKind::Io, measured);
                 return;
             }
             c.interest = want;
         }
     }
 
-    fn op_done(&mut self, slot: usize, now: Instant, keep: bool) {
+    /// Records the operation on `slot` that completed at `end`.
+    fn op_done(&mut self, slot: usize, end: Instant, keep: bool) {
         let Some(c) = self.slots[slot].as_mut() else {
             return;
         };
         c.served += 1;
         if c.measured {
-            stats::record(
-                &mut self.m.request,
-                now.saturating_duration_since(c.intended),
-            );
+            #[cfg(test)]
+            self.trace.push((self.pass, c.started, end));
+            let corrected = end.saturating_duration_since(c.intended);
+            stats::record(&mut self.m.request, corrected);
             stats::record(
                 &mut self.m.request_uncorrected,
-                now.saturating_duration_since(c.started),
+                end.saturating_duration_since(c.started),
             );
-            stats::record(
-                &mut self.interval_hist,
-                now.saturating_duration_since(c.intended),
-            );
+            stats::record(&mut self.interval_hist, corrected);
             self.finished += 1;
             self.shared.done.fetch_add(1, Ordering::Relaxed);
         }
@@ -513,7 +577,7 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn op_failed(&mut self, slot: usize, kind: ErrorKind, measured: bool, now: Instant) {
+    fn op_failed(&mut self, slot: usize, kind: ErrorKind, measured: bool) {
         self.close(slot);
         if measured {
             self.m.counters.error(kind);
@@ -524,7 +588,7 @@ impl<'a> Worker<'a> {
                     .fatal(format!("stopped after {total} errors (--max-errors)"));
             }
         }
-        self.retry_at[slot] = Some(now + RETRY_BACKOFF);
+        self.retry_at[slot] = Some(Instant::now() + RETRY_BACKOFF);
     }
 
     fn close(&mut self, slot: usize) {
@@ -544,14 +608,19 @@ impl<'a> Worker<'a> {
                 .is_some_and(|c| c.phase != Phase::Idle && now >= c.started + self.plan.timeout);
             if expired {
                 let measured = self.slots[slot].as_ref().is_some_and(|c| c.measured);
-                self.op_failed(slot, ErrorKind::Timeout, measured, now);
+                self.op_failed(slot, ErrorKind::Timeout, measured);
             }
         }
     }
 }
 
 /// Drives one connection as far as its socket allows.
-fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Outcome, Fail> {
+fn step(
+    c: &mut Conn,
+    plan: &Plan,
+    m: &mut Measured,
+    clock: fn() -> Instant,
+) -> Result<Outcome, Fail> {
     if c.phase == Phase::Connecting {
         match c.stream.take_error() {
             Ok(Some(e)) | Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
@@ -559,6 +628,7 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
         }
         match c.stream.peer_addr() {
             Ok(_) => {
+                let now = clock();
                 c.connected = Some(now);
                 if c.measured {
                     stats::record(
@@ -626,7 +696,7 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
             }
             if c.head_off >= head.len() && c.upload_left == 0 {
                 c.phase = Phase::Responding;
-                c.request_sent = now;
+                c.request_sent = clock();
             }
         }
 
@@ -658,12 +728,16 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
                     let _ = c.tls.write_tls(&mut c.stream);
                     return Err(classify_tls(&err, m, plan));
                 }
+                // Between the HRR and the server's second hello, which needs our second
+                // ClientHello first, so no single read spans both.
+                c.saw_hrr |= c.tls.handshake_kind()
+                    == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
             }
         }
 
         if c.phase == Phase::Handshaking {
             if !c.tls.is_handshaking() {
-                handshake_done(c, m, now);
+                handshake_done(c, m, clock())?;
                 // The request goes out in the same pass, with the client's Finished.
                 c.phase = Phase::Requesting;
                 continue;
@@ -680,18 +754,19 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
                     Ok(b) => b,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                        return finish_eof(c, m);
+                        return finish_eof(c, m, clock());
                     }
                     Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
                 };
                 if buf.is_empty() {
                     // close_notify: the response may be delimited by the close.
-                    return finish_eof(c, m);
+                    return finish_eof(c, m, clock());
                 }
                 if !c.first_byte {
                     c.first_byte = true;
                     if c.measured {
-                        stats::record(&mut m.ttfb, now.saturating_duration_since(c.request_sent));
+                        let ttfb = clock().saturating_duration_since(c.request_sent);
+                        stats::record(&mut m.ttfb, ttfb);
                     }
                 }
                 let step = c
@@ -704,11 +779,11 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
                 }
                 progress = true;
                 if let Some(resp) = step.done {
-                    return Ok(complete(c, m, resp));
+                    return Ok(complete(c, m, resp, clock()));
                 }
             }
             if eof {
-                return finish_eof(c, m);
+                return finish_eof(c, m, clock());
             }
         } else if eof {
             return Err(Fail(ErrorKind::Reset, None));
@@ -720,30 +795,49 @@ fn step(c: &mut Conn, plan: &Plan, m: &mut Measured, now: Instant) -> Result<Out
     }
 }
 
-fn handshake_done(c: &mut Conn, m: &mut Measured, now: Instant) {
+fn handshake_done(c: &mut Conn, m: &mut Measured, now: Instant) -> Result<(), Fail> {
+    let Some(kind) = c.tls.handshake_kind() else {
+        return Err(Fail(
+            ErrorKind::Tls,
+            Some("rustls finished a handshake without saying its kind".into()),
+        ));
+    };
+    let tls13 = match c.tls.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_2) => false,
+        Some(rustls::ProtocolVersion::TLSv1_3) => true,
+        other => {
+            return Err(Fail(
+                ErrorKind::Tls,
+                Some(format!("handshake finished with version {other:?}")),
+            ));
+        }
+    };
     if !c.measured {
-        return;
+        return Ok(());
     }
     let since = c.connected.unwrap_or(c.connect_started);
     stats::record(&mut m.handshake, now.saturating_duration_since(since));
     let k = &mut m.counters;
-    match c.tls.handshake_kind() {
-        Some(rustls::HandshakeKind::Resumed) => {
-            k.resumed += 1;
-            if c.offered {
-                k.offered_resumed += 1;
-            }
+    let class = HandshakeClass::of(kind, c.saw_hrr);
+    k.handshake(class);
+    match class {
+        HandshakeClass::Resumed | HandshakeClass::ResumedHrr if c.offered => {
+            k.offered_resumed += 1;
         }
-        Some(rustls::HandshakeKind::FullWithHelloRetryRequest) => k.full_hrr += 1,
-        _ => k.full += 1,
+        HandshakeClass::Full
+        | HandshakeClass::FullHrr
+        | HandshakeClass::Resumed
+        | HandshakeClass::ResumedHrr => {}
     }
     if c.offered {
         k.offered += 1;
     }
-    match c.tls.protocol_version() {
-        Some(rustls::ProtocolVersion::TLSv1_2) => k.tls12 += 1,
-        _ => k.tls13 += 1,
+    if tls13 {
+        k.tls13 += 1;
+    } else {
+        k.tls12 += 1;
     }
+    Ok(())
 }
 
 /// Counts a finished response: 2xx as a request, anything else as an error by status.
@@ -759,21 +853,27 @@ fn count_response(c: &Conn, m: &mut Measured, status: u16) {
     }
 }
 
-fn complete(c: &mut Conn, m: &mut Measured, resp: crate::response::Response) -> Outcome {
+fn complete(
+    c: &mut Conn,
+    m: &mut Measured,
+    resp: crate::response::Response,
+    end: Instant,
+) -> Outcome {
     count_response(c, m, resp.status);
     if resp.keep_alive && !c.close_after {
-        Outcome::DoneKeep
+        Outcome::DoneKeep(end)
     } else {
-        Outcome::DoneClose
+        Outcome::DoneClose(end)
     }
 }
 
-/// The connection ended while reading a response: complete if it was delimited by the close.
-fn finish_eof(c: &mut Conn, m: &mut Measured) -> Result<Outcome, Fail> {
+/// The connection ended (at `end`) while reading a response: complete if it was delimited by
+/// the close.
+fn finish_eof(c: &mut Conn, m: &mut Measured, end: Instant) -> Result<Outcome, Fail> {
     match c.reader.finish_on_eof() {
         Ok(resp) => {
             count_response(c, m, resp.status);
-            Ok(Outcome::DoneClose)
+            Ok(Outcome::DoneClose(end))
         }
         Err(_) => Err(Fail(ErrorKind::ShortBody, None)),
     }
@@ -797,5 +897,99 @@ fn classify_tls(err: &rustls::Error, m: &mut Measured, plan: &Plan) -> Fail {
             Fail(ErrorKind::TlsAlert, None)
         }
         other => Fail(ErrorKind::Tls, Some(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use common::certs::KeyType;
+
+    use super::*;
+    use crate::verify::{self, Trust, testutil};
+    use crate::{LoadOptions, Target, tlsconf};
+
+    /// The system clock, except that it never returns the same instant twice: operations that
+    /// shared one reading would show up as equal instants.
+    fn distinct_now() -> Instant {
+        static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+        let mut last = LAST.lock().unwrap();
+        let mut t = Instant::now();
+        if let Some(l) = *last
+            && t <= l
+        {
+            t = l + Duration::from_nanos(1);
+        }
+        *last = Some(t);
+        t
+    }
+
+    /// Runs one closed-loop worker of `connections` keep-alive connections for `n` requests
+    /// and returns each measured operation's (pass, start, end).
+    fn traced_run(addr: SocketAddr, ca: &std::path::Path, n: u64) -> Vec<(u64, Instant, Instant)> {
+        let url = format!("https://bank32.com:{}/", addr.port());
+        let target = Target::new(&url, None, Some(&addr.to_string())).unwrap();
+        let mut opts = LoadOptions::new(target, Trust::CaFile(ca.to_path_buf()));
+        opts.connections = 16;
+        opts.requests = Some(n);
+        let plan = Plan::new(&opts);
+        let shared = Shared::default();
+        let roots = verify::root_store(&opts.tls.trust).unwrap();
+        let (intervals, _rx) = mpsc::channel();
+        let spec = WorkerSpec {
+            connections: opts.connections,
+            quota: opts.requests,
+            rate: None,
+            tls: tlsconf::worker_tls(&opts.tls, Some(&roots)).unwrap(),
+            pin_cpu: None,
+            start: Instant::now(),
+            intervals,
+            place: (0, 1),
+        };
+        let mut w = Worker::new(&plan, &shared, spec).unwrap();
+        w.clock = distinct_now;
+        w.run();
+        assert_eq!(w.m.counters.requests, n, "{:?}", w.m.counters);
+        std::mem::take(&mut w.trace)
+    }
+
+    #[test]
+    fn operations_completed_in_one_pass_each_get_their_own_start_and_end() {
+        let chain = testutil::chain(KeyType::EcdsaP256);
+        let (server, addr) = testutil::start(&chain, &server::TlsOptions::default());
+        let ca = testutil::ca_file(&[&chain]);
+        // Sixteen connections on one server worker: its answers arrive together, so a pass
+        // often completes several operations. Until one does, the test would prove nothing.
+        let mut busiest = 0;
+        for _attempt in 0..5 {
+            let n = 1000;
+            let trace = traced_run(addr, &ca, n);
+            assert_eq!(trace.len() as u64, n);
+            for (i, &(_, start, end)) in trace.iter().enumerate() {
+                assert!(start < end, "operation {i} ended when it started");
+            }
+            for (what, mut instants) in [
+                ("start", trace.iter().map(|t| t.1).collect::<Vec<_>>()),
+                ("end", trace.iter().map(|t| t.2).collect::<Vec<_>>()),
+            ] {
+                instants.sort();
+                instants.dedup();
+                assert_eq!(
+                    instants.len() as u64,
+                    n,
+                    "operations shared a {what} instant: timed per pass, not per operation"
+                );
+            }
+            let mut per_pass = std::collections::BTreeMap::<u64, u32>::new();
+            for (pass, _, _) in &trace {
+                *per_pass.entry(*pass).or_default() += 1;
+            }
+            busiest = per_pass.values().copied().max().unwrap_or(0);
+            if busiest >= 2 {
+                break;
+            }
+        }
+        server.stop().unwrap();
+        assert!(busiest >= 2, "no pass completed two operations in 5 runs");
     }
 }

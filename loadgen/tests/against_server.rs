@@ -76,6 +76,43 @@ fn assert_resumed(r: &loadgen::RunResult, s: &server::Snapshot, version: &str) {
 }
 
 #[test]
+fn a_resumption_after_a_hello_retry_request_is_counted_as_resumed_hrr() {
+    // The server takes X25519 only and the client's first key share is secp256r1, so every
+    // handshake starts with a HelloRetryRequest, the resumed ones included.
+    let tls = server::TlsOptions {
+        groups: common::tls::parse_groups(&["X25519".into()]).unwrap(),
+        resumption: Resumption::Tickets,
+        ..server::TlsOptions::default()
+    };
+    let chain = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
+    let mut srv = TestServer::start_tls(tls, 1, chain, server::Settings::default());
+    let mut opts = srv.options("/");
+    opts.new_conn = true;
+    opts.tls.resume = ResumeMode::Ticket;
+    opts.tls.versions = vec![Version::Tls13];
+    opts.tls.groups = common::tls::parse_groups(&["secp256r1,X25519".into()]).unwrap();
+    opts.requests = Some(200);
+    // Warm-up primes each worker's session store with full handshakes.
+    opts.warmup = Duration::from_millis(300);
+    let r = support::run(&opts);
+    let c = &r.measured.counters;
+    assert!(r.incomplete.is_none(), "{:?}", r.incomplete);
+    assert_eq!(c.handshakes(), 200, "{c:?}");
+    assert_eq!(c.full + c.resumed, 0, "no handshake escaped its HRR: {c:?}");
+    assert!(c.resumed_hrr >= 198, "{c:?}");
+    assert_eq!(c.resumed_any(), c.resumed_hrr);
+    let doc = loadgen::report::document(&opts, &r, vec![]);
+    assert_eq!(
+        doc.results.resumed_share,
+        Some(c.resumed_hrr as f64 / 200.0),
+        "a resumption after an HRR is still a resumption"
+    );
+    let s = srv.stop();
+    assert!(s.handshakes_total() >= 200, "{s:?}");
+    assert_eq!(s.failures_total(), 0);
+}
+
+#[test]
 fn ticket_resumption_tls13() {
     let (r, s) = resumed_run(
         Resumption::Tickets,
@@ -319,6 +356,39 @@ fn stalled_server_makes_corrected_latency_exceed_uncorrected() {
         "corrected p99 {} vs uncorrected {}",
         m.request.value_at_quantile(0.99),
         m.request_uncorrected.value_at_quantile(0.99)
+    );
+}
+
+#[test]
+fn an_open_loop_that_falls_behind_counts_what_never_started_and_warns() {
+    // One connection, 4 MiB answers, 2000 asked per second: most operations find the only
+    // connection busy when they are due.
+    let srv = TestServer::start(Resumption::Both, 1);
+    let mut opts = srv.options(&format!("/bytes/{}", 4 << 20));
+    opts.requests = None;
+    opts.duration = Some(Duration::from_secs(1));
+    opts.rate = Some(2000.0);
+    opts.connections = 1;
+    let r = support::run(&opts);
+    let c = &r.measured.counters;
+    assert!(c.started > 0, "{c:?}");
+    assert!(c.not_started > c.started, "{c:?}");
+    let doc = loadgen::report::document(&opts, &r, vec![]);
+    let ol = doc.results.open_loop.as_ref().unwrap();
+    assert_eq!(ol.not_started, c.not_started);
+    assert!(ol.achieved_per_s < 0.95 * 2000.0, "{ol:?}");
+    assert!(
+        doc.results
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("OPEN LOOP FELL BEHIND")),
+        "{:?}",
+        doc.results.warnings
+    );
+    let text = loadgen::report::human(&opts, &doc);
+    assert!(
+        text.contains(&format!("{} due operations never started", c.not_started)),
+        "{text}"
     );
 }
 

@@ -11,8 +11,13 @@ use server::Resumption;
 use support::TestServer;
 
 fn document(srv: &TestServer, n: u64) -> serde_json::Value {
+    document_at(srv, n, None)
+}
+
+fn document_at(srv: &TestServer, n: u64, rate: Option<f64>) -> serde_json::Value {
     let mut opts = srv.options("/");
     opts.requests = Some(n);
+    opts.rate = rate;
     opts.new_conn = true;
     opts.tls.resume = loadgen::ResumeMode::Ticket;
     let r = support::run(&opts);
@@ -28,7 +33,8 @@ fn json_validates_against_the_schema_and_histograms_merge() {
     let srv = TestServer::start(Resumption::Both, 1);
     let a = document(&srv, 120);
     let b = document(&srv, 80);
-    for doc in [&a, &b] {
+    let open = document_at(&srv, 40, Some(400.0));
+    for doc in [&a, &b, &open] {
         let errors: Vec<String> = validator
             .iter_errors(doc)
             .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -38,6 +44,21 @@ fn json_validates_against_the_schema_and_histograms_merge() {
         assert_eq!(doc["config"]["insecure"], false);
     }
     assert_eq!(a["results"]["counts"]["requests"], 120);
+    assert_eq!(a["results"]["counts"]["started"], 120);
+    assert!(a["results"]["open_loop"].is_null(), "closed loop");
+    let ol = &open["results"]["open_loop"];
+    assert_eq!(ol["requested_per_s"], 400.0);
+    assert_eq!(open["results"]["counts"]["started"], 40);
+    assert!(ol["achieved_per_s"].as_f64().unwrap() > 0.0, "{ol}");
+    assert_eq!(ol["not_started"], 0, "every due operation of -n 40 started");
+
+    // An open-loop summary without its count of operations never started is refused.
+    let mut broken = open.clone();
+    broken["results"]["open_loop"]
+        .as_object_mut()
+        .unwrap()
+        .remove("not_started");
+    assert!(!validator.is_valid(&broken));
 
     // A document missing a required field is refused: the schema is not vacuous.
     let mut broken = a.clone();

@@ -52,6 +52,16 @@ impl TestServer {
             resumption,
             ..TlsOptions::default()
         };
+        Self::start_tls(opts, workers, chain, settings)
+    }
+
+    /// A server with TLS options of the test's choosing (groups, versions, suites).
+    pub fn start_tls(
+        opts: TlsOptions,
+        workers: usize,
+        chain: GeneratedChain,
+        settings: Settings,
+    ) -> TestServer {
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(chain.chain_pem().as_bytes())
                 .collect::<Result<_, _>>()
