@@ -78,13 +78,18 @@ fn git_revision(root: &Path) -> String {
     // Only this workspace's own checkout counts: a source tarball unpacked inside another
     // repository must not record that repository's revision.
     let toplevel = git(&["rev-parse", "--show-toplevel"]).map(PathBuf::from);
-    if sources.is_empty() || toplevel.and_then(|t| t.canonicalize().ok()) != root.canonicalize().ok()
+    if sources.is_empty()
+        || toplevel.and_then(|t| t.canonicalize().ok()) != root.canonicalize().ok()
     {
         return provenance::UNKNOWN.to_owned();
     }
     // --git-path: in a worktree `.git` is a file and HEAD, the index and the refs live in two
     // other directories. A commit moves the branch's ref (loose or packed), not HEAD.
-    let mut git_files = vec!["HEAD".to_owned(), "index".to_owned(), "packed-refs".to_owned()];
+    let mut git_files = vec![
+        "HEAD".to_owned(),
+        "index".to_owned(),
+        "packed-refs".to_owned(),
+    ];
     git_files.extend(git(&["symbolic-ref", "-q", "HEAD"]));
     for name in git_files {
         if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
