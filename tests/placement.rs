@@ -1,13 +1,14 @@
 //! CPU placement of the `tlsbench server` binary, read from outside the process: with
 //! `--pin-cpus` every thread (main, signal, admin, workers) may run only on the given CPUs, and
-//! each worker only on its own one of them.
+//! each worker only on its own one of them; `tlsbench run` refuses server and client CPUs that
+//! overlap.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use common::cpu::{CpuList, allowed_cpus};
-use support::{EXIT_TIMEOUT, TempDir, server_in, wait_until};
+use support::{EXIT_TIMEOUT, TempDir, server_in, tlsbench, wait_until};
 
 /// Each thread of process `pid`: its name (`comm`, which the kernel cuts to 15 bytes, so
 /// `tlsbench-worker-0` reads `tlsbench-worker`) and the CPUs it may run on.
@@ -94,4 +95,28 @@ fn workers_each_take_one_cpu_and_the_other_threads_the_whole_set() {
         .collect();
     workers.sort_unstable();
     assert_eq!(workers, set.0);
+}
+
+#[test]
+fn run_refuses_server_and_client_cpus_that_overlap() {
+    let dir = TempDir::new("placement-run");
+    let out = dir.path().join("results");
+    let ran = tlsbench(&[
+        "run",
+        "--quick",
+        "--server-cpus",
+        "0",
+        "--client-cpus",
+        "0,1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert!(
+        ran.stderr
+            .contains("the server CPUs (0) and the client CPUs (0,1) share CPU 0"),
+        "{}",
+        ran.describe()
+    );
+    assert!(!out.exists(), "a refused run wrote {}", out.display());
 }

@@ -193,22 +193,31 @@ pub fn place_generator(
     server: Option<&CpuList>,
     client: &CpuList,
 ) -> Result<Vec<String>, CpuError> {
-    let mut warnings = Vec::new();
-    if let Some(server) = server {
-        server.disjoint(client)?;
-        warnings.extend(
-            smt_siblings_between(server, client)
-                .into_iter()
-                .map(|(s, c)| {
-                    format!(
-                        "server CPU {s} and client CPU {c} are SMT siblings (one core): each \
-                         side's CPU time depends on the other's load"
-                    )
-                }),
-        );
-    }
+    let warnings = match server {
+        Some(server) => check_placement(&crate::env::Topology::collect(), server, client)?,
+        None => Vec::new(),
+    };
     pin_current_process(client)?;
     Ok(warnings)
+}
+
+/// The placement rules on a given topology: overlapping sets refused, SMT siblings warned of.
+fn check_placement(
+    topology: &crate::env::Topology,
+    server: &CpuList,
+    client: &CpuList,
+) -> Result<Vec<String>, CpuError> {
+    server.disjoint(client)?;
+    Ok(topology
+        .siblings_between(server, client)
+        .into_iter()
+        .map(|(s, c)| {
+            format!(
+                "server CPU {s} and client CPU {c} are SMT siblings (one core): each side's \
+                 CPU time depends on the other's load"
+            )
+        })
+        .collect())
 }
 
 /// Parses a CPU list as taskset and /sys write them: `0`, `1-3`, `0,2-3`.
@@ -325,6 +334,36 @@ mod tests {
             place_generator(Some(&list("0")), &list("0")),
             Err(CpuError::Overlap { .. })
         ));
+    }
+
+    #[test]
+    fn smt_siblings_across_the_sides_are_warned_of() {
+        let list = |s: &str| s.parse::<CpuList>().unwrap();
+        let smt = crate::env::Topology {
+            cores: Some(vec![vec![0, 2], vec![1, 3]]),
+            ..Default::default()
+        };
+        assert!(
+            check_placement(&smt, &list("0"), &list("1"))
+                .unwrap()
+                .is_empty()
+        );
+        let warnings = check_placement(&smt, &list("0-1"), &list("2")).unwrap();
+        assert_eq!(
+            warnings,
+            [
+                "server CPU 0 and client CPU 2 are SMT siblings (one core): each side's CPU time \
+              depends on the other's load"
+            ]
+        );
+        // Unknown cores: nothing to warn of, nothing invented.
+        let unknown = crate::env::Topology::default();
+        assert!(
+            check_placement(&unknown, &list("0"), &list("2"))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(check_placement(&smt, &list("0"), &list("0")).is_err());
     }
 
     #[test]
