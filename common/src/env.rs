@@ -34,8 +34,9 @@ pub struct Environment {
     pub rustc: String,
     /// The tlsbench version.
     pub tlsbench_version: String,
-    /// `git rev-parse HEAD` when built, with "-dirty" if the checkout had changes; "unknown"
-    /// when built outside a git checkout.
+    /// The commit the binary was built from, with "-dirty" if any source compiled into it
+    /// differed from that commit; "unknown" when built outside this project's git checkout
+    /// (`build.rs` reruns on every source change, so this is the build's, not a stale value).
     pub git_revision: String,
     /// Versions of rustls, aws-lc-rs, aws-lc-sys, mio, hdrhistogram and socket2 from the
     /// workspace Cargo.lock when built (several, space-separated, if more than one is locked).
