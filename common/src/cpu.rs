@@ -143,7 +143,8 @@ pub fn pin_current_process(cpus: &CpuList) -> Result<(), CpuError> {
     // catches it. Threads do not multiply without bound, so a few passes settle.
     let mut pinned = std::collections::BTreeSet::new();
     for _ in 0..16 {
-        let tasks = std::fs::read_dir("/proc/self/task").map_err(err("/proc/self/task".into()))?;
+        let tasks = std::fs::read_dir("/proc/self/task")
+            .map_err(err("the threads of /proc/self/task".into()))?;
         let mut new = 0;
         for entry in tasks.flatten() {
             let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
