@@ -1,6 +1,7 @@
 //! Build-time facts for `common::env`: the compiler's version, the git revision of the
-//! checkout and the versions of the crates whose code is measured, passed to the crate as
-//! `TLSBENCH_RUSTC`, `TLSBENCH_GIT_REV` and `TLSBENCH_CRATES` (`name=version,...`).
+//! sources being compiled (see `src/provenance.rs`) and the versions of the crates whose code
+//! is measured, passed to the crate as `TLSBENCH_RUSTC`, `TLSBENCH_GIT_REV` and
+//! `TLSBENCH_CRATES` (`name=version,...`).
 //!
 //! Anything that cannot be found becomes "unknown" rather than failing the build: a tarball
 //! without `.git` must still compile.
@@ -19,6 +20,9 @@ const CRATES: [&str; 6] = [
     "socket2",
 ];
 
+#[path = "src/provenance.rs"]
+mod provenance;
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let root = manifest_dir.join("..");
@@ -26,19 +30,10 @@ fn main() {
     // Without any rerun-if-changed line cargo would rerun on every change in the package;
     // naming this file switches that off, and the lines below add what the values depend on.
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/provenance.rs");
     println!("cargo:rerun-if-env-changed=RUSTC");
     let lock = root.join("Cargo.lock");
     rerun_if_exists(&lock);
-    let git_dir = root.join(".git");
-    rerun_if_exists(&git_dir.join("HEAD"));
-    rerun_if_exists(&git_dir.join("index"));
-    // A commit on the current branch moves the branch's ref, not HEAD, so watch that too.
-    if let Ok(head) = std::fs::read_to_string(git_dir.join("HEAD")) {
-        if let Some(reference) = head.trim().strip_prefix("ref: ") {
-            rerun_if_exists(&git_dir.join(reference));
-        }
-    }
-    rerun_if_exists(&git_dir.join("packed-refs"));
 
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
     let rustc_version = run(Command::new(rustc).arg("--version")).unwrap_or_default();
@@ -59,26 +54,52 @@ fn rerun_if_exists(path: &Path) {
     }
 }
 
-/// `git rev-parse HEAD`, with "-dirty" when `git status --porcelain` lists anything.
+/// The revision of the sources this build compiles (see `provenance`), and the rerun lines
+/// that keep it so: every source path (cargo scans a directory's files recursively), and the
+/// git files a commit or checkout moves.
 fn git_revision(root: &Path) -> String {
-    let Some(revision) = run(Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["rev-parse", "HEAD"]))
-    else {
-        return "unknown".to_owned();
-    };
-    // --no-optional-locks: a plain status refreshes and rewrites .git/index, which is watched
-    // above, so every build would trigger the next one.
-    let status = run(Command::new("git").arg("-C").arg(root).args([
-        "--no-optional-locks",
-        "status",
-        "--porcelain",
-    ]));
-    match status {
-        Some(changes) if !changes.is_empty() => format!("{revision}-dirty"),
-        _ => revision,
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    let sources: Vec<String> = provenance::source_paths(&manifest)
+        .into_iter()
+        .filter(|path| root.join(path).exists())
+        .collect();
+    for path in &sources {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
+    // --no-optional-locks: a plain status refreshes and rewrites the index, which is watched
+    // below, so every build would trigger the next one.
+    let git = |args: &[&str]| {
+        run(Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .arg("--no-optional-locks")
+            .args(args))
+    };
+    // Only this workspace's own checkout counts: a source tarball unpacked inside another
+    // repository must not record that repository's revision.
+    let toplevel = git(&["rev-parse", "--show-toplevel"]).map(PathBuf::from);
+    if sources.is_empty()
+        || toplevel.and_then(|t| t.canonicalize().ok()) != root.canonicalize().ok()
+    {
+        return provenance::UNKNOWN.to_owned();
+    }
+    // --git-path: in a worktree `.git` is a file and HEAD, the index and the refs live in two
+    // other directories. A commit moves the branch's ref (loose or packed), not HEAD.
+    let mut git_files = vec![
+        "HEAD".to_owned(),
+        "index".to_owned(),
+        "packed-refs".to_owned(),
+    ];
+    git_files.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for name in git_files {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
+            rerun_if_exists(&root.join(path));
+        }
+    }
+    let head = git(&["rev-parse", "HEAD"]);
+    let mut status = vec!["status", "--porcelain", "--untracked-files=no", "--"];
+    status.extend(sources.iter().map(String::as_str));
+    provenance::revision(head.as_deref(), git(&status).as_deref())
 }
 
 /// The command's trimmed stdout when it ran and succeeded, with line breaks flattened so it

@@ -1,11 +1,15 @@
-//! The environment a result was measured in: machine, kernel, OS, compiler, revision and the
-//! versions of the crates doing the work, so a results file says where its numbers come from.
+//! The environment a result was measured in: machine, CPU topology, kernel, OS, compiler,
+//! revision and the versions of the crates doing the work, so a results file says where its
+//! numbers come from.
 //!
 //! Build-time facts (compiler, git revision, crate versions) are baked in by `build.rs`; the
 //! rest is read from the running system. Nothing here fails: what cannot be found is
-//! "unknown", because a missing hostname must not cost a benchmark run.
+//! "unknown" (or `None`), because a missing hostname must not cost a benchmark run.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::cpu::CpuList;
 
 /// Written where a value could not be found.
 const UNKNOWN: &str = "unknown";
@@ -30,12 +34,172 @@ pub struct Environment {
     pub rustc: String,
     /// The tlsbench version.
     pub tlsbench_version: String,
-    /// `git rev-parse HEAD` when built, with "-dirty" if the checkout had changes; "unknown"
-    /// when built outside a git checkout.
+    /// The commit the binary was built from, with "-dirty" if any source compiled into it
+    /// differed from that commit; "unknown" when built outside this project's git checkout
+    /// (`build.rs` reruns on every source change, so this is the build's, not a stale value).
     pub git_revision: String,
     /// Versions of rustls, aws-lc-rs, aws-lc-sys, mio, hdrhistogram and socket2 from the
     /// workspace Cargo.lock when built (several, space-separated, if more than one is locked).
     pub crates: BTreeMap<String, String>,
+    /// The CPUs as the kernel describes them; absent from results written before it existed.
+    #[serde(default)]
+    pub topology: Topology,
+}
+
+/// The machine's CPUs as the kernel describes them: what decides whether two pinned sides
+/// really run apart and at a steady clock. Each field is `None` (or empty) where the kernel
+/// does not say, never a guess.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Topology {
+    /// Online CPUs (`/sys/devices/system/cpu/online`).
+    pub online: Option<Vec<usize>>,
+    /// One entry per core of the online CPUs: the CPUs that are its SMT siblings
+    /// (`cpuN/topology/thread_siblings_list`); a core without SMT lists one CPU.
+    pub cores: Option<Vec<Vec<usize>>>,
+    /// Whether SMT is active (`/sys/devices/system/cpu/smt/active`).
+    pub smt_active: Option<bool>,
+    /// The hypervisor under this machine: "none" on bare metal, else its name ("kvm", "xen",
+    /// ...) from `systemd-detect-virt --vm` or `/sys/hypervisor/type`, or "unknown hypervisor"
+    /// when only the x86 `hypervisor` CPU flag says there is one.
+    pub virtualization: Option<String>,
+    /// The frequency governor of each cpufreq policy (`policyN/scaling_governor`); empty when
+    /// cpufreq is not exposed (common in virtual machines).
+    pub governors: BTreeMap<String, String>,
+    /// Whether boost (turbo) may raise the clock (`cpufreq/boost`, or intel_pstate's
+    /// `no_turbo` inverted).
+    pub boost: Option<bool>,
+}
+
+impl Topology {
+    /// Reads this machine's topology.
+    pub fn collect() -> Topology {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let detected = std::process::Command::new("systemd-detect-virt")
+            .arg("--vm")
+            .output()
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        let hypervisor = std::fs::read_to_string("/sys/hypervisor/type").ok();
+        let mut topology = Topology::from_sysfs(Path::new("/sys/devices/system/cpu"));
+        topology.virtualization =
+            virtualization(detected.as_deref(), hypervisor.as_deref(), &cpuinfo);
+        topology
+    }
+
+    /// The CPU part of the topology from a `/sys/devices/system/cpu` tree at `dir`.
+    fn from_sysfs(dir: &Path) -> Topology {
+        let read = |path: &str| std::fs::read_to_string(dir.join(path)).ok();
+        let online = read("online").and_then(|t| t.trim().parse::<CpuList>().ok());
+        let cores = online.as_ref().and_then(|online| {
+            let lists: Option<Vec<String>> = online
+                .0
+                .iter()
+                .map(|cpu| read(&format!("cpu{cpu}/topology/thread_siblings_list")))
+                .collect();
+            cores(&lists?)
+        });
+        let mut governors = BTreeMap::new();
+        if let Ok(policies) = std::fs::read_dir(dir.join("cpufreq")) {
+            for policy in policies.flatten() {
+                let name = policy.file_name().to_string_lossy().into_owned();
+                if !name.starts_with("policy") {
+                    continue;
+                }
+                if let Ok(governor) =
+                    std::fs::read_to_string(policy.path().join("scaling_governor"))
+                {
+                    governors.insert(name, governor.trim().to_owned());
+                }
+            }
+        }
+        Topology {
+            online: online.map(|l| l.0),
+            cores,
+            smt_active: read("smt/active").as_deref().and_then(flag),
+            virtualization: None,
+            governors,
+            boost: boost(
+                read("cpufreq/boost").as_deref(),
+                read("intel_pstate/no_turbo").as_deref(),
+            ),
+        }
+    }
+
+    /// The pairs (server CPU, client CPU) that are two hardware threads of one core: there the
+    /// sides compete for that core's execution units. Empty when the cores are unknown.
+    pub fn siblings_between(&self, server: &CpuList, client: &CpuList) -> Vec<(usize, usize)> {
+        let Some(cores) = &self.cores else {
+            return Vec::new();
+        };
+        let mut pairs = Vec::new();
+        for core in cores {
+            for &s in server.0.iter().filter(|s| core.contains(s)) {
+                for &c in client.0.iter().filter(|c| core.contains(c) && **c != s) {
+                    pairs.push((s, c));
+                }
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+}
+
+/// The cores from each online CPU's `thread_siblings_list`: distinct sibling sets, sorted;
+/// `None` if any list is unreadable as a CPU list.
+fn cores(sibling_lists: &[String]) -> Option<Vec<Vec<usize>>> {
+    let mut cores = Vec::new();
+    for text in sibling_lists {
+        let mut core = text.trim().parse::<CpuList>().ok()?.0;
+        core.sort_unstable();
+        core.dedup();
+        cores.push(core);
+    }
+    cores.sort_unstable();
+    cores.dedup();
+    Some(cores)
+}
+
+/// A sysfs switch: "1" on, "0" off, anything else unknown.
+fn flag(text: &str) -> Option<bool> {
+    match text.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Boost from `cpufreq/boost` (1 = on) or else intel_pstate's `no_turbo` (1 = off).
+fn boost(boost: Option<&str>, no_turbo: Option<&str>) -> Option<bool> {
+    boost
+        .and_then(flag)
+        .or_else(|| no_turbo.and_then(flag).map(|off| !off))
+}
+
+/// The hypervisor from `systemd-detect-virt --vm`'s output, else `/sys/hypervisor/type`, else
+/// the x86 cpuinfo `flags` (which say whether there is one, not which).
+fn virtualization(
+    detected: Option<&str>,
+    hypervisor_type: Option<&str>,
+    cpuinfo: &str,
+) -> Option<String> {
+    let named = |s: Option<&str>| {
+        s.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(name) = named(detected).or_else(|| named(hypervisor_type)) {
+        return Some(name);
+    }
+    let flags = cpuinfo.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == "flags").then_some(value)
+    })?;
+    Some(if flags.split_whitespace().any(|f| f == "hypervisor") {
+        "unknown hypervisor".to_owned()
+    } else {
+        "none".to_owned()
+    })
 }
 
 impl Environment {
@@ -58,6 +222,7 @@ impl Environment {
             tlsbench_version: env!("CARGO_PKG_VERSION").to_owned(),
             git_revision: env!("TLSBENCH_GIT_REV").to_owned(),
             crates: parse_crates(env!("TLSBENCH_CRATES")),
+            topology: Topology::collect(),
         }
     }
 }
@@ -178,6 +343,89 @@ mod tests {
         let arm = "processor\t: 0\nBogoMIPS\t: 50.00\nCPU part\t: 0xd0c\n\nprocessor\t: 1\n\nHardware\t: BCM2835\n";
         assert_eq!(parse_cpuinfo(arm), (Some("BCM2835".to_owned()), 2));
         assert_eq!(parse_cpuinfo(""), (None, 0));
+    }
+
+    #[test]
+    fn topology_from_a_sysfs_tree() {
+        let dir = std::env::temp_dir().join(format!("tlsbench-topology-{}", std::process::id()));
+        let write = |path: &str, text: &str| {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        // Two cores of two hardware threads each, numbered the way x86 numbers them.
+        write("online", "0-3\n");
+        for (cpu, siblings) in [(0, "0,2"), (1, "1,3"), (2, "0,2"), (3, "1,3")] {
+            write(&format!("cpu{cpu}/topology/thread_siblings_list"), siblings);
+        }
+        write("smt/active", "1\n");
+        write("cpufreq/policy0/scaling_governor", "performance\n");
+        write("cpufreq/policy1/scaling_governor", "powersave\n");
+        write("intel_pstate/no_turbo", "1\n");
+        let t = Topology::from_sysfs(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(t.online, Some(vec![0, 1, 2, 3]));
+        assert_eq!(t.cores, Some(vec![vec![0, 2], vec![1, 3]]));
+        assert_eq!(t.smt_active, Some(true));
+        assert_eq!(t.governors["policy0"], "performance");
+        assert_eq!(t.governors["policy1"], "powersave");
+        assert_eq!(t.boost, Some(false));
+
+        let list = |s: &str| s.parse::<CpuList>().unwrap();
+        assert_eq!(t.siblings_between(&list("0"), &list("1")), []);
+        assert_eq!(t.siblings_between(&list("0"), &list("2")), [(0, 2)]);
+        assert_eq!(
+            t.siblings_between(&list("0-1"), &list("2-3")),
+            [(0, 2), (1, 3)]
+        );
+        assert_eq!(
+            Topology::default().siblings_between(&list("0"), &list("2")),
+            []
+        );
+
+        // Nothing readable: nothing invented.
+        let empty = Topology::from_sysfs(&dir);
+        assert_eq!(empty, Topology::default());
+    }
+
+    #[test]
+    fn topology_parsers() {
+        assert_eq!(
+            cores(&["0\n".into(), "1\n".into()]),
+            Some(vec![vec![0], vec![1]])
+        );
+        assert_eq!(cores(&["0-1".into(), "x".into()]), None);
+        assert_eq!(flag("0\n"), Some(false));
+        assert_eq!(flag("notsupported"), None);
+        assert_eq!(boost(Some("1"), Some("1")), Some(true));
+        assert_eq!(boost(None, Some("0")), Some(true));
+        assert_eq!(boost(None, None), None);
+        let x86 = |flags: &str| format!("processor\t: 0\nflags\t\t: fpu {flags} sse\n");
+        assert_eq!(
+            virtualization(Some("kvm\n"), None, "").as_deref(),
+            Some("kvm")
+        );
+        assert_eq!(
+            virtualization(Some(""), Some("xen\n"), "").as_deref(),
+            Some("xen")
+        );
+        assert_eq!(
+            virtualization(None, None, &x86("hypervisor")).as_deref(),
+            Some("unknown hypervisor")
+        );
+        assert_eq!(
+            virtualization(None, None, &x86("vmx")).as_deref(),
+            Some("none")
+        );
+        assert_eq!(virtualization(None, None, "processor\t: 0\n"), None);
+    }
+
+    #[test]
+    fn results_without_a_topology_still_load() {
+        let mut old = serde_json::to_value(Environment::collect()).unwrap();
+        old.as_object_mut().unwrap().remove("topology");
+        let env: Environment = serde_json::from_value(old).unwrap();
+        assert_eq!(env.topology, Topology::default());
     }
 
     #[test]

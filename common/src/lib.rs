@@ -4,7 +4,8 @@
 //! log ([`keylog`]), the `/bytes/N` body pattern both sides agree on ([`pattern`]), the
 //! decoder for chunked bodies both sides read ([`chunked`]), the environment a result was
 //! measured in ([`env`]), a process's resources from `/proc` ([`procfs`]) and the one
-//! duration syntax of every flag and file ([`duration`]).
+//! duration syntax of every flag and file ([`duration`]). `provenance` decides the git revision
+//! a build records; `build.rs` includes it, and only its tests are compiled into the library.
 
 pub mod certs;
 pub mod chunked;
@@ -14,4 +15,6 @@ pub mod env;
 pub mod keylog;
 pub mod pattern;
 pub mod procfs;
+#[cfg(test)]
+mod provenance;
 pub mod tls;

@@ -35,7 +35,8 @@ pub struct LoadArgs {
     /// Target URL (https only), e.g. https://bank32.com:4433/
     pub url: String,
 
-    /// Worker threads (each with its own epoll) [default: cores, at most --connections].
+    /// Worker threads (each with its own epoll) [default: one per CPU this process may run on
+    /// (those of --pin-cpus), at most --connections].
     #[arg(short, long)]
     pub threads: Option<usize>,
 
@@ -134,7 +135,8 @@ pub struct LoadArgs {
     #[arg(short = 'H', long = "header")]
     pub headers: Vec<String>,
 
-    /// Pin worker threads to these CPUs (e.g. 1 or 1-3), round robin.
+    /// Pin the generator to these CPUs (e.g. 1 or 1-3): every thread may run only on them, and
+    /// each worker on one of them, round robin. The default thread count becomes their number.
     #[arg(long)]
     pub pin_cpus: Option<common::cpu::CpuList>,
 
@@ -301,6 +303,11 @@ impl Observer for CliObserver<'_> {
 
 /// Runs `tlsbench load`; returns the process exit code.
 pub fn run(args: &LoadArgs, command_line: Vec<String>) -> Result<i32, LoadError> {
+    // While this is the only thread: the progress bar's ticker and the workers inherit the set,
+    // and the default thread count is read from it.
+    if let Some(cpus) = &args.pin_cpus {
+        common::cpu::pin_current_process(cpus)?;
+    }
     let opts = args.options()?;
     if opts.tls.insecure {
         eprintln!(

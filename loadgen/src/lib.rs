@@ -53,6 +53,9 @@ pub enum LoadError {
     /// Trust anchors could not be loaded.
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
+    /// The generator could not be pinned to `pin_cpus`.
+    #[error(transparent)]
+    Cpu(#[from] common::cpu::CpuError),
     /// A system call failed.
     #[error("{what}: {source}")]
     Io {
@@ -100,7 +103,9 @@ pub struct LoadOptions {
     pub max_errors: Option<u64>,
     /// Interval of the live view and of `--hdr-log`.
     pub report_interval: Duration,
-    /// CPUs the workers are pinned to (worker i to the i-th, round robin); empty: not pinned.
+    /// CPUs the generator runs on: worker i on the i-th (round robin), the calling thread (it
+    /// merges intervals and reports progress) on all of them, and it stays there after the
+    /// run; empty: not pinned.
     pub pin_cpus: Vec<usize>,
 }
 
@@ -195,6 +200,10 @@ pub fn run(
         ));
     }
     let threads = opts.threads.min(opts.connections);
+    if !opts.pin_cpus.is_empty() {
+        // Before the workers start: they inherit the set, then each narrows it to its CPU.
+        common::cpu::pin_current_thread_to(&common::cpu::CpuList(opts.pin_cpus.clone()))?;
+    }
     let roots = if opts.tls.insecure {
         None
     } else {

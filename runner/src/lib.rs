@@ -350,6 +350,11 @@ pub fn table(r: &RunResults) -> String {
 
 /// Runs `tlsbench run`; returns the exit code (0 complete, 3 incomplete).
 pub fn run(args: &RunArgs) -> Result<i32, RunError> {
+    let server_cpus = args.target.is_none().then_some(&args.server_cpus);
+    let placement = common::cpu::place_generator(server_cpus, &args.client_cpus);
+    for warning in placement.map_err(|e| RunError::Args(e.to_string()))? {
+        eprintln!("tlsbench run: WARNING: {warning}");
+    }
     let started = SystemTime::now();
     let t0 = Instant::now();
     let text = match &args.scenarios {

@@ -21,7 +21,8 @@ pub struct ServerArgs {
     #[arg(short, long, default_value = "127.0.0.1:4433")]
     pub listen: SocketAddr,
 
-    /// Worker threads, each with its own epoll and SO_REUSEPORT listener [default: all cores].
+    /// Worker threads, each with its own epoll and SO_REUSEPORT listener [default: one per CPU
+    /// this process may run on: those of --pin-cpus, else all].
     #[arg(short, long)]
     pub threads: Option<usize>,
 
@@ -89,7 +90,8 @@ pub struct ServerArgs {
     #[arg(long, value_parser = parse_admin_addr)]
     pub admin: Option<SocketAddr>,
 
-    /// Pin worker threads to these CPUs (e.g. 0 or 0-1), round robin.
+    /// Pin the server to these CPUs (e.g. 0 or 0-1): every thread may run only on them, and
+    /// each worker on one of them, round robin. The default worker count becomes their number.
     #[arg(long)]
     pub pin_cpus: Option<common::cpu::CpuList>,
 
@@ -196,6 +198,11 @@ impl ServerArgs {
 
 /// Runs `tlsbench server` until SIGINT/SIGTERM; returns the final counters.
 pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
+    // First, while this is the only thread: every thread started below (signal, admin,
+    // workers) inherits the set, and the default worker count is read from it.
+    if let Some(cpus) = &args.pin_cpus {
+        common::cpu::pin_current_process(cpus)?;
+    }
     let tls_opts = args.tls_options()?;
     let (chain_path, key_path, cert_label) = match (&args.cert, &args.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone(), c.display().to_string()),
@@ -257,18 +264,26 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
         source,
     })?;
     let signal_handle = signals.handle();
-    let signal_thread = std::thread::spawn(move || {
-        let mut seen = 0;
-        for _ in signals.forever() {
-            seen += 1;
-            if seen == 1 {
-                eprintln!("tlsbench server: shutting down (signal again to cut connections now)");
-                handle.shutdown();
-            } else {
-                handle.force();
+    let signal_thread = std::thread::Builder::new()
+        .name("tlsbench-signal".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for _ in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    eprintln!(
+                        "tlsbench server: shutting down (signal again to cut connections now)"
+                    );
+                    handle.shutdown();
+                } else {
+                    handle.force();
+                }
             }
-        }
-    });
+        })
+        .map_err(|source| ServerError::Io {
+            what: "spawning the signal thread".into(),
+            source,
+        })?;
 
     let versions: Vec<&str> = tls_opts.versions.iter().map(|v| v.as_str()).collect();
     {

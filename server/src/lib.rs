@@ -56,6 +56,9 @@ pub enum ServerError {
     /// A certificate or key could not be generated or loaded.
     #[error(transparent)]
     Cert(#[from] common::certs::CertError),
+    /// The process could not be pinned to `--pin-cpus`.
+    #[error(transparent)]
+    Cpu(#[from] common::cpu::CpuError),
     /// The command line or settings do not make sense together.
     #[error("{0}")]
     Config(String),
