@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use clap::ValueEnum;
+
 use crate::RunError;
 use crate::scenario::Scenario;
 
@@ -107,17 +109,34 @@ impl ServerChild {
             "--certs-dir".into(),
             certs.display().to_string(),
             "--cert-type".into(),
-            s.cert.clone(),
+            s.cert.name().into(),
             "--resumption".into(),
-            s.server_resumption.clone(),
+            s.server_resumption
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default(),
             "--tls".into(),
-            s.tls.clone(),
+            s.tls
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         ];
         if !s.kx_groups.is_empty() {
-            args.extend(["--kx-groups".into(), s.kx_groups.join(",")]);
+            let names: Vec<String> = s
+                .kx_groups
+                .iter()
+                .map(|g| common::tls::group_name(*g))
+                .collect();
+            args.extend(["--kx-groups".into(), names.join(",")]);
         }
         if !s.cipher_suites.is_empty() {
-            args.extend(["--cipher-suites".into(), s.cipher_suites.join(",")]);
+            let names: Vec<String> = s
+                .cipher_suites
+                .iter()
+                .map(|c| common::tls::suite_name(*c))
+                .collect();
+            args.extend(["--cipher-suites".into(), names.join(",")]);
         }
         ServerChild::spawn(exe, &args).map_err(|e| match e {
             RunError::Server(why) => RunError::Server(format!("scenario '{}': {why}", s.name)),

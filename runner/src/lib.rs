@@ -27,13 +27,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use clap::Args;
-use common::tls;
 use loadgen::verify::Trust;
-use loadgen::{LoadOptions, ResumeMode, Target};
+use loadgen::{LoadOptions, Target};
 
 use child::{Counters, ServerChild};
 use results::{Kind, Row, RunResults, Stat};
-use scenario::{Matrix, Scenario};
+use scenario::{Body, Matrix, Scenario};
 
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -129,14 +128,6 @@ struct Repeat {
     hdr: String,
 }
 
-fn resume_mode(s: &str) -> ResumeMode {
-    match s {
-        "ticket" => ResumeMode::Ticket,
-        "session-id" => ResumeMode::SessionId,
-        _ => ResumeMode::Off,
-    }
-}
-
 fn load_options(
     s: &Scenario,
     m: &Matrix,
@@ -144,35 +135,34 @@ fn load_options(
     quick: bool,
     target: &Target,
     trust: Trust,
-) -> Result<LoadOptions, RunError> {
+) -> LoadOptions {
     let (duration, warmup) = m.timing(quick);
-    let opt = |e: tls::TlsError| RunError::Scenarios(format!("{}: {e}", s.name));
     let mut target = target.clone();
-    let (method, upload) = match (s.download, s.upload) {
-        (Some(n), _) => {
+    let (method, upload) = match s.body {
+        Some(Body::Download(n)) => {
             target.path = format!("/bytes/{n}");
             ("GET", 0)
         }
-        (_, Some(n)) => {
+        Some(Body::Upload(n)) => {
             target.path = "/sink".into();
             ("POST", n)
         }
-        _ => ("GET", 0),
+        None => ("GET", 0),
     };
     let mut opts = LoadOptions::new(target, trust);
     opts.threads = args.client_cpus.0.len().max(1);
-    opts.connections = s.connections.unwrap_or(m.defaults.connections).max(1);
+    opts.connections = s.connections;
     opts.new_conn = s.kind == Kind::Handshake;
     opts.method = method.into();
     opts.upload = upload;
-    opts.tls.versions = tls::parse_versions(&s.tls).map_err(opt)?;
-    opts.tls.suites = tls::parse_suites(&s.cipher_suites).map_err(opt)?;
-    opts.tls.groups = tls::parse_groups(&s.kx_groups).map_err(opt)?;
-    opts.tls.resume = resume_mode(&s.resume);
+    opts.tls.versions = s.tls.clone();
+    opts.tls.suites = s.cipher_suites.clone();
+    opts.tls.groups = s.kx_groups.clone();
+    opts.tls.resume = s.resume;
     opts.duration = Some(duration);
     opts.warmup = warmup;
     opts.pin_cpus = args.client_cpus.0.clone();
-    Ok(opts)
+    opts
 }
 
 fn ops_of(kind: Kind, c: &loadgen::stats::Counters) -> f64 {
@@ -460,7 +450,7 @@ pub fn sanity(matrix: &Matrix, r: &RunResults) -> Vec<String> {
         if row.errors > 0 {
             problems.push(format!("'{}': {} errors", s.name, row.errors));
         }
-        let asked = s.resume != "off" && s.server_resumption != "off";
+        let asked = s.resumes();
         match (asked, row.resumed_share) {
             (true, Some(share)) if share < 0.99 => {
                 problems.push(format!("'{}': only {:.2}% resumed", s.name, share * 100.0));
@@ -518,11 +508,11 @@ fn run_matrix(
                     None,
                     Some(&child.addr.to_string()),
                 )?;
-                let ca = args.certs_dir.join(&s.cert).join("ca.pem");
+                let ca = common::certs::paths(&args.certs_dir, s.cert).ca;
                 (Some(child), t, Trust::CaFile(ca))
             }
         };
-        let opts = load_options(s, matrix, args, quick, &target, trust)?;
+        let opts = load_options(s, matrix, args, quick, &target, trust);
         let mut reps = Vec::with_capacity(repeats);
         for _ in 0..repeats {
             if stop.load(Ordering::Acquire) {
