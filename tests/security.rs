@@ -19,8 +19,8 @@ use std::time::SystemTime;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use support::{
-    BIN, ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets,
-    metric, p, read_hello, scrape, server_in, text, tlsbench, wait_until,
+    ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets, metric, p,
+    read_hello, scrape, server_args, server_command, server_in, text, tlsbench, wait_until,
 };
 
 /// What `openssl s_client` printed and whether it exited successfully.
@@ -261,12 +261,8 @@ fn no_key_log_unless_asked_and_ticket_keys_stay_in_memory() {
 
     // SSLKEYLOGFILE is how most TLS stacks are told to log keys; the server ignores it.
     let env_log = dir.path().join("env-keys.log");
-    let mut cmd = Command::new(BIN);
-    cmd.arg("server")
-        .args(["--listen", "127.0.0.1:0", "--threads", "1", "--admin", "0"])
-        .args(["--certs-dir", p(&certs)])
-        .env("SSLKEYLOGFILE", &env_log)
-        .current_dir(dir.path());
+    let mut cmd = server_command(&server_args(dir.path()));
+    cmd.env("SSLKEYLOGFILE", &env_log).current_dir(dir.path());
     let mut server = ServerProc::spawn(cmd);
     let addr = server.addr_after("listening on https://");
     let admin = server.addr_after("admin listening on http://");

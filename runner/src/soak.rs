@@ -35,6 +35,7 @@ use common::procfs;
 use loadgen::verify::Trust;
 use loadgen::{ClientTlsOptions, LoadOptions, ResumeMode, Target};
 use serde::Serialize;
+use server::cli::ServerArgs;
 
 use crate::RunError;
 use crate::child::{ServerChild, metric_sum};
@@ -275,7 +276,8 @@ pub struct BrokenDoc {
 /// The server in `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ServerDoc {
-    /// The flags it ran with (after `server --listen 127.0.0.1:0 --admin 127.0.0.1:0`).
+    /// The flags it ran with, as [`ServerArgs::to_args`] wrote them (listen and admin before
+    /// [`ServerChild::spawn`] set both to 127.0.0.1:0).
     pub args: Vec<String>,
     /// Its counters at the end (every Prometheus series).
     pub counters: BTreeMap<String, f64>,
@@ -526,19 +528,14 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
     common::certs::ensure(&args.certs_dir, &[KeyType::EcdsaP256])
         .map_err(|e| RunError::Server(format!("certificates: {e}")))?;
 
-    let mut server_args: Vec<String> = vec![
-        "--certs-dir".into(),
-        args.certs_dir.display().to_string(),
-        "--cert-type".into(),
-        "ecdsa-p256".into(),
-        "--handshake-timeout".into(),
-        humantime::format_duration(args.handshake_timeout).to_string(),
-        "--header-timeout".into(),
-        humantime::format_duration(args.header_timeout).to_string(),
-    ];
-    if let Some(n) = args.threads {
-        server_args.extend(["--threads".into(), n.max(1).to_string()]);
-    }
+    let server_args = ServerArgs {
+        certs_dir: args.certs_dir.clone(),
+        cert_type: KeyType::EcdsaP256,
+        handshake_timeout: args.handshake_timeout,
+        header_timeout: args.header_timeout,
+        threads: args.threads.map(|n| n.max(1)),
+        ..ServerArgs::default()
+    };
     let mut server = ServerChild::spawn(&exe, &server_args)?;
     let target = Target::new(
         &format!("https://bank32.com:{}/", server.addr.port()),
@@ -743,7 +740,11 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
             counts: broken_counts,
         },
         server: ServerDoc {
-            args: server_args,
+            args: server_args
+                .to_args()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
             counters,
         },
         environment: common::env::Environment::collect(),
