@@ -490,6 +490,7 @@ mod tests {
             saturated: "neither".to_owned(),
             latency_hdr: hdr,
             repeats: 3,
+            per_repeat: Vec::new(),
         }
     }
 

@@ -579,6 +579,7 @@ mod tests {
             saturated: "neither".to_owned(),
             latency_hdr: String::new(),
             repeats: 3,
+            per_repeat: Vec::new(),
         }
     }
 

@@ -11,33 +11,53 @@ use loadgen::verify::Trust;
 use loadgen::{LoadOptions, Target};
 
 use crate::child::{Counters, ServerChild};
-use crate::results::{Kind, Row, RunResults, Stat};
+use crate::results::{Kind, RepeatRecord, Row, RunResults, Stat};
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
 
-/// Counters at the start of the measured window, read when warm-up ends.
+/// One scrape of the server's counters and when it returned, or why it failed.
+type Scrape = Result<(Counters, Instant), String>;
+
+fn scrape(server: &ServerChild) -> Scrape {
+    server
+        .counters()
+        .map(|c| (c, Instant::now()))
+        .map_err(|e| e.to_string())
+}
+
+/// The server's counters at the start of the measured window, read when warm-up ends.
 struct Window<'a> {
     server: Option<&'a ServerChild>,
-    before: Option<(Counters, Instant)>,
+    before: Option<Scrape>,
 }
 
 impl loadgen::Observer for Window<'_> {
     fn measuring(&mut self) {
         if let Some(s) = self.server {
-            self.before = s.counters().ok().map(|c| (c, Instant::now()));
+            self.before = Some(scrape(s));
         }
     }
 }
 
+/// The server's side of one measured window: its counters' change between the scrapes at
+/// the window's edges and the seconds between them. A failed or missing scrape is an error:
+/// a local row without the server's numbers is no measurement.
+fn server_window(before: Option<Scrape>, after: Scrape) -> Result<(Counters, f64), String> {
+    let (b, tb) = before
+        .ok_or("the measured window never started, so the server was not read at its start")?
+        .map_err(|e| format!("reading the server's counters at the window's start: {e}"))?;
+    let (a, ta) =
+        after.map_err(|e| format!("reading the server's counters at the window's end: {e}"))?;
+    Ok((a.since(&b), ta.saturating_duration_since(tb).as_secs_f64()))
+}
+
 /// What one repeat measured.
 struct Repeat {
-    rate: f64,
+    record: RepeatRecord,
     p50: f64,
     p99: f64,
     p999: f64,
-    server_cpu_us: Option<f64>,
     server_util: Option<f64>,
-    client_cpu_us: f64,
     client_share: f64,
     full: u64,
     resumed: u64,
@@ -99,6 +119,16 @@ fn server_ops(kind: Kind, d: &Counters) -> f64 {
     }
 }
 
+/// Operations of scenario `s` that may be under way at a window's edge: one per connection
+/// (for throughput, a whole body per connection).
+fn in_flight_ops(s: &Scenario) -> f64 {
+    let conns = s.connections as f64;
+    match (s.kind, s.body) {
+        (Kind::Throughput, Some(Body::Download(n) | Body::Upload(n))) => conns * n as f64 / 1e6,
+        _ => conns,
+    }
+}
+
 fn one_repeat(
     s: &Scenario,
     opts: &LoadOptions,
@@ -111,24 +141,22 @@ fn one_repeat(
         before: None,
     };
     let r = loadgen::run(opts, &mut window, stop)?;
-    let after = server
-        .and_then(|s| s.counters().ok())
-        .map(|c| (c, Instant::now()));
     let c = &r.measured.counters;
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     let ops = ops_of(s.kind, c);
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
-    let (server_cpu_us, server_util) = match (window.before, after) {
-        (Some((b, tb)), Some((a, ta))) => {
-            let d = a.since(&b);
+    let (server_ops, server_cpu_us, server_util) = match server {
+        Some(child) => {
+            let (d, wall) = server_window(window.before, scrape(child))
+                .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
             let sops = server_ops(s.kind, &d);
-            let wall = ta.saturating_duration_since(tb).as_secs_f64().max(1e-9);
             (
+                Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
-                Some(d.cpu_s / (wall * server_cpus.max(1) as f64)),
+                Some(d.cpu_s / (wall.max(1e-9) * server_cpus.max(1) as f64)),
             )
         }
-        _ => (None, None),
+        None => (None, None, None),
     };
     let q = |p: f64| {
         if r.measured.request.is_empty() {
@@ -139,13 +167,18 @@ fn one_repeat(
     };
     Ok((
         Repeat {
-            rate: ops / secs,
+            record: RepeatRecord {
+                rate: ops / secs,
+                client_ops: ops,
+                server_ops,
+                in_flight_ops: in_flight_ops(s),
+                client_cpu_us: if ops > 0.0 { cpu_us / ops } else { 0.0 },
+                server_cpu_us,
+            },
             p50: q(50.0),
             p99: q(99.0),
             p999: q(99.9),
-            server_cpu_us,
             server_util,
-            client_cpu_us: if ops > 0.0 { cpu_us / ops } else { 0.0 },
             client_share: r.measured.max_worker_cpu_share,
             full: c.full,
             resumed: c.resumed,
@@ -163,7 +196,7 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Row {
     latency_us.insert("p50".to_string(), stat(&|r| r.p50));
     latency_us.insert("p99".to_string(), stat(&|r| r.p99));
     latency_us.insert("p99.9".to_string(), stat(&|r| r.p999));
-    let server_vals: Vec<f64> = reps.iter().filter_map(|r| r.server_cpu_us).collect();
+    let server_vals: Vec<f64> = reps.iter().filter_map(|r| r.record.server_cpu_us).collect();
     let mut handshakes = BTreeMap::new();
     let (full, resumed, hrr) = reps.iter().fold((0, 0, 0), |(f, r, h), x| {
         (f + x.full, r + x.resumed, h + x.full_hrr)
@@ -181,10 +214,10 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Row {
     Row {
         name: s.name.clone(),
         kind: s.kind,
-        rate: stat(&|r| r.rate),
+        rate: stat(&|r| r.record.rate),
         latency_us,
         server_cpu_us: (!external && !server_vals.is_empty()).then(|| Stat::of(&server_vals)),
-        client_cpu_us: stat(&|r| r.client_cpu_us),
+        client_cpu_us: stat(&|r| r.record.client_cpu_us),
         handshakes,
         resumed_share: (total > 0).then(|| resumed as f64 / total as f64),
         errors: reps.iter().map(|r| r.errors).sum(),
@@ -197,6 +230,7 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Row {
         .into(),
         latency_hdr: reps.last().map(|r| r.hdr.clone()).unwrap_or_default(),
         repeats: reps.len(),
+        per_repeat: reps.iter().map(|r| r.record.clone()).collect(),
     }
 }
 
@@ -266,4 +300,48 @@ pub(crate) fn run_matrix(
         results.rows.push(row);
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn counters(cpu_s: f64, handshakes: u64) -> Counters {
+        Counters {
+            cpu_s,
+            handshakes,
+            ..Counters::default()
+        }
+    }
+
+    #[test]
+    fn a_failed_or_missing_admin_scrape_fails_the_window() {
+        let t = Instant::now();
+        let good = || -> Scrape { Ok((counters(1.0, 10), t)) };
+        let (d, _) = server_window(Some(good()), Ok((counters(3.0, 30), t))).unwrap();
+        assert_eq!((d.cpu_s, d.handshakes), (2.0, 20));
+
+        let refused = || -> Scrape { Err("connection refused".into()) };
+        let e = server_window(Some(refused()), good()).unwrap_err();
+        assert!(
+            e.contains("start") && e.contains("connection refused"),
+            "{e}"
+        );
+        let e = server_window(Some(good()), refused()).unwrap_err();
+        assert!(e.contains("end") && e.contains("connection refused"), "{e}");
+        let e = server_window(None, good()).unwrap_err();
+        assert!(e.contains("never started"), "{e}");
+    }
+
+    #[test]
+    fn connections_in_flight_are_counted_in_the_rows_operation() {
+        let m = Matrix::parse(
+            "[[scenario]]\nname = \"h\"\nkind = \"handshake\"\ntls = \"1.3\"\nconnections = 8\n\
+             [[scenario]]\nname = \"d\"\nkind = \"throughput\"\ntls = \"1.3\"\nconnections = 4\ndownload = 500000\n",
+        )
+        .unwrap();
+        assert_eq!(in_flight_ops(&m.scenarios[0]), 8.0);
+        assert_eq!(in_flight_ops(&m.scenarios[1]), 2.0);
+    }
 }

@@ -42,13 +42,12 @@ pub fn table(r: &RunResults) -> String {
             lat("p50"),
             lat("p99"),
             lat("p99.9"),
-            row.server_cpu_us
-                .as_ref()
-                .map_or("- (not ours)".into(), |s| format!(
-                    "{} /{}",
-                    fmt_stat(s, 1),
-                    row.kind.op_unit()
-                )),
+            match (&row.server_cpu_us, &r.target) {
+                (Some(s), _) => format!("{} /{}", fmt_stat(s, 1), row.kind.op_unit()),
+                (None, Some(_)) => "- (not ours)".into(),
+                // A local server not measured fails the row's sanity check; say so here too.
+                (None, None) => "MISSING".into(),
+            },
             fmt_stat(&row.client_cpu_us, 1),
             row.kind.op_unit(),
             h("full"),

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the results document; bump on incompatible changes.
+/// Version of the results document; bump on incompatible changes. Fields added since 1
+/// (`Row::per_repeat`, `Row::latency_merged_us`, `Row::latency_hdr_per_repeat`) are optional
+/// on reading, so files of either age read the same way.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What a row measures, which decides its rate unit and what "per operation" means.
@@ -101,6 +103,30 @@ pub struct Row {
     pub latency_hdr: String,
     /// Repeats this row aggregates.
     pub repeats: usize,
+    /// Each repeat's own counts and CPU, in order: what the sanity checks read. Absent from
+    /// files written before it existed.
+    #[serde(default)]
+    pub per_repeat: Vec<RepeatRecord>,
+}
+
+/// What one repeat measured, kept so a reader can see both sides' counts of the same
+/// operation and check them against each other.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepeatRecord {
+    /// The generator's rate over its measured window (its count ÷ the window).
+    pub rate: f64,
+    /// The generator's count of the row's operation in the window (handshakes, requests, MB).
+    pub client_ops: f64,
+    /// The server's count of the same operation between its scrapes at the window's edges
+    /// (None when the server was not ours: `--target`).
+    pub server_ops: Option<f64>,
+    /// Operations that may be under way at a window edge, so counted by one side and not
+    /// the other: the connections (for throughput, × the body in MB).
+    pub in_flight_ops: f64,
+    /// Generator CPU µs per operation (its CPU ÷ its count).
+    pub client_cpu_us: f64,
+    /// Server CPU µs per operation (its CPU ÷ its own count; None when not ours).
+    pub server_cpu_us: Option<f64>,
 }
 
 /// The whole document.
