@@ -474,6 +474,7 @@ mod tests {
                 max: rate * 1.04,
             },
             latency_us: BTreeMap::new(),
+            latency_merged_us: BTreeMap::new(),
             server_cpu_us: Some(Stat {
                 median: 100.0,
                 min: 99.0,

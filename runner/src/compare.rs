@@ -571,6 +571,7 @@ mod tests {
             kind,
             rate: stat(rate),
             latency_us: BTreeMap::new(),
+            latency_merged_us: BTreeMap::new(),
             server_cpu_us: Some(stat(server_cpu)),
             client_cpu_us: stat(server_cpu * 1.5),
             handshakes: BTreeMap::new(),

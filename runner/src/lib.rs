@@ -52,6 +52,9 @@ pub enum RunError {
     /// The server child failed.
     #[error("server: {0}")]
     Server(String),
+    /// The measurements could not be put together.
+    #[error("results: {0}")]
+    Results(String),
     /// The load generator refused its options.
     #[error("load: {0}")]
     Load(#[from] loadgen::LoadError),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use loadgen::verify::Trust;
-use loadgen::{LoadOptions, Target};
+use loadgen::{Hist, LoadOptions, Target};
 
 use crate::child::{Counters, ServerChild};
 use crate::results::{Kind, RepeatRecord, Row, RunResults, Stat};
@@ -54,16 +54,14 @@ fn server_window(before: Option<Scrape>, after: Scrape) -> Result<(Counters, f64
 /// What one repeat measured.
 struct Repeat {
     record: RepeatRecord,
-    p50: f64,
-    p99: f64,
-    p999: f64,
+    /// Whole-operation latency, µs: merged with the other repeats' for the row.
+    hist: Hist,
     server_util: Option<f64>,
     client_share: f64,
     full: u64,
     resumed: u64,
     full_hrr: u64,
     errors: u64,
-    hdr: String,
 }
 
 fn load_options(
@@ -158,15 +156,9 @@ fn one_repeat(
         }
         None => (None, None, None),
     };
-    let q = |p: f64| {
-        if r.measured.request.is_empty() {
-            0.0
-        } else {
-            r.measured.request.value_at_percentile(p) as f64
-        }
-    };
     Ok((
         Repeat {
+            hist: r.measured.request.clone(),
             record: RepeatRecord {
                 rate: ops / secs,
                 client_ops: ops,
@@ -174,28 +166,55 @@ fn one_repeat(
                 in_flight_ops: in_flight_ops(s),
                 client_cpu_us: if ops > 0.0 { cpu_us / ops } else { 0.0 },
                 server_cpu_us,
+                latency_hdr: loadgen::report::encode_hist(&r.measured.request),
             },
-            p50: q(50.0),
-            p99: q(99.0),
-            p999: q(99.9),
             server_util,
             client_share: r.measured.max_worker_cpu_share,
             full: c.full,
             resumed: c.resumed,
             full_hrr: c.full_hrr,
             errors: c.errors_total(),
-            hdr: loadgen::report::encode_hist(&r.measured.request),
         },
         r.incomplete,
     ))
 }
 
-fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Row {
+/// The percentiles the table shows, µs; none for an empty histogram (no request completed:
+/// no latency, rather than a latency of 0).
+const PERCENTILES: [(&str, f64); 3] = [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
+
+fn percentiles(h: &Hist) -> BTreeMap<String, f64> {
+    if h.is_empty() {
+        return BTreeMap::new();
+    }
+    PERCENTILES
+        .iter()
+        .map(|(name, p)| ((*name).to_owned(), h.value_at_percentile(*p) as f64))
+        .collect()
+}
+
+/// All repeats' latency histograms in one, so a percentile is over every sample of the row
+/// (the median of the repeats' p99s is not a p99 of anything).
+fn merge<'a>(hists: impl IntoIterator<Item = &'a Hist>) -> Result<Hist, RunError> {
+    let mut all = loadgen::stats::new_hist();
+    for h in hists {
+        all.add(h)
+            .map_err(|e| RunError::Results(format!("merging latency histograms: {e:?}")))?;
+    }
+    Ok(all)
+}
+
+fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunError> {
     let stat = |f: &dyn Fn(&Repeat) -> f64| Stat::of(&reps.iter().map(f).collect::<Vec<_>>());
-    let mut latency_us = BTreeMap::new();
-    latency_us.insert("p50".to_string(), stat(&|r| r.p50));
-    latency_us.insert("p99".to_string(), stat(&|r| r.p99));
-    latency_us.insert("p99.9".to_string(), stat(&|r| r.p999));
+    let each: Vec<BTreeMap<String, f64>> = reps.iter().map(|r| percentiles(&r.hist)).collect();
+    let latency_us = PERCENTILES
+        .iter()
+        .filter_map(|(name, _)| {
+            let v: Vec<f64> = each.iter().filter_map(|m| m.get(*name).copied()).collect();
+            (!v.is_empty()).then(|| ((*name).to_owned(), Stat::of(&v)))
+        })
+        .collect();
+    let merged = merge(reps.iter().map(|r| &r.hist))?;
     let server_vals: Vec<f64> = reps.iter().filter_map(|r| r.record.server_cpu_us).collect();
     let mut handshakes = BTreeMap::new();
     let (full, resumed, hrr) = reps.iter().fold((0, 0, 0), |(f, r, h), x| {
@@ -211,11 +230,12 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Row {
         .fold(0.0f64, f64::max)
         >= 0.9;
     let client_sat = reps.iter().map(|r| r.client_share).fold(0.0f64, f64::max) >= 0.9;
-    Row {
+    Ok(Row {
         name: s.name.clone(),
         kind: s.kind,
         rate: stat(&|r| r.record.rate),
         latency_us,
+        latency_merged_us: percentiles(&merged),
         server_cpu_us: (!external && !server_vals.is_empty()).then(|| Stat::of(&server_vals)),
         client_cpu_us: stat(&|r| r.record.client_cpu_us),
         handshakes,
@@ -228,10 +248,10 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Row {
             (false, false) => "neither",
         }
         .into(),
-        latency_hdr: reps.last().map(|r| r.hdr.clone()).unwrap_or_default(),
+        latency_hdr: loadgen::report::encode_hist(&merged),
         repeats: reps.len(),
         per_repeat: reps.iter().map(|r| r.record.clone()).collect(),
-    }
+    })
 }
 
 pub(crate) fn run_matrix(
@@ -285,7 +305,7 @@ pub(crate) fn run_matrix(
         if reps.is_empty() || stop.load(Ordering::Acquire) {
             break;
         }
-        let row = aggregate(s, &reps, args.target.is_some());
+        let row = aggregate(s, &reps, args.target.is_some())?;
         println!(
             "  {:<42} {:>12} {}  server {} client {} µs/{}",
             row.name,
@@ -332,6 +352,94 @@ mod tests {
         assert!(e.contains("end") && e.contains("connection refused"), "{e}");
         let e = server_window(None, good()).unwrap_err();
         assert!(e.contains("never started"), "{e}");
+    }
+
+    /// Three repeats that differ on purpose: a fast one with many samples, a slow one, one
+    /// in between, so the median of their p99s is far from the p99 of all samples.
+    fn three_repeats() -> Vec<Hist> {
+        let mut hists = vec![loadgen::stats::new_hist(); 3];
+        for v in 0..5000u64 {
+            hists[0].record(50 + v % 100).unwrap();
+        }
+        for v in 0..300u64 {
+            hists[1].record(20_000 + v * 37).unwrap();
+        }
+        for v in 0..1000u64 {
+            hists[2].record(900 + v * 3).unwrap();
+        }
+        hists
+    }
+
+    #[test]
+    fn merged_percentiles_are_those_of_one_histogram_holding_every_sample() {
+        let hists = three_repeats();
+        let mut all = loadgen::stats::new_hist();
+        for h in &hists {
+            for v in h.iter_recorded() {
+                all.record_n(v.value_iterated_to(), v.count_at_value())
+                    .unwrap();
+            }
+        }
+        let merged = merge(&hists).unwrap();
+        assert_eq!(merged.len(), 6300);
+        for p in [50.0, 99.0, 99.9] {
+            assert_eq!(
+                merged.value_at_percentile(p),
+                all.value_at_percentile(p),
+                "p{p}"
+            );
+        }
+        assert_eq!(
+            percentiles(&merged)["p99"],
+            all.value_at_percentile(99.0) as f64
+        );
+        // What the table used to show, the median of the repeats' p99s, is another number.
+        let mut p99s: Vec<u64> = hists.iter().map(|h| h.value_at_percentile(99.0)).collect();
+        p99s.sort_unstable();
+        assert_ne!(p99s[1], all.value_at_percentile(99.0));
+        assert!(
+            percentiles(&loadgen::stats::new_hist()).is_empty(),
+            "no samples, no latency"
+        );
+    }
+
+    #[test]
+    fn a_row_shows_merged_latency_and_keeps_every_repeats_histogram() {
+        let m = Matrix::parse("[[scenario]]\nname = \"h\"\nkind = \"handshake\"\ntls = \"1.3\"\n")
+            .unwrap();
+        let reps: Vec<Repeat> = three_repeats()
+            .into_iter()
+            .map(|hist| Repeat {
+                record: RepeatRecord {
+                    rate: 10.0,
+                    client_ops: 20.0,
+                    latency_hdr: loadgen::report::encode_hist(&hist),
+                    ..RepeatRecord::default()
+                },
+                hist,
+                server_util: None,
+                client_share: 0.1,
+                full: 20,
+                resumed: 0,
+                full_hrr: 0,
+                errors: 0,
+            })
+            .collect();
+        let row = aggregate(&m.scenarios[0], &reps, true).unwrap();
+        let merged = merge(reps.iter().map(|r| &r.hist)).unwrap();
+        assert_eq!(row.latency_merged_us, percentiles(&merged));
+        assert_eq!(row.per_repeat.len(), 3);
+        for (rec, rep) in row.per_repeat.iter().zip(&reps) {
+            let back = loadgen::report::decode_hist(&rec.latency_hdr).unwrap();
+            assert_eq!(back, rep.hist);
+        }
+        assert_eq!(
+            loadgen::report::decode_hist(&row.latency_hdr).unwrap(),
+            merged
+        );
+        // The per-repeat percentiles stay available as median and range.
+        let p99 = row.latency_us["p99"];
+        assert!(p99.min < p99.median && p99.median < p99.max, "{p99:?}");
     }
 
     #[test]

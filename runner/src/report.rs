@@ -28,9 +28,9 @@ pub fn table(r: &RunResults) -> String {
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|");
     for row in &r.rows {
         let lat = |k: &str| {
-            row.latency_us
+            row.latency_merged_us
                 .get(k)
-                .map_or("-".into(), |s| format!("{:.0}", s.median))
+                .map_or("-".into(), |v| format!("{v:.0}"))
         };
         let h = |k: &str| row.handshakes.get(k).copied().unwrap_or(0);
         let _ = writeln!(
@@ -86,7 +86,7 @@ pub(crate) fn write_results(r: &RunResults, dir: &Path) -> Result<(), RunError> 
             .map_or(String::new(), |w| format!("; INCOMPLETE: {w}"))
     );
     md.push_str(&table(r));
-    md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). MB = 10^6 bytes.\n");
+    md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. p50 / p99 / p99.9 µs: percentiles of the whole operation (with a new connection per request: connect, handshake and request) over every request of every repeat's measured window — the repeats' histograms merged, not a median of per-repeat percentiles (those are in results.json as latency_us, each repeat's histogram as per_repeat[].latency_hdr). CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). MB = 10^6 bytes.\n");
     std::fs::write(dir.join("summary.md"), md).map_err(harness::io_err("writing summary.md"))?;
     charts::write_charts(r, dir).map_err(|e| RunError::Io {
         what: "writing charts".into(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the results document; bump on incompatible changes. Fields added since 1
-/// (`Row::per_repeat`, `Row::latency_merged_us`, `Row::latency_hdr_per_repeat`) are optional
+/// (`Row::per_repeat`, `Row::latency_merged_us`) are optional
 /// on reading, so files of either age read the same way.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -85,8 +85,14 @@ pub struct Row {
     pub kind: Kind,
     /// Handshakes/s, req/s or MB/s (see [`Kind::rate_unit`]).
     pub rate: Stat,
-    /// Latency percentiles of the whole operation, µs (medians over repeats): p50, p99, p99.9.
+    /// Each repeat's own latency percentiles of the whole operation, µs (p50, p99, p99.9):
+    /// median and range over the repeats. The table shows [`Row::latency_merged_us`].
     pub latency_us: BTreeMap<String, Stat>,
+    /// Latency percentiles of the whole operation over every repeat's samples (the repeats'
+    /// histograms merged), µs: p50, p99, p99.9; what the table shows. Empty when no request
+    /// completed. Absent from files written before it existed.
+    #[serde(default)]
+    pub latency_merged_us: BTreeMap<String, f64>,
     /// Server CPU µs per operation (None when the server was not ours: `--target`).
     pub server_cpu_us: Option<Stat>,
     /// Client (generator) CPU µs per operation.
@@ -99,7 +105,9 @@ pub struct Row {
     pub errors: u64,
     /// "server", "client", "both" or "neither": which side ran at ≥ 90% of its cores.
     pub saturated: String,
-    /// Request-latency histogram of the last repeat (V2 deflate, base64) for percentile curves.
+    /// Request-latency histogram of all repeats merged (V2 deflate, base64), for percentile
+    /// curves; each repeat's own is in [`RepeatRecord::latency_hdr`]. (Files written before
+    /// `latency_merged_us` existed hold the last repeat's here.)
     pub latency_hdr: String,
     /// Repeats this row aggregates.
     pub repeats: usize,
@@ -127,6 +135,9 @@ pub struct RepeatRecord {
     pub client_cpu_us: f64,
     /// Server CPU µs per operation (its CPU ÷ its own count; None when not ours).
     pub server_cpu_us: Option<f64>,
+    /// This repeat's request-latency histogram (V2 deflate, base64).
+    #[serde(default)]
+    pub latency_hdr: String,
 }
 
 /// The whole document.

@@ -158,12 +158,14 @@ mod tests {
             in_flight_ops: 8.0,
             client_cpu_us: 200.0,
             server_cpu_us: Some(300.0),
+            latency_hdr: String::new(),
         };
         Row {
             name: name.to_owned(),
             kind: Kind::Handshake,
             rate: stat(1000.0),
             latency_us: BTreeMap::new(),
+            latency_merged_us: BTreeMap::new(),
             server_cpu_us: Some(stat(300.0)),
             client_cpu_us: stat(200.0),
             handshakes: [("full".to_owned(), full), ("resumed".to_owned(), resumed)].into(),
