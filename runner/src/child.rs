@@ -12,7 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::tls;
 use server::cli::ServerArgs;
 
 use crate::RunError;
@@ -90,31 +89,6 @@ pub struct ServerChild {
 }
 
 impl ServerChild {
-    /// The server's flags for scenario `s`, pinned to `cpus` (one worker per CPU): the
-    /// typed scenario straight into the server's own typed options.
-    pub fn args_for(certs: &Path, s: &Scenario, cpus: &[usize]) -> ServerArgs {
-        ServerArgs {
-            threads: Some(cpus.len().max(1)),
-            pin_cpus: Some(common::cpu::CpuList(cpus.to_vec())),
-            certs_dir: certs.to_path_buf(),
-            cert_type: s.cert,
-            resumption: s.server_resumption,
-            tls_versions: s
-                .tls
-                .iter()
-                .map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            kx_groups: s.kx_groups.iter().map(|g| tls::group_name(*g)).collect(),
-            cipher_suites: s
-                .cipher_suites
-                .iter()
-                .map(|c| tls::suite_name(*c))
-                .collect(),
-            ..ServerArgs::default()
-        }
-    }
-
     /// Starts `exe server` for scenario `s`, pinned to `cpus` (one worker per CPU).
     pub fn start(
         exe: &Path,
@@ -122,7 +96,7 @@ impl ServerChild {
         s: &Scenario,
         cpus: &[usize],
     ) -> Result<ServerChild, RunError> {
-        ServerChild::spawn(exe, &ServerChild::args_for(certs, s, cpus)).map_err(|e| match e {
+        ServerChild::spawn(exe, &s.server_args(certs, cpus)).map_err(|e| match e {
             RunError::Server(why) => RunError::Server(format!("scenario '{}': {why}", s.name)),
             e => e,
         })
@@ -295,37 +269,8 @@ impl Drop for ServerChild {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_scenario_becomes_the_servers_typed_flags() {
-        let m = crate::scenario::Matrix::parse(
-            "[[scenario]]\nname = \"a\"\nkind = \"handshake\"\ntls = \"1.2\"\ncert = \"rsa2048\"\n\
-             kx_groups = [\"X25519\"]\ncipher_suites = [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]\n\
-             server_resumption = \"tickets\"\n",
-        )
-        .unwrap();
-        let a = ServerChild::args_for(Path::new("/c"), &m.scenarios[0], &[2, 3]);
-        let mut line: Vec<std::ffi::OsString> = vec!["server".into()];
-        line.extend(a.to_args());
-        let back = ServerArgs::try_parse_from(line).unwrap();
-        assert_eq!(back, a);
-        assert_eq!(back.threads, Some(2));
-        assert_eq!(back.pin_cpus, Some(common::cpu::CpuList(vec![2, 3])));
-        assert_eq!(back.cert_type, common::certs::KeyType::Rsa2048);
-        assert_eq!(back.resumption, server::config::Resumption::Tickets);
-        assert_eq!(
-            back.tls_options().unwrap().versions,
-            vec![tls::Version::Tls12]
-        );
-        assert_eq!(back.kx_groups, vec!["X25519".to_owned()]);
-        assert_eq!(
-            back.cipher_suites,
-            vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_owned()]
-        );
-    }
 
     #[test]
     fn metrics_parse_and_sum_by_name() {

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Display;
+use std::path::Path;
 use std::time::Duration;
 
 use clap::ValueEnum;
@@ -14,6 +15,7 @@ use loadgen::ResumeMode;
 use rustls::SupportedCipherSuite;
 use rustls::crypto::SupportedKxGroup;
 use serde::de::DeserializeOwned;
+use server::cli::ServerArgs;
 use server::config::Resumption;
 
 use crate::RunError;
@@ -84,6 +86,31 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The server child's flags for this scenario, pinned to `cpus` (one worker per CPU):
+    /// the typed scenario straight into the server's own typed options.
+    pub fn server_args(&self, certs: &Path, cpus: &[usize]) -> ServerArgs {
+        ServerArgs {
+            threads: Some(cpus.len().max(1)),
+            pin_cpus: Some(common::cpu::CpuList(cpus.to_vec())),
+            certs_dir: certs.to_path_buf(),
+            cert_type: self.cert,
+            resumption: self.server_resumption,
+            tls_versions: self
+                .tls
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            kx_groups: self.kx_groups.iter().map(|g| tls::group_name(*g)).collect(),
+            cipher_suites: self
+                .cipher_suites
+                .iter()
+                .map(|c| tls::suite_name(*c))
+                .collect(),
+            ..ServerArgs::default()
+        }
+    }
+
     /// Whether both sides were asked to resume (so ≥ 99% of handshakes must be resumed).
     pub fn resumes(&self) -> bool {
         self.resume != ResumeMode::Off && self.server_resumption != Resumption::Off
@@ -373,6 +400,31 @@ mod tests {
         assert_eq!(
             tls::suite_name(up.cipher_suites[0]),
             "TLS_AES_128_GCM_SHA256"
+        );
+    }
+
+    #[test]
+    fn a_scenario_becomes_the_servers_typed_flags() {
+        let m = Matrix::parse(
+            "[[scenario]]\nname = \"a\"\nkind = \"handshake\"\ntls = \"1.2\"\ncert = \"rsa2048\"\n\
+             kx_groups = [\"X25519\"]\ncipher_suites = [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]\n\
+             server_resumption = \"tickets\"\n",
+        )
+        .unwrap();
+        let a = m.scenarios[0].server_args(Path::new("/c"), &[2, 3]);
+        let mut line: Vec<std::ffi::OsString> = vec!["server".into()];
+        line.extend(a.to_args());
+        let back = ServerArgs::try_parse_from(line).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.threads, Some(2));
+        assert_eq!(back.pin_cpus, Some(common::cpu::CpuList(vec![2, 3])));
+        assert_eq!(back.cert_type, KeyType::Rsa2048);
+        assert_eq!(back.resumption, Resumption::Tickets);
+        assert_eq!(back.tls_options().unwrap().versions, vec![Version::Tls12]);
+        assert_eq!(back.kx_groups, vec!["X25519".to_owned()]);
+        assert_eq!(
+            back.cipher_suites,
+            vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_owned()]
         );
     }
 
