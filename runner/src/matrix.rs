@@ -164,7 +164,7 @@ fn one_repeat(
                 client_ops: ops,
                 server_ops,
                 in_flight_ops: in_flight_ops(s),
-                client_cpu_us: if ops > 0.0 { cpu_us / ops } else { 0.0 },
+                client_cpu_us: (ops > 0.0).then(|| cpu_us / ops),
                 server_cpu_us,
                 latency_hdr: loadgen::report::encode_hist(&r.measured.request),
             },
@@ -237,7 +237,12 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
         latency_us,
         latency_merged_us: percentiles(&merged),
         server_cpu_us: (!external && !server_vals.is_empty()).then(|| Stat::of(&server_vals)),
-        client_cpu_us: stat(&|r| r.record.client_cpu_us),
+        client_cpu_us: Stat::of(
+            &reps
+                .iter()
+                .filter_map(|r| r.record.client_cpu_us)
+                .collect::<Vec<_>>(),
+        ),
         handshakes,
         resumed_share: (total > 0).then(|| resumed as f64 / total as f64),
         errors: reps.iter().map(|r| r.errors).sum(),

@@ -131,8 +131,8 @@ pub struct RepeatRecord {
     /// Operations that may be under way at a window edge, so counted by one side and not
     /// the other: the connections (for throughput, × the body in MB).
     pub in_flight_ops: f64,
-    /// Generator CPU µs per operation (its CPU ÷ its count).
-    pub client_cpu_us: f64,
+    /// Generator CPU µs per operation (its CPU ÷ its count; None when it counted none).
+    pub client_cpu_us: Option<f64>,
     /// Server CPU µs per operation (its CPU ÷ its own count; None when not ours).
     pub server_cpu_us: Option<f64>,
     /// This repeat's request-latency histogram (V2 deflate, base64).

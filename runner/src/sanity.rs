@@ -63,15 +63,13 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
                 None => problems.push(format!("repeat {n}: no server CPU")),
             }
         }
-        problems.extend(
-            cpu_fits(
-                "generator",
-                rep.client_cpu_us,
-                rep.rate,
-                r.client_cpus.len(),
-            )
-            .map(|p| format!("repeat {n}: {p}")),
-        );
+        match rep.client_cpu_us {
+            Some(us) => problems.extend(
+                cpu_fits("generator", us, rep.rate, r.client_cpus.len())
+                    .map(|p| format!("repeat {n}: {p}")),
+            ),
+            None => problems.push(format!("repeat {n}: no generator CPU per operation")),
+        }
     }
     problems.extend(resumption(s, row));
     problems
@@ -156,7 +154,7 @@ mod tests {
             client_ops: 2000.0,
             server_ops: Some(2000.0),
             in_flight_ops: 8.0,
-            client_cpu_us: 200.0,
+            client_cpu_us: Some(200.0),
             server_cpu_us: Some(300.0),
             latency_hdr: String::new(),
         };
@@ -244,8 +242,12 @@ mod tests {
             p.contains("server CPU 1051.0 µs/op") && p.contains("1.05 cores"),
             "{p}"
         );
-        let p = broken("full", |row, _| row.per_repeat[0].client_cpu_us = 2500.0);
+        let p = broken("full", |row, _| {
+            row.per_repeat[0].client_cpu_us = Some(2500.0)
+        });
         assert!(p.contains("generator CPU 2500.0 µs/op"), "{p}");
+        let p = broken("full", |row, _| row.per_repeat[0].client_cpu_us = None);
+        assert!(p.contains("repeat 1: no generator CPU"), "{p}");
         // With two server cores the same figure fits.
         let (m, mut r) = sane();
         r.server_cpus = vec![0, 1];

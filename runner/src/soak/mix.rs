@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::tls::Version;
 use loadgen::verify::Trust;
 use loadgen::{LoadOptions, ResumeMode, Target};
 use serde::Serialize;
-
-use crate::RunError;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -16,7 +15,7 @@ const MIB: u64 = 1024 * 1024;
 pub(crate) struct MixSpec {
     pub(crate) name: &'static str,
     what: &'static str,
-    pub(crate) tls: &'static str,
+    pub(crate) tls: Version,
     pub(crate) resume: ResumeMode,
     new_conn: bool,
     method: &'static str,
@@ -33,7 +32,7 @@ pub(crate) const MIX: [MixSpec; 6] = [
     MixSpec {
         name: "full",
         what: "new connection per request, TLS 1.3, no resumption offered",
-        tls: "1.3",
+        tls: Version::Tls13,
         resume: ResumeMode::Off,
         new_conn: true,
         method: "GET",
@@ -45,7 +44,7 @@ pub(crate) const MIX: [MixSpec; 6] = [
     MixSpec {
         name: "resumed-tls13",
         what: "new connection per request, TLS 1.3 ticket resumption",
-        tls: "1.3",
+        tls: Version::Tls13,
         resume: ResumeMode::Ticket,
         new_conn: true,
         method: "GET",
@@ -57,7 +56,7 @@ pub(crate) const MIX: [MixSpec; 6] = [
     MixSpec {
         name: "resumed-tls12",
         what: "new connection per request, TLS 1.2 session-ID resumption",
-        tls: "1.2",
+        tls: Version::Tls12,
         resume: ResumeMode::SessionId,
         new_conn: true,
         method: "GET",
@@ -69,7 +68,7 @@ pub(crate) const MIX: [MixSpec; 6] = [
     MixSpec {
         name: "keep-alive",
         what: "GET / on kept-alive TLS 1.3 connections",
-        tls: "1.3",
+        tls: Version::Tls13,
         resume: ResumeMode::Off,
         new_conn: false,
         method: "GET",
@@ -81,7 +80,7 @@ pub(crate) const MIX: [MixSpec; 6] = [
     MixSpec {
         name: "download",
         what: "GET /bytes/1MiB on kept-alive TLS 1.3 connections",
-        tls: "1.3",
+        tls: Version::Tls13,
         resume: ResumeMode::Off,
         new_conn: false,
         method: "GET",
@@ -93,7 +92,7 @@ pub(crate) const MIX: [MixSpec; 6] = [
     MixSpec {
         name: "upload",
         what: "POST /sink with a 1 MiB body on kept-alive TLS 1.3 connections",
-        tls: "1.3",
+        tls: Version::Tls13,
         resume: ResumeMode::Off,
         new_conn: false,
         method: "POST",
@@ -148,7 +147,7 @@ pub(crate) fn load_options(
     trust: &Trust,
     duration: Duration,
     scale: f64,
-) -> Result<LoadOptions, RunError> {
+) -> LoadOptions {
     let mut target = target.clone();
     target.path = m.path.to_owned();
     let mut opts = LoadOptions::new(target, trust.clone());
@@ -156,14 +155,13 @@ pub(crate) fn load_options(
     opts.new_conn = m.new_conn;
     opts.method = m.method.to_owned();
     opts.upload = m.upload;
-    opts.tls.versions = common::tls::parse_versions(m.tls)
-        .map_err(|e| RunError::Args(format!("mix '{}': {e}", m.name)))?;
+    opts.tls.versions = vec![m.tls];
     opts.tls.resume = m.resume;
     opts.rate = Some(m.rate * scale);
     // Everything counts (no warm-up): an error in the first second is as much a failure as
     // one later.
     opts.duration = Some(duration);
-    Ok(opts)
+    opts
 }
 
 pub(crate) fn mix_result(m: &MixSpec, scale: f64, r: &loadgen::RunResult) -> MixResult {
