@@ -403,7 +403,7 @@ fn latency_chart(path: &Path, curves: &[(&str, Vec<(f64, f64)>)]) -> Result<(), 
     root.fill(&WHITE).map_err(&err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Request latency by percentile (µs, log scale; last repeat)",
+            "Request latency by percentile (µs, log scale; all repeats merged)",
             ("sans-serif", 18),
         )
         .margin(12)

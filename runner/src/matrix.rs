@@ -259,6 +259,9 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
     })
 }
 
+/// Runs every scenario's repeats and pushes its row to `results`; stops at the first error
+/// (a server that does not start, a failed admin scrape) or when `stop` is raised, keeping
+/// the rows before it.
 pub(crate) fn run_matrix(
     matrix: &Matrix,
     args: &RunArgs,

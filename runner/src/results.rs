@@ -1,5 +1,6 @@
-//! The results of a `tlsbench run`: one [`Row`] per scenario (median over repeats, with the
-//! range), the environment, and the scenario file. Written as `results.json`; read back by
+//! The results of a `tlsbench run`: one [`Row`] per scenario (rates and CPU as the median
+//! over repeats with the range, latency over all repeats' samples, and each repeat's own
+//! record), the environment, and the scenario file. Written as `results.json`; read back by
 //! `tlsbench compare` and the chart writer.
 
 use std::collections::BTreeMap;
