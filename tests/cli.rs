@@ -8,8 +8,8 @@
 mod support;
 
 use support::{
-    BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, p, read_hello,
-    scrape, server_in, spawn_guarded, text, tlsbench, wait_until,
+    BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, p, read_hello, scrape,
+    server_in, spawn_guarded, text, tlsbench, wait_until,
 };
 
 use std::io::{BufRead, BufReader, Write};

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use server::cli::ServerArgs;
 use server::http::Status;
 use server::stats::TimeoutKind;
 use support::{
-    BIN, EXIT_TIMEOUT, ServerProc, TempDir, client_config, p, proc_cpu, proc_status, read_hello,
-    scrape, server_in, wait_until,
+    EXIT_TIMEOUT, ServerProc, TempDir, client_config, proc_cpu, proc_status, read_hello, scrape,
+    server_args, server_command, server_in, wait_until,
 };
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
@@ -248,12 +249,14 @@ fn descriptor_exhaustion_neither_spins_nor_crashes_and_accepting_resumes() {
     let dir = TempDir::new("res-emfile");
     let certs = certs(dir.path());
     // prlimit execs the server in place, so the child's pid is the server's.
+    let server = server_command(&ServerArgs {
+        handshake_timeout: Duration::from_secs(60),
+        ..server_args(dir.path())
+    });
     let mut cmd = Command::new("prlimit");
     cmd.arg(format!("--nofile={NOFILE}:{NOFILE}"))
-        .arg(BIN)
-        .args(["server", "--listen", "127.0.0.1:0", "--threads", "1"])
-        .args(["--certs-dir", p(&certs), "--admin", "0"])
-        .args(["--handshake-timeout", "60s"]);
+        .arg(server.get_program())
+        .args(server.get_args());
     let mut srv = ServerProc::spawn(cmd);
     let addr = srv.addr_after("listening on https://");
     let admin = srv.addr_after("admin listening on http://");

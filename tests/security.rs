@@ -20,8 +20,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use server::stats::FailureCause;
 use support::{
-    BIN, ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets, p,
-    read_hello, scrape, server_in, text, tlsbench, wait_until,
+    ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets, p,
+    read_hello, scrape, server_args, server_command, server_in, text, tlsbench, wait_until,
 };
 
 /// What `openssl s_client` printed and whether it exited successfully.
@@ -255,12 +255,8 @@ fn no_key_log_unless_asked_and_ticket_keys_stay_in_memory() {
 
     // SSLKEYLOGFILE is how most TLS stacks are told to log keys; the server ignores it.
     let env_log = dir.path().join("env-keys.log");
-    let mut cmd = Command::new(BIN);
-    cmd.arg("server")
-        .args(["--listen", "127.0.0.1:0", "--threads", "1", "--admin", "0"])
-        .args(["--certs-dir", p(&certs)])
-        .env("SSLKEYLOGFILE", &env_log)
-        .current_dir(dir.path());
+    let mut cmd = server_command(&server_args(dir.path()));
+    cmd.env("SSLKEYLOGFILE", &env_log).current_dir(dir.path());
     let mut server = ServerProc::spawn(cmd);
     let addr = server.addr_after("listening on https://");
     let admin = server.addr_after("admin listening on http://");
@@ -304,14 +300,24 @@ fn no_key_log_unless_asked_and_ticket_keys_stay_in_memory() {
 #[test]
 fn admin_binds_loopback_unless_given_an_address() {
     let dir = TempDir::new("sec-admin");
-    let (mut server, _, admin) = server_in(dir.path(), &[]);
+    let certs = dir.path().join("certs");
+    // Spelt out rather than through ServerArgs (which holds an address): a bare port is the
+    // command-line form under test.
+    let mut server = ServerProc::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--certs-dir",
+        p(&certs),
+        "--admin",
+        "0",
+    ]);
+    let admin = server.addr_after("admin listening on http://");
     assert_eq!(admin.ip(), std::net::Ipv4Addr::LOCALHOST);
     assert_eq!(scrape(admin).accepted, 0);
     server.signal_and_wait(libc::SIGTERM, EXIT_TIMEOUT);
     assert!(!text(&server.stderr).contains("not on loopback"));
 
     // An explicit wildcard address is honoured, and said out loud.
-    let certs = dir.path().join("certs");
     let mut server = ServerProc::start(&[
         "--listen",
         "127.0.0.1:0",

@@ -403,7 +403,7 @@ fn latency_chart(path: &Path, curves: &[(&str, Vec<(f64, f64)>)]) -> Result<(), 
     root.fill(&WHITE).map_err(&err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Request latency by percentile (µs, log scale; last repeat)",
+            "Request latency by percentile (µs, log scale; all repeats merged)",
             ("sans-serif", 18),
         )
         .margin(12)
@@ -474,6 +474,7 @@ mod tests {
                 max: rate * 1.04,
             },
             latency_us: BTreeMap::new(),
+            latency_merged_us: BTreeMap::new(),
             server_cpu_us: Some(Stat {
                 median: 100.0,
                 min: 99.0,
@@ -490,6 +491,7 @@ mod tests {
             saturated: "neither".to_owned(),
             latency_hdr: hdr,
             repeats: 3,
+            per_repeat: Vec::new(),
         }
     }
 

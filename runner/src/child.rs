@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use server::Snapshot;
+use server::cli::ServerArgs;
 use server::metrics::{self, MetricsError};
 
 use crate::RunError;
@@ -75,44 +76,23 @@ impl ServerChild {
         s: &Scenario,
         cpus: &[usize],
     ) -> Result<ServerChild, RunError> {
-        let cpu_list = cpus
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut args: Vec<String> = vec![
-            "--threads".into(),
-            cpus.len().max(1).to_string(),
-            "--pin-cpus".into(),
-            cpu_list,
-            "--certs-dir".into(),
-            certs.display().to_string(),
-            "--cert-type".into(),
-            s.cert.clone(),
-            "--resumption".into(),
-            s.server_resumption.clone(),
-            "--tls".into(),
-            s.tls.clone(),
-        ];
-        if !s.kx_groups.is_empty() {
-            args.extend(["--kx-groups".into(), s.kx_groups.join(",")]);
-        }
-        if !s.cipher_suites.is_empty() {
-            args.extend(["--cipher-suites".into(), s.cipher_suites.join(",")]);
-        }
-        ServerChild::spawn(exe, &args).map_err(|e| match e {
+        ServerChild::spawn(exe, &s.server_args(certs, cpus)).map_err(|e| match e {
             RunError::Server(why) => RunError::Server(format!("scenario '{}': {why}", s.name)),
             e => e,
         })
     }
 
-    /// Starts `exe server --listen 127.0.0.1:0 --admin 127.0.0.1:0 ARGS...` and waits for its
-    /// two listening lines.
-    pub fn spawn(exe: &Path, args: &[String]) -> Result<ServerChild, RunError> {
+    /// Starts `exe server` with `args`, listening and serving its admin endpoint on
+    /// 127.0.0.1 at ports the kernel picks (whatever `args` says: both are read back from
+    /// its stdout), and waits for its two listening lines.
+    pub fn spawn(exe: &Path, args: &ServerArgs) -> Result<ServerChild, RunError> {
+        let args = ServerArgs {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..args.clone()
+        };
         let mut cmd = Command::new(exe);
-        cmd.arg("server")
-            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-            .args(args);
+        cmd.arg("server").args(args.to_args());
         // The server's stderr is kept (bounded) and shown only if it fails to start: its
         // shutdown messages would otherwise interleave with the results table.
         cmd.stdin(Stdio::null())

@@ -794,6 +794,7 @@ mod tests {
             kind,
             rate: stat(rate),
             latency_us: BTreeMap::new(),
+            latency_merged_us: BTreeMap::new(),
             server_cpu_us: Some(stat(server_cpu)),
             client_cpu_us: stat(server_cpu * 1.5),
             handshakes: BTreeMap::new(),
@@ -802,6 +803,7 @@ mod tests {
             saturated: "neither".to_owned(),
             latency_hdr: String::new(),
             repeats: 3,
+            per_repeat: Vec::new(),
         }
     }
 

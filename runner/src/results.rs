@@ -1,12 +1,15 @@
-//! The results of a `tlsbench run`: one [`Row`] per scenario (median over repeats, with the
-//! range), the environment, and the scenario file. Written as `results.json`; read back by
+//! The results of a `tlsbench run`: one [`Row`] per scenario (rates and CPU as the median
+//! over repeats with the range, latency over all repeats' samples, and each repeat's own
+//! record), the environment, and the scenario file. Written as `results.json`; read back by
 //! `tlsbench compare` and the chart writer.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the results document; bump on incompatible changes.
+/// Version of the results document; bump on incompatible changes. Fields added since 1
+/// (`Row::per_repeat`, `Row::latency_merged_us`) are optional
+/// on reading, so files of either age read the same way.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What a row measures, which decides its rate unit and what "per operation" means.
@@ -83,24 +86,60 @@ pub struct Row {
     pub kind: Kind,
     /// Handshakes/s, req/s or MB/s (see [`Kind::rate_unit`]).
     pub rate: Stat,
-    /// Latency percentiles of the whole operation, µs (medians over repeats): p50, p99, p99.9.
+    /// Each repeat's own latency percentiles of the whole operation, µs (p50, p99, p99.9):
+    /// median and range over the repeats. The table shows [`Row::latency_merged_us`].
     pub latency_us: BTreeMap<String, Stat>,
+    /// Latency percentiles of the whole operation over every repeat's samples (the repeats'
+    /// histograms merged), µs: p50, p99, p99.9; what the table shows. Empty when no request
+    /// completed. Absent from files written before it existed.
+    #[serde(default)]
+    pub latency_merged_us: BTreeMap<String, f64>,
     /// Server CPU µs per operation (None when the server was not ours: `--target`).
     pub server_cpu_us: Option<Stat>,
     /// Client (generator) CPU µs per operation.
     pub client_cpu_us: Stat,
-    /// Handshakes by kind over all repeats: full, resumed, full_hrr.
+    /// Handshakes by kind over all repeats: full, resumed, full_hrr, resumed_hrr (a
+    /// resumption after a HelloRetryRequest).
     pub handshakes: BTreeMap<String, u64>,
-    /// Resumed ÷ handshakes (None when no handshakes).
+    /// Resumed (with or without a HelloRetryRequest) ÷ handshakes (None when no handshakes).
     pub resumed_share: Option<f64>,
     /// Errors over all repeats.
     pub errors: u64,
     /// "server", "client", "both" or "neither": which side ran at ≥ 90% of its cores.
     pub saturated: String,
-    /// Request-latency histogram of the last repeat (V2 deflate, base64) for percentile curves.
+    /// Request-latency histogram of all repeats merged (V2 deflate, base64), for percentile
+    /// curves; each repeat's own is in [`RepeatRecord::latency_hdr`]. (Files written before
+    /// `latency_merged_us` existed hold the last repeat's here.)
     pub latency_hdr: String,
     /// Repeats this row aggregates.
     pub repeats: usize,
+    /// Each repeat's own counts and CPU, in order: what the sanity checks read. Absent from
+    /// files written before it existed.
+    #[serde(default)]
+    pub per_repeat: Vec<RepeatRecord>,
+}
+
+/// What one repeat measured, kept so a reader can see both sides' counts of the same
+/// operation and check them against each other.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepeatRecord {
+    /// The generator's rate over its measured window (its count ÷ the window).
+    pub rate: f64,
+    /// The generator's count of the row's operation in the window (handshakes, requests, MB).
+    pub client_ops: f64,
+    /// The server's count of the same operation between its scrapes at the window's edges
+    /// (None when the server was not ours: `--target`).
+    pub server_ops: Option<f64>,
+    /// Operations that may be under way at a window edge, so counted by one side and not
+    /// the other: the connections (for throughput, × the body in MB).
+    pub in_flight_ops: f64,
+    /// Generator CPU µs per operation (its CPU ÷ its count; None when it counted none).
+    pub client_cpu_us: Option<f64>,
+    /// Server CPU µs per operation (its CPU ÷ its own count; None when not ours).
+    pub server_cpu_us: Option<f64>,
+    /// This repeat's request-latency histogram (V2 deflate, base64).
+    #[serde(default)]
+    pub latency_hdr: String,
 }
 
 /// The whole document.

@@ -1,10 +1,22 @@
 //! The scenario matrix: a TOML file (the standard one is `scenarios/standard.toml`, built in),
-//! parsed into [`Matrix`] and checked before anything runs, so a typo fails in a second rather
-//! than ten minutes into a run.
+//! read once into typed [`Scenario`]s — TLS versions, key type, suites, groups, both sides'
+//! resumption modes, bodies, durations — so a typo fails in a second, naming the scenario and
+//! the field, rather than ten minutes into a run, and nothing downstream parses a string again.
 
+use std::collections::HashSet;
+use std::fmt::Display;
+use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use clap::ValueEnum;
+use common::certs::KeyType;
+use common::tls::{self, Version};
+use loadgen::ResumeMode;
+use rustls::SupportedCipherSuite;
+use rustls::crypto::SupportedKxGroup;
+use serde::de::DeserializeOwned;
+use server::cli::ServerArgs;
+use server::config::Resumption;
 
 use crate::RunError;
 use crate::results::Kind;
@@ -12,190 +24,340 @@ use crate::results::Kind;
 /// The standard matrix, as shipped.
 pub const STANDARD: &str = include_str!("../../scenarios/standard.toml");
 
-/// Defaults for every scenario.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The `[defaults]` table: what every scenario starts from.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Defaults {
     /// Concurrent connections.
-    #[serde(default = "default_connections")]
     pub connections: usize,
     /// Measured duration per repeat, full mode.
-    #[serde(default = "default_duration")]
-    pub duration: String,
+    pub duration: Duration,
     /// Warm-up per repeat, full mode.
-    #[serde(default = "default_warmup")]
-    pub warmup: String,
+    pub warmup: Duration,
     /// Measured duration per repeat, `--quick`.
-    #[serde(default = "default_quick_duration")]
-    pub quick_duration: String,
+    pub quick_duration: Duration,
     /// Warm-up per repeat, `--quick`.
-    #[serde(default = "default_quick_warmup")]
-    pub quick_warmup: String,
-}
-
-fn default_connections() -> usize {
-    32
-}
-fn default_duration() -> String {
-    "8s".into()
-}
-fn default_warmup() -> String {
-    "2s".into()
-}
-fn default_quick_duration() -> String {
-    "2s".into()
-}
-fn default_quick_warmup() -> String {
-    "500ms".into()
+    pub quick_warmup: Duration,
 }
 
 impl Default for Defaults {
     fn default() -> Self {
         Defaults {
-            connections: default_connections(),
-            duration: default_duration(),
-            warmup: default_warmup(),
-            quick_duration: default_quick_duration(),
-            quick_warmup: default_quick_warmup(),
+            connections: 32,
+            duration: Duration::from_secs(8),
+            warmup: Duration::from_secs(2),
+            quick_duration: Duration::from_secs(2),
+            quick_warmup: Duration::from_millis(500),
         }
     }
 }
 
-/// One row of the matrix.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The request body a scenario moves, which decides the route it hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// `GET /bytes/N`: N bytes downloaded per request.
+    Download(u64),
+    /// `POST /sink` with N bytes uploaded per request.
+    Upload(u64),
+}
+
+/// One row of the matrix, typed.
+#[derive(Clone, Debug)]
 pub struct Scenario {
     /// Unique name; rows are matched by it.
     pub name: String,
     /// What it measures.
     pub kind: Kind,
-    /// "1.2" or "1.3".
-    pub tls: String,
+    /// TLS versions of both sides (`tls = "1.3"`, or `"1.2,1.3"`).
+    pub tls: Vec<Version>,
     /// Certificate key type.
-    #[serde(default = "default_cert")]
-    pub cert: String,
-    /// Key-exchange groups of both sides.
-    #[serde(default)]
-    pub kx_groups: Vec<String>,
-    /// Cipher suites of both sides.
-    #[serde(default)]
-    pub cipher_suites: Vec<String>,
-    /// The server's resumption: off, stateful, tickets, both.
-    #[serde(default = "default_server_resumption")]
-    pub server_resumption: String,
-    /// The generator's resumption: off, ticket, session-id.
-    #[serde(default = "default_resume")]
-    pub resume: String,
-    /// Body bytes downloaded per request.
-    #[serde(default)]
-    pub download: Option<u64>,
-    /// Body bytes uploaded per request.
-    #[serde(default)]
-    pub upload: Option<u64>,
-    /// Concurrent connections (overrides the default).
-    #[serde(default)]
-    pub connections: Option<usize>,
+    pub cert: KeyType,
+    /// Key-exchange groups of both sides, in preference order (empty: the provider's).
+    pub kx_groups: Vec<&'static dyn SupportedKxGroup>,
+    /// Cipher suites of both sides, in preference order (empty: all).
+    pub cipher_suites: Vec<SupportedCipherSuite>,
+    /// The server's resumption.
+    pub server_resumption: Resumption,
+    /// The generator's resumption.
+    pub resume: ResumeMode,
+    /// The body moved per request (`download` / `upload`); None: `GET /` with no body.
+    pub body: Option<Body>,
+    /// Concurrent connections (the scenario's, else `[defaults]`).
+    pub connections: usize,
 }
 
-fn default_cert() -> String {
-    "ecdsa-p256".into()
-}
-fn default_server_resumption() -> String {
-    "both".into()
-}
-fn default_resume() -> String {
-    "off".into()
+impl Scenario {
+    /// The server child's flags for this scenario, pinned to `cpus` (one worker per CPU):
+    /// the typed scenario straight into the server's own typed options.
+    pub fn server_args(&self, certs: &Path, cpus: &[usize]) -> ServerArgs {
+        ServerArgs {
+            threads: Some(cpus.len().max(1)),
+            pin_cpus: Some(common::cpu::CpuList(cpus.to_vec())),
+            certs_dir: certs.to_path_buf(),
+            cert_type: self.cert,
+            resumption: self.server_resumption,
+            tls_versions: self
+                .tls
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            kx_groups: self.kx_groups.iter().map(|g| tls::group_name(*g)).collect(),
+            cipher_suites: self
+                .cipher_suites
+                .iter()
+                .map(|c| tls::suite_name(*c))
+                .collect(),
+            ..ServerArgs::default()
+        }
+    }
+
+    /// Whether both sides were asked to resume (so ≥ 99% of handshakes must be resumed).
+    pub fn resumes(&self) -> bool {
+        self.resume != ResumeMode::Off && self.server_resumption != Resumption::Off
+    }
 }
 
 /// A parsed, checked matrix.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct Matrix {
     /// Defaults.
-    #[serde(default)]
     pub defaults: Defaults,
     /// Rows, in order.
-    #[serde(rename = "scenario", default)]
     pub scenarios: Vec<Scenario>,
+}
+
+/// The keys of one TOML table, taken one at a time so every error names its table and field,
+/// and whatever is left over is refused as unknown.
+struct Fields {
+    /// "scenario 'NAME'" or "[defaults]".
+    context: String,
+    table: toml::Table,
+}
+
+impl Fields {
+    fn bad(&self, why: impl Display) -> RunError {
+        RunError::Scenarios(format!("{}: {why}", self.context))
+    }
+
+    fn bad_field(&self, key: &str, why: impl Display) -> RunError {
+        self.bad(format_args!("field `{key}`: {why}"))
+    }
+
+    /// The value of `key` as plain TOML data (string, integer, list...).
+    fn take<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>, RunError> {
+        let Some(v) = self.table.remove(key) else {
+            return Ok(None);
+        };
+        v.try_into::<T>()
+            .map(Some)
+            .map_err(|e| self.bad_field(key, e.to_string().trim()))
+    }
+
+    /// The value of `key` read as `R` and turned into its typed form by `parse`.
+    fn parsed<R: DeserializeOwned, T, E: Display>(
+        &mut self,
+        key: &str,
+        parse: impl FnOnce(R) -> Result<T, E>,
+    ) -> Result<Option<T>, RunError> {
+        match self.take::<R>(key)? {
+            Some(raw) => parse(raw).map(Some).map_err(|e| self.bad_field(key, e)),
+            None => Ok(None),
+        }
+    }
+
+    fn required<T>(&self, key: &str, v: Option<T>) -> Result<T, RunError> {
+        v.ok_or_else(|| self.bad_field(key, "missing"))
+    }
+
+    fn duration(&mut self, key: &str) -> Result<Option<Duration>, RunError> {
+        let Some(v) = self.table.remove(key) else {
+            return Ok(None);
+        };
+        common::duration::deserialize(v)
+            .map(Some)
+            .map_err(|e| self.bad_field(key, e.to_string().trim()))
+    }
+
+    /// Refuses keys nobody took (a misspelt field must not be ignored).
+    fn finish(self) -> Result<(), RunError> {
+        match self.table.keys().next() {
+            Some(k) => Err(self.bad(format_args!("unknown field `{k}`"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A clap value enum read from its command-line name, refusing others with the valid names.
+fn value_enum<T: ValueEnum>(given: String) -> Result<T, String> {
+    let names: Vec<String> = T::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
+        .collect();
+    T::from_str(&given, false)
+        .map_err(|_| format!("unknown value '{given}' (valid: {})", names.join(", ")))
+}
+
+fn read_defaults(table: toml::Table) -> Result<Defaults, RunError> {
+    let mut f = Fields {
+        context: "[defaults]".into(),
+        table,
+    };
+    let base = Defaults::default();
+    let d = Defaults {
+        connections: f.take("connections")?.unwrap_or(base.connections),
+        duration: f.duration("duration")?.unwrap_or(base.duration),
+        warmup: f.duration("warmup")?.unwrap_or(base.warmup),
+        quick_duration: f.duration("quick_duration")?.unwrap_or(base.quick_duration),
+        quick_warmup: f.duration("quick_warmup")?.unwrap_or(base.quick_warmup),
+    };
+    f.finish()?;
+    if d.connections == 0 {
+        return Err(RunError::Scenarios(
+            "[defaults]: field `connections`: must be at least 1".into(),
+        ));
+    }
+    for (key, v) in [
+        ("duration", d.duration),
+        ("quick_duration", d.quick_duration),
+    ] {
+        if v.is_zero() {
+            return Err(RunError::Scenarios(format!(
+                "[defaults]: field `{key}`: must be longer than 0"
+            )));
+        }
+    }
+    Ok(d)
+}
+
+fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, RunError> {
+    let name = match table.get("name") {
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        _ => {
+            return Err(RunError::Scenarios(format!(
+                "[[scenario]] number {}: field `name`: missing or not a non-empty string",
+                index + 1
+            )));
+        }
+    };
+    let mut f = Fields {
+        context: format!("scenario '{name}'"),
+        table,
+    };
+    f.table.remove("name");
+    let kind = f.take::<Kind>("kind")?;
+    let kind = f.required("kind", kind)?;
+    let tls = f.parsed("tls", |s: String| tls::parse_versions(&s))?;
+    let tls = f.required("tls", tls)?;
+    let cert = f
+        .parsed("cert", |s: String| s.parse::<KeyType>())?
+        .unwrap_or(KeyType::EcdsaP256);
+    let kx_groups = f
+        .parsed("kx_groups", |v: Vec<String>| tls::parse_groups(&v))?
+        .unwrap_or_default();
+    let cipher_suites = f
+        .parsed("cipher_suites", |v: Vec<String>| tls::parse_suites(&v))?
+        .unwrap_or_default();
+    let server_resumption = f
+        .parsed("server_resumption", value_enum::<Resumption>)?
+        .unwrap_or(Resumption::Both);
+    let resume = f
+        .parsed("resume", value_enum::<ResumeMode>)?
+        .unwrap_or(ResumeMode::Off);
+    let download = f.take::<u64>("download")?;
+    let upload = f.take::<u64>("upload")?;
+    let connections = f
+        .parsed("connections", |n: usize| {
+            if n == 0 {
+                Err("must be at least 1")
+            } else {
+                Ok(n)
+            }
+        })?
+        .unwrap_or(d.connections);
+    let body = match (download, upload) {
+        (Some(_), Some(_)) => return Err(f.bad("download and upload are separate scenarios")),
+        (Some(n), None) => Some(Body::Download(n)),
+        (None, Some(n)) => Some(Body::Upload(n)),
+        (None, None) => None,
+    };
+    if kind == Kind::Throughput && body.is_none() {
+        return Err(f.bad("a throughput scenario needs download or upload"));
+    }
+    f.finish()?;
+    Ok(Scenario {
+        name,
+        kind,
+        tls,
+        cert,
+        kx_groups,
+        cipher_suites,
+        server_resumption,
+        resume,
+        body,
+        connections,
+    })
 }
 
 impl Matrix {
     /// Parses and checks a matrix.
     pub fn parse(text: &str) -> Result<Matrix, RunError> {
-        let m: Matrix = toml::from_str(text).map_err(|e| RunError::Scenarios(e.to_string()))?;
-        m.check()?;
-        Ok(m)
-    }
-
-    fn check(&self) -> Result<(), RunError> {
-        let bad =
-            |name: &str, why: String| RunError::Scenarios(format!("scenario '{name}': {why}"));
-        if self.scenarios.is_empty() {
+        let mut doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| RunError::Scenarios(e.to_string()))?;
+        let defaults = match doc.remove("defaults") {
+            Some(toml::Value::Table(t)) => read_defaults(t)?,
+            Some(_) => return Err(RunError::Scenarios("[defaults] must be a table".into())),
+            None => Defaults::default(),
+        };
+        let tables = match doc.remove("scenario") {
+            Some(toml::Value::Array(a)) => a,
+            Some(_) => {
+                return Err(RunError::Scenarios(
+                    "`scenario` must be an array of tables ([[scenario]])".into(),
+                ));
+            }
+            None => Vec::new(),
+        };
+        if let Some(k) = doc.keys().next() {
+            return Err(RunError::Scenarios(format!(
+                "unknown top-level key `{k}` (expected [defaults] and [[scenario]])"
+            )));
+        }
+        if tables.is_empty() {
             return Err(RunError::Scenarios("no [[scenario]] in the file".into()));
         }
-        let mut seen = std::collections::HashSet::new();
-        for s in &self.scenarios {
-            if !seen.insert(s.name.as_str()) {
-                return Err(bad(&s.name, "name used twice".into()));
+        let mut seen = HashSet::new();
+        let mut scenarios = Vec::with_capacity(tables.len());
+        for (i, t) in tables.into_iter().enumerate() {
+            let toml::Value::Table(t) = t else {
+                return Err(RunError::Scenarios(format!(
+                    "[[scenario]] number {}: not a table",
+                    i + 1
+                )));
+            };
+            let s = scenario(i, t, &defaults)?;
+            if !seen.insert(s.name.clone()) {
+                return Err(RunError::Scenarios(format!(
+                    "scenario '{}': name used twice",
+                    s.name
+                )));
             }
-            common::tls::parse_versions(&s.tls).map_err(|e| bad(&s.name, e.to_string()))?;
-            s.cert
-                .parse::<common::certs::KeyType>()
-                .map_err(|e| bad(&s.name, e.to_string()))?;
-            common::tls::parse_groups(&s.kx_groups).map_err(|e| bad(&s.name, e.to_string()))?;
-            common::tls::parse_suites(&s.cipher_suites).map_err(|e| bad(&s.name, e.to_string()))?;
-            if !["off", "stateful", "tickets", "both"].contains(&s.server_resumption.as_str()) {
-                return Err(bad(
-                    &s.name,
-                    format!(
-                        "server_resumption '{}': off, stateful, tickets or both",
-                        s.server_resumption
-                    ),
-                ));
-            }
-            if !["off", "ticket", "session-id"].contains(&s.resume.as_str()) {
-                return Err(bad(
-                    &s.name,
-                    format!("resume '{}': off, ticket or session-id", s.resume),
-                ));
-            }
-            if s.kind == Kind::Throughput && s.download.is_none() && s.upload.is_none() {
-                return Err(bad(
-                    &s.name,
-                    "a throughput scenario needs download or upload".into(),
-                ));
-            }
-            if s.download.is_some() && s.upload.is_some() {
-                return Err(bad(
-                    &s.name,
-                    "download and upload are separate scenarios".into(),
-                ));
-            }
+            scenarios.push(s);
         }
-        for d in [
-            &self.defaults.duration,
-            &self.defaults.warmup,
-            &self.defaults.quick_duration,
-            &self.defaults.quick_warmup,
-        ] {
-            humantime::parse_duration(d)
-                .map_err(|e| RunError::Scenarios(format!("duration '{d}': {e}")))?;
-        }
-        Ok(())
+        Ok(Matrix {
+            defaults,
+            scenarios,
+        })
     }
 
     /// Measured duration and warm-up per repeat for the mode.
     pub fn timing(&self, quick: bool) -> (Duration, Duration) {
         let d = &self.defaults;
-        let (dur, warm) = if quick {
-            (&d.quick_duration, &d.quick_warmup)
+        if quick {
+            (d.quick_duration, d.quick_warmup)
         } else {
-            (&d.duration, &d.warmup)
-        };
-        (
-            humantime::parse_duration(dur).unwrap_or(Duration::from_secs(2)),
-            humantime::parse_duration(warm).unwrap_or(Duration::ZERO),
-        )
+            (d.duration, d.warmup)
+        }
     }
 }
 
@@ -215,28 +377,167 @@ mod tests {
             m.timing(true),
             (Duration::from_secs(2), Duration::from_millis(500))
         );
+        assert_eq!(
+            m.timing(false),
+            (Duration::from_secs(8), Duration::from_secs(2))
+        );
+        let s = m
+            .scenarios
+            .iter()
+            .find(|s| s.name == "resumed tls1.2 session-id")
+            .unwrap();
+        assert_eq!(s.tls, vec![Version::Tls12]);
+        assert_eq!(s.resume, ResumeMode::SessionId);
+        assert_eq!(s.server_resumption, Resumption::Stateful);
+        assert!(s.resumes());
+        let up = m
+            .scenarios
+            .iter()
+            .find(|s| s.name == "upload tls1.3 aes-128-gcm")
+            .unwrap();
+        assert_eq!(up.body, Some(Body::Upload(1 << 20)));
+        assert_eq!(up.connections, 4);
+        assert_eq!(
+            tls::suite_name(up.cipher_suites[0]),
+            "TLS_AES_128_GCM_SHA256"
+        );
     }
 
     #[test]
-    fn mistakes_are_refused_with_the_scenario_name() {
-        let base = "[[scenario]]\nname = \"a\"\nkind = \"handshake\"\ntls = \"1.3\"\n";
-        assert!(Matrix::parse(base).is_ok());
-        let e = Matrix::parse(&format!("{base}cert = \"dsa1024\"\n"))
+    fn a_scenario_becomes_the_servers_typed_flags() {
+        let m = Matrix::parse(
+            "[[scenario]]\nname = \"a\"\nkind = \"handshake\"\ntls = \"1.2\"\ncert = \"rsa2048\"\n\
+             kx_groups = [\"X25519\"]\ncipher_suites = [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]\n\
+             server_resumption = \"tickets\"\n",
+        )
+        .unwrap();
+        let a = m.scenarios[0].server_args(Path::new("/c"), &[2, 3]);
+        let mut line: Vec<std::ffi::OsString> = vec!["server".into()];
+        line.extend(a.to_args());
+        let back = ServerArgs::try_parse_from(line).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.threads, Some(2));
+        assert_eq!(back.pin_cpus, Some(common::cpu::CpuList(vec![2, 3])));
+        assert_eq!(back.cert_type, KeyType::Rsa2048);
+        assert_eq!(back.resumption, Resumption::Tickets);
+        assert_eq!(back.tls_options().unwrap().versions, vec![Version::Tls12]);
+        assert_eq!(back.kx_groups, vec!["X25519".to_owned()]);
+        assert_eq!(
+            back.cipher_suites,
+            vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_owned()]
+        );
+    }
+
+    const BASE: &str = "[[scenario]]\nname = \"a\"\nkind = \"handshake\"\ntls = \"1.3\"\n";
+
+    /// The base scenario with `field` set to `value` (replaced when the base has it).
+    fn with(field: &str, value: &str) -> String {
+        let mut lines: Vec<String> = BASE
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{field} = ")))
+            .map(str::to_owned)
+            .collect();
+        lines.push(format!("{field} = {value}"));
+        lines.join("\n") + "\n"
+    }
+
+    fn refused(extra: &str) -> String {
+        Matrix::parse(&format!("{BASE}{extra}\n"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn every_fields_bad_value_is_refused_naming_the_scenario_and_the_field() {
+        let m = Matrix::parse(BASE).unwrap();
+        let s = &m.scenarios[0];
+        assert_eq!(s.cert, KeyType::EcdsaP256);
+        assert_eq!(s.server_resumption, Resumption::Both);
+        assert_eq!(s.resume, ResumeMode::Off);
+        assert_eq!(s.connections, 32);
+        for (field, value, shown) in [
+            ("kind", "\"latency\"", "latency"),
+            ("tls", "\"1.1\"", "1.1"),
+            ("cert", "\"dsa1024\"", "dsa1024"),
+            ("kx_groups", "[\"ffdhe2048\"]", "ffdhe2048"),
+            ("cipher_suites", "[\"TLS_NULL\"]", "TLS_NULL"),
+            ("server_resumption", "\"ticket\"", "'ticket'"),
+            ("resume", "\"tickets\"", "'tickets'"),
+            ("download", "-1", "-1"),
+            ("upload", "\"1MiB\"", "1MiB"),
+            ("connections", "0", "at least 1"),
+            ("connections", "\"many\"", "many"),
+        ] {
+            let e = Matrix::parse(&with(field, value)).unwrap_err().to_string();
+            assert!(
+                e.contains("scenario 'a'")
+                    && e.contains(&format!("field `{field}`"))
+                    && e.contains(shown),
+                "{field}: {e}"
+            );
+        }
+        let e = refused("server_resumption = \"sometimes\"");
+        assert!(e.contains("off, stateful, tickets, both"), "{e}");
+        let e = refused("colour = \"red\"");
+        assert!(
+            e.contains("scenario 'a'") && e.contains("unknown field `colour`"),
+            "{e}"
+        );
+        let e = refused("download = 1\nupload = 1");
+        assert!(e.contains("separate"), "{e}");
+        let e = Matrix::parse(&BASE.replace("handshake", "throughput"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("scenario 'a'") && e.contains("dsa1024"), "{e}");
-        let e = Matrix::parse(&format!("{base}kx_groups = [\"ffdhe2048\"]\n"))
+        assert!(e.contains("needs download or upload"), "{e}");
+        let e = Matrix::parse(&BASE.replace("tls = \"1.3\"\n", ""))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("ffdhe2048"), "{e}");
-        let e = Matrix::parse(&format!("{base}colour = \"red\"\n"))
+        assert!(e.contains("field `tls`: missing"), "{e}");
+        let e = Matrix::parse(&BASE.replace("name = \"a\"\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("number 1") && e.contains("field `name`"), "{e}");
+        let e = Matrix::parse(&format!("{BASE}{BASE}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scenario 'a': name used twice"), "{e}");
+        assert!(Matrix::parse("").is_err());
+        let e = Matrix::parse(&format!("colour = 1\n{BASE}"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("colour"), "{e}");
-        assert!(
-            Matrix::parse(&format!("{base}{base}")).is_err(),
-            "duplicate names"
+    }
+
+    #[test]
+    fn durations_use_the_one_parser_and_bad_ones_name_the_field() {
+        let m = Matrix::parse(&format!(
+            "[defaults]\nduration = 3\nwarmup = 1.5\nquick_duration = \"750ms\"\nquick_warmup = \"0\"\n{BASE}"
+        ))
+        .unwrap();
+        assert_eq!(
+            m.timing(false),
+            (Duration::from_secs(3), Duration::from_millis(1500))
         );
-        assert!(Matrix::parse("").is_err());
+        assert_eq!(m.timing(true), (Duration::from_millis(750), Duration::ZERO));
+        for (field, line) in [
+            ("duration", "duration = \"soon\""),
+            ("warmup", "warmup = -2"),
+            ("quick_duration", "quick_duration = \"2 parsecs\""),
+            ("quick_warmup", "quick_warmup = true"),
+            ("duration", "duration = 0"),
+            ("connections", "connections = 0"),
+        ] {
+            let e = Matrix::parse(&format!("[defaults]\n{line}\n{BASE}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("[defaults]: field `{field}`")),
+                "{field}: {e}"
+            );
+        }
+        let e = Matrix::parse(&format!("[defaults]\nrepeats = 3\n{BASE}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `repeats`"), "{e}");
     }
 }

@@ -15,7 +15,11 @@ use crate::http::Limits;
 use crate::{Server, ServerError, Snapshot};
 
 /// Flags of `tlsbench server`.
-#[derive(Args, Debug, Clone)]
+///
+/// Programs that start a server child build one of these ([`ServerArgs::default`] plus what
+/// differs) and pass [`ServerArgs::to_args`]: one producer of the command line, checked by
+/// its own parser, instead of flags spelt out by hand in each caller.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServerArgs {
     /// Address to listen on (IPv4 or IPv6, e.g. [::1]:4433; port 0 picks a free port).
     #[arg(short, long, default_value = "127.0.0.1:4433")]
@@ -44,7 +48,7 @@ pub struct ServerArgs {
 
     /// Certificate from the generated set: rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384, ed25519.
     #[arg(long, default_value = "ecdsa-p256", conflicts_with_all = ["cert", "key"])]
-    pub cert_type: String,
+    pub cert_type: KeyType,
 
     /// Directory of the generated set (made with `tlsbench certs` or on first start).
     #[arg(long, default_value = "certs")]
@@ -144,7 +148,119 @@ pub struct ServerArgs {
     pub max_bytes: u64,
 }
 
+/// `tlsbench server` on its own, so a command line from [`ServerArgs::to_args`] can be read
+/// back by the same parser the binary uses.
+#[derive(clap::Parser, Debug)]
+#[command(name = "server")]
+struct ServerCommand {
+    #[command(flatten)]
+    args: ServerArgs,
+}
+
+impl Default for ServerArgs {
+    /// The defaults the `--help` text states, read by the parser itself so they are written
+    /// down once (in the `#[arg]` attributes).
+    #[allow(clippy::expect_used)]
+    fn default() -> Self {
+        // No user input here: every default is a literal above, and
+        // `defaults_and_every_changed_field_round_trip` proves they parse.
+        ServerArgs::try_parse_from(["server"]).expect("the defaults of ServerArgs parse")
+    }
+}
+
 impl ServerArgs {
+    /// Parses `server FLAGS...` (the first item is the program name, as in `std::env::args`).
+    pub fn try_parse_from<I, T>(args: I) -> Result<ServerArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser as _;
+        ServerCommand::try_parse_from(args).map(|c| c.args)
+    }
+
+    /// The command line (after `server`) that parses back into exactly `self`: every flag,
+    /// each as `--name=value` so a value that starts with `-` stays a value. Paths are passed
+    /// as they are (not necessarily UTF-8), hence `OsString`.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        use std::ffi::OsString;
+        let mut out: Vec<OsString> = Vec::with_capacity(40);
+        let mut flag = |name: &str, value: &dyn std::fmt::Display| {
+            out.push(format!("--{name}={value}").into());
+        };
+        flag("listen", &self.listen);
+        if let Some(n) = self.threads {
+            flag("threads", &n);
+        }
+        flag("backlog", &self.backlog);
+        flag("tls", &self.tls_versions);
+        if !self.cipher_suites.is_empty() {
+            flag("cipher-suites", &self.cipher_suites.join(","));
+        }
+        if !self.kx_groups.is_empty() {
+            flag("kx-groups", &self.kx_groups.join(","));
+        }
+        // --cert-type conflicts with --cert/--key: a chain given by path replaces it.
+        if self.cert.is_none() && self.key.is_none() {
+            flag("cert-type", &self.cert_type);
+        }
+        flag("resumption", &self.resumption_name());
+        flag("session-cache", &self.session_cache);
+        flag("tls13-tickets", &self.tls13_tickets);
+        if let Some(n) = self.max_fragment {
+            flag("max-fragment", &n);
+        }
+        flag("alpn", &self.alpn.join(","));
+        if let Some(a) = self.admin {
+            flag("admin", &a);
+        }
+        if let Some(l) = &self.pin_cpus {
+            flag("pin-cpus", l);
+        }
+        if let Some(n) = self.max_connections {
+            flag("max-connections", &n);
+        }
+        for (name, d) in [
+            ("handshake-timeout", self.handshake_timeout),
+            ("header-timeout", self.header_timeout),
+            ("body-timeout", self.body_timeout),
+            ("keepalive-timeout", self.keepalive_timeout),
+            ("send-timeout", self.send_timeout),
+            ("shutdown-timeout", self.shutdown_timeout),
+        ] {
+            flag(name, &common::duration::format(d));
+        }
+        flag("max-request-line", &self.max_request_line);
+        flag("max-header-bytes", &self.max_header_bytes);
+        flag("max-headers", &self.max_headers);
+        flag("max-body", &self.max_body);
+        flag("max-bytes", &self.max_bytes);
+        let path_flag = |out: &mut Vec<OsString>, name: &str, p: &std::path::Path| {
+            let mut a = OsString::from(format!("--{name}="));
+            a.push(p.as_os_str());
+            out.push(a);
+        };
+        path_flag(&mut out, "certs-dir", &self.certs_dir);
+        if let Some(p) = &self.cert {
+            path_flag(&mut out, "cert", p);
+        }
+        if let Some(p) = &self.key {
+            path_flag(&mut out, "key", p);
+        }
+        if let Some(p) = &self.keylog {
+            path_flag(&mut out, "keylog", p);
+        }
+        out
+    }
+
+    /// `--resumption`'s name for the mode (off, stateful, tickets, both).
+    fn resumption_name(&self) -> String {
+        use clap::ValueEnum as _;
+        self.resumption
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned())
+    }
+
     /// The runtime settings these flags describe.
     pub fn settings(&self) -> Settings {
         Settings {
@@ -207,7 +323,7 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
     let (chain_path, key_path, cert_label) = match (&args.cert, &args.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone(), c.display().to_string()),
         _ => {
-            let kt: KeyType = args.cert_type.parse()?;
+            let kt = args.cert_type;
             let p = certs::paths(&args.certs_dir, kt);
             if !(p.chain.exists() && p.key.exists() && p.ca.exists()) {
                 eprintln!(
@@ -331,7 +447,134 @@ pub fn parse_admin_addr(s: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::parse_admin_addr;
+    use std::ffi::OsString;
+    use std::time::Duration;
+
+    use super::{ServerArgs, parse_admin_addr};
+    use crate::config::Resumption;
+    use common::certs::KeyType;
+
+    fn round_trip(a: &ServerArgs) -> ServerArgs {
+        let mut line: Vec<OsString> = vec!["server".into()];
+        line.extend(a.to_args());
+        ServerArgs::try_parse_from(line).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_every_changed_field_round_trip() {
+        let d = ServerArgs::default();
+        assert_eq!(d.cert_type, KeyType::EcdsaP256);
+        assert_eq!(d.handshake_timeout, Duration::from_secs(60));
+        assert_eq!(round_trip(&d), d);
+
+        let changed = ServerArgs {
+            listen: "[::1]:0".parse().unwrap(),
+            threads: Some(3),
+            backlog: 7,
+            tls_versions: "1.2".into(),
+            cipher_suites: vec![
+                "TLS_AES_256_GCM_SHA384".into(),
+                "TLS_AES_128_GCM_SHA256".into(),
+            ],
+            kx_groups: vec!["X25519".into(), "secp256r1".into()],
+            cert_type: KeyType::Rsa3072,
+            certs_dir: "/tmp/-odd dir,with=signs".into(),
+            cert: None,
+            key: None,
+            resumption: Resumption::Stateful,
+            session_cache: 11,
+            tls13_tickets: 0,
+            max_fragment: Some(512),
+            alpn: vec!["h2".into(), "http/1.1".into()],
+            keylog: Some("/tmp/keys.log".into()),
+            admin: Some("127.0.0.1:0".parse().unwrap()),
+            pin_cpus: Some(common::cpu::CpuList(vec![0, 2])),
+            max_connections: Some(99),
+            handshake_timeout: Duration::from_millis(1500),
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(6),
+            keepalive_timeout: Duration::from_secs(90),
+            send_timeout: Duration::from_millis(250),
+            shutdown_timeout: Duration::ZERO,
+            max_request_line: 100,
+            max_header_bytes: 200,
+            max_headers: 3,
+            max_body: 4,
+            max_bytes: 5,
+        };
+        // Every field must differ from its default, or the round trip would not prove it is
+        // emitted; the destructuring has no `..`, so a new field fails to compile here until
+        // it is added. (cert and key conflict with cert_type: `by_path` below covers them.)
+        let ServerArgs {
+            listen,
+            threads,
+            backlog,
+            tls_versions,
+            cipher_suites,
+            kx_groups,
+            cert_type,
+            certs_dir,
+            resumption,
+            session_cache,
+            tls13_tickets,
+            max_fragment,
+            alpn,
+            keylog,
+            admin,
+            pin_cpus,
+            max_connections,
+            handshake_timeout,
+            header_timeout,
+            body_timeout,
+            keepalive_timeout,
+            send_timeout,
+            shutdown_timeout,
+            max_request_line,
+            max_header_bytes,
+            max_headers,
+            max_body,
+            max_bytes,
+            cert: _,
+            key: _,
+        } = &changed;
+        assert_ne!(listen, &d.listen, "listen");
+        assert_ne!(threads, &d.threads, "threads");
+        assert_ne!(backlog, &d.backlog, "backlog");
+        assert_ne!(tls_versions, &d.tls_versions, "tls_versions");
+        assert_ne!(cipher_suites, &d.cipher_suites, "cipher_suites");
+        assert_ne!(kx_groups, &d.kx_groups, "kx_groups");
+        assert_ne!(cert_type, &d.cert_type, "cert_type");
+        assert_ne!(certs_dir, &d.certs_dir, "certs_dir");
+        assert_ne!(resumption, &d.resumption, "resumption");
+        assert_ne!(session_cache, &d.session_cache, "session_cache");
+        assert_ne!(tls13_tickets, &d.tls13_tickets, "tls13_tickets");
+        assert_ne!(max_fragment, &d.max_fragment, "max_fragment");
+        assert_ne!(alpn, &d.alpn, "alpn");
+        assert_ne!(keylog, &d.keylog, "keylog");
+        assert_ne!(admin, &d.admin, "admin");
+        assert_ne!(pin_cpus, &d.pin_cpus, "pin_cpus");
+        assert_ne!(max_connections, &d.max_connections, "max_connections");
+        assert_ne!(handshake_timeout, &d.handshake_timeout, "handshake_timeout");
+        assert_ne!(header_timeout, &d.header_timeout, "header_timeout");
+        assert_ne!(body_timeout, &d.body_timeout, "body_timeout");
+        assert_ne!(keepalive_timeout, &d.keepalive_timeout, "keepalive_timeout");
+        assert_ne!(send_timeout, &d.send_timeout, "send_timeout");
+        assert_ne!(shutdown_timeout, &d.shutdown_timeout, "shutdown_timeout");
+        assert_ne!(max_request_line, &d.max_request_line, "max_request_line");
+        assert_ne!(max_header_bytes, &d.max_header_bytes, "max_header_bytes");
+        assert_ne!(max_headers, &d.max_headers, "max_headers");
+        assert_ne!(max_body, &d.max_body, "max_body");
+        assert_ne!(max_bytes, &d.max_bytes, "max_bytes");
+        assert_eq!(round_trip(&changed), changed);
+
+        let by_path = ServerArgs {
+            cert: Some("/tmp/chain.pem".into()),
+            key: Some("/tmp/key.pem".into()),
+            alpn: vec![String::new()],
+            ..ServerArgs::default()
+        };
+        assert_eq!(round_trip(&by_path), by_path);
+    }
 
     #[test]
     fn admin_port_alone_binds_loopback_and_addresses_are_exact() {

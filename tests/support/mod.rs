@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use server::cli::ServerArgs;
 
 #[path = "../../loadgen/tests/support/process.rs"]
 pub mod process;
@@ -307,26 +308,57 @@ pub fn proc_cpu(pid: u32) -> Duration {
     Duration::from_micros(ticks * 1_000_000 / hz)
 }
 
+/// The flags of a test server: 127.0.0.1 port 0, metrics on a loopback port, one worker,
+/// certificates under `dir/certs` (made if missing). Tests change what they need and start
+/// it with [`server_with`]; [`ServerArgs::to_args`] writes the command line.
+pub fn server_args(dir: &Path) -> ServerArgs {
+    ServerArgs {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        threads: Some(1),
+        certs_dir: dir.join("certs"),
+        ..ServerArgs::default()
+    }
+}
+
+/// `tlsbench server ARGS` as a command, for callers that wrap it (prlimit) or set its
+/// environment.
+pub fn server_command(args: &ServerArgs) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("server").args(args.to_args());
+    cmd
+}
+
+/// A `tlsbench server` with `args` running in `dir`; returns it with its TLS and admin
+/// addresses once it said it is listening.
+pub fn server_with(dir: &Path, args: &ServerArgs) -> (ServerProc, SocketAddr, SocketAddr) {
+    let mut cmd = server_command(args);
+    cmd.current_dir(dir);
+    let mut server = ServerProc::spawn(cmd);
+    let addr = server.addr_after("listening on https://");
+    let admin = server.addr_after("admin listening on http://");
+    (server, addr, admin)
+}
+
+/// [`server_in`]'s flags: [`server_args`] with `extra` flags read by the server's own parser
+/// (so a misspelt flag fails here, not as a server that never starts).
+pub fn server_args_with(dir: &Path, extra: &[&str]) -> ServerArgs {
+    let parsed = ServerArgs::try_parse_from(std::iter::once("server").chain(extra.iter().copied()))
+        .unwrap_or_else(|e| panic!("test server flags {extra:?}: {e}"));
+    let base = server_args(dir);
+    ServerArgs {
+        listen: base.listen,
+        admin: base.admin,
+        threads: parsed.threads.or(base.threads),
+        certs_dir: base.certs_dir,
+        ..parsed
+    }
+}
+
 /// A `tlsbench server` on 127.0.0.1 port 0 running in `dir`, with certificates under
 /// `dir/certs` (made if missing) and metrics on a loopback port, plus `extra` flags; one worker
 /// unless `extra` says `--threads`. Returns it with its TLS and admin addresses once it said
 /// it is listening.
 pub fn server_in(dir: &Path, extra: &[&str]) -> (ServerProc, SocketAddr, SocketAddr) {
-    let certs = dir.join("certs");
-    let threads: &[&str] = if extra.contains(&"--threads") {
-        &[]
-    } else {
-        &["--threads", "1"]
-    };
-    let mut cmd = Command::new(BIN);
-    cmd.arg("server")
-        .args(["--listen", "127.0.0.1:0", "--admin", "0"])
-        .args(threads)
-        .args(["--certs-dir", p(&certs)])
-        .args(extra)
-        .current_dir(dir);
-    let mut server = ServerProc::spawn(cmd);
-    let addr = server.addr_after("listening on https://");
-    let admin = server.addr_after("admin listening on http://");
-    (server, addr, admin)
+    server_with(dir, &server_args_with(dir, extra))
 }

@@ -1,0 +1,467 @@
+//! The matrix of `tlsbench run`: for each scenario, a server child (unless `--target`), the
+//! repeats (each one measured window of the load generator, bracketed by the server's
+//! counters), and their aggregation into one [`Row`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use loadgen::verify::Trust;
+use loadgen::{Hist, LoadOptions, Target};
+
+use crate::child::{Counters, ServerChild};
+use crate::results::{Kind, RepeatRecord, Row, RunResults, Stat};
+use crate::scenario::{Body, Matrix, Scenario};
+use crate::{RunArgs, RunError, harness, report};
+
+/// One scrape of the server's counters and when it returned, or why it failed.
+type Scrape = Result<(Counters, Instant), String>;
+
+fn scrape(server: &ServerChild) -> Scrape {
+    server
+        .counters()
+        .map(|c| (c, Instant::now()))
+        .map_err(|e| e.to_string())
+}
+
+/// The server's counters at the start of the measured window, read when warm-up ends.
+struct Window<'a> {
+    server: Option<&'a ServerChild>,
+    before: Option<Scrape>,
+}
+
+impl loadgen::Observer for Window<'_> {
+    fn measuring(&mut self) {
+        if let Some(s) = self.server {
+            self.before = Some(scrape(s));
+        }
+    }
+}
+
+/// The server's side of one measured window: its counters' change between the scrapes at
+/// the window's edges and the seconds between them. A failed or missing scrape is an error:
+/// a local row without the server's numbers is no measurement.
+fn server_window(before: Option<Scrape>, after: Scrape) -> Result<(Counters, f64), String> {
+    let (b, tb) = before
+        .ok_or("the measured window never started, so the server was not read at its start")?
+        .map_err(|e| format!("reading the server's counters at the window's start: {e}"))?;
+    let (a, ta) =
+        after.map_err(|e| format!("reading the server's counters at the window's end: {e}"))?;
+    Ok((a.since(&b), ta.saturating_duration_since(tb).as_secs_f64()))
+}
+
+/// What one repeat measured.
+struct Repeat {
+    record: RepeatRecord,
+    /// Whole-operation latency, µs: merged with the other repeats' for the row.
+    hist: Hist,
+    server_util: Option<f64>,
+    client_share: f64,
+    full: u64,
+    resumed: u64,
+    full_hrr: u64,
+    resumed_hrr: u64,
+    errors: u64,
+}
+
+fn load_options(
+    s: &Scenario,
+    m: &Matrix,
+    args: &RunArgs,
+    quick: bool,
+    target: &Target,
+    trust: Trust,
+) -> LoadOptions {
+    let (duration, warmup) = m.timing(quick);
+    let mut target = target.clone();
+    let (method, upload) = match s.body {
+        Some(Body::Download(n)) => {
+            target.path = format!("/bytes/{n}");
+            ("GET", 0)
+        }
+        Some(Body::Upload(n)) => {
+            target.path = "/sink".into();
+            ("POST", n)
+        }
+        None => ("GET", 0),
+    };
+    let mut opts = LoadOptions::new(target, trust);
+    opts.threads = args.client_cpus.0.len().max(1);
+    opts.connections = s.connections;
+    opts.new_conn = s.kind == Kind::Handshake;
+    opts.method = method.into();
+    opts.upload = upload;
+    opts.tls.versions = s.tls.clone();
+    opts.tls.suites = s.cipher_suites.clone();
+    opts.tls.groups = s.kx_groups.clone();
+    opts.tls.resume = s.resume;
+    opts.duration = Some(duration);
+    opts.warmup = warmup;
+    opts.pin_cpus = args.client_cpus.0.clone();
+    opts
+}
+
+fn ops_of(kind: Kind, c: &loadgen::stats::Counters) -> f64 {
+    match kind {
+        Kind::Handshake => c.handshakes() as f64,
+        Kind::Requests => c.requests as f64,
+        Kind::Throughput => (c.body_bytes_in + c.body_bytes_out) as f64 / 1e6,
+    }
+}
+
+fn server_ops(kind: Kind, d: &Counters) -> f64 {
+    match kind {
+        Kind::Handshake => d.handshakes as f64,
+        Kind::Requests => d.requests as f64,
+        Kind::Throughput => d.bytes as f64 / 1e6,
+    }
+}
+
+/// Operations of scenario `s` that may be under way at a window's edge: one per connection
+/// (for throughput, a whole body per connection).
+fn in_flight_ops(s: &Scenario) -> f64 {
+    let conns = s.connections as f64;
+    match (s.kind, s.body) {
+        (Kind::Throughput, Some(Body::Download(n) | Body::Upload(n))) => conns * n as f64 / 1e6,
+        _ => conns,
+    }
+}
+
+fn one_repeat(
+    s: &Scenario,
+    opts: &LoadOptions,
+    server: Option<&ServerChild>,
+    server_cpus: usize,
+    stop: &AtomicBool,
+) -> Result<(Repeat, Option<String>), RunError> {
+    let mut window = Window {
+        server,
+        before: None,
+    };
+    let r = loadgen::run(opts, &mut window, stop)?;
+    let c = &r.measured.counters;
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    let ops = ops_of(s.kind, c);
+    let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
+    let (server_ops, server_cpu_us, server_util) = match server {
+        Some(child) => {
+            let (d, wall) = server_window(window.before, scrape(child))
+                .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
+            let sops = server_ops(s.kind, &d);
+            (
+                Some(sops),
+                (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
+                Some(d.cpu_s / (wall.max(1e-9) * server_cpus.max(1) as f64)),
+            )
+        }
+        None => (None, None, None),
+    };
+    Ok((
+        Repeat {
+            hist: r.measured.request.clone(),
+            record: RepeatRecord {
+                rate: ops / secs,
+                client_ops: ops,
+                server_ops,
+                in_flight_ops: in_flight_ops(s),
+                client_cpu_us: (ops > 0.0).then(|| cpu_us / ops),
+                server_cpu_us,
+                latency_hdr: loadgen::report::encode_hist(&r.measured.request),
+            },
+            server_util,
+            client_share: r.measured.max_worker_cpu_share,
+            full: c.full,
+            resumed: c.resumed,
+            full_hrr: c.full_hrr,
+            resumed_hrr: c.resumed_hrr,
+            errors: c.errors_total(),
+        },
+        r.incomplete,
+    ))
+}
+
+/// The percentiles the table shows, µs; none for an empty histogram (no request completed:
+/// no latency, rather than a latency of 0).
+const PERCENTILES: [(&str, f64); 3] = [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
+
+fn percentiles(h: &Hist) -> BTreeMap<String, f64> {
+    if h.is_empty() {
+        return BTreeMap::new();
+    }
+    PERCENTILES
+        .iter()
+        .map(|(name, p)| ((*name).to_owned(), h.value_at_percentile(*p) as f64))
+        .collect()
+}
+
+/// All repeats' latency histograms in one, so a percentile is over every sample of the row
+/// (the median of the repeats' p99s is not a p99 of anything).
+fn merge<'a>(hists: impl IntoIterator<Item = &'a Hist>) -> Result<Hist, RunError> {
+    let mut all = loadgen::stats::new_hist();
+    for h in hists {
+        all.add(h)
+            .map_err(|e| RunError::Results(format!("merging latency histograms: {e:?}")))?;
+    }
+    Ok(all)
+}
+
+fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunError> {
+    let stat = |f: &dyn Fn(&Repeat) -> f64| Stat::of(&reps.iter().map(f).collect::<Vec<_>>());
+    let each: Vec<BTreeMap<String, f64>> = reps.iter().map(|r| percentiles(&r.hist)).collect();
+    let latency_us = PERCENTILES
+        .iter()
+        .filter_map(|(name, _)| {
+            let v: Vec<f64> = each.iter().filter_map(|m| m.get(*name).copied()).collect();
+            (!v.is_empty()).then(|| ((*name).to_owned(), Stat::of(&v)))
+        })
+        .collect();
+    let merged = merge(reps.iter().map(|r| &r.hist))?;
+    let server_vals: Vec<f64> = reps.iter().filter_map(|r| r.record.server_cpu_us).collect();
+    let mut handshakes = BTreeMap::new();
+    let sum = |f: fn(&Repeat) -> u64| reps.iter().map(f).sum::<u64>();
+    let (full, resumed) = (sum(|r| r.full), sum(|r| r.resumed));
+    let (full_hrr, resumed_hrr) = (sum(|r| r.full_hrr), sum(|r| r.resumed_hrr));
+    handshakes.insert("full".to_string(), full);
+    handshakes.insert("resumed".to_string(), resumed);
+    handshakes.insert("full_hrr".to_string(), full_hrr);
+    handshakes.insert("resumed_hrr".to_string(), resumed_hrr);
+    let total = full + resumed + full_hrr + resumed_hrr;
+    let server_sat = reps
+        .iter()
+        .filter_map(|r| r.server_util)
+        .fold(0.0f64, f64::max)
+        >= 0.9;
+    let client_sat = reps.iter().map(|r| r.client_share).fold(0.0f64, f64::max) >= 0.9;
+    Ok(Row {
+        name: s.name.clone(),
+        kind: s.kind,
+        rate: stat(&|r| r.record.rate),
+        latency_us,
+        latency_merged_us: percentiles(&merged),
+        server_cpu_us: (!external && !server_vals.is_empty()).then(|| Stat::of(&server_vals)),
+        client_cpu_us: Stat::of(
+            &reps
+                .iter()
+                .filter_map(|r| r.record.client_cpu_us)
+                .collect::<Vec<_>>(),
+        ),
+        handshakes,
+        resumed_share: (total > 0).then(|| (resumed + resumed_hrr) as f64 / total as f64),
+        errors: reps.iter().map(|r| r.errors).sum(),
+        saturated: match (server_sat, client_sat) {
+            (true, true) => "both",
+            (true, false) => "server",
+            (false, true) => "client",
+            (false, false) => "neither",
+        }
+        .into(),
+        latency_hdr: loadgen::report::encode_hist(&merged),
+        repeats: reps.len(),
+        per_repeat: reps.iter().map(|r| r.record.clone()).collect(),
+    })
+}
+
+/// Runs every scenario's repeats and pushes its row to `results`; stops at the first error
+/// (a server that does not start, a failed admin scrape) or when `stop` is raised, keeping
+/// the rows before it.
+pub(crate) fn run_matrix(
+    matrix: &Matrix,
+    args: &RunArgs,
+    exe: &Path,
+    quick: bool,
+    repeats: usize,
+    stop: &AtomicBool,
+    results: &mut RunResults,
+) -> Result<(), RunError> {
+    for s in &matrix.scenarios {
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+        let (server, target, trust) = match &args.target {
+            Some(url) => {
+                let t = Target::new(url, None, args.connect_to.as_deref())?;
+                let trust = args.cacert.clone().map_or(Trust::Platform, Trust::CaFile);
+                (None, t, trust)
+            }
+            None => {
+                let child = ServerChild::start(exe, &args.certs_dir, s, &args.server_cpus.0)?;
+                let t = harness::child_target(&child)?;
+                let ca = common::certs::paths(&args.certs_dir, s.cert).ca;
+                (Some(child), t, Trust::CaFile(ca))
+            }
+        };
+        let opts = load_options(s, matrix, args, quick, &target, trust);
+        let mut reps = Vec::with_capacity(repeats);
+        for _ in 0..repeats {
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            let (rep, incomplete) =
+                one_repeat(s, &opts, server.as_ref(), args.server_cpus.0.len(), stop)?;
+            if stop.load(Ordering::Acquire) {
+                // Cut short by Ctrl-C: not a measurement of the scenario; rows before it stay.
+                break;
+            }
+            if let Some(why) = incomplete
+                && why != "interrupted"
+            {
+                eprintln!("tlsbench run: scenario '{}': {why}", s.name);
+            }
+            reps.push(rep);
+        }
+        if let Some(child) = server {
+            child.stop();
+        }
+        if reps.is_empty() || stop.load(Ordering::Acquire) {
+            break;
+        }
+        let row = aggregate(s, &reps, args.target.is_some())?;
+        println!(
+            "  {:<42} {:>12} {}  server {} client {} µs/{}",
+            row.name,
+            report::fmt_stat(&row.rate, 1),
+            row.kind.rate_unit(),
+            row.server_cpu_us
+                .as_ref()
+                .map_or("-".into(), |s| format!("{:.1}", s.median)),
+            format_args!("{:.1}", row.client_cpu_us.median),
+            row.kind.op_unit()
+        );
+        results.rows.push(row);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn counters(cpu_s: f64, handshakes: u64) -> Counters {
+        Counters {
+            cpu_s,
+            handshakes,
+            ..Counters::default()
+        }
+    }
+
+    #[test]
+    fn a_failed_or_missing_admin_scrape_fails_the_window() {
+        let t = Instant::now();
+        let good = || -> Scrape { Ok((counters(1.0, 10), t)) };
+        let (d, _) = server_window(Some(good()), Ok((counters(3.0, 30), t))).unwrap();
+        assert_eq!((d.cpu_s, d.handshakes), (2.0, 20));
+
+        let refused = || -> Scrape { Err("connection refused".into()) };
+        let e = server_window(Some(refused()), good()).unwrap_err();
+        assert!(
+            e.contains("start") && e.contains("connection refused"),
+            "{e}"
+        );
+        let e = server_window(Some(good()), refused()).unwrap_err();
+        assert!(e.contains("end") && e.contains("connection refused"), "{e}");
+        let e = server_window(None, good()).unwrap_err();
+        assert!(e.contains("never started"), "{e}");
+    }
+
+    /// Three repeats that differ on purpose: a fast one with many samples, a slow one, one
+    /// in between, so the median of their p99s is far from the p99 of all samples.
+    fn three_repeats() -> Vec<Hist> {
+        let mut hists = vec![loadgen::stats::new_hist(); 3];
+        for v in 0..5000u64 {
+            hists[0].record(50 + v % 100).unwrap();
+        }
+        for v in 0..300u64 {
+            hists[1].record(20_000 + v * 37).unwrap();
+        }
+        for v in 0..1000u64 {
+            hists[2].record(900 + v * 3).unwrap();
+        }
+        hists
+    }
+
+    #[test]
+    fn merged_percentiles_are_those_of_one_histogram_holding_every_sample() {
+        let hists = three_repeats();
+        let mut all = loadgen::stats::new_hist();
+        for h in &hists {
+            for v in h.iter_recorded() {
+                all.record_n(v.value_iterated_to(), v.count_at_value())
+                    .unwrap();
+            }
+        }
+        let merged = merge(&hists).unwrap();
+        assert_eq!(merged.len(), 6300);
+        for p in [50.0, 99.0, 99.9] {
+            assert_eq!(
+                merged.value_at_percentile(p),
+                all.value_at_percentile(p),
+                "p{p}"
+            );
+        }
+        assert_eq!(
+            percentiles(&merged)["p99"],
+            all.value_at_percentile(99.0) as f64
+        );
+        // What the table used to show, the median of the repeats' p99s, is another number.
+        let mut p99s: Vec<u64> = hists.iter().map(|h| h.value_at_percentile(99.0)).collect();
+        p99s.sort_unstable();
+        assert_ne!(p99s[1], all.value_at_percentile(99.0));
+        assert!(
+            percentiles(&loadgen::stats::new_hist()).is_empty(),
+            "no samples, no latency"
+        );
+    }
+
+    #[test]
+    fn a_row_shows_merged_latency_and_keeps_every_repeats_histogram() {
+        let m = Matrix::parse("[[scenario]]\nname = \"h\"\nkind = \"handshake\"\ntls = \"1.3\"\n")
+            .unwrap();
+        let reps: Vec<Repeat> = three_repeats()
+            .into_iter()
+            .map(|hist| Repeat {
+                record: RepeatRecord {
+                    rate: 10.0,
+                    client_ops: 20.0,
+                    latency_hdr: loadgen::report::encode_hist(&hist),
+                    ..RepeatRecord::default()
+                },
+                hist,
+                server_util: None,
+                client_share: 0.1,
+                full: 20,
+                resumed: 0,
+                full_hrr: 0,
+                resumed_hrr: 0,
+                errors: 0,
+            })
+            .collect();
+        let row = aggregate(&m.scenarios[0], &reps, true).unwrap();
+        let merged = merge(reps.iter().map(|r| &r.hist)).unwrap();
+        assert_eq!(row.latency_merged_us, percentiles(&merged));
+        assert_eq!(row.per_repeat.len(), 3);
+        for (rec, rep) in row.per_repeat.iter().zip(&reps) {
+            let back = loadgen::report::decode_hist(&rec.latency_hdr).unwrap();
+            assert_eq!(back, rep.hist);
+        }
+        assert_eq!(
+            loadgen::report::decode_hist(&row.latency_hdr).unwrap(),
+            merged
+        );
+        // The per-repeat percentiles stay available as median and range.
+        let p99 = row.latency_us["p99"];
+        assert!(p99.min < p99.median && p99.median < p99.max, "{p99:?}");
+    }
+
+    #[test]
+    fn connections_in_flight_are_counted_in_the_rows_operation() {
+        let m = Matrix::parse(
+            "[[scenario]]\nname = \"h\"\nkind = \"handshake\"\ntls = \"1.3\"\nconnections = 8\n\
+             [[scenario]]\nname = \"d\"\nkind = \"throughput\"\ntls = \"1.3\"\nconnections = 4\ndownload = 500000\n",
+        )
+        .unwrap();
+        assert_eq!(in_flight_ops(&m.scenarios[0]), 8.0);
+        assert_eq!(in_flight_ops(&m.scenarios[1]), 2.0);
+    }
+}

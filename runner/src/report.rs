@@ -1,0 +1,97 @@
+//! The report of `tlsbench run`: the markdown table (printed and in `summary.md`),
+//! `results.json`, and the charts.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::results::{Kind, RunResults, Stat};
+use crate::{RunError, charts, harness};
+
+pub(crate) fn fmt_stat(s: &Stat, digits: usize) -> String {
+    if (s.max - s.min).abs() < f64::EPSILON {
+        format!("{:.*}", digits, s.median)
+    } else {
+        format!(
+            "{:.*} [{:.*}–{:.*}]",
+            digits, s.median, digits, s.min, digits, s.max
+        )
+    }
+}
+
+/// The results table (markdown), as printed and as summary.md holds it.
+pub fn table(r: &RunResults) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "| scenario | rate | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | client CPU µs/op | full / resumed / full after HRR / resumed after HRR | resumed | errors | saturated |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|");
+    for row in &r.rows {
+        let lat = |k: &str| {
+            row.latency_merged_us
+                .get(k)
+                .map_or("-".into(), |v| format!("{v:.0}"))
+        };
+        let h = |k: &str| row.handshakes.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "| {} | {} {} | {} | {} | {} | {} | {} /{} | {} / {} / {} / {} | {} | {} | {} |",
+            row.name,
+            fmt_stat(&row.rate, if row.kind == Kind::Throughput { 1 } else { 0 }),
+            row.kind.rate_unit(),
+            lat("p50"),
+            lat("p99"),
+            lat("p99.9"),
+            match (&row.server_cpu_us, &r.target) {
+                (Some(s), _) => format!("{} /{}", fmt_stat(s, 1), row.kind.op_unit()),
+                (None, Some(_)) => "- (not ours)".into(),
+                // A local server not measured fails the row's sanity check; say so here too.
+                (None, None) => "MISSING".into(),
+            },
+            fmt_stat(&row.client_cpu_us, 1),
+            row.kind.op_unit(),
+            h("full"),
+            h("resumed"),
+            h("full_hrr"),
+            h("resumed_hrr"),
+            row.resumed_share
+                .map_or("-".into(), |s| format!("{:.1}%", s * 100.0)),
+            row.errors,
+            row.saturated
+        );
+    }
+    o
+}
+
+pub(crate) fn write_results(r: &RunResults, dir: &Path) -> Result<(), RunError> {
+    harness::write_json(r, &dir.join("results.json"))?;
+    let mut md = String::new();
+    let _ = writeln!(md, "# tlsbench run — {}\n", r.started_utc);
+    let e = &r.environment;
+    let _ = writeln!(
+        md,
+        "{} ({} cores), {}, kernel {}, {}; tlsbench {} at {}; {}; server CPUs {:?}, generator CPUs {:?}; {:.0} s{}\n",
+        e.cpu_model,
+        e.cores,
+        e.os,
+        e.kernel,
+        e.rustc,
+        e.tlsbench_version,
+        e.git_revision,
+        if r.quick { "quick mode" } else { "full mode" },
+        r.server_cpus,
+        r.client_cpus,
+        r.duration_s,
+        r.incomplete
+            .as_ref()
+            .map_or(String::new(), |w| format!("; INCOMPLETE: {w}"))
+    );
+    md.push_str(&table(r));
+    md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. p50 / p99 / p99.9 µs: percentiles of the whole operation (with a new connection per request: connect, handshake and request) over every request of every repeat's measured window — the repeats' histograms merged, not a median of per-repeat percentiles (those are in results.json as latency_us, each repeat's histogram as per_repeat[].latency_hdr). CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). MB = 10^6 bytes.\n");
+    std::fs::write(dir.join("summary.md"), md).map_err(harness::io_err("writing summary.md"))?;
+    charts::write_charts(r, dir).map_err(|e| RunError::Io {
+        what: "writing charts".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(())
+}

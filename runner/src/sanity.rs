@@ -1,0 +1,288 @@
+//! The sanity checks of a `tlsbench run`: shape and consistency, never speed. A row that
+//! fails one makes the run incomplete (exit 3). Each check is a function of a row (and its
+//! scenario) so a unit test can make it fail on a synthetic row.
+
+use crate::results::{Kind, RepeatRecord, Row, RunResults};
+use crate::scenario::{Matrix, Scenario};
+
+/// How far the two sides' counts of the same operation may differ, as a share of the larger,
+/// on top of the operations in flight at the window's edges.
+pub const COUNT_TOLERANCE: f64 = 0.02;
+/// CPU per operation × rate may exceed the side's cores by this factor (clock and
+/// accounting granularity), no more: beyond it a count or a CPU time is wrong.
+pub const CORES_SLACK: f64 = 1.05;
+/// Share of handshakes a resumption row must have resumed.
+pub const MIN_RESUMED: f64 = 0.99;
+
+/// Every problem of the run, one line each naming its scenario; empty when it is sane.
+pub fn check(matrix: &Matrix, r: &RunResults) -> Vec<String> {
+    let mut problems = Vec::new();
+    for s in &matrix.scenarios {
+        let Some(row) = r.rows.iter().find(|row| row.name == s.name) else {
+            problems.push(format!("'{}': no row", s.name));
+            continue;
+        };
+        problems.extend(
+            check_row(s, row, r)
+                .into_iter()
+                .map(|p| format!("'{}': {p}", s.name)),
+        );
+    }
+    problems
+}
+
+/// The problems of one row.
+pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
+    let local = r.target.is_none();
+    let mut problems = Vec::new();
+    if row.rate.median <= 0.0 {
+        problems.push("no operations measured".to_owned());
+    }
+    if row.errors > 0 {
+        problems.push(format!("{} errors", row.errors));
+    }
+    if local && row.server_cpu_us.is_none() {
+        problems.push("no server CPU: the local server was not measured".to_owned());
+    }
+    if row.per_repeat.len() != row.repeats {
+        problems.push(format!(
+            "{} repeats aggregated but {} recorded",
+            row.repeats,
+            row.per_repeat.len()
+        ));
+    }
+    for (i, rep) in row.per_repeat.iter().enumerate() {
+        let n = i + 1;
+        if local {
+            problems.extend(counts_agree(row.kind, rep).map(|p| format!("repeat {n}: {p}")));
+            match rep.server_cpu_us {
+                Some(us) => problems.extend(
+                    cpu_fits("server", us, rep.rate, r.server_cpus.len())
+                        .map(|p| format!("repeat {n}: {p}")),
+                ),
+                None => problems.push(format!("repeat {n}: no server CPU")),
+            }
+        }
+        match rep.client_cpu_us {
+            Some(us) => problems.extend(
+                cpu_fits("generator", us, rep.rate, r.client_cpus.len())
+                    .map(|p| format!("repeat {n}: {p}")),
+            ),
+            None => problems.push(format!("repeat {n}: no generator CPU per operation")),
+        }
+    }
+    problems.extend(resumption(s, row));
+    problems
+}
+
+/// The server's and the generator's counts of the row's operation agree within
+/// [`COUNT_TOLERANCE`] plus the operations in flight.
+pub fn counts_agree(kind: Kind, rep: &RepeatRecord) -> Option<String> {
+    let Some(server) = rep.server_ops else {
+        return Some("no server count of the operation".to_owned());
+    };
+    let client = rep.client_ops;
+    let allowed = COUNT_TOLERANCE * server.max(client) + rep.in_flight_ops;
+    let agree = (server - client).abs() <= allowed;
+    (!agree).then(|| {
+        format!(
+            "the server counted {server:.1} {unit}, the generator {client:.1} (allowed difference {allowed:.1}: {:.0}% + {:.1} in flight)",
+            COUNT_TOLERANCE * 100.0,
+            rep.in_flight_ops,
+            unit = kind.op_unit(),
+        )
+    })
+}
+
+/// CPU µs per operation × operations per second is the side's CPU use in cores: at most its
+/// cores × [`CORES_SLACK`].
+pub fn cpu_fits(side: &str, cpu_us_per_op: f64, rate: f64, cores: usize) -> Option<String> {
+    let used = cpu_us_per_op * rate / 1e6;
+    let limit = cores.max(1) as f64 * CORES_SLACK;
+    // Written so a NaN (a zero count somewhere) fails rather than passes.
+    let fits = used <= limit;
+    (!fits).then(|| {
+        format!(
+            "{side} CPU {cpu_us_per_op:.1} µs/op × {rate:.1} op/s = {used:.2} cores, more than its {cores} × {CORES_SLACK}"
+        )
+    })
+}
+
+/// Resumption rows resumed ≥ [`MIN_RESUMED`] of their handshakes; full handshake rows none.
+pub fn resumption(s: &Scenario, row: &Row) -> Option<String> {
+    match (s.resumes(), row.resumed_share) {
+        (true, Some(share)) if share < MIN_RESUMED => Some(format!(
+            "only {:.2}% resumed (at least {:.0}% expected)",
+            share * 100.0,
+            MIN_RESUMED * 100.0
+        )),
+        (true, None) => Some("no handshakes to resume".to_owned()),
+        (false, Some(share)) if s.kind == Kind::Handshake && share > 0.0 => Some(format!(
+            "{:.2}% resumed in a full-handshake row",
+            share * 100.0
+        )),
+        (false, None) if s.kind == Kind::Handshake => Some("no handshakes".to_owned()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::results::Stat;
+
+    const MATRIX: &str = "\
+        [[scenario]]\nname = \"full\"\nkind = \"handshake\"\ntls = \"1.3\"\nserver_resumption = \"off\"\nconnections = 8\n\
+        [[scenario]]\nname = \"resumed\"\nkind = \"handshake\"\ntls = \"1.3\"\nresume = \"ticket\"\nconnections = 8\n";
+
+    fn stat(v: f64) -> Stat {
+        Stat {
+            median: v,
+            min: v,
+            max: v,
+        }
+    }
+
+    /// A sane row: 1000 handshakes/s, both sides counting 2000 in a 2-s window, 300 µs of
+    /// server CPU and 200 µs of generator CPU per handshake (0.3 and 0.2 cores).
+    fn row(name: &str, full: u64, resumed: u64) -> Row {
+        let rep = RepeatRecord {
+            rate: 1000.0,
+            client_ops: 2000.0,
+            server_ops: Some(2000.0),
+            in_flight_ops: 8.0,
+            client_cpu_us: Some(200.0),
+            server_cpu_us: Some(300.0),
+            latency_hdr: String::new(),
+        };
+        Row {
+            name: name.to_owned(),
+            kind: Kind::Handshake,
+            rate: stat(1000.0),
+            latency_us: BTreeMap::new(),
+            latency_merged_us: BTreeMap::new(),
+            server_cpu_us: Some(stat(300.0)),
+            client_cpu_us: stat(200.0),
+            handshakes: [("full".to_owned(), full), ("resumed".to_owned(), resumed)].into(),
+            resumed_share: Some(resumed as f64 / (full + resumed) as f64),
+            errors: 0,
+            saturated: "neither".to_owned(),
+            latency_hdr: String::new(),
+            repeats: 1,
+            per_repeat: vec![rep],
+        }
+    }
+
+    fn sane() -> (Matrix, RunResults) {
+        let m = Matrix::parse(MATRIX).unwrap();
+        let r = RunResults::fixture(vec![row("full", 2000, 0), row("resumed", 0, 2000)]);
+        (m, r)
+    }
+
+    /// Breaks the sane run with `f` and returns the problems of scenario `name`.
+    fn broken(name: &str, f: impl FnOnce(&mut Row, &mut RunResults)) -> String {
+        let (m, mut r) = sane();
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        let mut rows = std::mem::take(&mut r.rows);
+        let i = rows.iter().position(|x| x.name == name).unwrap();
+        f(&mut rows[i], &mut r);
+        r.rows = rows;
+        let problems = check(&m, &r);
+        assert!(!problems.is_empty(), "breaking '{name}' went unnoticed");
+        problems.join("; ")
+    }
+
+    #[test]
+    fn a_local_row_without_server_cpu_fails_and_an_external_one_does_not() {
+        let p = broken("full", |row, _| row.server_cpu_us = None);
+        assert!(p.contains("'full': no server CPU"), "{p}");
+        let p = broken("full", |row, _| row.per_repeat[0].server_cpu_us = None);
+        assert!(p.contains("repeat 1: no server CPU"), "{p}");
+
+        let (m, mut r) = sane();
+        r.target = Some("https://nginx.test/".into());
+        for row in &mut r.rows {
+            row.server_cpu_us = None;
+            row.per_repeat[0].server_cpu_us = None;
+            row.per_repeat[0].server_ops = None;
+        }
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+    }
+
+    #[test]
+    fn the_two_sides_counts_must_agree_within_two_percent_plus_in_flight() {
+        // 2% of 2000 + 8 in flight = 48: 1952 passes, 1951 does not.
+        let (m, mut r) = sane();
+        r.rows[0].per_repeat[0].server_ops = Some(1952.0);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        let p = broken("full", |row, _| row.per_repeat[0].server_ops = Some(1951.0));
+        assert!(
+            p.contains("repeat 1: the server counted 1951.0 handshake, the generator 2000.0"),
+            "{p}"
+        );
+        let p = broken("full", |row, _| row.per_repeat[0].client_ops = 2100.0);
+        assert!(p.contains("the generator 2100.0"), "{p}");
+        let p = broken("full", |row, _| row.per_repeat[0].server_ops = None);
+        assert!(p.contains("no server count"), "{p}");
+    }
+
+    #[test]
+    fn cpu_per_op_times_rate_cannot_exceed_the_sides_cores() {
+        // One core each: 1000/s × 1050 µs = 1.05 cores passes, 1051 µs does not.
+        let (m, mut r) = sane();
+        r.rows[0].per_repeat[0].server_cpu_us = Some(1050.0);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        let p = broken("full", |row, _| {
+            row.per_repeat[0].server_cpu_us = Some(1051.0)
+        });
+        assert!(
+            p.contains("server CPU 1051.0 µs/op") && p.contains("1.05 cores"),
+            "{p}"
+        );
+        let p = broken("full", |row, _| {
+            row.per_repeat[0].client_cpu_us = Some(2500.0)
+        });
+        assert!(p.contains("generator CPU 2500.0 µs/op"), "{p}");
+        let p = broken("full", |row, _| row.per_repeat[0].client_cpu_us = None);
+        assert!(p.contains("repeat 1: no generator CPU"), "{p}");
+        // With two server cores the same figure fits.
+        let (m, mut r) = sane();
+        r.server_cpus = vec![0, 1];
+        r.rows[0].per_repeat[0].server_cpu_us = Some(2000.0);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        assert!(
+            cpu_fits("server", f64::NAN, 1.0, 1).is_some(),
+            "NaN never fits"
+        );
+    }
+
+    #[test]
+    fn resumed_rows_resume_99_percent_and_full_rows_none() {
+        let p = broken("resumed", |row, _| row.resumed_share = Some(0.989));
+        assert!(p.contains("'resumed': only 98.90% resumed"), "{p}");
+        let p = broken("resumed", |row, _| row.resumed_share = None);
+        assert!(p.contains("no handshakes to resume"), "{p}");
+        let p = broken("full", |row, _| row.resumed_share = Some(0.0005));
+        assert!(
+            p.contains("'full': 0.05% resumed in a full-handshake row"),
+            "{p}"
+        );
+        let p = broken("full", |row, _| row.resumed_share = None);
+        assert!(p.contains("'full': no handshakes"), "{p}");
+    }
+
+    #[test]
+    fn rows_without_operations_with_errors_or_missing_fail() {
+        let p = broken("full", |row, _| row.rate = stat(0.0));
+        assert!(p.contains("no operations measured"), "{p}");
+        let p = broken("full", |row, _| row.errors = 3);
+        assert!(p.contains("3 errors"), "{p}");
+        let p = broken("full", |row, _| row.per_repeat.clear());
+        assert!(p.contains("1 repeats aggregated but 0 recorded"), "{p}");
+        let p = broken("full", |row, _| row.name = "other".into());
+        assert!(p.contains("'full': no row"), "{p}");
+    }
+}
