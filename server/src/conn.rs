@@ -67,6 +67,11 @@ enum Phase {
     },
     /// Streaming a `/bytes/N` body.
     Stream { remaining: u64, offset: u64 },
+    /// rustls failed the connection: writing the fatal alert it queued (waiting for writable
+    /// events if the socket is full), then lingering like after an HTTP error. Closing at once
+    /// would let the kernel answer the client's unread bytes with a reset that discards the
+    /// alert still in our send queue.
+    Failed,
     /// Our side is done and half-closed: reading what the client still sends until it closes,
     /// so the kernel does not answer unread data with a reset that destroys our last response.
     Linger,
@@ -133,6 +138,7 @@ impl Conn {
     pub fn wants(&self) -> (bool, bool) {
         let read = match self.phase {
             Phase::Linger => true,
+            Phase::Failed => false,
             _ => !self.read_eof && self.tls.wants_read(),
         };
         (read, self.tls.wants_write())
@@ -146,7 +152,9 @@ impl Conn {
                 TimeoutKind::Handshake,
             ),
             Phase::Linger => (self.linger_since + s.linger_timeout, TimeoutKind::Linger),
-            Phase::Stream { .. } => (self.last_write + s.send_timeout, TimeoutKind::Send),
+            Phase::Stream { .. } | Phase::Failed => {
+                (self.last_write + s.send_timeout, TimeoutKind::Send)
+            }
             _ if self.tls.wants_write() => (self.last_write + s.send_timeout, TimeoutKind::Send),
             Phase::Body { .. } => (self.last_read + s.body_timeout, TimeoutKind::Body),
             Phase::Idle if !self.inbuf.is_empty() => {
@@ -182,7 +190,7 @@ impl Conn {
                 let _ = self.tls.write_tls(io);
                 Verdict::Close
             }
-            Phase::Linger => Verdict::Close,
+            Phase::Linger | Phase::Failed => Verdict::Close,
             _ => {
                 // A response is in flight (or a request half-read): finish it, then close.
                 self.on_ready(io, ctx, false)
@@ -212,8 +220,10 @@ impl Conn {
     ) -> Verdict {
         let mut drained = false;
         loop {
-            if matches!(self.phase, Phase::Linger) {
-                return self.drain_linger(io);
+            match self.phase {
+                Phase::Linger => return self.drain_linger(io),
+                Phase::Failed => return self.flush_alert(io, ctx),
+                _ => {}
             }
             let mut progress = false;
 
@@ -338,17 +348,44 @@ impl Conn {
             _ => None,
         };
         let cause = FailureCause::of(err);
+        if matches!(self.phase, Phase::Handshake) && !self.tls.is_handshaking() {
+            // The client's Finished and the failing record came in one read: rustls verified
+            // the Finished (and queued its tickets) before it failed, so the handshake did
+            // complete and the failure is one after it.
+            self.handshake_done(ctx);
+        }
         if !matches!(self.phase, Phase::Handshake) {
             // Not a handshake failure (abort counts none), but a close worth counting: e.g.
             // rustls cuts a peer flooding KeyUpdates (PeerMisbehaved) without sending an alert.
             ctx.stats.tls_error(cause);
         }
-        let verdict = self.abort(cause, alert, ctx);
+        self.abort(cause, alert, ctx);
         // rustls queued the fatal alert that describes the error (if it has one); the peer
         // should see it, and only once the failure is counted, so that a peer which reads the
         // alert and then asks for the counters finds it there.
-        let _ = self.tls.write_tls(io);
-        verdict
+        self.phase = Phase::Failed;
+        self.last_write = ctx.now;
+        self.flush_alert(io, ctx)
+    }
+
+    /// Writes what rustls queued before it failed, then half-closes and lingers. Nothing is
+    /// read meanwhile: rustls is done with this connection, and the linger drains the socket.
+    fn flush_alert<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(io) {
+                Ok(0) => return Verdict::Close,
+                Ok(_) => self.last_write = ctx.now,
+                // The worker waits for writable (see `wants`), bounded by the send timeout.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The peer is gone: nobody is left to read the alert.
+                Err(_) => return Verdict::Close,
+            }
+        }
+        let _ = io.shutdown_write();
+        self.phase = Phase::Linger;
+        self.linger_since = ctx.now;
+        self.drain_linger(io)
     }
 
     fn drain_linger<T: Transport>(&mut self, io: &mut T) -> Verdict {
@@ -370,7 +407,7 @@ impl Conn {
         let mut progress = false;
         loop {
             match &mut self.phase {
-                Phase::Handshake | Phase::Linger => return Ok(progress),
+                Phase::Handshake | Phase::Linger | Phase::Failed => return Ok(progress),
                 Phase::Idle => {
                     if self.closing || self.unflushed >= OUT_WINDOW {
                         return Ok(progress);
