@@ -730,3 +730,162 @@ fn feed_body(left: &mut BodyLeft, input: &[u8]) -> Result<(usize, u64, bool), ()
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::TlsOptions;
+    use crate::stats::Stats;
+    use common::certs::{self, ChainOptions, KeyType};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A socket in memory whose writes block until `writable` is set.
+    #[derive(Default)]
+    struct Socket {
+        input: Vec<u8>,
+        eof: bool,
+        output: Vec<u8>,
+        writable: bool,
+        write_shut: bool,
+    }
+
+    impl Read for Socket {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return if self.eof {
+                    Ok(0)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let n = buf.len().min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Socket {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            assert!(!self.write_shut, "write after shutdown_write");
+            if !self.writable {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Socket {
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            self.write_shut = true;
+            Ok(())
+        }
+    }
+
+    fn server_connection() -> ServerConnection {
+        let c = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
+        let chain = CertificateDer::pem_slice_iter(c.chain_pem().as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(c.leaf_key_pem.as_bytes()).unwrap();
+        let cfg = TlsOptions::default().server_config(chain, key).unwrap();
+        ServerConnection::new(Arc::clone(&cfg)).unwrap()
+    }
+
+    /// Plain HTTP on the TLS port: rustls queues a decode_error alert (a plaintext record).
+    const DECODE_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
+
+    #[test]
+    fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_lingers() {
+        let stats = Stats::new(1);
+        let wstats = stats.worker(0).unwrap();
+        let settings = Settings::default();
+        let start = Instant::now();
+        let mut scratch = Vec::new();
+        let mut conn = Conn::new(server_connection(), start);
+        let mut sock = Socket {
+            input: b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n".to_vec(),
+            ..Socket::default()
+        };
+        let mut ctx = Ctx {
+            stats: &wstats,
+            settings: &settings,
+            date: b"",
+            now: start,
+            scratch: &mut scratch,
+        };
+
+        // The socket is full: the connection stays, waiting only to write, on the send
+        // timeout; the failure is counted already.
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        assert_eq!(conn.wants(), (false, true));
+        assert_eq!(
+            conn.deadline(&settings),
+            (start + settings.send_timeout, TimeoutKind::Send)
+        );
+        assert!(sock.output.is_empty() && !sock.write_shut);
+        assert_eq!(
+            stats.snapshot().failures_of(FailureCause::InvalidMessage),
+            1
+        );
+
+        // Writable: the alert goes out whole, then the FIN; the connection lingers, reading.
+        sock.writable = true;
+        let later = start + Duration::from_millis(10);
+        ctx.now = later;
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        assert_eq!(sock.output, DECODE_ERROR_ALERT);
+        assert!(sock.write_shut);
+        assert_eq!(conn.wants(), (true, false));
+        assert_eq!(
+            conn.deadline(&settings),
+            (later + settings.linger_timeout, TimeoutKind::Linger)
+        );
+
+        // The client's bytes are drained; its FIN ends the connection.
+        sock.input = vec![0x17; 100_000];
+        sock.eof = true;
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
+        assert!(sock.input.is_empty());
+        let s = stats.snapshot();
+        assert_eq!(s.failures_total(), 1);
+        assert_eq!(s.timeouts_of(TimeoutKind::Send), 0);
+    }
+
+    #[test]
+    fn an_alert_that_cannot_be_written_is_cut_at_the_send_timeout() {
+        let stats = Stats::new(1);
+        let wstats = stats.worker(0).unwrap();
+        let settings = Settings::default();
+        let start = Instant::now();
+        let mut scratch = Vec::new();
+        let mut conn = Conn::new(server_connection(), start);
+        let mut sock = Socket {
+            input: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            ..Socket::default()
+        };
+        let mut ctx = Ctx {
+            stats: &wstats,
+            settings: &settings,
+            date: b"",
+            now: start,
+            scratch: &mut scratch,
+        };
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        ctx.now = start + settings.send_timeout;
+        assert_eq!(conn.on_timeout(&mut sock, &mut ctx), Verdict::Close);
+        let s = stats.snapshot();
+        assert_eq!(s.timeouts_of(TimeoutKind::Send), 1);
+        assert_eq!(s.failures_of(FailureCause::InvalidMessage), 1);
+        assert_eq!(s.failures_total(), 1, "the timeout is not a second failure");
+    }
+}
