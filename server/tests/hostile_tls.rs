@@ -3,9 +3,12 @@
 //! split over records or sent a byte per TCP segment, a stalled record, a close right after
 //! the ClientHello, ClientHellos near and over rustls's 64 KiB handshake-message cap, and a
 //! TLS 1.3 KeyUpdate flood (alone, and mixed with pipelined requests from a client that never
-//! reads). Each case checks what the server sent (the alert code, read from the plaintext
-//! alert record), that it closed or completed, the exact counter of the outcome, that the
-//! worker survived (a verified GET / still gets the hello page), and that every accepted
+//! reads). Issue 16 adds TLS 1.3 conversations crafted inside the encryption by a scripted
+//! client (zero-length application data, content type 0, oversized records, the order of
+//! tickets and the first response, ChangeCipherSpec records). Each case checks what the server
+//! sent (the alert code, read from the alert record, opened when encrypted), that it closed
+//! (with a FIN where it refused the peer) or completed, the exact counter of the outcome, that
+//! the worker survived (a verified GET / still gets the hello page), and that every accepted
 //! connection was closed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -1232,7 +1235,7 @@ fn crafted_records_get_their_alert_then_a_clean_close() {
     // PeerMisbehaved::IllegalTlsInnerPlaintext and queues no alert for it (RFC 8446 5.4 asks
     // for unexpected_message; see docs/rustls-findings.md): the peer sees a clean close.
     let misbehaved = FailureCause::PeerMisbehaved;
-    let cases: [CraftCase; 8] = [
+    let cases: [CraftCase; 10] = [
         (
             "zero-length application data",
             When::Handshake,
@@ -1289,6 +1292,24 @@ fn crafted_records_get_their_alert_then_a_clean_close() {
             None,
             misbehaved,
         ),
+        // A record whose plaintext is one byte over 2^14, sealed correctly: record_overflow
+        // (rustls's PeerSentOversizedRecord, an OtherTls error here).
+        (
+            "oversized plaintext",
+            When::ApplicationData,
+            |s| s.seal(APPLICATION_DATA, &[b'x'; MAX_RECORD + 1]),
+            Some(AlertDescription::RecordOverflow),
+            FailureCause::OtherTls,
+        ),
+        // A ciphertext over 2^14 + 256 bytes that is not one: rustls tries to open it before
+        // it looks at the length, so the peer hears bad_record_mac, not record_overflow.
+        (
+            "oversized ciphertext",
+            When::ApplicationData,
+            |_| record(APPLICATION_DATA, 0x0303, &[0; MAX_RECORD + 256 + 1]),
+            Some(AlertDescription::BadRecordMac),
+            FailureCause::DecryptError,
+        ),
     ];
     let (mut failures, mut errors, mut handshakes) = (0, 0, 0);
     for (what, when, craft, alert, cause) in cases {
@@ -1321,10 +1342,12 @@ fn crafted_records_get_their_alert_then_a_clean_close() {
     assert_eq!(s.failures_of(misbehaved), 2);
     assert_eq!(s.failures_total(), 4);
     assert_eq!(s.tls_errors_of(misbehaved), 4);
-    assert_eq!(s.tls_errors_total(), 4);
+    assert_eq!(s.tls_errors_of(FailureCause::OtherTls), 1);
+    assert_eq!(s.tls_errors_of(FailureCause::DecryptError), 1);
+    assert_eq!(s.tls_errors_total(), 6);
     // Each crafted conversation lingered until the client's FIN, none until the timeout.
     assert_eq!(s.timeouts_of(TimeoutKind::Linger), 0);
-    assert_eq!((s.accepted, s.closed), (16, 16));
+    assert_eq!((s.accepted, s.closed), (20, 20));
 }
 
 /// The handshake message types in a run of handshake plaintext.
