@@ -1235,7 +1235,15 @@ fn crafted_records_get_their_alert_then_a_clean_close() {
     // PeerMisbehaved::IllegalTlsInnerPlaintext and queues no alert for it (RFC 8446 5.4 asks
     // for unexpected_message; see docs/rustls-findings.md): the peer sees a clean close.
     let misbehaved = FailureCause::PeerMisbehaved;
-    let cases: [CraftCase; 10] = [
+    let cases: [CraftCase; 11] = [
+        // A Finished whose verify_data is wrong (32 zero bytes for SHA-256): decrypt_error.
+        (
+            "wrong Finished",
+            When::Handshake,
+            |s| s.seal(HANDSHAKE, &[[20, 0, 0, 32].as_slice(), &[0; 32]].concat()),
+            Some(AlertDescription::DecryptError),
+            FailureCause::DecryptError,
+        ),
         (
             "zero-length application data",
             When::Handshake,
@@ -1340,14 +1348,15 @@ fn crafted_records_get_their_alert_then_a_clean_close() {
     assert_eq!(s.failures_of(FailureCause::InappropriateMessage), 1);
     assert_eq!(s.failures_of(FailureCause::InvalidMessage), 1);
     assert_eq!(s.failures_of(misbehaved), 2);
-    assert_eq!(s.failures_total(), 4);
+    assert_eq!(s.failures_of(FailureCause::DecryptError), 1);
+    assert_eq!(s.failures_total(), 5);
     assert_eq!(s.tls_errors_of(misbehaved), 4);
     assert_eq!(s.tls_errors_of(FailureCause::OtherTls), 1);
     assert_eq!(s.tls_errors_of(FailureCause::DecryptError), 1);
     assert_eq!(s.tls_errors_total(), 6);
     // Each crafted conversation lingered until the client's FIN, none until the timeout.
     assert_eq!(s.timeouts_of(TimeoutKind::Linger), 0);
-    assert_eq!((s.accepted, s.closed), (20, 20));
+    assert_eq!((s.accepted, s.closed), (22, 22));
 }
 
 /// The handshake message types in a run of handshake plaintext.
