@@ -67,6 +67,11 @@ enum Phase {
     },
     /// Streaming a `/bytes/N` body.
     Stream { remaining: u64, offset: u64 },
+    /// rustls failed the connection: writing the fatal alert it queued (waiting for writable
+    /// events if the socket is full), then lingering like after an HTTP error. Closing at once
+    /// would let the kernel answer the client's unread bytes with a reset that discards the
+    /// alert still in our send queue.
+    Failed,
     /// Our side is done and half-closed: reading what the client still sends until it closes,
     /// so the kernel does not answer unread data with a reset that destroys our last response.
     Linger,
@@ -133,6 +138,7 @@ impl Conn {
     pub fn wants(&self) -> (bool, bool) {
         let read = match self.phase {
             Phase::Linger => true,
+            Phase::Failed => false,
             _ => !self.read_eof && self.tls.wants_read(),
         };
         (read, self.tls.wants_write())
@@ -146,7 +152,9 @@ impl Conn {
                 TimeoutKind::Handshake,
             ),
             Phase::Linger => (self.linger_since + s.linger_timeout, TimeoutKind::Linger),
-            Phase::Stream { .. } => (self.last_write + s.send_timeout, TimeoutKind::Send),
+            Phase::Stream { .. } | Phase::Failed => {
+                (self.last_write + s.send_timeout, TimeoutKind::Send)
+            }
             _ if self.tls.wants_write() => (self.last_write + s.send_timeout, TimeoutKind::Send),
             Phase::Body { .. } => (self.last_read + s.body_timeout, TimeoutKind::Body),
             Phase::Idle if !self.inbuf.is_empty() => {
@@ -182,7 +190,7 @@ impl Conn {
                 let _ = self.tls.write_tls(io);
                 Verdict::Close
             }
-            Phase::Linger => Verdict::Close,
+            Phase::Linger | Phase::Failed => Verdict::Close,
             _ => {
                 // A response is in flight (or a request half-read): finish it, then close.
                 self.on_ready(io, ctx, false)
@@ -212,8 +220,10 @@ impl Conn {
     ) -> Verdict {
         let mut drained = false;
         loop {
-            if matches!(self.phase, Phase::Linger) {
-                return self.drain_linger(io);
+            match self.phase {
+                Phase::Linger => return self.drain_linger(io),
+                Phase::Failed => return self.flush_alert(io, ctx),
+                _ => {}
             }
             let mut progress = false;
 
@@ -338,17 +348,44 @@ impl Conn {
             _ => None,
         };
         let cause = FailureCause::of(err);
+        if matches!(self.phase, Phase::Handshake) && !self.tls.is_handshaking() {
+            // The client's Finished and the failing record came in one read: rustls verified
+            // the Finished (and queued its tickets) before it failed, so the handshake did
+            // complete and the failure is one after it.
+            self.handshake_done(ctx);
+        }
         if !matches!(self.phase, Phase::Handshake) {
             // Not a handshake failure (abort counts none), but a close worth counting: e.g.
             // rustls cuts a peer flooding KeyUpdates (PeerMisbehaved) without sending an alert.
             ctx.stats.tls_error(cause);
         }
-        let verdict = self.abort(cause, alert, ctx);
+        self.abort(cause, alert, ctx);
         // rustls queued the fatal alert that describes the error (if it has one); the peer
         // should see it, and only once the failure is counted, so that a peer which reads the
         // alert and then asks for the counters finds it there.
-        let _ = self.tls.write_tls(io);
-        verdict
+        self.phase = Phase::Failed;
+        self.last_write = ctx.now;
+        self.flush_alert(io, ctx)
+    }
+
+    /// Writes what rustls queued before it failed, then half-closes and lingers. Nothing is
+    /// read meanwhile: rustls is done with this connection, and the linger drains the socket.
+    fn flush_alert<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(io) {
+                Ok(0) => return Verdict::Close,
+                Ok(_) => self.last_write = ctx.now,
+                // The worker waits for writable (see `wants`), bounded by the send timeout.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The peer is gone: nobody is left to read the alert.
+                Err(_) => return Verdict::Close,
+            }
+        }
+        let _ = io.shutdown_write();
+        self.phase = Phase::Linger;
+        self.linger_since = ctx.now;
+        self.drain_linger(io)
     }
 
     fn drain_linger<T: Transport>(&mut self, io: &mut T) -> Verdict {
@@ -370,7 +407,7 @@ impl Conn {
         let mut progress = false;
         loop {
             match &mut self.phase {
-                Phase::Handshake | Phase::Linger => return Ok(progress),
+                Phase::Handshake | Phase::Linger | Phase::Failed => return Ok(progress),
                 Phase::Idle => {
                     if self.closing || self.unflushed >= OUT_WINDOW {
                         return Ok(progress);
@@ -691,5 +728,164 @@ fn feed_body(left: &mut BodyLeft, input: &[u8]) -> Result<(usize, u64, bool), ()
             let p = dec.feed(input).map_err(|_| ())?;
             Ok((p.consumed, p.data, p.done))
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::TlsOptions;
+    use crate::stats::Stats;
+    use common::certs::{self, ChainOptions, KeyType};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A socket in memory whose writes block until `writable` is set.
+    #[derive(Default)]
+    struct Socket {
+        input: Vec<u8>,
+        eof: bool,
+        output: Vec<u8>,
+        writable: bool,
+        write_shut: bool,
+    }
+
+    impl Read for Socket {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return if self.eof {
+                    Ok(0)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let n = buf.len().min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Socket {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            assert!(!self.write_shut, "write after shutdown_write");
+            if !self.writable {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Socket {
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            self.write_shut = true;
+            Ok(())
+        }
+    }
+
+    fn server_connection() -> ServerConnection {
+        let c = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
+        let chain = CertificateDer::pem_slice_iter(c.chain_pem().as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(c.leaf_key_pem.as_bytes()).unwrap();
+        let cfg = TlsOptions::default().server_config(chain, key).unwrap();
+        ServerConnection::new(Arc::clone(&cfg)).unwrap()
+    }
+
+    /// Plain HTTP on the TLS port: rustls queues a decode_error alert (a plaintext record).
+    const DECODE_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
+
+    #[test]
+    fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_lingers() {
+        let stats = Stats::new(1);
+        let wstats = stats.worker(0).unwrap();
+        let settings = Settings::default();
+        let start = Instant::now();
+        let mut scratch = Vec::new();
+        let mut conn = Conn::new(server_connection(), start);
+        let mut sock = Socket {
+            input: b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n".to_vec(),
+            ..Socket::default()
+        };
+        let mut ctx = Ctx {
+            stats: &wstats,
+            settings: &settings,
+            date: b"",
+            now: start,
+            scratch: &mut scratch,
+        };
+
+        // The socket is full: the connection stays, waiting only to write, on the send
+        // timeout; the failure is counted already.
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        assert_eq!(conn.wants(), (false, true));
+        assert_eq!(
+            conn.deadline(&settings),
+            (start + settings.send_timeout, TimeoutKind::Send)
+        );
+        assert!(sock.output.is_empty() && !sock.write_shut);
+        assert_eq!(
+            stats.snapshot().failures_of(FailureCause::InvalidMessage),
+            1
+        );
+
+        // Writable: the alert goes out whole, then the FIN; the connection lingers, reading.
+        sock.writable = true;
+        let later = start + Duration::from_millis(10);
+        ctx.now = later;
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        assert_eq!(sock.output, DECODE_ERROR_ALERT);
+        assert!(sock.write_shut);
+        assert_eq!(conn.wants(), (true, false));
+        assert_eq!(
+            conn.deadline(&settings),
+            (later + settings.linger_timeout, TimeoutKind::Linger)
+        );
+
+        // The client's bytes are drained; its FIN ends the connection.
+        sock.input = vec![0x17; 100_000];
+        sock.eof = true;
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
+        assert!(sock.input.is_empty());
+        let s = stats.snapshot();
+        assert_eq!(s.failures_total(), 1);
+        assert_eq!(s.timeouts_of(TimeoutKind::Send), 0);
+    }
+
+    #[test]
+    fn an_alert_that_cannot_be_written_is_cut_at_the_send_timeout() {
+        let stats = Stats::new(1);
+        let wstats = stats.worker(0).unwrap();
+        let settings = Settings::default();
+        let start = Instant::now();
+        let mut scratch = Vec::new();
+        let mut conn = Conn::new(server_connection(), start);
+        let mut sock = Socket {
+            input: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+            ..Socket::default()
+        };
+        let mut ctx = Ctx {
+            stats: &wstats,
+            settings: &settings,
+            date: b"",
+            now: start,
+            scratch: &mut scratch,
+        };
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        ctx.now = start + settings.send_timeout;
+        assert_eq!(conn.on_timeout(&mut sock, &mut ctx), Verdict::Close);
+        let s = stats.snapshot();
+        assert_eq!(s.timeouts_of(TimeoutKind::Send), 1);
+        assert_eq!(s.failures_of(FailureCause::InvalidMessage), 1);
+        assert_eq!(s.failures_total(), 1, "the timeout is not a second failure");
     }
 }

@@ -3,9 +3,12 @@
 //! split over records or sent a byte per TCP segment, a stalled record, a close right after
 //! the ClientHello, ClientHellos near and over rustls's 64 KiB handshake-message cap, and a
 //! TLS 1.3 KeyUpdate flood (alone, and mixed with pipelined requests from a client that never
-//! reads). Each case checks what the server sent (the alert code, read from the plaintext
-//! alert record), that it closed or completed, the exact counter of the outcome, that the
-//! worker survived (a verified GET / still gets the hello page), and that every accepted
+//! reads). Issue 16 adds TLS 1.3 conversations crafted inside the encryption by a scripted
+//! client (zero-length application data, content type 0, oversized records, the order of
+//! tickets and the first response, ChangeCipherSpec records). Each case checks what the server
+//! sent (the alert code, read from the alert record, opened when encrypted), that it closed
+//! (with a FIN where it refused the peer) or completed, the exact counter of the outcome, that
+//! the worker survived (a verified GET / still gets the hello page), and that every accepted
 //! connection was closed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -891,4 +894,622 @@ fn key_updates_with_pipelined_requests_from_a_client_that_never_reads_hit_back_p
     assert_eq!(s.failures_total(), 0);
     assert_eq!(s.handshakes_of("1.3", "full"), 2);
     assert_eq!((s.accepted, s.closed), (2, 2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9-12: TLS 1.3 edge conversations (issue 16), crafted inside the encryption. A real rustls
+// client does the handshake and logs its secrets; the test seals its own records with them
+// (so it can send what no client library would) and opens every record the server sends, so
+// it sees the order of tickets and data, and alerts that are encrypted on the wire.
+
+use rustls::crypto::cipher::{
+    AeadKey, InboundOpaqueMessage, Iv, MessageDecrypter, MessageEncrypter, OutboundChunks,
+    OutboundPlainMessage,
+};
+use rustls::crypto::tls13::OkmBlock;
+use rustls::{ContentType, Tls13CipherSuite};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+const CHANGE_CIPHER_SPEC: u8 = 0x14;
+const APPLICATION_DATA: u8 = 0x17;
+const NEW_SESSION_TICKET: u8 = 4;
+/// The middlebox-compatibility ChangeCipherSpec record (RFC 8446, D.4).
+const CCS_RECORD: [u8; 6] = [CHANGE_CIPHER_SPEC, 0x03, 0x03, 0x00, 0x01, 0x01];
+/// Bytes the client sends after its offending record, so that the server, which stops at the
+/// first bad record, leaves some unread in its socket when it gives up.
+const TAIL: usize = 256 * 1024;
+/// The only suite the scripted client offers: a 32-byte key, which rustls's public `AeadKey`
+/// can carry (its length setter is crate-private).
+static SUITE: &Tls13CipherSuite =
+    match rustls::crypto::aws_lc_rs::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256 {
+        rustls::SupportedCipherSuite::Tls13(s) => s,
+        rustls::SupportedCipherSuite::Tls12(_) => panic!("a TLS 1.3 suite"),
+    };
+
+/// The client's traffic secrets, by key-log label.
+#[derive(Debug, Default)]
+struct Secrets(Mutex<HashMap<String, Vec<u8>>>);
+
+impl rustls::KeyLog for Secrets {
+    fn log(&self, label: &str, _client_random: &[u8], secret: &[u8]) {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(label.to_owned(), secret.to_vec());
+    }
+}
+
+impl Secrets {
+    /// The key and IV of `label`'s traffic secret (RFC 8446 7.3, HKDF-Expand-Label).
+    fn key_iv(&self, label: &str) -> (AeadKey, Iv) {
+        let secrets = self.0.lock().unwrap();
+        let secret = secrets
+            .get(label)
+            .unwrap_or_else(|| panic!("{label} logged"));
+        let expander = SUITE.hkdf_provider.expander_for_okm(&OkmBlock::new(secret));
+        let expand = |label: &[u8], out: &mut [u8]| {
+            let len = u16_len(out.len());
+            let label_len = [u8::try_from(6 + label.len()).unwrap()];
+            expander
+                .expand_slice(&[&len, &label_len, b"tls13 ", label, &[0]], out)
+                .unwrap();
+        };
+        let mut key = [0u8; 32];
+        assert_eq!(SUITE.aead_alg.key_len(), key.len());
+        expand(b"key", &mut key);
+        let mut iv = [0u8; 12];
+        expand(b"iv", &mut iv);
+        (AeadKey::from(key), Iv::new(iv))
+    }
+
+    fn sealer(&self, label: &str) -> Sealer {
+        let (key, iv) = self.key_iv(label);
+        Sealer(SUITE.aead_alg.encrypter(key, iv), 0)
+    }
+
+    fn opener(&self, label: &str) -> Opener {
+        let (key, iv) = self.key_iv(label);
+        Opener(SUITE.aead_alg.decrypter(key, iv), 0)
+    }
+}
+
+/// Seals records under one client traffic key, counting its sequence numbers.
+struct Sealer(Box<dyn MessageEncrypter>, u64);
+
+impl Sealer {
+    /// One record whose inner plaintext is `payload` then the content type `typ` (which may be
+    /// 0, the padding byte, making the whole inner plaintext padding).
+    fn seal(&mut self, typ: u8, payload: &[u8]) -> Vec<u8> {
+        let msg = OutboundPlainMessage {
+            typ: ContentType::from(typ),
+            version: rustls::ProtocolVersion::TLSv1_2,
+            payload: OutboundChunks::Single(payload),
+        };
+        let sealed = self.0.encrypt(msg, self.1).unwrap();
+        self.1 += 1;
+        sealed.encode()
+    }
+}
+
+/// Opens records under one server traffic key, counting its sequence numbers.
+struct Opener(Box<dyn MessageDecrypter>, u64);
+
+impl Opener {
+    /// The inner content type and plaintext, or None when the record is not under this key.
+    fn open(&mut self, payload: &[u8]) -> Option<(u8, Vec<u8>)> {
+        let mut buf = payload.to_vec();
+        let msg = InboundOpaqueMessage::new(
+            ContentType::ApplicationData,
+            rustls::ProtocolVersion::TLSv1_2,
+            &mut buf,
+        );
+        let plain = self.0.decrypt(msg, self.1).ok()?;
+        self.1 += 1;
+        Some((u8::from(plain.typ), plain.payload.to_vec()))
+    }
+}
+
+/// A verifying TLS 1.3 client offering only [`SUITE`] and logging its secrets.
+fn scripted_client_config(secrets: &Arc<Secrets>) -> Arc<ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in support::pem_certs(&support::chain(KeyType::EcdsaP256).root_pem) {
+        roots.add(c).unwrap();
+    }
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites = vec![rustls::SupportedCipherSuite::Tls13(SUITE)];
+    let mut cfg = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.key_log = Arc::clone(secrets) as Arc<dyn rustls::KeyLog>;
+    Arc::new(cfg)
+}
+
+/// One scripted TLS 1.3 conversation.
+struct Scripted {
+    sock: TcpStream,
+    client: ClientConnection,
+    secrets: Arc<Secrets>,
+    /// Everything the server sent so far.
+    from_server: Vec<u8>,
+}
+
+impl Scripted {
+    /// Connects and sends the client's ClientHello, followed by `then` in the same write.
+    fn hello(addr: SocketAddr, then: &[u8]) -> Scripted {
+        let secrets = Arc::new(Secrets::default());
+        let (client, msg) = rustls_hello(&scripted_client_config(&secrets));
+        let mut sock = connect(addr);
+        sock.set_nodelay(true).unwrap();
+        let mut first = reframe(&msg, &[]);
+        first.extend_from_slice(then);
+        sock.write_all(&first).unwrap();
+        Scripted {
+            sock,
+            client,
+            secrets,
+            from_server: Vec::new(),
+        }
+    }
+
+    /// Feeds the server's flight to the client until it has its Finished to send; returns
+    /// what the client would send (its ChangeCipherSpec and its encrypted Finished).
+    fn server_flight(&mut self) -> Vec<u8> {
+        let mut buf = [0u8; 16 * 1024];
+        for _ in 0..100 {
+            if !self.client.is_handshaking() {
+                break;
+            }
+            let n = self.sock.read(&mut buf).unwrap();
+            assert!(n > 0, "the server closed mid-handshake");
+            self.from_server.extend_from_slice(&buf[..n]);
+            self.client.read_tls(&mut &buf[..n]).unwrap();
+            self.client.process_new_packets().unwrap();
+        }
+        assert!(!self.client.is_handshaking(), "the server's flight arrived");
+        let mut out = Vec::new();
+        while self.client.wants_write() {
+            self.client.write_tls(&mut out).unwrap();
+        }
+        out
+    }
+
+    /// Sends `bytes`, then `tail` filler bytes, half-closes, and reads what the server sends
+    /// until it closes. Panics on a reset: the server must close with a FIN, so that nothing
+    /// it wrote is lost, even though it gave up with bytes of ours unread.
+    fn send_then_read_to_eof(&mut self, bytes: &[u8], tail: usize) {
+        let mut all = bytes.to_vec();
+        all.extend(std::iter::repeat_n(0x17, tail));
+        // A server that closes at once makes this write fail; what it sent is still read.
+        let _ = self.sock.write_all(&all);
+        let _ = self.sock.shutdown(std::net::Shutdown::Write);
+        let deadline = Instant::now() + WITHIN;
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the server did not close within {WITHIN:?}"
+            );
+            self.sock.set_read_timeout(Some(left)).unwrap();
+            match self.sock.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => self.from_server.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => panic!(
+                    "{e} after {:02x?}: the server must close with a FIN",
+                    self.from_server
+                ),
+            }
+        }
+    }
+
+    /// Every record the server sent as (inner content type, plaintext), opened with the
+    /// handshake key until it no longer fits, then with the application key.
+    fn opened(&self) -> Vec<(u8, Vec<u8>)> {
+        let mut handshake = Some(self.secrets.opener("SERVER_HANDSHAKE_TRAFFIC_SECRET"));
+        let mut traffic = self.secrets.opener("SERVER_TRAFFIC_SECRET_0");
+        let recs = records(&self.from_server);
+        assert_eq!(
+            recs.iter().map(|(_, p)| p.len() + 5).sum::<usize>(),
+            self.from_server.len(),
+            "whole records"
+        );
+        let mut out = Vec::new();
+        for (typ, payload) in recs {
+            if typ != APPLICATION_DATA {
+                out.push((typ, payload.to_vec()));
+                continue;
+            }
+            if let Some(opened) = handshake.as_mut().and_then(|h| h.open(payload)) {
+                out.push(opened);
+                continue;
+            }
+            handshake = None;
+            out.push(traffic.open(payload).expect("a record under a server key"));
+        }
+        out
+    }
+
+    /// The fatal alert the server ended with, if its last record is one (checked to be the only
+    /// alert it sent).
+    fn final_alert(&self) -> Option<AlertDescription> {
+        let opened = self.opened();
+        let alerts = opened.iter().filter(|(t, _)| *t == ALERT).count();
+        let (typ, payload) = opened.last()?;
+        if *typ != ALERT {
+            assert_eq!(alerts, 0, "{opened:02x?}");
+            return None;
+        }
+        assert_eq!(alerts, 1, "one alert: {opened:02x?}");
+        assert_eq!(payload.len(), 2, "level and description");
+        assert_eq!(payload[0], 2, "a fatal alert");
+        Some(AlertDescription::from(payload[1]))
+    }
+}
+
+/// When a crafted record is sent.
+#[derive(Clone, Copy, Debug)]
+enum When {
+    /// In place of the client's Finished, under its handshake key.
+    Handshake,
+    /// Right after the client's Finished, as its first application-key record.
+    AfterHandshake,
+    /// After a request was answered on the connection.
+    ApplicationData,
+}
+
+/// Runs one conversation: a handshake, the record `craft` seals sent at `when` followed by
+/// unread filler; returns the conversation once the server closed.
+fn crafted(addr: SocketAddr, when: When, craft: impl Fn(&mut Sealer) -> Vec<u8>) -> Scripted {
+    let mut s = Scripted::hello(addr, &[]);
+    let finished = s.server_flight();
+    let mut out = Vec::new();
+    match when {
+        When::Handshake => {
+            out.extend(craft(
+                &mut s.secrets.sealer("CLIENT_HANDSHAKE_TRAFFIC_SECRET"),
+            ));
+        }
+        When::AfterHandshake => {
+            out.extend(finished);
+            out.extend(craft(&mut s.secrets.sealer("CLIENT_TRAFFIC_SECRET_0")));
+        }
+        When::ApplicationData => {
+            let mut app = s.secrets.sealer("CLIENT_TRAFFIC_SECRET_0");
+            let mut first = finished;
+            first.extend(app.seal(
+                APPLICATION_DATA,
+                b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n",
+            ));
+            s.sock.write_all(&first).unwrap();
+            s.read_until_response();
+            out.extend(craft(&mut app));
+        }
+    }
+    s.send_then_read_to_eof(&out, TAIL);
+    s
+}
+
+impl Scripted {
+    /// Reads (bounded) until the server has sent application data.
+    fn read_until_response(&mut self) {
+        let mut buf = [0u8; 16 * 1024];
+        for _ in 0..100 {
+            if self.opened().iter().any(|(t, _)| *t == APPLICATION_DATA) {
+                return;
+            }
+            let n = self.sock.read(&mut buf).unwrap();
+            assert!(n > 0, "the server closed before answering");
+            self.from_server.extend_from_slice(&buf[..n]);
+        }
+        panic!("no response: {:02x?}", self.opened());
+    }
+}
+
+/// A crafted record sealed by `craft` at `when`, what the server answers and how it counts it
+/// (a handshake failure or a TLS error after the handshake, by cause).
+type CraftCase = (
+    &'static str,
+    When,
+    fn(&mut Sealer) -> Vec<u8>,
+    Option<AlertDescription>,
+    FailureCause,
+);
+
+#[test]
+fn crafted_records_get_their_alert_then_a_clean_close() {
+    // Every conversation leaves 256 KiB the server never decrypts: before issue 16 the server
+    // closed at once and the kernel answered those bytes with a reset; now it lingers (drains
+    // them) and closes with a FIN after whatever rustls had to say.
+    let server = start_with(Settings {
+        linger_timeout: WITHIN,
+        ..Settings::default()
+    });
+    let addr = server.local_addrs()[0];
+    let unexpected = Some(AlertDescription::UnexpectedMessage);
+    // rustls refuses an all-padding inner plaintext (content type 0) with
+    // PeerMisbehaved::IllegalTlsInnerPlaintext and queues no alert for it (RFC 8446 5.4 asks
+    // for unexpected_message; see docs/rustls-findings.md): the peer sees a clean close.
+    let misbehaved = FailureCause::PeerMisbehaved;
+    let cases: [CraftCase; 11] = [
+        // A Finished whose verify_data is wrong (32 zero bytes for SHA-256): decrypt_error.
+        (
+            "wrong Finished",
+            When::Handshake,
+            |s| s.seal(HANDSHAKE, &[[20, 0, 0, 32].as_slice(), &[0; 32]].concat()),
+            Some(AlertDescription::DecryptError),
+            FailureCause::DecryptError,
+        ),
+        (
+            "zero-length application data",
+            When::Handshake,
+            |s| s.seal(APPLICATION_DATA, &[]),
+            unexpected,
+            FailureCause::InappropriateMessage,
+        ),
+        (
+            "content type 0 in the record header",
+            When::Handshake,
+            |_| record(0, 0x0303, &[0; 16]),
+            Some(AlertDescription::DecodeError),
+            FailureCause::InvalidMessage,
+        ),
+        (
+            "content type 0",
+            When::Handshake,
+            |s| s.seal(0, &[]),
+            None,
+            misbehaved,
+        ),
+        (
+            "content type 0, padded",
+            When::Handshake,
+            |s| s.seal(0, &[0; 64]),
+            None,
+            misbehaved,
+        ),
+        (
+            "content type 0",
+            When::AfterHandshake,
+            |s| s.seal(0, &[]),
+            None,
+            misbehaved,
+        ),
+        (
+            "content type 0, padded",
+            When::AfterHandshake,
+            |s| s.seal(0, &[0; 64]),
+            None,
+            misbehaved,
+        ),
+        (
+            "content type 0",
+            When::ApplicationData,
+            |s| s.seal(0, &[]),
+            None,
+            misbehaved,
+        ),
+        (
+            "content type 0, padded",
+            When::ApplicationData,
+            |s| s.seal(0, &[0; 64]),
+            None,
+            misbehaved,
+        ),
+        // A record whose plaintext is one byte over 2^14, sealed correctly: record_overflow
+        // (rustls's PeerSentOversizedRecord, an OtherTls error here).
+        (
+            "oversized plaintext",
+            When::ApplicationData,
+            |s| s.seal(APPLICATION_DATA, &[b'x'; MAX_RECORD + 1]),
+            Some(AlertDescription::RecordOverflow),
+            FailureCause::OtherTls,
+        ),
+        // A ciphertext over 2^14 + 256 bytes that is not one: rustls tries to open it before
+        // it looks at the length, so the peer hears bad_record_mac, not record_overflow.
+        (
+            "oversized ciphertext",
+            When::ApplicationData,
+            |_| record(APPLICATION_DATA, 0x0303, &[0; MAX_RECORD + 256 + 1]),
+            Some(AlertDescription::BadRecordMac),
+            FailureCause::DecryptError,
+        ),
+    ];
+    let (mut failures, mut errors, mut handshakes) = (0, 0, 0);
+    for (what, when, craft, alert, cause) in cases {
+        let what = format!("{what} ({when:?})");
+        let s = crafted(addr, when, craft);
+        assert_eq!(s.final_alert(), alert, "{what}");
+        let before = server.stats().snapshot();
+        if matches!(when, When::Handshake) {
+            failures += 1;
+            settled(&server, &what, |s| {
+                s.failures_of(cause) == before.failures_of(cause).max(1)
+                    && s.failures_total() == failures
+            });
+        } else {
+            errors += 1;
+            handshakes += 1;
+            settled(&server, &what, |s| {
+                s.tls_errors_of(cause) >= 1 && s.tls_errors_total() == errors
+            });
+        }
+        good_request_still_served(&server);
+        handshakes += 1;
+        settled(&server, &what, |s| {
+            s.handshakes_of("1.3", "full") == handshakes
+        });
+    }
+    let s = stop(server);
+    assert_eq!(s.failures_of(FailureCause::InappropriateMessage), 1);
+    assert_eq!(s.failures_of(FailureCause::InvalidMessage), 1);
+    assert_eq!(s.failures_of(misbehaved), 2);
+    assert_eq!(s.failures_of(FailureCause::DecryptError), 1);
+    assert_eq!(s.failures_total(), 5);
+    assert_eq!(s.tls_errors_of(misbehaved), 4);
+    assert_eq!(s.tls_errors_of(FailureCause::OtherTls), 1);
+    assert_eq!(s.tls_errors_of(FailureCause::DecryptError), 1);
+    assert_eq!(s.tls_errors_total(), 6);
+    // Each crafted conversation lingered until the client's FIN, none until the timeout.
+    assert_eq!(s.timeouts_of(TimeoutKind::Linger), 0);
+    assert_eq!((s.accepted, s.closed), (22, 22));
+}
+
+/// The handshake message types in a run of handshake plaintext.
+fn handshake_types(mut plain: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while plain.len() >= 4 {
+        out.push(plain[0]);
+        let len = usize::from(plain[1]) << 16 | be16(plain, 2);
+        plain = &plain[(4 + len).min(plain.len())..];
+    }
+    out
+}
+
+#[test]
+fn tickets_go_out_before_the_first_response() {
+    let server = support::start_default();
+    let addr = server.local_addrs()[0];
+    for round in 0..3 {
+        let mut s = Scripted::hello(addr, &[]);
+        // The client's Finished and its request in one write, so one read on the server sees
+        // both: rustls issues the tickets when it verifies the Finished, before it decrypts
+        // the request, and the server answers only after that, so the tickets lead.
+        let mut out = s.server_flight();
+        let mut app = s.secrets.sealer("CLIENT_TRAFFIC_SECRET_0");
+        out.extend(app.seal(
+            APPLICATION_DATA,
+            b"GET / HTTP/1.1\r\nHost: bank32.com\r\nConnection: close\r\n\r\n",
+        ));
+        s.send_then_read_to_eof(&out, 0);
+        let opened = s.opened();
+        let finished = opened
+            .iter()
+            .position(|(t, p)| *t == HANDSHAKE && handshake_types(p).contains(&20))
+            .expect("the server's Finished");
+        let after: Vec<&(u8, Vec<u8>)> = opened[finished + 1..].iter().collect();
+        let tickets: Vec<u8> = after
+            .iter()
+            .take_while(|(t, _)| *t == HANDSHAKE)
+            .flat_map(|(_, p)| handshake_types(p))
+            .collect();
+        assert_eq!(
+            tickets, [NEW_SESSION_TICKET; 2],
+            "round {round}: the tickets come first: {opened:02x?}"
+        );
+        let rest: Vec<u8> = after
+            .iter()
+            .map(|(t, _)| *t)
+            .skip_while(|t| *t == HANDSHAKE)
+            .collect();
+        // The response (one record), then close_notify.
+        assert_eq!(rest, [APPLICATION_DATA, ALERT], "round {round}");
+        let response = &after
+            .iter()
+            .find(|(t, _)| *t == APPLICATION_DATA)
+            .unwrap()
+            .1;
+        assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(response.ends_with(HELLO_PAGE));
+    }
+    let s = stop(server);
+    assert_eq!(s.handshakes_of("1.3", "full"), 3);
+    assert_eq!(s.requests_total(), 3);
+}
+
+#[test]
+fn change_cipher_spec_conversations_are_answered_within_a_bound() {
+    // rustls drops up to two middlebox ChangeCipherSpec records per connection in TLS 1.3
+    // (one per ClientHello, allowing for a HelloRetryRequest), whatever their position, and
+    // fails the third with IllegalMiddleboxChangeCipherSpec, queuing no alert for it (see
+    // docs/rustls-findings.md). Every conversation gets the server's flight at once, and
+    // ends within a bound: completed, closed at the client's close, or at the handshake
+    // timeout; never silence until the client gives up.
+    let timeout = Duration::from_millis(500);
+    let server = start_with(Settings {
+        handshake_timeout: timeout,
+        ..Settings::default()
+    });
+    let addr = server.local_addrs()[0];
+    let two_ccs = [CCS_RECORD, CCS_RECORD].concat();
+
+    // ClientHello + CCS + CCS in one segment: both dropped, the flight comes back; the
+    // client's own CCS before its Finished is then the third: refused, clean close.
+    let mut s = Scripted::hello(addr, &two_ccs);
+    let fin = s.server_flight();
+    assert_eq!(
+        fin[..6],
+        CCS_RECORD,
+        "the client sends its compatibility CCS"
+    );
+    s.send_then_read_to_eof(&fin, 0);
+    assert_eq!(s.final_alert(), None);
+    settled(&server, "three CCS", |s| {
+        s.failures_of(FailureCause::PeerMisbehaved) == 1
+    });
+
+    // The same without the client's CCS: the Finished completes the handshake.
+    let mut s = Scripted::hello(addr, &two_ccs);
+    let fin = s.server_flight();
+    let mut app = s.secrets.sealer("CLIENT_TRAFFIC_SECRET_0");
+    let mut out = fin[6..].to_vec();
+    out.extend(app.seal(
+        APPLICATION_DATA,
+        b"GET / HTTP/1.1\r\nHost: bank32.com\r\nConnection: close\r\n\r\n",
+    ));
+    s.send_then_read_to_eof(&out, 0);
+    assert!(
+        s.opened()
+            .iter()
+            .any(|(t, p)| *t == APPLICATION_DATA && p.ends_with(HELLO_PAGE)),
+        "answered after two CCS"
+    );
+
+    // A second CCS before the client's Finished (its own is the first): the handshake
+    // completes.
+    let mut s = Scripted::hello(addr, &[]);
+    let mut out = CCS_RECORD.to_vec();
+    out.extend(s.server_flight());
+    out.extend(app_request(&s));
+    s.send_then_read_to_eof(&out, 0);
+    assert!(
+        s.opened()
+            .iter()
+            .any(|(t, p)| *t == APPLICATION_DATA && p.ends_with(HELLO_PAGE)),
+        "answered after a second CCS"
+    );
+    settled(&server, "two CCS", |s| s.handshakes_of("1.3", "full") == 2);
+
+    // ClientHello + CCS + CCS, then the client waits for an alert (as OpenSSL would send):
+    // the server has answered with its flight and waits for the Finished until its
+    // handshake timeout, then closes.
+    let started = Instant::now();
+    let mut s = Scripted::hello(addr, &two_ccs);
+    s.server_flight();
+    let rest = read_until_closed(&mut s.sock, WITHIN);
+    assert!(rest.is_empty(), "{rest:02x?}");
+    assert!(started.elapsed() >= timeout);
+    settled(&server, "silent client", |s| {
+        s.failures_of(FailureCause::Timeout) == 1
+    });
+
+    good_request_still_served(&server);
+    let s = stop(server);
+    assert_eq!(s.failures_of(FailureCause::PeerMisbehaved), 1);
+    assert_eq!(s.failures_of(FailureCause::Timeout), 1);
+    assert_eq!(s.failures_total(), 2);
+    assert_eq!(s.handshakes_of("1.3", "full"), 3);
+    assert_eq!((s.accepted, s.closed), (5, 5));
+}
+
+/// The request `GET /` (closing) as the client's first application-data record.
+fn app_request(s: &Scripted) -> Vec<u8> {
+    s.secrets.sealer("CLIENT_TRAFFIC_SECRET_0").seal(
+        APPLICATION_DATA,
+        b"GET / HTTP/1.1\r\nHost: bank32.com\r\nConnection: close\r\n\r\n",
+    )
 }
