@@ -428,4 +428,30 @@ mod tests {
         assert!(parse_size("10 parsecs").is_err());
         assert!(parse_size("MiB").is_err());
     }
+
+    #[derive(clap::Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: LoadArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<LoadArgs, clap::Error> {
+        use clap::Parser as _;
+        let mut argv = vec!["load", "https://bank32.com/"];
+        argv.extend(extra);
+        Cmd::try_parse_from(argv).map(|c| c.args)
+    }
+
+    #[test]
+    fn a_bare_duration_is_seconds_as_in_wrk_and_h2load() {
+        let a = parse(&["-d", "3", "--warmup", "1.5", "--timeout", "2"]).unwrap();
+        assert_eq!(a.duration, Some(Duration::from_secs(3)));
+        assert_eq!(a.warmup, Duration::from_millis(1500));
+        assert_eq!(a.timeout, Duration::from_secs(2));
+        let a = parse(&["-d", "500ms", "--warmup", "2m"]).unwrap();
+        assert_eq!(a.duration, Some(Duration::from_millis(500)));
+        assert_eq!(a.warmup, Duration::from_secs(120));
+        let e = parse(&["-d", "soon"]).err().unwrap().to_string();
+        assert!(e.contains("invalid duration 'soon'"), "{e}");
+    }
 }

@@ -461,6 +461,24 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_take_a_bare_number_of_seconds() {
+        let a = ServerArgs::try_parse_from([
+            "server",
+            "--handshake-timeout",
+            "2",
+            "--keepalive-timeout",
+            "0.5",
+            "--send-timeout",
+            "1m",
+        ])
+        .unwrap();
+        assert_eq!(a.handshake_timeout, Duration::from_secs(2));
+        assert_eq!(a.keepalive_timeout, Duration::from_millis(500));
+        assert_eq!(a.send_timeout, Duration::from_secs(60));
+        assert!(ServerArgs::try_parse_from(["server", "--header-timeout", "-1"]).is_err());
+    }
+
+    #[test]
     fn defaults_and_every_changed_field_round_trip() {
         let d = ServerArgs::default();
         assert_eq!(d.cert_type, KeyType::EcdsaP256);
