@@ -135,6 +135,7 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     let mut results = RunResults {
         schema_version: results::SCHEMA_VERSION,
         tool: "tlsbench run".into(),
+        command: std::env::args().collect(),
         started_utc: common::env::utc_rfc3339(started),
         duration_s: 0.0,
         quick,

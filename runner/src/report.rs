@@ -86,6 +86,13 @@ pub(crate) fn write_results(r: &RunResults, dir: &Path) -> Result<(), RunError> 
             .as_ref()
             .map_or(String::new(), |w| format!("; INCOMPLETE: {w}"))
     );
+    if !r.command.is_empty() {
+        // Program name as `tlsbench`, whatever path it was started from: the line is meant
+        // to be run again.
+        let args = r.command.iter().skip(1).map(|a| shell_word(a));
+        let line = std::iter::once("tlsbench".to_owned()).chain(args);
+        let _ = writeln!(md, "Made with: `{}`\n", line.collect::<Vec<_>>().join(" "));
+    }
     md.push_str(&table(r));
     md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. p50 / p99 / p99.9 µs: percentiles of the whole operation (with a new connection per request: connect, handshake and request) over every request of every repeat's measured window — the repeats' histograms merged, not a median of per-repeat percentiles (those are in results.json as latency_us, each repeat's histogram as per_repeat[].latency_hdr). CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). MB = 10^6 bytes.\n");
     std::fs::write(dir.join("summary.md"), md).map_err(harness::io_err("writing summary.md"))?;
@@ -94,4 +101,30 @@ pub(crate) fn write_results(r: &RunResults, dir: &Path) -> Result<(), RunError> 
         source: std::io::Error::other(e.to_string()),
     })?;
     Ok(())
+}
+
+/// `a` as one word of a POSIX shell command line: bare when it holds only safe characters,
+/// single-quoted otherwise.
+fn shell_word(a: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c);
+    if !a.is_empty() && a.chars().all(safe) {
+        a.to_owned()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn command_words_are_quoted_only_when_a_shell_would_split_or_expand_them() {
+        assert_eq!(shell_word("--quick"), "--quick");
+        assert_eq!(shell_word("results/reference"), "results/reference");
+        assert_eq!(shell_word("my file.toml"), "'my file.toml'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

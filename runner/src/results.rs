@@ -149,6 +149,10 @@ pub struct RunResults {
     pub schema_version: u32,
     /// "tlsbench run".
     pub tool: String,
+    /// The command line that made this file, as given (program name first), so a reference
+    /// run can be remade exactly; empty in files written before it was recorded.
+    #[serde(default)]
+    pub command: Vec<String>,
     /// When the run started, UTC, RFC 3339.
     pub started_utc: String,
     /// How long it took, seconds.
@@ -178,6 +182,7 @@ impl RunResults {
         RunResults {
             schema_version: SCHEMA_VERSION,
             tool: "tlsbench run".to_owned(),
+            command: vec!["tlsbench".to_owned(), "run".to_owned()],
             started_utc: "2025-01-01T00:00:00Z".to_owned(),
             duration_s: 1.0,
             quick: true,
