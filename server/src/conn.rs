@@ -77,6 +77,46 @@ enum Phase {
     Linger,
 }
 
+/// The fatal alert RFC 8446 asks for where rustls fails a connection without queuing one,
+/// for the failures that can come before the server has sent anything. rustls returns these
+/// from its record deframer, which has no alert path for them (docs/rustls-findings.md).
+/// Every other error is rustls's to answer: it either queued its alert or chose to send none.
+fn omitted_alert(err: &rustls::Error) -> Option<rustls::AlertDescription> {
+    use rustls::{AlertDescription, Error, PeerMisbehaved};
+    match err {
+        // "Handshake messages MUST NOT be interleaved with other record types" (§5.1), and a
+        // record that does not belong where it arrives gets unexpected_message (§6.2).
+        Error::PeerMisbehaved(PeerMisbehaved::MessageInterleavedWithHandshakeMessage) => {
+            Some(AlertDescription::UnexpectedMessage)
+        }
+        _ => None,
+    }
+}
+
+/// A fatal alert record in plaintext, written by the server itself (see [`omitted_alert`]).
+struct OwnAlert {
+    record: [u8; 7],
+    written: usize,
+}
+
+impl OwnAlert {
+    fn new(description: rustls::AlertDescription) -> OwnAlert {
+        // ContentType alert, legacy_record_version TLS 1.2, length 2, level fatal.
+        let record = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, u8::from(description)];
+        OwnAlert { record, written: 0 }
+    }
+
+    fn is_written(&self) -> bool {
+        self.written == self.record.len()
+    }
+
+    fn write<W: Write>(&mut self, io: &mut W) -> io::Result<usize> {
+        let n = io.write(&self.record[self.written..])?;
+        self.written += n;
+        Ok(n)
+    }
+}
+
 enum BodyLeft {
     Length(u64),
     Chunked(ChunkedDecoder),
@@ -100,6 +140,11 @@ pub struct Conn {
     shutting_down: bool,
     /// We sent a HelloRetryRequest: rustls forgets it when the retried hello resumes.
     hrr_sent: bool,
+    /// Some TLS bytes went out. Until then the peer reads plaintext records, so the server
+    /// may send an alert rustls omitted (see [`omitted_alert`]); after, only rustls may.
+    wrote_tls: bool,
+    /// That alert, as a plaintext record, and how much of it is written.
+    own_alert: Option<OwnAlert>,
     /// When each deadline's clock started.
     accepted_at: Instant,
     idle_since: Instant,
@@ -125,6 +170,8 @@ impl Conn {
             read_eof: false,
             shutting_down: false,
             hrr_sent: false,
+            wrote_tls: false,
+            own_alert: None,
             accepted_at: now,
             idle_since: now,
             head_started: now,
@@ -141,7 +188,8 @@ impl Conn {
             Phase::Failed => false,
             _ => !self.read_eof && self.tls.wants_read(),
         };
-        (read, self.tls.wants_write())
+        let own_alert = self.own_alert.as_ref().is_some_and(|a| !a.is_written());
+        (read, self.tls.wants_write() || own_alert)
     }
 
     /// When this connection times out next, and which timeout that is.
@@ -275,6 +323,7 @@ impl Conn {
                     Ok(0) => return self.abort(FailureCause::Io, None, ctx),
                     Ok(_) => {
                         self.last_write = ctx.now;
+                        self.wrote_tls = true;
                         progress = true;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -360,6 +409,9 @@ impl Conn {
             ctx.stats.tls_error(cause);
         }
         self.abort(cause, alert, ctx);
+        if !self.wrote_tls && !self.tls.wants_write() {
+            self.own_alert = omitted_alert(err).map(OwnAlert::new);
+        }
         // rustls queued the fatal alert that describes the error (if it has one); the peer
         // should see it, and only once the failure is counted, so that a peer which reads the
         // alert and then asks for the counters finds it there.
@@ -368,11 +420,19 @@ impl Conn {
         self.flush_alert(io, ctx)
     }
 
-    /// Writes what rustls queued before it failed, then half-closes and lingers. Nothing is
-    /// read meanwhile: rustls is done with this connection, and the linger drains the socket.
+    /// Writes what rustls queued before it failed (or the alert it omitted), then half-closes
+    /// and lingers. Nothing is read meanwhile: rustls is done with this connection, and the
+    /// linger drains the socket.
     fn flush_alert<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
-        while self.tls.wants_write() {
-            match self.tls.write_tls(io) {
+        loop {
+            let written = if self.tls.wants_write() {
+                self.tls.write_tls(io)
+            } else if let Some(alert) = self.own_alert.as_mut().filter(|a| !a.is_written()) {
+                alert.write(io)
+            } else {
+                break;
+            };
+            match written {
                 Ok(0) => return Verdict::Close,
                 Ok(_) => self.last_write = ctx.now,
                 // The worker waits for writable (see `wants`), bounded by the send timeout.
@@ -792,13 +852,64 @@ mod tests {
     }
 
     fn server_connection() -> ServerConnection {
+        server_connection_with(&TlsOptions::default())
+    }
+
+    fn server_connection_with(opts: &TlsOptions) -> ServerConnection {
         let c = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
         let chain = CertificateDer::pem_slice_iter(c.chain_pem().as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
         let key = PrivateKeyDer::from_pem_slice(c.leaf_key_pem.as_bytes()).unwrap();
-        let cfg = TlsOptions::default().server_config(chain, key).unwrap();
+        let cfg = opts.server_config(chain, key).unwrap();
         ServerConnection::new(Arc::clone(&cfg)).unwrap()
+    }
+
+    /// A server that only does secp384r1: rustls's client offers a key share for another
+    /// group first, so its ClientHello gets a HelloRetryRequest, and the server then waits
+    /// for a second ClientHello in plaintext.
+    fn hrr_server_connection() -> ServerConnection {
+        let opts = TlsOptions {
+            groups: common::tls::parse_groups(&["secp384r1".into()]).unwrap(),
+            ..TlsOptions::default()
+        };
+        server_connection_with(&opts)
+    }
+
+    /// The records of rustls's first ClientHello, as its client would send them.
+    fn client_hello_records() -> Vec<u8> {
+        let cfg = rustls::ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("bank32.com").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+        let mut out = Vec::new();
+        client.write_tls(&mut out).unwrap();
+        out
+    }
+
+    /// The first two bytes of a ClientHello in one record, then an empty application-data
+    /// record: a record interleaved with a split handshake message (RFC 8446 §5.1).
+    const INTERLEAVED: [u8; 12] = [
+        0x16, 0x03, 0x01, 0x00, 0x02, 0x01, 0x00, // handshake, 2 bytes of a ClientHello
+        0x17, 0x03, 0x03, 0x00, 0x00, // application data, empty
+    ];
+
+    /// What RFC 8446 asks for there, in plaintext: rustls queues no alert for it.
+    const UNEXPECTED_MESSAGE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a];
+
+    /// Record types of the HelloRetryRequest flight: the HRR (handshake), then the
+    /// compatibility ChangeCipherSpec.
+    const HRR_FLIGHT: [u8; 2] = [0x16, 0x14];
+
+    fn record_types(mut bytes: &[u8]) -> Vec<u8> {
+        let mut types = Vec::new();
+        while bytes.len() >= 5 {
+            let len = usize::from(u16::from_be_bytes([bytes[3], bytes[4]]));
+            types.push(bytes[0]);
+            bytes = &bytes[(5 + len).min(bytes.len())..];
+        }
+        types
     }
 
     /// Plain HTTP on the TLS port: rustls queues a decode_error alert (a plaintext record).
@@ -859,6 +970,101 @@ mod tests {
         let s = stats.snapshot();
         assert_eq!(s.failures_total(), 1);
         assert_eq!(s.timeouts_of(TimeoutKind::Send), 0);
+    }
+
+    #[test]
+    fn a_record_interleaved_with_a_split_client_hello_gets_unexpected_message_in_plaintext() {
+        let stats = Stats::new(1);
+        let wstats = stats.worker(0).unwrap();
+        let settings = Settings::default();
+        let start = Instant::now();
+        let mut scratch = Vec::new();
+        let mut conn = Conn::new(server_connection(), start);
+        let mut sock = Socket {
+            input: INTERLEAVED.to_vec(),
+            ..Socket::default()
+        };
+        let mut ctx = Ctx {
+            stats: &wstats,
+            settings: &settings,
+            date: b"",
+            now: start,
+            scratch: &mut scratch,
+        };
+
+        // Our alert waits for writable like one rustls queued, bounded by the send timeout.
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        assert_eq!(conn.wants(), (false, true));
+        assert_eq!(
+            conn.deadline(&settings),
+            (start + settings.send_timeout, TimeoutKind::Send)
+        );
+        assert_eq!(
+            stats.snapshot().failures_of(FailureCause::PeerMisbehaved),
+            1
+        );
+
+        sock.writable = true;
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        assert_eq!(sock.output, UNEXPECTED_MESSAGE_ALERT);
+        assert!(sock.write_shut);
+        assert_eq!(conn.wants(), (true, false));
+        sock.eof = true;
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
+        assert_eq!(stats.snapshot().failures_total(), 1);
+    }
+
+    #[test]
+    fn once_rustls_has_spoken_the_server_adds_no_alert_of_its_own() {
+        let stats = Stats::new(1);
+        let wstats = stats.worker(0).unwrap();
+        let settings = Settings::default();
+        let start = Instant::now();
+        let mut scratch = Vec::new();
+        let mut ctx = Ctx {
+            stats: &wstats,
+            settings: &settings,
+            date: b"",
+            now: start,
+            scratch: &mut scratch,
+        };
+        // After a HelloRetryRequest the interleaved record splits the second ClientHello.
+        let mut rest = INTERLEAVED.to_vec();
+        rest[2] = 0x03;
+
+        // Queued, not yet written: the hello and the interleaved record in one read.
+        let mut conn = Conn::new(hrr_server_connection(), start);
+        let mut input = client_hello_records();
+        input.extend_from_slice(&rest);
+        let mut sock = Socket {
+            input,
+            ..Socket::default()
+        };
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        sock.writable = true;
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        assert!(sock.write_shut);
+        assert_eq!(record_types(&sock.output), HRR_FLIGHT, "no alert after it");
+
+        // Written: the HelloRetryRequest went out before the interleaved record came in.
+        let mut conn = Conn::new(hrr_server_connection(), start);
+        let mut sock = Socket {
+            input: client_hello_records(),
+            writable: true,
+            ..Socket::default()
+        };
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        let hrr = sock.output.len();
+        assert_eq!(record_types(&sock.output), HRR_FLIGHT);
+        sock.input = rest;
+        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+        assert!(sock.write_shut);
+        assert_eq!(sock.output.len(), hrr, "nothing after the HRR");
+
+        assert_eq!(
+            stats.snapshot().failures_of(FailureCause::PeerMisbehaved),
+            2
+        );
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //! TLS 1.3 KeyUpdate flood (alone, and mixed with pipelined requests from a client that never
 //! reads). Issue 16 adds TLS 1.3 conversations crafted inside the encryption by a scripted
 //! client (zero-length application data, content type 0, oversized records, the order of
-//! tickets and the first response, ChangeCipherSpec records). Each case checks what the server
-//! sent (the alert code, read from the alert record, opened when encrypted), that it closed
-//! (with a FIN where it refused the peer) or completed, the exact counter of the outcome, that
-//! the worker survived (a verified GET / still gets the hello page), and that every accepted
-//! connection was closed.
+//! tickets and the first response, ChangeCipherSpec records), and a record interleaved with a
+//! split ClientHello. Each case checks what the server sent (the alert code, read from the
+//! alert record, opened when encrypted), that it closed (with a FIN where it refused the peer)
+//! or completed, the exact counter of the outcome, that the worker survived (a verified GET /
+//! still gets the hello page), and that every accepted connection was closed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -1357,6 +1357,103 @@ fn crafted_records_get_their_alert_then_a_clean_close() {
     // Each crafted conversation lingered until the client's FIN, none until the timeout.
     assert_eq!(s.timeouts_of(TimeoutKind::Linger), 0);
     assert_eq!((s.accepted, s.closed), (22, 22));
+}
+
+/// A record of another type between two records of a split ClientHello (RFC 8446 §5.1: "MUST
+/// NOT be interleaved"). rustls's deframer refuses it (MessageInterleavedWithHandshakeMessage)
+/// without queuing an alert; before the server has sent anything the peer still reads
+/// plaintext, so the server sends the unexpected_message rustls omits. These are tlsfuzzer's
+/// "zero-length app data [with padding] interleaved in handshake" conversations.
+#[test]
+fn a_record_interleaved_with_a_split_client_hello_gets_unexpected_message() {
+    let server = support::start_default();
+    let addr = server.local_addrs()[0];
+    let cfg = client_no_resume(&[&TLS13]);
+    let interleaved: [(&str, Vec<u8>); 3] = [
+        (
+            "empty application data",
+            record(APPLICATION_DATA, 0x0303, &[]),
+        ),
+        (
+            "application data",
+            record(APPLICATION_DATA, 0x0303, &[0; 64]),
+        ),
+        ("ChangeCipherSpec", CCS_RECORD.to_vec()),
+    ];
+    for (i, (what, between)) in interleaved.iter().enumerate() {
+        let (_conn, msg) = rustls_hello(&cfg);
+        let mut bytes = record(HANDSHAKE, 0x0301, &msg[..2]);
+        bytes.extend_from_slice(between);
+        bytes.extend_from_slice(&record(HANDSHAKE, 0x0301, &msg[2..]));
+        let reply = send_and_collect(addr, &bytes);
+        assert_eq!(
+            sole_fatal_alert(&reply),
+            AlertDescription::UnexpectedMessage,
+            "{what}"
+        );
+        let n = i as u64 + 1;
+        settled(&server, what, |s| {
+            s.failures_of(FailureCause::PeerMisbehaved) == n && s.failures_total() == n
+        });
+        good_request_still_served(&server);
+    }
+    let s = stop(server);
+    assert_eq!(s.failures_of(FailureCause::PeerMisbehaved), 3);
+    assert_eq!(s.failures_total(), 3);
+    assert_eq!(s.timeouts_of(TimeoutKind::Linger), 0);
+    assert_eq!((s.accepted, s.closed), (6, 6));
+}
+
+/// The same interleaving in the second ClientHello, after the server's HelloRetryRequest went
+/// out: from its first byte on the wire only rustls speaks (after a ServerHello an alert of
+/// ours would be in the wrong encryption state), so the client gets the HRR, then a FIN.
+#[test]
+fn an_interleaved_record_after_the_server_spoke_gets_only_a_close() {
+    let opts = TlsOptions {
+        groups: common::tls::parse_groups(&["secp384r1".into()]).unwrap(),
+        ..TlsOptions::default()
+    };
+    let server = support::start(KeyType::EcdsaP256, &opts, Settings::default(), 1);
+    let addr = server.local_addrs()[0];
+    // The client's first key share is for another group: the server must ask again.
+    let (_conn, msg) = rustls_hello(&client_no_resume(&[&TLS13]));
+    let mut sock = connect(addr);
+    sock.write_all(&reframe(&msg, &[])).unwrap();
+    let mut hrr = Vec::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..100 {
+        if records(&hrr)
+            .iter()
+            .any(|(typ, _)| *typ == CHANGE_CIPHER_SPEC)
+        {
+            break;
+        }
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed before its HelloRetryRequest");
+        hrr.extend_from_slice(&buf[..n]);
+    }
+    let types: Vec<u8> = records(&hrr).iter().map(|(typ, _)| *typ).collect();
+    assert_eq!(
+        types,
+        [HANDSHAKE, CHANGE_CIPHER_SPEC],
+        "HRR, then the compatibility CCS"
+    );
+    assert_eq!(records(&hrr)[0].1[0], SERVER_HELLO);
+
+    let mut second = record(HANDSHAKE, 0x0303, &msg[..2]);
+    second.extend_from_slice(&record(APPLICATION_DATA, 0x0303, &[]));
+    sock.write_all(&second).unwrap();
+    let after = read_until_closed(&mut sock, WITHIN);
+    assert!(after.is_empty(), "no alert after the HRR: {after:02x?}");
+    drop(sock);
+    settled(&server, "after the HRR", |s| {
+        s.failures_of(FailureCause::PeerMisbehaved) == 1
+    });
+    good_request_still_served(&server);
+    let s = stop(server);
+    assert_eq!(s.failures_total(), 1);
+    assert_eq!(s.timeouts_of(TimeoutKind::Linger), 0);
+    assert_eq!((s.accepted, s.closed), (2, 2));
 }
 
 /// The handshake message types in a run of handshake plaintext.
