@@ -892,6 +892,123 @@ fn run_writes_results_table_and_charts_and_compare_gates() {
     );
 }
 
+const FLOOR_MATRIX: &str = r#"
+[defaults]
+connections = 4
+quick_duration = "1s"
+quick_warmup = "200ms"
+
+[[scenario]]
+name = "full tls1.3"
+kind = "handshake"
+tls = "1.3"
+server_resumption = "off"
+
+[[scenario]]
+name = "keep-alive tls1.3"
+kind = "requests"
+tls = "1.3"
+
+[[scenario]]
+name = "download tls1.3 64k"
+kind = "throughput"
+tls = "1.3"
+download = 65536
+connections = 2
+
+[[scenario]]
+name = "floor: new connection, plain HTTP"
+kind = "handshake"
+tls = "none"
+
+[[scenario]]
+name = "floor: keep-alive plain"
+kind = "requests"
+tls = "none"
+"#;
+
+#[test]
+fn run_measures_the_tcp_floor_and_each_tls_rows_cost_over_it() {
+    let dir = TempDir::new("run-floor");
+    make_certs(dir.path(), "ecdsa-p256");
+    let matrix = dir.path().join("floor.toml");
+    std::fs::write(&matrix, FLOOR_MATRIX).unwrap();
+    let out = dir.path().join("results");
+    // Five rows, each with its own server: bounded well above their ~10 s, since other
+    // tests share the machine's cores.
+    let ran = support::tlsbench_within(
+        &[
+            "run",
+            "--quick",
+            "--scenarios",
+            p(&matrix),
+            "--out",
+            p(&out),
+            "--certs-dir",
+            p(dir.path()),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    assert!(
+        ran.stdout.contains("| TLS cost µs/op |"),
+        "{}",
+        ran.describe()
+    );
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert!(doc["incomplete"].is_null(), "{}", doc["incomplete"]);
+    let rows = doc["rows"].as_array().unwrap();
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap();
+    let server_cpu = |name: &str| row(name)["server_cpu_us"]["median"].as_f64().unwrap();
+    for floor in [
+        "floor: new connection, plain HTTP",
+        "floor: keep-alive plain",
+    ] {
+        let f = row(floor);
+        assert!(server_cpu(floor) > 0.0, "{f}");
+        assert!(f["tls_cost"].is_null(), "{f}");
+        let handshakes: u64 = f["handshakes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(handshakes, 0, "{f}");
+        assert!(f["rate"]["median"].as_f64().unwrap() > 0.0, "{f}");
+    }
+    for (tls, floor) in [
+        ("full tls1.3", "floor: new connection, plain HTTP"),
+        ("keep-alive tls1.3", "floor: keep-alive plain"),
+    ] {
+        let cost = &row(tls)["tls_cost"];
+        assert_eq!(cost["floor"], floor, "{cost}");
+        let us = cost["us"].as_f64().unwrap();
+        assert!(
+            (us - (server_cpu(tls) - server_cpu(floor))).abs() < 1e-9,
+            "{tls}: {cost}"
+        );
+    }
+    // No plain download row in this matrix: no figure, and the reason.
+    let none = &row("download tls1.3 64k")["tls_cost"];
+    assert!(none["us"].is_null(), "{none}");
+    assert!(
+        none["missing"]
+            .as_str()
+            .unwrap()
+            .contains("download 65536 bytes"),
+        "{none}"
+    );
+    assert!(servers_using(dir.path()).is_empty());
+}
+
 #[test]
 fn run_interrupted_keeps_rows_and_leaves_no_server() {
     let dir = TempDir::new("run-int");

@@ -492,6 +492,7 @@ mod tests {
             latency_hdr: hdr,
             repeats: 3,
             per_repeat: Vec::new(),
+            tls_cost: None,
         }
     }
 
