@@ -1116,3 +1116,34 @@ fn run_against_an_external_target_reports_client_side_only() {
     assert!(rows[0]["server_cpu_us"].is_null());
     assert!(rows[0]["rate"]["median"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn run_refuses_a_floor_row_against_an_external_target() {
+    let dir = TempDir::new("run-floor-target");
+    let matrix = dir.path().join("floor.toml");
+    // Only the floor row: it is refused before any load is sent, so no server is needed.
+    let floor_only = FLOOR_MATRIX
+        .split("[[scenario]]")
+        .filter(|part| part.contains("floor: keep-alive plain") || part.contains("[defaults]"))
+        .collect::<Vec<_>>()
+        .join("[[scenario]]");
+    std::fs::write(&matrix, floor_only).unwrap();
+    let out = dir.path().join("results");
+    let ran = tlsbench(&[
+        "run",
+        "--quick",
+        "--scenarios",
+        p(&matrix),
+        "--out",
+        p(&out),
+        "--target",
+        "https://127.0.0.1:9/",
+    ]);
+    assert_eq!(ran.status.code(), Some(3), "{}", ran.describe());
+    assert!(
+        ran.stderr.contains("'floor: keep-alive plain'")
+            && ran.stderr.contains("needs the local server"),
+        "{}",
+        ran.describe()
+    );
+}
