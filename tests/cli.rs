@@ -353,6 +353,57 @@ fn server_exits_promptly_on_sigint_when_idle() {
     );
 }
 
+#[test]
+fn server_exits_on_sigterm_when_its_stderr_is_gone() {
+    // What a runner killed with SIGKILL leaves behind: its server child gets SIGTERM (from
+    // PR_SET_PDEATHSIG) with nobody reading its stderr. Writing the shutdown notice must not
+    // stop the shutdown.
+    let tmp = TempDir::new("sigterm-no-stderr");
+    make_certs(tmp.path(), "ecdsa-p256");
+    let (stderr_reader, stderr_writer) = std::io::pipe().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["server", "--listen", "127.0.0.1:0", "--threads", "1"])
+        .args(["--certs-dir", p(tmp.path())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr_writer);
+    let mut guard = support::ChildGuard(Some(cmd.spawn().unwrap()));
+    drop(cmd);
+    let out = guard.child().stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the server's listening line");
+        if line.contains("tlsbench server listening on https://") {
+            break;
+        }
+    }
+    drop(stderr_reader);
+    guard.signal(libc::SIGTERM);
+    // Its stdout closes when it exits; a server whose shutdown died with the notice never does.
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the server did not exit on SIGTERM with its stderr closed")
+            }
+        }
+    }
+    let status = guard.wait_until(deadline).expect("exited");
+    assert_eq!(status.code(), Some(0));
+}
+
 /// A server child with its certificates, for `tlsbench load` runs.
 struct LoadTarget {
     server: ServerProc,

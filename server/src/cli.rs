@@ -401,7 +401,11 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
             for _ in signals.forever() {
                 seen += 1;
                 if seen == 1 {
-                    eprintln!(
+                    // Not eprintln!, which panics when nobody reads stderr any more (a runner
+                    // killed outright: its child gets SIGTERM with the pipe broken), and this
+                    // thread would die before stopping the server.
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "tlsbench server: shutting down (signal again to cut connections now)"
                     );
                     handle.shutdown();
