@@ -353,6 +353,57 @@ fn server_exits_promptly_on_sigint_when_idle() {
     );
 }
 
+#[test]
+fn server_exits_on_sigterm_when_its_stderr_is_gone() {
+    // What a runner killed with SIGKILL leaves behind: its server child gets SIGTERM (from
+    // PR_SET_PDEATHSIG) with nobody reading its stderr. Writing the shutdown notice must not
+    // stop the shutdown.
+    let tmp = TempDir::new("sigterm-no-stderr");
+    make_certs(tmp.path(), "ecdsa-p256");
+    let (stderr_reader, stderr_writer) = std::io::pipe().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["server", "--listen", "127.0.0.1:0", "--threads", "1"])
+        .args(["--certs-dir", p(tmp.path())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr_writer);
+    let mut guard = support::ChildGuard(Some(cmd.spawn().unwrap()));
+    drop(cmd);
+    let out = guard.child().stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the server's listening line");
+        if line.contains("tlsbench server listening on https://") {
+            break;
+        }
+    }
+    drop(stderr_reader);
+    guard.signal(libc::SIGTERM);
+    // Its stdout closes when it exits; a server whose shutdown died with the notice never does.
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the server did not exit on SIGTERM with its stderr closed")
+            }
+        }
+    }
+    let status = guard.wait_until(deadline).expect("exited");
+    assert_eq!(status.code(), Some(0));
+}
+
 /// A server child with its certificates, for `tlsbench load` runs.
 struct LoadTarget {
     server: ServerProc,
@@ -892,6 +943,123 @@ fn run_writes_results_table_and_charts_and_compare_gates() {
     );
 }
 
+const FLOOR_MATRIX: &str = r#"
+[defaults]
+connections = 4
+quick_duration = "1s"
+quick_warmup = "200ms"
+
+[[scenario]]
+name = "full tls1.3"
+kind = "handshake"
+tls = "1.3"
+server_resumption = "off"
+
+[[scenario]]
+name = "keep-alive tls1.3"
+kind = "requests"
+tls = "1.3"
+
+[[scenario]]
+name = "download tls1.3 64k"
+kind = "throughput"
+tls = "1.3"
+download = 65536
+connections = 2
+
+[[scenario]]
+name = "floor: new connection, plain HTTP"
+kind = "handshake"
+tls = "none"
+
+[[scenario]]
+name = "floor: keep-alive plain"
+kind = "requests"
+tls = "none"
+"#;
+
+#[test]
+fn run_measures_the_tcp_floor_and_each_tls_rows_cost_over_it() {
+    let dir = TempDir::new("run-floor");
+    make_certs(dir.path(), "ecdsa-p256");
+    let matrix = dir.path().join("floor.toml");
+    std::fs::write(&matrix, FLOOR_MATRIX).unwrap();
+    let out = dir.path().join("results");
+    // Five rows, each with its own server: bounded well above their ~10 s, since other
+    // tests share the machine's cores.
+    let ran = support::tlsbench_within(
+        &[
+            "run",
+            "--quick",
+            "--scenarios",
+            p(&matrix),
+            "--out",
+            p(&out),
+            "--certs-dir",
+            p(dir.path()),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    assert!(
+        ran.stdout.contains("| TLS cost µs/op |"),
+        "{}",
+        ran.describe()
+    );
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert!(doc["incomplete"].is_null(), "{}", doc["incomplete"]);
+    let rows = doc["rows"].as_array().unwrap();
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap();
+    let server_cpu = |name: &str| row(name)["server_cpu_us"]["median"].as_f64().unwrap();
+    for floor in [
+        "floor: new connection, plain HTTP",
+        "floor: keep-alive plain",
+    ] {
+        let f = row(floor);
+        assert!(server_cpu(floor) > 0.0, "{f}");
+        assert!(f["tls_cost"].is_null(), "{f}");
+        let handshakes: u64 = f["handshakes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(handshakes, 0, "{f}");
+        assert!(f["rate"]["median"].as_f64().unwrap() > 0.0, "{f}");
+    }
+    for (tls, floor) in [
+        ("full tls1.3", "floor: new connection, plain HTTP"),
+        ("keep-alive tls1.3", "floor: keep-alive plain"),
+    ] {
+        let cost = &row(tls)["tls_cost"];
+        assert_eq!(cost["floor"], floor, "{cost}");
+        let us = cost["us"].as_f64().unwrap();
+        assert!(
+            (us - (server_cpu(tls) - server_cpu(floor))).abs() < 1e-9,
+            "{tls}: {cost}"
+        );
+    }
+    // No plain download row in this matrix: no figure, and the reason.
+    let none = &row("download tls1.3 64k")["tls_cost"];
+    assert!(none["us"].is_null(), "{none}");
+    assert!(
+        none["missing"]
+            .as_str()
+            .unwrap()
+            .contains("download 65536 bytes"),
+        "{none}"
+    );
+    assert!(servers_using(dir.path()).is_empty());
+}
+
 #[test]
 fn run_interrupted_keeps_rows_and_leaves_no_server() {
     let dir = TempDir::new("run-int");
@@ -998,4 +1166,35 @@ fn run_against_an_external_target_reports_client_side_only() {
     assert_eq!(rows.len(), 1);
     assert!(rows[0]["server_cpu_us"].is_null());
     assert!(rows[0]["rate"]["median"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn run_refuses_a_floor_row_against_an_external_target() {
+    let dir = TempDir::new("run-floor-target");
+    let matrix = dir.path().join("floor.toml");
+    // Only the floor row: it is refused before any load is sent, so no server is needed.
+    let floor_only = FLOOR_MATRIX
+        .split("[[scenario]]")
+        .filter(|part| part.contains("floor: keep-alive plain") || part.contains("[defaults]"))
+        .collect::<Vec<_>>()
+        .join("[[scenario]]");
+    std::fs::write(&matrix, floor_only).unwrap();
+    let out = dir.path().join("results");
+    let ran = tlsbench(&[
+        "run",
+        "--quick",
+        "--scenarios",
+        p(&matrix),
+        "--out",
+        p(&out),
+        "--target",
+        "https://127.0.0.1:9/",
+    ]);
+    assert_eq!(ran.status.code(), Some(3), "{}", ran.describe());
+    assert!(
+        ran.stderr.contains("'floor: keep-alive plain'")
+            && ran.stderr.contains("needs the local server"),
+        "{}",
+        ran.describe()
+    );
 }

@@ -17,4 +17,5 @@ pub mod pattern;
 pub mod procfs;
 #[cfg(test)]
 mod provenance;
+pub mod session;
 pub mod tls;

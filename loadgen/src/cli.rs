@@ -32,7 +32,8 @@ pub const EXIT_VERIFY: i32 = 4;
 /// Flags of `tlsbench load`.
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
-    /// Target URL (https only), e.g. https://bank32.com:4433/
+    /// Target URL, e.g. https://bank32.com:4433/; http://ADDR/ measures plain HTTP (no TLS) against
+    /// `tlsbench server --plain-listen`, the TCP floor.
     pub url: String,
 
     /// Worker threads (each with its own epoll) [default: one per CPU this process may run on
@@ -318,6 +319,12 @@ pub fn run(args: &LoadArgs, command_line: Vec<String>) -> Result<i32, LoadError>
         eprintln!("WARNING: --keylog writes every session key to a file");
     }
     if args.verbose && args.requests == Some(1) {
+        if opts.target.plain {
+            return Err(LoadError::Options(format!(
+                "{}: --verbose -n 1 traces a TLS handshake; an http:// target has none",
+                opts.target.url
+            )));
+        }
         return crate::oneshot::run(&opts);
     }
     let stop = Arc::new(AtomicBool::new(false));

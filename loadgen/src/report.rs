@@ -238,8 +238,10 @@ pub struct Document {
 }
 
 /// Verification wording shared by the summary and the JSON.
-pub fn verification_text(insecure: bool) -> String {
-    if insecure {
+pub fn verification_text(insecure: bool, plain: bool) -> String {
+    if plain {
+        "none: plain HTTP, no TLS (the TCP floor)".into()
+    } else if insecure {
         "INSECURE: certificate chain and hostname were NOT verified (--insecure)".into()
     } else {
         "verified (chain and hostname)".into()
@@ -317,7 +319,7 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
             requests: opts.requests,
             warmup_s: opts.warmup.as_secs_f64(),
             timeout_s: opts.timeout.as_secs_f64(),
-            verification: verification_text(opts.tls.insecure),
+            verification: verification_text(opts.tls.insecure, opts.target.plain),
             insecure: opts.tls.insecure,
         },
         results: Results {
@@ -371,7 +373,7 @@ pub fn warnings(opts: &LoadOptions, d: &Document) -> Vec<String> {
     let mut w = Vec::new();
     let res = &d.results;
     if opts.tls.insecure {
-        w.push(verification_text(true));
+        w.push(verification_text(true, false));
     }
     if opts.tls.resume != ResumeMode::Off && opts.resume_ratio > 0.0 {
         let c = &res.counts;

@@ -20,10 +20,12 @@ pub struct Target {
     pub path: String,
     /// Where connections go.
     pub addr: SocketAddr,
+    /// `http://`: plain HTTP, no TLS (the server's `--plain-listen`, the TCP floor).
+    pub plain: bool,
 }
 
 impl Target {
-    /// Parses `url` (https only), applying `sni` and `connect_to` overrides.
+    /// Parses `url` (https, or http for the plain floor), applying `sni` and `connect_to` overrides.
     pub fn new(
         url: &str,
         sni: Option<&str>,
@@ -31,19 +33,23 @@ impl Target {
     ) -> Result<Target, LoadError> {
         let bad = |why: String| LoadError::Target(format!("{url}: {why}"));
         let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
-        if parsed.scheme() != "https" {
-            return Err(bad(format!(
-                "scheme {}: only https is measured",
-                parsed.scheme()
-            )));
-        }
+        let plain = match parsed.scheme() {
+            "https" => false,
+            "http" => true,
+            other => {
+                return Err(bad(format!(
+                    "scheme {other}: only https (and http, the plain floor) is measured"
+                )));
+            }
+        };
         let host = match parsed.host() {
             Some(url::Host::Domain(d)) => d.to_string(),
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
             None => return Err(bad("no host".into())),
         };
-        let port = parsed.port().unwrap_or(443);
+        // `port()` is None when the URL gives the scheme's default port (or none).
+        let port = parsed.port().unwrap_or(if plain { 80 } else { 443 });
         let name = sni.unwrap_or(&host).to_string();
         let server_name = ServerName::try_from(name.clone())
             .map_err(|_| bad(format!("'{name}' is not a valid server name")))?;
@@ -74,6 +80,7 @@ impl Target {
             host_header,
             path,
             addr,
+            plain,
         })
     }
 }
@@ -102,7 +109,17 @@ mod tests {
         assert_eq!(t.host_header, "[::1]:8443");
         assert_eq!(t.path, "/");
 
-        assert!(Target::new("http://127.0.0.1/", None, None).is_err());
+        let plain = Target::new("http://127.0.0.1:8080/x", None, None).unwrap();
+        assert!(plain.plain);
+        assert_eq!(plain.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(plain.host_header, "127.0.0.1:8080");
+        assert_eq!(
+            Target::new("http://127.0.0.1/", None, None).unwrap().addr,
+            "127.0.0.1:80".parse().unwrap()
+        );
+        assert!(!t.plain);
+        let err = Target::new("ftp://127.0.0.1/", None, None).unwrap_err();
+        assert!(err.to_string().contains("scheme ftp"), "{err}");
         assert!(
             Target::new("https://host.invalid/", None, None).is_err(),
             ".invalid never resolves"

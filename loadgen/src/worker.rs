@@ -1,5 +1,6 @@
 //! One worker thread of the load generator: a `mio::Poll` driving many
-//! `rustls::ClientConnection`s. Each connection slot runs operations back to back (closed
+//! `rustls::ClientConnection`s (or, for an `http://` target, plain connections: the same
+//! worker, generic over [`Session`], so the TLS path pays nothing for the plain one). Each connection slot runs operations back to back (closed
 //! loop) or when the worker's schedule says so (open loop, `--rate`), measures connect,
 //! handshake, time to first byte and the whole operation (each read from the clock at the
 //! operation's own events), and classifies every handshake with `handshake_kind()` and
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use common::session::{Plain, Session};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rustls::ClientConnection;
@@ -33,6 +35,8 @@ const TICK: Duration = Duration::from_millis(20);
 /// What every worker does, shared read-only.
 pub(crate) struct Plan {
     pub addr: SocketAddr,
+    /// Plain HTTP (an `http://` target): no TLS, no handshake.
+    pub plain: bool,
     pub server_name: ServerName<'static>,
     /// The request head for a request that keeps the connection open.
     pub request: Vec<u8>,
@@ -58,6 +62,7 @@ impl Plan {
     pub fn new(opts: &crate::LoadOptions) -> Plan {
         Plan {
             addr: opts.target.addr,
+            plain: opts.target.plain,
             server_name: opts.target.server_name.clone(),
             request: crate::request_head(opts, false),
             request_close: crate::request_head(opts, true),
@@ -65,7 +70,7 @@ impl Plan {
             upload: opts.upload,
             new_conn: opts.new_conn,
             requests_per_conn: opts.requests_per_conn,
-            resume_ratio: if opts.tls.resume == crate::ResumeMode::Off {
+            resume_ratio: if opts.tls.resume == crate::ResumeMode::Off || opts.target.plain {
                 0.0
             } else {
                 opts.resume_ratio
@@ -138,9 +143,9 @@ enum Phase {
     Idle,
 }
 
-struct Conn {
+struct Conn<S> {
     stream: TcpStream,
-    tls: ClientConnection,
+    tls: S,
     phase: Phase,
     interest: Interest,
     /// The operation's intended start (its schedule slot) and actual start.
@@ -176,14 +181,40 @@ enum Outcome {
 
 struct Fail(ErrorKind, Option<String>);
 
+/// How a connection's session starts: a rustls client, or plain.
+trait ClientSession: Session + Sized {
+    fn open(plan: &Plan, tls: &WorkerTls) -> Result<Self, Fail>;
+}
+
+impl ClientSession for ClientConnection {
+    fn open(plan: &Plan, tls: &WorkerTls) -> Result<Self, Fail> {
+        ClientConnection::new(Arc::clone(&tls.config), plan.server_name.clone())
+            .map_err(|e| Fail(ErrorKind::Tls, Some(e.to_string())))
+    }
+}
+
+impl ClientSession for Plain {
+    fn open(_: &Plan, _: &WorkerTls) -> Result<Self, Fail> {
+        Ok(Plain::new())
+    }
+}
+
 pub(crate) fn run(plan: &Plan, shared: &Shared, spec: WorkerSpec) -> Measured {
+    if plan.plain {
+        run_with::<Plain>(plan, shared, spec)
+    } else {
+        run_with::<ClientConnection>(plan, shared, spec)
+    }
+}
+
+fn run_with<S: ClientSession>(plan: &Plan, shared: &Shared, spec: WorkerSpec) -> Measured {
     if let Some(cpu) = spec.pin_cpu
         && let Err(e) = common::cpu::pin_current_thread(cpu)
     {
         shared.fatal(format!("pinning a worker to CPU {cpu}: {e}"));
         return Measured::default();
     }
-    let mut w = match Worker::new(plan, shared, spec) {
+    let mut w = match Worker::<S>::new(plan, shared, spec) {
         Ok(w) => w,
         Err(e) => {
             shared.fatal(format!("worker could not start: {e}"));
@@ -194,12 +225,12 @@ pub(crate) fn run(plan: &Plan, shared: &Shared, spec: WorkerSpec) -> Measured {
     w.finish()
 }
 
-struct Worker<'a> {
+struct Worker<'a, S> {
     plan: &'a Plan,
     shared: &'a Shared,
     spec: WorkerSpec,
     poll: Poll,
-    slots: Vec<Option<Conn>>,
+    slots: Vec<Option<Conn<S>>>,
     retry_at: Vec<Option<Instant>>,
     m: Measured,
     interval_hist: Hist,
@@ -226,8 +257,8 @@ struct Worker<'a> {
     trace: Vec<(u64, Instant, Instant)>,
 }
 
-impl<'a> Worker<'a> {
-    fn new(plan: &'a Plan, shared: &'a Shared, spec: WorkerSpec) -> io::Result<Worker<'a>> {
+impl<'a, S: ClientSession> Worker<'a, S> {
+    fn new(plan: &'a Plan, shared: &'a Shared, spec: WorkerSpec) -> io::Result<Worker<'a, S>> {
         let poll = Poll::new()?;
         let n = spec.connections.max(1);
         let warmup_end = spec.start + plan.warmup;
@@ -440,11 +471,7 @@ impl<'a> Worker<'a> {
         if let Some(store) = &self.spec.tls.store {
             store.set_offer(offer);
         }
-        let tls = ClientConnection::new(
-            Arc::clone(&self.spec.tls.config),
-            self.plan.server_name.clone(),
-        )
-        .map_err(|e| Fail(ErrorKind::Tls, Some(e.to_string())))?;
+        let tls = S::open(self.plan, &self.spec.tls)?;
         let offered = self
             .spec
             .tls
@@ -615,8 +642,8 @@ impl<'a> Worker<'a> {
 }
 
 /// Drives one connection as far as its socket allows.
-fn step(
-    c: &mut Conn,
+fn step<S: Session>(
+    c: &mut Conn<S>,
     plan: &Plan,
     m: &mut Measured,
     clock: fn() -> Instant,
@@ -637,7 +664,12 @@ fn step(
                     );
                 }
                 let _ = c.stream.set_nodelay(true);
-                c.phase = Phase::Handshaking;
+                // A plain session has no handshake: the request goes out at once.
+                c.phase = if c.tls.is_handshaking() {
+                    Phase::Handshaking
+                } else {
+                    Phase::Requesting
+                };
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(Outcome::Pending),
             Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
@@ -650,9 +682,7 @@ fn step(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Outcome::Pending),
             Ok(0) | Err(_) => Ok(Outcome::IdleClosed),
             Ok(_) => match c.tls.process_new_packets() {
-                Ok(io) if io.plaintext_bytes_to_read() == 0 && !io.peer_has_closed() => {
-                    Ok(Outcome::Pending)
-                }
+                Ok(got) if got.plaintext_bytes == 0 && !got.peer_closed => Ok(Outcome::Pending),
                 _ => Ok(Outcome::IdleClosed),
             },
         };
@@ -754,12 +784,14 @@ fn step(
                     Ok(b) => b,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        drop(rd);
                         return finish_eof(c, m, clock());
                     }
                     Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
                 };
                 if buf.is_empty() {
                     // close_notify: the response may be delimited by the close.
+                    drop(rd);
                     return finish_eof(c, m, clock());
                 }
                 if !c.first_byte {
@@ -774,6 +806,8 @@ fn step(
                     .feed(buf)
                     .map_err(|_| Fail(ErrorKind::BadResponse, None))?;
                 rd.consume(step.consumed);
+                // The session's reader may have a destructor: end its borrow before `c` moves.
+                drop(rd);
                 if c.measured {
                     m.counters.body_bytes_in += step.body_bytes;
                 }
@@ -795,7 +829,7 @@ fn step(
     }
 }
 
-fn handshake_done(c: &mut Conn, m: &mut Measured, now: Instant) -> Result<(), Fail> {
+fn handshake_done<S: Session>(c: &mut Conn<S>, m: &mut Measured, now: Instant) -> Result<(), Fail> {
     let Some(kind) = c.tls.handshake_kind() else {
         return Err(Fail(
             ErrorKind::Tls,
@@ -841,7 +875,7 @@ fn handshake_done(c: &mut Conn, m: &mut Measured, now: Instant) -> Result<(), Fa
 }
 
 /// Counts a finished response: 2xx as a request, anything else as an error by status.
-fn count_response(c: &Conn, m: &mut Measured, status: u16) {
+fn count_response<S>(c: &Conn<S>, m: &mut Measured, status: u16) {
     if !c.measured {
         return;
     }
@@ -853,8 +887,8 @@ fn count_response(c: &Conn, m: &mut Measured, status: u16) {
     }
 }
 
-fn complete(
-    c: &mut Conn,
+fn complete<S>(
+    c: &mut Conn<S>,
     m: &mut Measured,
     resp: crate::response::Response,
     end: Instant,
@@ -869,7 +903,7 @@ fn complete(
 
 /// The connection ended (at `end`) while reading a response: complete if it was delimited by
 /// the close.
-fn finish_eof(c: &mut Conn, m: &mut Measured, end: Instant) -> Result<Outcome, Fail> {
+fn finish_eof<S>(c: &mut Conn<S>, m: &mut Measured, end: Instant) -> Result<Outcome, Fail> {
     match c.reader.finish_on_eof() {
         Ok(resp) => {
             count_response(c, m, resp.status);
@@ -946,7 +980,7 @@ mod tests {
             intervals,
             place: (0, 1),
         };
-        let mut w = Worker::new(&plan, &shared, spec).unwrap();
+        let mut w = Worker::<ClientConnection>::new(&plan, &shared, spec).unwrap();
         w.clock = distinct_now;
         w.run();
         assert_eq!(w.m.counters.requests, n, "{:?}", w.m.counters);

@@ -38,6 +38,31 @@ fn new_conn_without_resumption_is_all_full_and_agrees_with_the_server() {
     assert_eq!(r.measured.handshake.len(), 300);
 }
 
+#[test]
+fn plain_http_runs_without_tls_and_agrees_with_the_server() {
+    let mut srv = TestServer::start(Resumption::Both, 1);
+    let mut opts = srv.options("/bytes/1000");
+    opts.target = loadgen::Target::new(&srv.plain_url("/bytes/1000"), None, None).unwrap();
+    opts.new_conn = true;
+    opts.requests = Some(100);
+    let r = support::run(&opts);
+    let c = &r.measured.counters;
+    assert!(r.incomplete.is_none(), "{:?}", r.incomplete);
+    assert_eq!((c.requests, c.connections), (100, 100));
+    assert_eq!(c.full + c.resumed + c.full_hrr + c.resumed_hrr, 0);
+    assert_eq!(c.body_bytes_in, 100 * 1000);
+    assert_eq!(r.measured.handshake.len(), 0);
+
+    opts.new_conn = false;
+    let r = support::run(&opts);
+    assert_eq!(r.measured.counters.requests, 100);
+    assert_eq!(r.measured.counters.connections, 4);
+    let s = srv.stop();
+    assert_eq!(s.handshakes_total(), 0);
+    assert_eq!(s.requests_total(), 200);
+    assert_eq!(s.accepted, 104);
+}
+
 fn resumed_run(
     server_mode: Resumption,
     resume: ResumeMode,

@@ -1,6 +1,8 @@
-//! SVG charts of a run's results (plotters, SVG backend only): handshake rates, request-latency
-//! percentile curves, and record throughput. Text is left to the SVG viewer's fonts, so nothing
-//! here needs font files.
+//! SVG charts of a run's results (plotters, SVG backend only): handshake rates beside server
+//! and client CPU per handshake, request-latency percentile curves in one panel per kind of row
+//! (handshakes, requests, throughput) with the legend beside the plot, never over it, and
+//! record throughput. Every series of a chart has its own colour. Text is left to the SVG
+//! viewer's fonts, so nothing here needs font files.
 
 use std::path::{Path, PathBuf};
 
@@ -14,11 +16,19 @@ use crate::results::{Kind, Row, RunResults};
 
 /// Width of every chart, px.
 const WIDTH: u32 = 960;
+/// Width of the handshake chart: rate and CPU panels side by side.
+const HANDSHAKE_WIDTH: u32 = 1500;
+/// Height of the legend strip above the handshake chart's panels, px.
+const LEGEND_STRIP: u32 = 34;
+/// Latency chart: the plots take this many px from the left; the legend column starts here.
+const LEGEND_LEFT: u32 = 620;
+/// Height of one latency panel, px (more when its legend needs it).
+const PANEL_HEIGHT: u32 = 380;
+/// Height of one legend entry, px.
+const LEGEND_ENTRY: u32 = 18;
 /// Height per bar in the bar charts, px, plus room for title and axes.
 const BAR_HEIGHT: u32 = 34;
 const BAR_CHART_CHROME: u32 = 150;
-/// Height of the latency chart, px.
-const LATENCY_HEIGHT: u32 = 560;
 /// Rows at or above this resumed share are drawn as resumed-handshake rows.
 const RESUMED_SHARE: f64 = 0.5;
 /// Percentiles the latency axis is labelled at, with their labels.
@@ -37,8 +47,12 @@ const FULL_COLOR: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 /// Color of resumed-handshake bars.
 const RESUMED_COLOR: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
 
-/// Colors of the latency curves (matplotlib's "tab10"): distinct and readable on white, which
-/// the light yellows of plotters' palettes are not.
+/// Colour of server CPU bars, and of client CPU bars.
+const SERVER_COLOR: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
+const CLIENT_COLOR: RGBColor = RGBColor(0x94, 0x67, 0xbd);
+
+/// The first colours of the latency curves (matplotlib's "tab10"): distinct and readable on
+/// white, which the light yellows of plotters' palettes are not. [`palette`] continues them.
 const LINE_COLORS: [RGBColor; 10] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
@@ -97,20 +111,20 @@ pub fn write_charts(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Ch
         .collect();
     if !handshakes.is_empty() {
         let path = dir.join("handshakes.svg");
-        bar_chart(
-            &path,
-            &handshakes,
-            "Handshake rate (handshakes/s, median; whiskers: min–max over repeats)",
-            "handshakes/s",
-            true,
-        )?;
+        handshake_chart(&path, &handshakes)?;
         written.push(path);
     }
 
-    let curves: Vec<(&str, Vec<(f64, f64)>)> = results
+    let curves: Vec<Curve<'_>> = results
         .rows
         .iter()
-        .filter_map(|r| latency_curve(&r.latency_hdr).map(|c| (r.name.as_str(), c)))
+        .filter_map(|r| {
+            latency_curve(&r.latency_hdr).map(|points| Curve {
+                name: r.name.as_str(),
+                kind: r.kind,
+                points,
+            })
+        })
         .collect();
     if !curves.is_empty() {
         let path = dir.join("latency.svg");
@@ -125,13 +139,7 @@ pub fn write_charts(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Ch
         .collect();
     if !throughput.is_empty() {
         let path = dir.join("throughput.svg");
-        bar_chart(
-            &path,
-            &throughput,
-            "Throughput (MB/s = 10^6 bytes/s, median; whiskers: min–max over repeats)",
-            "MB/s",
-            false,
-        )?;
+        throughput_chart(&path, &throughput)?;
         written.push(path);
     }
     Ok(written)
@@ -142,50 +150,52 @@ fn is_resumed(r: &Row) -> bool {
     r.resumed_share.is_some_and(|s| s >= RESUMED_SHARE)
 }
 
-/// Horizontal bars of `rate` per row, first row on top, with min–max whiskers. Horizontal so
-/// that long scenario names fit as axis labels without overlapping.
-fn bar_chart(
-    path: &Path,
-    rows: &[&Row],
-    title: &str,
-    unit: &str,
-    split_resumed: bool,
-) -> Result<(), ChartError> {
-    let err = draw_err(path);
-    let n = rows.len();
-    let height =
-        BAR_CHART_CHROME + BAR_HEIGHT * u32::try_from(n).unwrap_or(u32::MAX / 2 / BAR_HEIGHT);
-    let x_max = rows
-        .iter()
-        .map(|r| r.rate.max.max(r.rate.median))
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, f64::max);
-    // Room past the longest whisker (and, with a legend, for the legend in the upper right,
-    // beyond the longest bar); a run of all-zero rates still gets a usable axis.
-    let headroom = if split_resumed { 1.45 } else { 1.08 };
-    let x_max = if x_max > 0.0 { x_max * headroom } else { 1.0 };
-    // Label area sized to the longest name (the SVG viewer's font, ~7 px per character).
+/// Height of a bar chart of `n` rows.
+fn bar_chart_height(n: usize) -> u32 {
+    BAR_CHART_CHROME + BAR_HEIGHT * u32::try_from(n).unwrap_or(u32::MAX / 2 / BAR_HEIGHT)
+}
+
+/// plotters' drawing error on an SVG area, as text.
+type DrawResult = Result<(), String>;
+
+/// Label area sized to the longest row name (the SVG viewer's font, ~7 px per character).
+fn label_area(rows: &[&Row], limit: u32) -> u32 {
     let longest = rows
         .iter()
         .map(|r| r.name.chars().count())
         .max()
         .unwrap_or(0);
-    let label_area = u32::try_from(longest * 8 + 20)
-        .unwrap_or(400)
-        .min(WIDTH / 2);
+    u32::try_from(longest * 8 + 20).unwrap_or(400).min(limit)
+}
 
+/// Horizontal bars of `rate` per row, first row on top, with min–max whiskers. Horizontal so
+/// that long scenario names fit as axis labels without overlapping. With `split_resumed`,
+/// resumed rows get their own colour (its legend is the caller's, outside the plot).
+fn rate_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[&Row],
+    title: &str,
+    unit: &str,
+    split_resumed: bool,
+) -> DrawResult {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let x_max = rows
+        .iter()
+        .map(|r| r.rate.max.max(r.rate.median))
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    // Room past the longest whisker; a run of all-zero rates still gets a usable axis.
+    let x_max = if x_max > 0.0 { x_max * 1.08 } else { 1.0 };
+    let (w, _) = area.dim_in_pixel();
     let axis = RowAxis::new(rows.iter().map(|r| r.name.clone()).collect());
     let band = |i: usize, edge: f64| axis.center(i) - 0.5 + edge;
-
-    let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(&err)?;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(label_area)
+        .y_label_area_size(label_area(rows, w / 2))
         .build_cartesian_2d(0.0..x_max, axis.clone())
-        .map_err(&err)?;
+        .map_err(e)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -194,60 +204,196 @@ fn bar_chart(
         .y_desc("scenario")
         .label_style(("sans-serif", 13))
         .draw()
-        .map_err(&err)?;
+        .map_err(e)?;
+    for (i, row) in rows.iter().enumerate() {
+        let color = if split_resumed && is_resumed(row) {
+            RESUMED_COLOR
+        } else {
+            FULL_COLOR
+        };
+        let r = row.rate;
+        let (min, med, max) = (finite(r.min), finite(r.median), finite(r.max));
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(0.0, band(i, 0.15)), (med, band(i, 0.85))],
+                color.mix(0.8).filled(),
+            )))
+            .map_err(e)?;
+        chart
+            .draw_series(std::iter::once(ErrorBar::new_horizontal(
+                axis.center(i),
+                min.min(med),
+                med,
+                max.max(med),
+                BLACK.stroke_width(1),
+                10,
+            )))
+            .map_err(e)?;
+    }
+    Ok(())
+}
 
-    let groups: Vec<(&str, RGBColor, Vec<usize>)> = if split_resumed {
-        let (resumed, full): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| is_resumed(rows[i]));
-        vec![
-            ("full handshakes", FULL_COLOR, full),
-            ("resumed (≥ 50% of handshakes)", RESUMED_COLOR, resumed),
-        ]
-    } else {
-        vec![("median", FULL_COLOR, (0..n).collect())]
-    };
-    for (label, color, members) in &groups {
-        if members.is_empty() {
-            continue;
-        }
-        let color = *color;
-        chart
-            .draw_series(members.iter().map(|&i| {
-                Rectangle::new(
-                    [
-                        (0.0, band(i, 0.15)),
-                        (finite(rows[i].rate.median), band(i, 0.85)),
-                    ],
-                    color.mix(0.8).filled(),
-                )
-            }))
-            .map_err(&err)?
-            .label(*label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
-        chart
-            .draw_series(members.iter().map(|&i| {
-                let r = rows[i].rate;
-                let (min, med, max) = (finite(r.min), finite(r.median), finite(r.max));
-                ErrorBar::new_horizontal(
-                    axis.center(i),
+/// Server and client CPU µs per operation per row, as two bars in each row's band (server on
+/// top), with min–max whiskers; the row names are those of the rate panel beside it.
+fn cpu_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[&Row],
+    title: &str,
+) -> DrawResult {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let stats = |r: &Row| [r.server_cpu_us, Some(r.client_cpu_us)];
+    let x_max = rows
+        .iter()
+        .flat_map(|r| stats(r).into_iter().flatten())
+        .map(|s| s.max.max(s.median))
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    let x_max = if x_max > 0.0 { x_max * 1.08 } else { 1.0 };
+    let axis = RowAxis::blank(rows.len());
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(8)
+        .build_cartesian_2d(0.0..x_max, axis.clone())
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_label_formatter(&|x: &f64| axis_number(*x, x_max))
+        .x_desc("CPU µs per operation")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    for (i, row) in rows.iter().enumerate() {
+        let top = axis.center(i) + 0.5;
+        for (k, (stat, color)) in stats(row)
+            .into_iter()
+            .zip([SERVER_COLOR, CLIENT_COLOR])
+            .enumerate()
+        {
+            // No server CPU (an external --target): no bar, rather than a bar of 0.
+            let Some(st) = stat else { continue };
+            let (y1, y0) = (top - 0.1 - 0.4 * k as f64, top - 0.5 - 0.4 * k as f64);
+            let (min, med, max) = (finite(st.min), finite(st.median), finite(st.max));
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, y0), (med, y1)],
+                    color.mix(0.85).filled(),
+                )))
+                .map_err(e)?;
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_horizontal(
+                    (y0 + y1) / 2.0,
                     min.min(med),
                     med,
                     max.max(med),
                     BLACK.stroke_width(1),
-                    10,
-                )
-            }))
-            .map_err(&err)?;
+                    6,
+                )))
+                .map_err(e)?;
+        }
     }
-    if split_resumed {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(&err)?;
+    Ok(())
+}
+
+/// How a legend entry is marked.
+#[derive(Clone, Copy)]
+enum Mark {
+    /// A filled square (bars).
+    Bar,
+    /// A short thick line (curves), drawn as a thin filled rectangle so it is not mistaken
+    /// for a data line.
+    Line,
+}
+
+/// Draws legend entries on `area` (which the plots do not use): in a column from the top, or
+/// in a row when `across`.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    entries: &[(String, RGBColor, Mark)],
+    across: bool,
+) -> DrawResult {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let font = ("sans-serif", 13).into_font();
+    let (mut x, mut y) = (12_i32, 10_i32);
+    for (label, color, mark) in entries {
+        let (x0, y0) = match mark {
+            Mark::Bar => ((x, y), (x + 12, y + 12)),
+            Mark::Line => ((x, y + 4), (x + 18, y + 8)),
+        };
+        area.draw(&Rectangle::new([x0, y0], color.filled()))
+            .map_err(e)?;
+        area.draw(&Text::new(label.clone(), (x + 24, y), font.clone()))
+            .map_err(e)?;
+        if across {
+            x += 24 + 8 * i32::try_from(label.chars().count()).unwrap_or(40) + 24;
+        } else {
+            y += LEGEND_ENTRY as i32;
+        }
     }
+    Ok(())
+}
+
+/// Record throughput per row.
+fn throughput_chart(path: &Path, rows: &[&Row]) -> Result<(), ChartError> {
+    let err = draw_err(path);
+    let root = SVGBackend::new(path, (WIDTH, bar_chart_height(rows.len()))).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    rate_panel(
+        &root,
+        rows,
+        "Throughput (MB/s = 10^6 bytes/s, median; whiskers: min–max over repeats)",
+        "MB/s",
+        false,
+    )
+    .map_err(draw_err(path))?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+/// The handshake chart: rate per row (left) beside server and client CPU µs per handshake
+/// (right), rows aligned, the legend in a strip above both.
+fn handshake_chart(path: &Path, rows: &[&Row]) -> Result<(), ChartError> {
+    let err = draw_err(path);
+    let height = LEGEND_STRIP + bar_chart_height(rows.len());
+    let root = SVGBackend::new(path, (HANDSHAKE_WIDTH, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let (strip, body) = root.split_vertically(LEGEND_STRIP);
+    let mut entries = vec![("full handshakes".to_owned(), FULL_COLOR, Mark::Bar)];
+    if rows.iter().any(|r| is_resumed(r)) {
+        entries.push((
+            "resumed (≥ 50% of handshakes)".to_owned(),
+            RESUMED_COLOR,
+            Mark::Bar,
+        ));
+    }
+    entries.push((
+        "server CPU µs/handshake".to_owned(),
+        SERVER_COLOR,
+        Mark::Bar,
+    ));
+    entries.push((
+        "client CPU µs/handshake".to_owned(),
+        CLIENT_COLOR,
+        Mark::Bar,
+    ));
+    legend(&strip, &entries, true).map_err(draw_err(path))?;
+    let (left, right) = body.split_horizontally(HANDSHAKE_WIDTH * 3 / 5);
+    rate_panel(
+        &left,
+        rows,
+        "Handshake rate (handshakes/s, median; whiskers: min–max over repeats)",
+        "handshakes/s",
+        true,
+    )
+    .map_err(draw_err(path))?;
+    cpu_panel(
+        &right,
+        rows,
+        "CPU per handshake (µs, median; server, client)",
+    )
+    .map_err(draw_err(path))?;
     root.present().map_err(&err)?;
     Ok(())
 }
@@ -270,6 +416,11 @@ impl RowAxis {
             names,
             inner: (0.0..n).into(),
         }
+    }
+
+    /// The same bands for `n` rows, unlabelled (a panel beside one that names them).
+    fn blank(n: usize) -> RowAxis {
+        RowAxis::new(vec![String::new(); n])
     }
 
     /// Where row `i`'s band is centered (y grows upwards, so row 0 gets the top band).
@@ -391,28 +542,138 @@ impl ValueFormatter<f64> for NinesAxis {
     }
 }
 
-/// One latency-percentile line per row on a nines × log(µs) plane.
-fn latency_chart(path: &Path, curves: &[(&str, Vec<(f64, f64)>)]) -> Result<(), ChartError> {
+/// One row's latency percentile curve.
+struct Curve<'a> {
+    name: &'a str,
+    kind: Kind,
+    /// (nines, µs) points.
+    points: Vec<(f64, f64)>,
+}
+
+/// The second ten colours: tab20's light partners of [`LINE_COLORS`], still readable as
+/// 2-px lines on white.
+const LIGHT_COLORS: [RGBColor; 10] = [
+    RGBColor(0xae, 0xc7, 0xe8),
+    RGBColor(0xff, 0xbb, 0x78),
+    RGBColor(0x98, 0xdf, 0x8a),
+    RGBColor(0xff, 0x98, 0x96),
+    RGBColor(0xc5, 0xb0, 0xd5),
+    RGBColor(0xc4, 0x9c, 0x94),
+    RGBColor(0xf7, 0xb6, 0xd2),
+    RGBColor(0xc7, 0xc7, 0xc7),
+    RGBColor(0xdb, 0xdb, 0x8d),
+    RGBColor(0x9e, 0xda, 0xe5),
+];
+
+/// `n` colours, no two alike: [`LINE_COLORS`], [`LIGHT_COLORS`], then dark hues around the
+/// circle at the golden angle (so neighbours differ most).
+fn palette(n: usize) -> Vec<RGBColor> {
+    let mut out: Vec<RGBColor> = LINE_COLORS
+        .iter()
+        .chain(&LIGHT_COLORS)
+        .copied()
+        .take(n)
+        .collect();
+    let mut k = 0_u32;
+    while out.len() < n {
+        let hue = (f64::from(k) * 137.508 + 15.0) % 360.0;
+        let light = [0.28, 0.4][(k % 2) as usize];
+        let c = hsl(hue, 0.8, light);
+        if !out.contains(&c) {
+            out.push(c);
+        }
+        k += 1;
+    }
+    out
+}
+
+/// HSL (hue in degrees, saturation and lightness 0..1) to RGB.
+fn hsl(h: f64, s: f64, l: f64) -> RGBColor {
+    let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
+    let x = c * (1.0 - ((h / 60.0) % 2.0 - 1.0).abs());
+    let m = l - c / 2.0;
+    let (r, g, b) = match (h / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let byte = |v: f64| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8;
+    RGBColor(byte(r), byte(g), byte(b))
+}
+
+/// The latency panels, in order, and their titles.
+const LATENCY_PANELS: [(Kind, &str); 3] = [
+    (Kind::Handshake, "Handshakes (new connection each)"),
+    (Kind::Requests, "Keep-alive requests"),
+    (Kind::Throughput, "Throughput (whole bodies)"),
+];
+
+/// One panel per kind of row (handshakes, requests, throughput), each a line per row on a
+/// nines × log(µs) plane, with its legend in a column right of the plot. Colours are given
+/// over all rows, so none repeats anywhere in the chart.
+fn latency_chart(path: &Path, curves: &[Curve<'_>]) -> Result<(), ChartError> {
     let err = draw_err(path);
-    let ys = curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1));
+    let colors = palette(curves.len());
+    let panels: Vec<(&str, Vec<usize>)> = LATENCY_PANELS
+        .iter()
+        .map(|(kind, title)| {
+            let members = (0..curves.len()).filter(|&i| curves[i].kind == *kind);
+            (*title, members.collect::<Vec<_>>())
+        })
+        .filter(|(_, m)| !m.is_empty())
+        .collect();
+    let heights: Vec<u32> = panels
+        .iter()
+        .map(|(_, m)| {
+            let n = u32::try_from(m.len()).unwrap_or(u32::MAX / 2 / LEGEND_ENTRY);
+            PANEL_HEIGHT.max(40 + LEGEND_ENTRY * n)
+        })
+        .collect();
+    let root = SVGBackend::new(path, (WIDTH, heights.iter().sum::<u32>())).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let mut rest = root.clone();
+    for ((title, members), h) in panels.iter().zip(&heights) {
+        let (panel, below) = rest.split_vertically(*h);
+        rest = below;
+        let (plot, key) = panel.split_horizontally(LEGEND_LEFT);
+        let lines: Vec<(&Curve<'_>, RGBColor)> =
+            members.iter().map(|&i| (&curves[i], colors[i])).collect();
+        latency_panel(&plot, title, &lines).map_err(draw_err(path))?;
+        let entries: Vec<(String, RGBColor, Mark)> = lines
+            .iter()
+            .map(|(c, color)| (c.name.to_owned(), *color, Mark::Line))
+            .collect();
+        // Below the panel's caption, level with the plot.
+        let (_, key) = key.split_vertically(30);
+        legend(&key, &entries, false).map_err(draw_err(path))?;
+    }
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+fn latency_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    lines: &[(&Curve<'_>, RGBColor)],
+) -> DrawResult {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let ys = lines.iter().flat_map(|(c, _)| c.points.iter().map(|p| p.1));
     let (y_min, y_max) = ys.fold((f64::MAX, 1.0_f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
     // Whole decades around the data, so the log axis gets readable ticks.
     let y_lo = 10f64.powf(y_min.max(1.0).log10().floor());
     let y_hi = 10f64.powf((y_max * 1.01).log10().ceil()).max(y_lo * 10.0);
-    let root = SVGBackend::new(path, (WIDTH, LATENCY_HEIGHT)).into_drawing_area();
-    root.fill(&WHITE).map_err(&err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Request latency by percentile (µs, log scale; all repeats merged)",
-            ("sans-serif", 18),
-        )
+    let mut chart = ChartBuilder::on(area)
+        .caption(format!("{title}: latency (µs, log)"), ("sans-serif", 16))
         .margin(12)
         // Room for the last percentile label, which is centered on the right edge.
         .margin_right(36)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(NinesAxis::new(), (y_lo..y_hi).log_scale())
-        .map_err(&err)?;
+        .map_err(e)?;
     chart
         .configure_mesh()
         .y_label_formatter(&|y: &f64| format!("{y:.0}"))
@@ -420,30 +681,15 @@ fn latency_chart(path: &Path, curves: &[(&str, Vec<(f64, f64)>)]) -> Result<(), 
         .y_desc("latency (µs)")
         .label_style(("sans-serif", 13))
         .draw()
-        .map_err(&err)?;
-
-    for (i, (name, points)) in curves.iter().enumerate() {
-        let color = LINE_COLORS[i % LINE_COLORS.len()];
+        .map_err(e)?;
+    for (curve, color) in lines {
         chart
             .draw_series(LineSeries::new(
-                points.iter().copied(),
+                curve.points.iter().copied(),
                 color.stroke_width(2),
             ))
-            .map_err(&err)?
-            .label(*name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
+            .map_err(e)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(&err)?;
-    root.present().map_err(&err)?;
     Ok(())
 }
 
@@ -492,6 +738,7 @@ mod tests {
             latency_hdr: hdr,
             repeats: 3,
             per_repeat: Vec::new(),
+            tls_cost: None,
         }
     }
 
@@ -570,6 +817,161 @@ mod tests {
         }
         let tp = std::fs::read_to_string(dir.join("throughput.svg")).unwrap();
         assert!(tp.contains("bulk-1m") && tp.contains("MB/s"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Each `<text>` element of an SVG: (x, its text).
+    fn texts(svg: &str) -> Vec<(f64, String)> {
+        svg.split("<text")
+            .skip(1)
+            .map(|t| {
+                let x = t.split("x=\"").nth(1).unwrap().split('"').next().unwrap();
+                let body = t
+                    .split_once('>')
+                    .unwrap()
+                    .1
+                    .split("</text>")
+                    .next()
+                    .unwrap();
+                (x.parse().unwrap(), body.trim().to_owned())
+            })
+            .collect()
+    }
+
+    /// Each 2-px polyline (a latency curve) of an SVG: (stroke colour, its points' x).
+    fn curves(svg: &str) -> Vec<(String, Vec<f64>)> {
+        svg.split("<polyline")
+            .skip(1)
+            .filter(|p| p.contains("stroke-width=\"2\""))
+            .map(|p| {
+                let stroke = p
+                    .split("stroke=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                let points = p
+                    .split("points=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                let xs = points
+                    .split_whitespace()
+                    .map(|xy| xy.split(',').next().unwrap().parse().unwrap())
+                    .collect();
+                (stroke.to_owned(), xs)
+            })
+            .collect()
+    }
+
+    /// The sample rows plus `extra` handshake rows (more series than one palette of ten).
+    fn many(extra: u64) -> Vec<Row> {
+        let mut rows = sample();
+        for i in 0..extra {
+            let mut r = rows[0].clone();
+            r.name = format!("extra handshake row {i} with a long name");
+            r.latency_hdr = hist(&[100 + i * 30, 200 + i * 40, 300 + i * 50, 2000]);
+            rows.push(r);
+        }
+        rows
+    }
+
+    #[test]
+    fn latency_is_split_by_kind_with_the_legend_beside_the_plots_and_no_colour_twice() {
+        let dir = temp_dir("latency");
+        let rows = many(12);
+        write_charts(&RunResults::fixture(rows.clone()), &dir).unwrap();
+        let svg = std::fs::read_to_string(dir.join("latency.svg")).unwrap();
+        let texts = texts(&svg);
+        for (_, title) in LATENCY_PANELS {
+            assert!(
+                texts.iter().any(|(_, t)| t.starts_with(title)),
+                "no panel '{title}'"
+            );
+        }
+        let legend_left = f64::from(LEGEND_LEFT);
+        for row in &rows {
+            let (x, _) = texts
+                .iter()
+                .find(|(_, t)| *t == row.name)
+                .unwrap_or_else(|| panic!("{} not in the legend", row.name));
+            assert!(*x >= legend_left, "{}: legend entry at x = {x}", row.name);
+        }
+        let lines = curves(&svg);
+        assert_eq!(lines.len(), rows.len());
+        for (colour, xs) in &lines {
+            assert!(
+                xs.iter().all(|x| *x < legend_left),
+                "curve {colour} runs into the legend column"
+            );
+        }
+        let mut colours: Vec<&String> = lines.iter().map(|(c, _)| c).collect();
+        colours.sort();
+        colours.dedup();
+        assert_eq!(colours.len(), rows.len(), "a colour is used twice");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_palette_never_repeats_a_colour() {
+        for n in [1, 10, 11, 20, 21, 64] {
+            let mut p = palette(n);
+            assert_eq!(p.len(), n);
+            p.sort_by_key(|c| (c.0, c.1, c.2));
+            p.dedup();
+            assert_eq!(p.len(), n, "{n} colours");
+        }
+    }
+
+    #[test]
+    fn the_handshake_chart_shows_server_and_client_cpu_per_handshake() {
+        let dir = temp_dir("handshake-cpu");
+        let mut rows = sample();
+        rows[0].server_cpu_us = Some(Stat::of(&[310.0]));
+        rows[0].client_cpu_us = Stat::of(&[205.0]);
+        // An external server: no server bar, the client one stays.
+        rows[1].server_cpu_us = None;
+        write_charts(&RunResults::fixture(rows), &dir).unwrap();
+        let svg = std::fs::read_to_string(dir.join("handshakes.svg")).unwrap();
+        let texts = texts(&svg);
+        for label in ["server CPU µs/handshake", "client CPU µs/handshake"] {
+            let (x, _) = texts.iter().find(|(_, t)| t == label).unwrap();
+            assert!(*x < 1000.0, "{label} in the legend strip");
+        }
+        assert!(
+            texts
+                .iter()
+                .any(|(_, t)| t.starts_with("CPU per handshake"))
+        );
+        let bars = |colour: RGBColor| {
+            let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", colour.0, colour.1, colour.2);
+            // Bars are drawn translucent; the legend's square is opaque.
+            svg.split("<rect")
+                .filter(|r| r.contains(&fill) && r.contains("opacity=\"0.85\""))
+                .map(|r| {
+                    let w = r
+                        .split("width=\"")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap();
+                    w.parse::<f64>().unwrap()
+                })
+                .collect::<Vec<f64>>()
+        };
+        let (server, client) = (bars(SERVER_COLOR), bars(CLIENT_COLOR));
+        assert_eq!(
+            (server.len(), client.len()),
+            (1, 2),
+            "one bar per measured side and row"
+        );
+        // 310 vs 205 µs: the server's bar is the longer, in proportion.
+        let ratio = server[0] / client[0];
+        assert!((ratio - 310.0 / 205.0).abs() < 0.02, "{ratio}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -66,6 +66,8 @@ pub struct ServerChild {
     pub addr: SocketAddr,
     /// Where its admin endpoint is.
     pub admin: SocketAddr,
+    /// Where it serves plain HTTP, when started with `--plain-listen`.
+    pub plain: Option<SocketAddr>,
 }
 
 impl ServerChild {
@@ -84,13 +86,18 @@ impl ServerChild {
 
     /// Starts `exe server` with `args`, listening and serving its admin endpoint on
     /// 127.0.0.1 at ports the kernel picks (whatever `args` says: both are read back from
-    /// its stdout), and waits for its two listening lines.
+    /// its stdout), and waits for its two listening lines (three with `--plain-listen`, whose
+    /// port is picked the same way).
     pub fn spawn(exe: &Path, args: &ServerArgs) -> Result<ServerChild, RunError> {
         let args = ServerArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            plain_listen: args
+                .plain_listen
+                .map(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
             ..args.clone()
         };
+        let wants_plain = args.plain_listen.is_some();
         let mut cmd = Command::new(exe);
         cmd.arg("server").args(args.to_args());
         // The server's stderr is kept (bounded) and shown only if it fails to start: its
@@ -142,6 +149,7 @@ impl ServerChild {
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            plain: None,
         };
         let Some(stdout) = stdout else {
             return Err(RunError::Server("no stdout from the server".into()));
@@ -156,8 +164,8 @@ impl ServerChild {
             }
         });
         let deadline = Instant::now() + READY_TIMEOUT;
-        let (mut addr, mut admin) = (None, None);
-        while addr.is_none() || admin.is_none() {
+        let (mut addr, mut admin, mut plain) = (None, None, None);
+        while addr.is_none() || admin.is_none() || (wants_plain && plain.is_none()) {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .map_err(|_| {
@@ -173,7 +181,11 @@ impl ServerChild {
             if let Some(a) = after("admin listening on http://") {
                 admin = Some(a);
             }
+            if let Some(a) = after("server listening on http://") {
+                plain = Some(a);
+            }
         }
+        handle.plain = plain;
         if let (Some(a), Some(m)) = (addr, admin) {
             handle.addr = a;
             handle.admin = m;

@@ -804,6 +804,7 @@ mod tests {
             latency_hdr: String::new(),
             repeats: 3,
             per_repeat: Vec::new(),
+            tls_cost: None,
         }
     }
 

@@ -57,6 +57,14 @@ pub(crate) fn child_target(child: &ServerChild) -> Result<Target, RunError> {
     )?)
 }
 
+/// The plain-HTTP URL of a local server child started with `--plain-listen` (a floor row).
+pub(crate) fn child_plain_target(child: &ServerChild) -> Result<Target, RunError> {
+    let addr = child.plain.ok_or_else(|| {
+        RunError::Server("the server printed no plain listening line (--plain-listen)".into())
+    })?;
+    Ok(Target::new(&format!("http://{addr}/"), None, None)?)
+}
+
 /// Writes `value` as pretty JSON (with a final newline) to `path`.
 pub(crate) fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<(), RunError> {
     let json = serde_json::to_string_pretty(value).map_err(|e| RunError::Io {

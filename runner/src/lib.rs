@@ -9,6 +9,7 @@
 //! - [`scenario`]: the matrix file, read once into typed scenarios.
 //! - `matrix`: the repeats of each scenario (measured windows) and their aggregation.
 //! - [`sanity`]: the checks a run must pass to be complete.
+//! - [`floor`]: each TLS row's cost over its plain-HTTP floor row.
 //! - `report`: the table, results.json, summary.md and the charts.
 //! - [`results`]: the results document (rows = median over repeats, with ranges).
 //! - `harness`: what `run` and `soak` share (signals, the executable, certificates, the
@@ -21,6 +22,7 @@
 pub mod charts;
 mod child;
 pub mod compare;
+pub mod floor;
 mod harness;
 mod matrix;
 mod report;
@@ -168,6 +170,7 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     );
 
     let outcome = matrix::run_matrix(&matrix, args, &exe, quick, repeats, &stop, &mut results);
+    floor::apply(&matrix, &mut results.rows);
     if let Err(e) = &outcome {
         results.incomplete = Some(e.to_string());
     } else if stop.load(Ordering::Acquire) {

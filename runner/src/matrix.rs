@@ -92,7 +92,9 @@ fn load_options(
     opts.new_conn = s.kind == Kind::Handshake;
     opts.method = method.into();
     opts.upload = upload;
-    opts.tls.versions = s.tls.clone();
+    if !s.plain {
+        opts.tls.versions = s.tls.clone();
+    }
     opts.tls.suites = s.cipher_suites.clone();
     opts.tls.groups = s.kx_groups.clone();
     opts.tls.resume = s.resume;
@@ -102,16 +104,19 @@ fn load_options(
     opts
 }
 
-fn ops_of(kind: Kind, c: &loadgen::stats::Counters) -> f64 {
-    match kind {
+/// A plain row's "handshake" is its new connection, counted by its one request.
+fn ops_of(s: &Scenario, c: &loadgen::stats::Counters) -> f64 {
+    match s.kind {
+        Kind::Handshake if s.plain => c.requests as f64,
         Kind::Handshake => c.handshakes() as f64,
         Kind::Requests => c.requests as f64,
         Kind::Throughput => (c.body_bytes_in + c.body_bytes_out) as f64 / 1e6,
     }
 }
 
-fn server_ops(kind: Kind, d: &Counters) -> f64 {
-    match kind {
+fn server_ops(s: &Scenario, d: &Counters) -> f64 {
+    match s.kind {
+        Kind::Handshake if s.plain => d.requests as f64,
         Kind::Handshake => d.handshakes as f64,
         Kind::Requests => d.requests as f64,
         Kind::Throughput => d.bytes as f64 / 1e6,
@@ -142,13 +147,13 @@ fn one_repeat(
     let r = loadgen::run(opts, &mut window, stop)?;
     let c = &r.measured.counters;
     let secs = r.elapsed.as_secs_f64().max(1e-9);
-    let ops = ops_of(s.kind, c);
+    let ops = ops_of(s, c);
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
     let (server_ops, server_cpu_us, server_util) = match server {
         Some(child) => {
             let (d, wall) = server_window(window.before, scrape(child))
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
-            let sops = server_ops(s.kind, &d);
+            let sops = server_ops(s, &d);
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
@@ -259,6 +264,7 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
         latency_hdr: loadgen::report::encode_hist(&merged),
         repeats: reps.len(),
         per_repeat: reps.iter().map(|r| r.record.clone()).collect(),
+        tls_cost: None,
     })
 }
 
@@ -279,6 +285,12 @@ pub(crate) fn run_matrix(
             break;
         }
         let (server, target, trust) = match &args.target {
+            Some(_) if s.plain => {
+                return Err(RunError::Args(format!(
+                    "scenario '{}': a plain floor row (tls = \"none\") needs the local server, not --target",
+                    s.name
+                )));
+            }
             Some(url) => {
                 let t = Target::new(url, None, args.connect_to.as_deref())?;
                 let trust = args.cacert.clone().map_or(Trust::Platform, Trust::CaFile);
@@ -286,7 +298,11 @@ pub(crate) fn run_matrix(
             }
             None => {
                 let child = ServerChild::start(exe, &args.certs_dir, s, &args.server_cpus.0)?;
-                let t = harness::child_target(&child)?;
+                let t = if s.plain {
+                    harness::child_plain_target(&child)?
+                } else {
+                    harness::child_target(&child)?
+                };
                 let ca = common::certs::paths(&args.certs_dir, s.cert).ca;
                 (Some(child), t, Trust::CaFile(ca))
             }

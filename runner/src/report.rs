@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::results::{Kind, RunResults, Stat};
+use crate::results::{Kind, Row, RunResults, Stat};
 use crate::{RunError, charts, harness};
 
 pub(crate) fn fmt_stat(s: &Stat, digits: usize) -> String {
@@ -23,9 +23,12 @@ pub fn table(r: &RunResults) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "| scenario | rate | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | client CPU µs/op | full / resumed / full after HRR / resumed after HRR | resumed | errors | saturated |"
+        "| scenario | rate | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | TLS cost µs/op | client CPU µs/op | full / resumed / full after HRR / resumed after HRR | resumed | errors | saturated |"
     );
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|");
+    let _ = writeln!(
+        o,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
+    );
     for row in &r.rows {
         let lat = |k: &str| {
             row.latency_merged_us
@@ -35,7 +38,7 @@ pub fn table(r: &RunResults) -> String {
         let h = |k: &str| row.handshakes.get(k).copied().unwrap_or(0);
         let _ = writeln!(
             o,
-            "| {} | {} {} | {} | {} | {} | {} | {} /{} | {} / {} / {} / {} | {} | {} | {} |",
+            "| {} | {} {} | {} | {} | {} | {} | {} | {} /{} | {} / {} / {} / {} | {} | {} | {} |",
             row.name,
             fmt_stat(&row.rate, if row.kind == Kind::Throughput { 1 } else { 0 }),
             row.kind.rate_unit(),
@@ -48,6 +51,7 @@ pub fn table(r: &RunResults) -> String {
                 // A local server not measured fails the row's sanity check; say so here too.
                 (None, None) => "MISSING".into(),
             },
+            tls_cost_cell(row),
             fmt_stat(&row.client_cpu_us, 1),
             row.kind.op_unit(),
             h("full"),
@@ -61,6 +65,15 @@ pub fn table(r: &RunResults) -> String {
         );
     }
     o
+}
+
+/// A TLS row's cost over its floor; "-" on floor rows and where there is none (the reason is
+/// in results.json: `tls_cost.missing`).
+fn tls_cost_cell(row: &Row) -> String {
+    match row.tls_cost.as_ref().and_then(|c| c.us) {
+        Some(us) => format!("{us:.1}"),
+        None => "-".into(),
+    }
 }
 
 pub(crate) fn write_results(r: &RunResults, dir: &Path) -> Result<(), RunError> {
@@ -94,7 +107,7 @@ pub(crate) fn write_results(r: &RunResults, dir: &Path) -> Result<(), RunError> 
         let _ = writeln!(md, "Made with: `{}`\n", line.collect::<Vec<_>>().join(" "));
     }
     md.push_str(&table(r));
-    md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. p50 / p99 / p99.9 µs: percentiles of the whole operation (with a new connection per request: connect, handshake and request) over every request of every repeat's measured window — the repeats' histograms merged, not a median of per-repeat percentiles (those are in results.json as latency_us, each repeat's histogram as per_repeat[].latency_hdr). CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). MB = 10^6 bytes.\n");
+    md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. p50 / p99 / p99.9 µs: percentiles of the whole operation (with a new connection per request: connect, handshake and request) over every request of every repeat's measured window — the repeats' histograms merged, not a median of per-repeat percentiles (those are in results.json as latency_us, each repeat's histogram as per_repeat[].latency_hdr). CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). TLS cost µs/op: the row's server CPU per operation minus that of the plain-HTTP floor row (tls = \"none\") doing the same operation (a new connection, a keep-alive request, the same body size and direction); \"-\" on floor rows and where the matrix has no floor (results.json says why: rows[].tls_cost.missing). MB = 10^6 bytes.\n");
     std::fs::write(dir.join("summary.md"), md).map_err(harness::io_err("writing summary.md"))?;
     charts::write_charts(r, dir).map_err(|e| RunError::Io {
         what: "writing charts".into(),
@@ -115,8 +128,44 @@ fn shell_word(a: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::shell_word;
+    use super::*;
+    use crate::results::TlsCost;
+
+    #[test]
+    fn the_table_has_a_tls_cost_column_with_a_dash_where_there_is_no_floor() {
+        let base = crate::results::tests_support::row("tls", Kind::Requests);
+        let with = Row {
+            tls_cost: Some(TlsCost {
+                floor: Some("floor".into()),
+                us: Some(12.34),
+                missing: None,
+            }),
+            ..base.clone()
+        };
+        let without = Row {
+            name: "unmatched".into(),
+            tls_cost: Some(TlsCost {
+                floor: None,
+                us: None,
+                missing: Some("no plain row".into()),
+            }),
+            ..base.clone()
+        };
+        let t = table(&RunResults::fixture(vec![with, without]));
+        let lines: Vec<&str> = t.lines().collect();
+        let header: Vec<&str> = lines[0].split('|').map(str::trim).collect();
+        let col = header.iter().position(|h| *h == "TLS cost µs/op").unwrap();
+        let cell = |line: &str| line.split('|').map(str::trim).nth(col).unwrap().to_owned();
+        assert_eq!(cell(lines[2]), "12.3");
+        assert_eq!(cell(lines[3]), "-");
+        assert_eq!(
+            lines[1].split('|').count(),
+            lines[0].split('|').count(),
+            "the separator row has a cell per column"
+        );
+    }
 
     #[test]
     fn command_words_are_quoted_only_when_a_shell_would_split_or_expand_them() {

@@ -117,6 +117,22 @@ pub struct Row {
     /// files written before it existed.
     #[serde(default)]
     pub per_repeat: Vec<RepeatRecord>,
+    /// A TLS row's server CPU per operation above its plain floor (see `floor`); None on
+    /// floor rows and in files written before it existed.
+    #[serde(default)]
+    pub tls_cost: Option<TlsCost>,
+}
+
+/// A TLS row's cost over the TCP floor: its server CPU per operation minus the plain row's
+/// doing the same operation (medians), in the row's own unit (µs per handshake, request or MB).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsCost {
+    /// The floor row it is measured against (None when the matrix has none).
+    pub floor: Option<String>,
+    /// Server CPU µs per operation − the floor's (None: see `missing`).
+    pub us: Option<f64>,
+    /// Why there is no figure.
+    pub missing: Option<String>,
 }
 
 /// What one repeat measured, kept so a reader can see both sides' counts of the same
@@ -193,6 +209,33 @@ impl RunResults {
             environment: common::env::Environment::collect(),
             incomplete: None,
             rows,
+        }
+    }
+}
+
+/// Rows for the tests of the modules that read results.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A local row of `kind` with one repeat's worth of plausible numbers and no TLS cost.
+    pub(crate) fn row(name: &str, kind: Kind) -> Row {
+        Row {
+            name: name.to_owned(),
+            kind,
+            rate: Stat::of(&[1000.0]),
+            latency_us: BTreeMap::new(),
+            latency_merged_us: BTreeMap::new(),
+            server_cpu_us: Some(Stat::of(&[100.0])),
+            client_cpu_us: Stat::of(&[80.0]),
+            handshakes: BTreeMap::new(),
+            resumed_share: None,
+            errors: 0,
+            saturated: "neither".to_owned(),
+            latency_hdr: String::new(),
+            repeats: 1,
+            per_repeat: Vec::new(),
+            tls_cost: None,
         }
     }
 }

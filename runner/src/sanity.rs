@@ -108,8 +108,14 @@ pub fn cpu_fits(side: &str, cpu_us_per_op: f64, rate: f64, cores: usize) -> Opti
     })
 }
 
-/// Resumption rows resumed ≥ [`MIN_RESUMED`] of their handshakes; full handshake rows none.
+/// Resumption rows resumed ≥ [`MIN_RESUMED`] of their handshakes; full handshake rows none;
+/// plain floor rows no handshake at all.
 pub fn resumption(s: &Scenario, row: &Row) -> Option<String> {
+    if s.plain {
+        // A floor row has no TLS: any handshake means it did not measure plain HTTP.
+        let handshakes: u64 = row.handshakes.values().sum();
+        return (handshakes > 0).then(|| format!("{handshakes} handshakes in a plain row"));
+    }
     match (s.resumes(), row.resumed_share) {
         (true, Some(share)) if share < MIN_RESUMED => Some(format!(
             "only {:.2}% resumed (at least {:.0}% expected)",
@@ -173,6 +179,7 @@ mod tests {
             latency_hdr: String::new(),
             repeats: 1,
             per_repeat: vec![rep],
+            tls_cost: None,
         }
     }
 
@@ -272,6 +279,22 @@ mod tests {
         );
         let p = broken("full", |row, _| row.resumed_share = None);
         assert!(p.contains("'full': no handshakes"), "{p}");
+    }
+
+    #[test]
+    fn a_plain_floor_row_passes_without_handshakes_and_fails_with_one() {
+        let m = Matrix::parse(
+            "[[scenario]]\nname = \"floor\"\nkind = \"handshake\"\ntls = \"none\"\nconnections = 8\n",
+        )
+        .unwrap();
+        let mut floor = row("floor", 0, 0);
+        floor.resumed_share = None;
+        let r = RunResults::fixture(vec![floor]);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        let mut r = r;
+        r.rows[0].handshakes.insert("full".to_owned(), 1);
+        let p = check(&m, &r).join("; ");
+        assert!(p.contains("'floor': 1 handshakes in a plain row"), "{p}");
     }
 
     #[test]

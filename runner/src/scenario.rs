@@ -1,6 +1,6 @@
 //! The scenario matrix: a TOML file (the standard one is `scenarios/standard.toml`, built in),
 //! read once into typed [`Scenario`]s — TLS versions, key type, suites, groups, both sides'
-//! resumption modes, bodies, durations — so a typo fails in a second, naming the scenario and
+//! resumption modes, bodies, durations, or `tls = "none"` for a plain-HTTP floor row — so a typo fails in a second, naming the scenario and
 //! the field, rather than ten minutes into a run, and nothing downstream parses a string again.
 
 use std::collections::HashSet;
@@ -67,8 +67,11 @@ pub struct Scenario {
     pub name: String,
     /// What it measures.
     pub kind: Kind,
-    /// TLS versions of both sides (`tls = "1.3"`, or `"1.2,1.3"`).
+    /// TLS versions of both sides (`tls = "1.3"`, or `"1.2,1.3"`); empty for a plain row.
     pub tls: Vec<Version>,
+    /// `tls = "none"`: plain HTTP to the server's `--plain-listen` on the same workers, the
+    /// TCP floor a TLS row's cost is measured against (see [`crate::floor`]).
+    pub plain: bool,
     /// Certificate key type.
     pub cert: KeyType,
     /// Key-exchange groups of both sides, in preference order (empty: the provider's).
@@ -89,6 +92,17 @@ impl Scenario {
     /// The server child's flags for this scenario, pinned to `cpus` (one worker per CPU):
     /// the typed scenario straight into the server's own typed options.
     pub fn server_args(&self, certs: &Path, cpus: &[usize]) -> ServerArgs {
+        if self.plain {
+            // The TLS listener keeps its defaults; only the plain one is measured.
+            return ServerArgs {
+                threads: Some(cpus.len().max(1)),
+                pin_cpus: Some(common::cpu::CpuList(cpus.to_vec())),
+                certs_dir: certs.to_path_buf(),
+                cert_type: self.cert,
+                plain_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+                ..ServerArgs::default()
+            };
+        }
         ServerArgs {
             threads: Some(cpus.len().max(1)),
             pin_cpus: Some(common::cpu::CpuList(cpus.to_vec())),
@@ -113,7 +127,7 @@ impl Scenario {
 
     /// Whether both sides were asked to resume (so ≥ 99% of handshakes must be resumed).
     pub fn resumes(&self) -> bool {
-        self.resume != ResumeMode::Off && self.server_resumption != Resumption::Off
+        !self.plain && self.resume != ResumeMode::Off && self.server_resumption != Resumption::Off
     }
 }
 
@@ -246,8 +260,13 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
     f.table.remove("name");
     let kind = f.take::<Kind>("kind")?;
     let kind = f.required("kind", kind)?;
-    let tls = f.parsed("tls", |s: String| tls::parse_versions(&s))?;
+    let tls = f.parsed("tls", |s: String| match s.as_str() {
+        "none" => Ok(None),
+        _ => tls::parse_versions(&s).map(Some),
+    })?;
     let tls = f.required("tls", tls)?;
+    let plain = tls.is_none();
+    let tls = tls.unwrap_or_default();
     let cert = f
         .parsed("cert", |s: String| s.parse::<KeyType>())?
         .unwrap_or(KeyType::EcdsaP256);
@@ -283,11 +302,23 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
     if kind == Kind::Throughput && body.is_none() {
         return Err(f.bad("a throughput scenario needs download or upload"));
     }
+    if plain {
+        // Nothing TLS-specific may be asked of a plain row: it would be silently ignored.
+        let tls_only = [
+            ("kx_groups", !kx_groups.is_empty()),
+            ("cipher_suites", !cipher_suites.is_empty()),
+            ("resume", resume != ResumeMode::Off),
+        ];
+        if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set) {
+            return Err(f.bad_field(key, "a plain row (tls = \"none\") has no TLS to configure"));
+        }
+    }
     f.finish()?;
     Ok(Scenario {
         name,
         kind,
         tls,
+        plain,
         cert,
         kx_groups,
         cipher_suites,
@@ -370,9 +401,38 @@ mod tests {
     fn the_standard_matrix_parses_and_covers_the_issue() {
         let m = Matrix::parse(STANDARD).unwrap();
         let count = |k: Kind| m.scenarios.iter().filter(|s| s.kind == k).count();
-        assert_eq!(count(Kind::Handshake), 10);
-        assert_eq!(count(Kind::Requests), 1);
-        assert_eq!(count(Kind::Throughput), 8);
+        assert_eq!(count(Kind::Handshake), 11);
+        assert_eq!(count(Kind::Requests), 2);
+        assert_eq!(count(Kind::Throughput), 10);
+        let floors: Vec<&str> = m
+            .scenarios
+            .iter()
+            .filter(|s| s.plain)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            floors,
+            [
+                "floor: new connection, plain HTTP",
+                "floor: keep-alive plain",
+                "floor: download plain",
+                "floor: upload plain"
+            ]
+        );
+        // Every TLS row of the standard matrix has its floor.
+        let rows: Vec<crate::results::Row> = m
+            .scenarios
+            .iter()
+            .map(|s| crate::results::tests_support::row(&s.name, s.kind))
+            .collect();
+        let mut with_cost = rows.clone();
+        crate::floor::apply(&m, &mut with_cost);
+        for (s, row) in m.scenarios.iter().zip(&with_cost) {
+            match &row.tls_cost {
+                None => assert!(s.plain, "{}: no TLS cost", s.name),
+                Some(c) => assert!(c.us.is_some(), "{}: {:?}", s.name, c.missing),
+            }
+        }
         assert_eq!(
             m.timing(true),
             (Duration::from_secs(2), Duration::from_millis(500))
@@ -426,6 +486,40 @@ mod tests {
             back.cipher_suites,
             vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_owned()]
         );
+    }
+
+    #[test]
+    fn a_floor_row_is_plain_and_refuses_tls_settings() {
+        let m = Matrix::parse(&with("tls", "\"none\"")).unwrap();
+        let s = &m.scenarios[0];
+        assert!(s.plain && s.tls.is_empty() && !s.resumes());
+        let a = s.server_args(Path::new("/c"), &[1]);
+        assert_eq!(a.plain_listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(a.tls_versions, ServerArgs::default().tls_versions);
+        assert!(!Matrix::parse(BASE).unwrap().scenarios[0].plain);
+        assert_eq!(
+            Matrix::parse(BASE).unwrap().scenarios[0]
+                .server_args(Path::new("/c"), &[1])
+                .plain_listen,
+            None
+        );
+        for (field, value) in [
+            ("kx_groups", "[\"X25519\"]"),
+            ("cipher_suites", "[\"TLS_AES_128_GCM_SHA256\"]"),
+            ("resume", "\"ticket\""),
+        ] {
+            let e = Matrix::parse(&format!("{}{field} = {value}\n", with("tls", "\"none\"")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("field `{field}`")) && e.contains("plain row"),
+                "{e}"
+            );
+        }
+        let e = Matrix::parse(&with("tls", "\"nope\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("field `tls`") && e.contains("nope"), "{e}");
     }
 
     const BASE: &str = "[[scenario]]\nname = \"a\"\nkind = \"handshake\"\ntls = \"1.3\"\n";

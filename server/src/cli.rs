@@ -25,6 +25,12 @@ pub struct ServerArgs {
     #[arg(short, long, default_value = "127.0.0.1:4433")]
     pub listen: SocketAddr,
 
+    /// Also serve the same routes over plain HTTP/1.1 on this address, on the same workers
+    /// (each with its own SO_REUSEPORT listener): the TCP floor a TLS row's cost is read
+    /// against. Never for production traffic.
+    #[arg(long, value_name = "ADDR")]
+    pub plain_listen: Option<SocketAddr>,
+
     /// Worker threads, each with its own epoll and SO_REUSEPORT listener [default: one per CPU
     /// this process may run on: those of --pin-cpus, else all].
     #[arg(short, long)]
@@ -189,6 +195,9 @@ impl ServerArgs {
             out.push(format!("--{name}={value}").into());
         };
         flag("listen", &self.listen);
+        if let Some(a) = self.plain_listen {
+            flag("plain-listen", &a);
+        }
         if let Some(n) = self.threads {
             flag("threads", &n);
         }
@@ -351,8 +360,13 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let listeners = crate::bind(args.listen, threads, args.backlog)?;
-    let server = Server::start(listeners, tls_config, args.settings())?;
+    let plain = match args.plain_listen {
+        Some(a) => crate::bind(a, threads, args.backlog)?,
+        None => Vec::new(),
+    };
+    let server = Server::start_with_plain(listeners, plain, tls_config, args.settings())?;
     let addr = server.local_addrs()[0];
+    let plain_addr = server.plain_addrs().first().copied();
     let admin = match args.admin {
         Some(a) => {
             let l = std::net::TcpListener::bind(a).map_err(|source| ServerError::Io {
@@ -387,7 +401,11 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
             for _ in signals.forever() {
                 seen += 1;
                 if seen == 1 {
-                    eprintln!(
+                    // Not eprintln!, which panics when nobody reads stderr any more (a runner
+                    // killed outright: its child gets SIGTERM with the pipe broken), and this
+                    // thread would die before stopping the server.
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "tlsbench server: shutting down (signal again to cut connections now)"
                     );
                     handle.shutdown();
@@ -411,6 +429,12 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
             versions.join("+"),
             args.resumption
         );
+        if let Some(p) = plain_addr {
+            let _ = writeln!(
+                out,
+                "tlsbench server listening on http://{p}/ (plain HTTP, the TCP floor)"
+            );
+        }
         if let Some(a) = &admin {
             let _ = writeln!(
                 out,
@@ -487,6 +511,7 @@ mod tests {
 
         let changed = ServerArgs {
             listen: "[::1]:0".parse().unwrap(),
+            plain_listen: Some("127.0.0.1:0".parse().unwrap()),
             threads: Some(3),
             backlog: 7,
             tls_versions: "1.2".into(),
@@ -525,6 +550,7 @@ mod tests {
         // it is added. (cert and key conflict with cert_type: `by_path` below covers them.)
         let ServerArgs {
             listen,
+            plain_listen,
             threads,
             backlog,
             tls_versions,
@@ -556,6 +582,7 @@ mod tests {
             key: _,
         } = &changed;
         assert_ne!(listen, &d.listen, "listen");
+        assert_ne!(plain_listen, &d.plain_listen, "plain_listen");
         assert_ne!(threads, &d.threads, "threads");
         assert_ne!(backlog, &d.backlog, "backlog");
         assert_ne!(tls_versions, &d.tls_versions, "tls_versions");

@@ -1,11 +1,13 @@
-//! One connection's state machine: a `rustls::ServerConnection` with the HTTP/1.1 exchange on
-//! top, driven by any byte [`Transport`]. The worker hands it a socket; tests and fuzzers can
+//! One connection's state machine: a `rustls::ServerConnection` (or, for the plain-HTTP floor,
+//! a [`Plain`] session: the same code without TLS) with the HTTP/1.1 exchange on top, driven
+//! by any byte [`Transport`]. The worker hands it a socket; tests and fuzzers can
 //! hand it memory. It reads until the transport would block, answers every complete request
 //! in order, streams large bodies in bounded windows, and decides its own deadline.
 
 use std::io::{self, BufRead, Read, Write};
 use std::time::Instant;
 
+use common::session::{Plain, Session};
 use rustls::ServerConnection;
 
 use crate::config::Settings;
@@ -122,9 +124,9 @@ enum BodyLeft {
     Chunked(ChunkedDecoder),
 }
 
-/// One client connection.
-pub struct Conn {
-    tls: ServerConnection,
+/// One client connection, over TLS or (`Conn<Plain>`) plain TCP.
+pub struct Conn<S = ServerConnection> {
+    tls: S,
     phase: Phase,
     /// Unparsed plaintext: a partial request head, or heads of pipelined requests.
     inbuf: Vec<u8>,
@@ -154,15 +156,28 @@ pub struct Conn {
     linger_since: Instant,
 }
 
-impl Conn {
+impl Conn<ServerConnection> {
     /// A connection accepted at `now`, about to handshake.
     pub fn new(mut tls: ServerConnection, now: Instant) -> Conn {
         // Our own window (OUT_WINDOW) bounds what we queue; rustls must never refuse part of
         // a response we already committed to.
         tls.set_buffer_limit(None);
+        Conn::with(tls, Phase::Handshake, now)
+    }
+}
+
+impl Conn<Plain> {
+    /// A plain-HTTP connection accepted at `now`: no handshake, waiting for a request.
+    pub fn plain(now: Instant) -> Conn<Plain> {
+        Conn::with(Plain::new(), Phase::Idle, now)
+    }
+}
+
+impl<S: Session> Conn<S> {
+    fn with(tls: S, phase: Phase, now: Instant) -> Conn<S> {
         Conn {
             tls,
-            phase: Phase::Handshake,
+            phase,
             inbuf: Vec::new(),
             unflushed: 0,
             closing: false,

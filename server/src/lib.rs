@@ -6,8 +6,9 @@
 //! - [`config`]: runtime [`Settings`] and the TLS side ([`TlsOptions`] → one shared
 //!   `rustls::ServerConfig`, so session caches and ticket keys span all workers).
 //! - [`http`]: sans-I/O HTTP/1.1: head parsing and routing, body framing, response heads.
-//! - [`conn`]: one connection's state machine (TLS + HTTP) over any byte transport.
-//! - `worker`: one thread's event loop: accept, drive, re-register, sweep deadlines.
+//! - [`conn`]: one connection's state machine (TLS or plain, + HTTP) over any byte transport.
+//! - `worker`: one thread's event loop: accept (TLS and plain listeners), drive,
+//!   re-register, sweep deadlines.
 //! - [`stats`]: per-worker counters merged into a [`Snapshot`] on read.
 //! - [`metrics`]: the contract with readers: series names, the Prometheus and JSON
 //!   expositions of a [`Snapshot`], and [`metrics::scrape`], their one reader.
@@ -101,6 +102,7 @@ pub struct Server {
     stats: Arc<Stats>,
     handle: ShutdownHandle,
     addrs: Vec<SocketAddr>,
+    plain_addrs: Vec<SocketAddr>,
 }
 
 impl Server {
@@ -111,6 +113,24 @@ impl Server {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> Result<Server, ServerError> {
+        Server::start_with_plain(listeners, Vec::new(), tls, settings)
+    }
+
+    /// [`Server::start`], with plain-HTTP listeners too (the TCP floor): none, or one per
+    /// worker, served by that worker beside its TLS listener.
+    pub fn start_with_plain(
+        listeners: Vec<std::net::TcpListener>,
+        plain: Vec<std::net::TcpListener>,
+        tls: Arc<rustls::ServerConfig>,
+        settings: Settings,
+    ) -> Result<Server, ServerError> {
+        if !plain.is_empty() && plain.len() != listeners.len() {
+            return Err(ServerError::Config(format!(
+                "{} plain listeners for {} workers: give none or one per worker",
+                plain.len(),
+                listeners.len()
+            )));
+        }
         if listeners.is_empty() {
             return Err(ServerError::Config(
                 "the server needs at least one listener".into(),
@@ -126,7 +146,17 @@ impl Server {
         let mut workers = Vec::with_capacity(listeners.len());
         let mut wakers = Vec::with_capacity(listeners.len());
         let mut addrs = Vec::with_capacity(listeners.len());
+        let mut plain_addrs = Vec::with_capacity(plain.len());
+        let mut plain = plain.into_iter();
         for (i, l) in listeners.into_iter().enumerate() {
+            let plain_listener = match plain.next() {
+                Some(p) => {
+                    p.set_nonblocking(true).map_err(io_err("plain listener"))?;
+                    plain_addrs.push(p.local_addr().map_err(io_err("plain listener address"))?);
+                    Some(mio::net::TcpListener::from_std(p))
+                }
+                None => None,
+            };
             l.set_nonblocking(true).map_err(io_err("listener"))?;
             addrs.push(l.local_addr().map_err(io_err("listener address"))?);
             let poll = mio::Poll::new().map_err(io_err("epoll"))?;
@@ -137,6 +167,7 @@ impl Server {
             workers.push(Worker::new(
                 poll,
                 mio::net::TcpListener::from_std(l),
+                plain_listener,
                 Arc::clone(&tls),
                 Arc::clone(&settings),
                 wstats,
@@ -160,12 +191,18 @@ impl Server {
                 wakers: Arc::new(wakers),
             },
             addrs,
+            plain_addrs,
         })
     }
 
     /// The address of each worker's listener, in worker order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The address of each worker's plain-HTTP listener, in worker order (empty without).
+    pub fn plain_addrs(&self) -> &[SocketAddr] {
+        &self.plain_addrs
     }
 
     /// The live counters.

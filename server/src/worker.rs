@@ -1,5 +1,5 @@
-//! One worker thread: its own `mio::Poll`, its own SO_REUSEPORT listener and a slab of
-//! connections. Accepts until WouldBlock, drives each ready connection until its socket would
+//! One worker thread: its own `mio::Poll`, its own SO_REUSEPORT listener (and, with
+//! `--plain-listen`, a plain-HTTP one beside it) and a slab of connections of either kind. Accepts until WouldBlock, drives each ready connection until its socket would
 //! block, re-registers only when the interest derived from rustls changed, and sweeps
 //! deadlines on a tick so no connection outlives its timeout.
 
@@ -16,11 +16,14 @@ use slab::Slab;
 use crate::config::Settings;
 use crate::conn::{Conn, Ctx, Verdict};
 use crate::http::DateCache;
+use crate::stats::TimeoutKind;
 use crate::stats::WorkerStats;
+use common::session::Plain;
 
 pub(crate) const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
-const FIRST_CONN: usize = 2;
+pub(crate) const PLAIN_LISTENER: Token = Token(2);
+const FIRST_CONN: usize = 3;
 
 /// How long accepting pauses after EMFILE/ENFILE: long enough not to spin on a full
 /// descriptor table, short enough to resume promptly when descriptors free up.
@@ -39,13 +42,56 @@ pub(crate) struct Shared {
 
 struct Entry {
     stream: TcpStream,
-    conn: Conn,
+    conn: AnyConn,
     interest: Interest,
+}
+
+/// A connection of either listener. Each kind is its own monomorphic `Conn`, so the TLS path
+/// costs one match per event for the plain one's existence.
+// Unboxed on purpose: the slab holds mostly TLS connections, and boxing them would add an
+// allocation and a pointer chase per connection to save memory only on plain ones.
+#[allow(clippy::large_enum_variant)]
+enum AnyConn {
+    Tls(Conn),
+    Plain(Conn<Plain>),
+}
+
+/// Calls the same method on whichever connection it is.
+macro_rules! each {
+    ($conn:expr, $c:ident => $call:expr) => {
+        match $conn {
+            AnyConn::Tls($c) => $call,
+            AnyConn::Plain($c) => $call,
+        }
+    };
+}
+
+impl AnyConn {
+    fn on_ready(&mut self, io: &mut TcpStream, ctx: &mut Ctx<'_>, trust: bool) -> Verdict {
+        each!(self, c => c.on_ready(io, ctx, trust))
+    }
+    fn wants(&self) -> (bool, bool) {
+        each!(self, c => c.wants())
+    }
+    fn deadline(&self, s: &Settings) -> (Instant, TimeoutKind) {
+        each!(self, c => c.deadline(s))
+    }
+    fn on_timeout(&mut self, io: &mut TcpStream, ctx: &mut Ctx<'_>) -> Verdict {
+        each!(self, c => c.on_timeout(io, ctx))
+    }
+    fn begin_shutdown(&mut self, io: &mut TcpStream, ctx: &mut Ctx<'_>) -> Verdict {
+        each!(self, c => c.begin_shutdown(io, ctx))
+    }
+    fn on_forced_close(&mut self, ctx: &mut Ctx<'_>) {
+        each!(self, c => c.on_forced_close(ctx))
+    }
 }
 
 pub(crate) struct Worker {
     pub poll: Poll,
     pub listener: Option<TcpListener>,
+    /// The plain-HTTP listener (`--plain-listen`), the TCP floor's way in.
+    pub plain_listener: Option<TcpListener>,
     pub tls: Arc<ServerConfig>,
     pub settings: Arc<Settings>,
     pub stats: Arc<WorkerStats>,
@@ -63,6 +109,7 @@ impl Worker {
     pub fn new(
         poll: Poll,
         listener: TcpListener,
+        plain_listener: Option<TcpListener>,
         tls: Arc<ServerConfig>,
         settings: Arc<Settings>,
         stats: Arc<WorkerStats>,
@@ -71,6 +118,7 @@ impl Worker {
         Worker {
             poll,
             listener: Some(listener),
+            plain_listener,
             tls,
             settings,
             stats,
@@ -95,6 +143,11 @@ impl Worker {
             self.poll
                 .registry()
                 .register(l, LISTENER, Interest::READABLE)?;
+        }
+        if let Some(l) = self.plain_listener.as_mut() {
+            self.poll
+                .registry()
+                .register(l, PLAIN_LISTENER, Interest::READABLE)?;
         }
         let mut events = Events::with_capacity(1024);
         let tick = (self.settings.min_timeout() / 8)
@@ -123,7 +176,8 @@ impl Worker {
 
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now),
+                    LISTENER => self.accept(now, false),
+                    PLAIN_LISTENER => self.accept(now, true),
                     WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONN;
@@ -155,7 +209,8 @@ impl Worker {
             }
             if self.accept_paused_until.is_some_and(|until| now >= until) {
                 self.accept_paused_until = None;
-                self.accept(now);
+                self.accept(now, false);
+                self.accept(now, true);
             }
             if now >= next_sweep {
                 self.sweep(now);
@@ -174,11 +229,17 @@ impl Worker {
         }
     }
 
-    fn accept(&mut self, now: Instant) {
+    /// Accepts on the TLS listener, or on the plain one (`plain`).
+    fn accept(&mut self, now: Instant, plain: bool) {
         if self.accept_paused_until.is_some() {
             return;
         }
-        let Some(listener) = self.listener.as_ref() else {
+        let listener = if plain {
+            self.plain_listener.as_ref()
+        } else {
+            self.listener.as_ref()
+        };
+        let Some(listener) = listener else {
             return;
         };
         loop {
@@ -197,18 +258,22 @@ impl Worker {
                     }
                     // Responses are written whole per event; Nagle would only add latency.
                     let _ = stream.set_nodelay(true);
-                    let tls = match ServerConnection::new(Arc::clone(&self.tls)) {
-                        Ok(t) => t,
-                        Err(_) => {
-                            self.stats.closed();
-                            continue;
+                    let conn = if plain {
+                        AnyConn::Plain(Conn::plain(now))
+                    } else {
+                        match ServerConnection::new(Arc::clone(&self.tls)) {
+                            Ok(t) => AnyConn::Tls(Conn::new(t, now)),
+                            Err(_) => {
+                                self.stats.closed();
+                                continue;
+                            }
                         }
                     };
                     let slot = self.conns.vacant_entry();
                     let token = Token(slot.key() + FIRST_CONN);
                     let mut entry = Entry {
                         stream,
-                        conn: Conn::new(tls, now),
+                        conn,
                         interest: Interest::READABLE,
                     };
                     if self
@@ -333,6 +398,9 @@ impl Worker {
 
     fn begin_shutdown(&mut self, now: Instant) {
         if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        if let Some(mut l) = self.plain_listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();

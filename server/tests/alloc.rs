@@ -64,8 +64,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The count spans every worker thread of the process: one test at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn keep_alive_requests_allocate_only_inside_rustls() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let server = support::start_default();
     let cfg = support::client_config(KeyType::EcdsaP256, &[&TLS13], support::ClientResume::Off);
     let mut tls = support::connect(server.local_addrs()[0], &cfg);
@@ -89,5 +93,54 @@ fn keep_alive_requests_allocate_only_inside_rustls() {
         "the counter must see rustls's record buffers"
     );
     drop(tls);
+    server.stop().unwrap();
+}
+
+#[test]
+fn plain_keep_alive_requests_allocate_nothing() {
+    use std::io::{BufRead, BufReader, Read};
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let c = support::chain(KeyType::EcdsaP256);
+    let cfg = server::TlsOptions::default()
+        .server_config(
+            support::pem_certs(&c.chain_pem()),
+            support::pem_key(&c.leaf_key_pem),
+        )
+        .unwrap();
+    let bind = || vec![std::net::TcpListener::bind("127.0.0.1:0").unwrap()];
+    let server =
+        server::Server::start_with_plain(bind(), bind(), cfg, server::Settings::default()).unwrap();
+    let sock = std::net::TcpStream::connect(server.plain_addrs()[0]).unwrap();
+    let mut writer = sock.try_clone().unwrap();
+    let mut reader = BufReader::new(sock);
+    let mut round = |n: usize| {
+        for _ in 0..n {
+            writer
+                .write_all(b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n")
+                .unwrap();
+            let mut length = None;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("Content-Length: ") {
+                    length = Some(v.trim().parse::<usize>().unwrap());
+                }
+            }
+            let mut body = vec![0; length.unwrap()];
+            reader.read_exact(&mut body).unwrap();
+            assert_eq!(body, server::http::HELLO_PAGE);
+        }
+    };
+    round(200);
+    let before = WORKER_ALLOCS.load(Ordering::Relaxed);
+    round(1000);
+    let after = WORKER_ALLOCS.load(Ordering::Relaxed);
+    // No TLS records: the plain session's buffers are kept, so steady state allocates nothing.
+    assert_eq!(after - before, 0, "allocations in 1000 plain requests");
+    drop(writer);
+    drop(reader);
     server.stop().unwrap();
 }

@@ -68,10 +68,13 @@ impl TestServer {
                 .unwrap();
         let key = PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()).unwrap();
         let cfg = opts.server_config(certs, key).unwrap();
-        let listeners = (0..workers)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let server = Server::start(listeners, cfg, settings).unwrap();
+        let bind = || {
+            (0..workers)
+                .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+                .collect()
+        };
+        // Every test server also serves plain HTTP (the TCP floor) beside TLS.
+        let server = Server::start_with_plain(bind(), bind(), cfg, settings).unwrap();
         let dir = temp_dir("srv");
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, &chain.root_pem).unwrap();
@@ -85,6 +88,12 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.server.as_ref().unwrap().local_addrs()[0].port()
+    }
+
+    /// The plain-HTTP listener's URL (the first worker's).
+    pub fn plain_url(&self, path: &str) -> String {
+        let port = self.server.as_ref().unwrap().plain_addrs()[0].port();
+        format!("http://127.0.0.1:{port}{path}")
     }
 
     pub fn url(&self, path: &str) -> String {
