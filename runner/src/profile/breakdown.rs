@@ -34,6 +34,10 @@ pub struct Breakdown {
     pub sampled_ns: u64,
     /// Percent of samples in a component other than "other".
     pub named_pct: f64,
+    /// Percent of samples whose stack was walked back to its thread's root ([`ROOTS`]):
+    /// how complete perf's call graphs were (stacks cut short can still be classified by
+    /// their leaf frames, but lose their callers in the flame graph).
+    pub complete_pct: f64,
     /// Every component with at least one sample, in [`Component::ALL`] order.
     pub parts: Vec<Part>,
     /// The folded stacks, relative to the results directory.
@@ -55,6 +59,19 @@ pub struct RowProfile {
     pub client: Option<Breakdown>,
 }
 
+/// The outermost frames of a thread's stack on Linux: a stack that starts with one was
+/// walked completely.
+pub const ROOTS: &[&str] = &[
+    "clone3",
+    "__clone3",
+    "clone",
+    "__clone",
+    "start_thread",
+    "_start",
+    "__libc_start_main",
+    "__libc_start_call_main",
+];
+
 /// Why a breakdown could not be made.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("no samples: perf recorded nothing of this side in the measured window")]
@@ -68,9 +85,13 @@ pub fn breakdown(
     files: (String, String),
 ) -> Result<Breakdown, NoSamples> {
     let mut counts: BTreeMap<Component, u64> = BTreeMap::new();
+    let mut complete = 0;
     for (stack, n) in folded {
         let frames: Vec<&str> = stack.split(';').collect();
         *counts.entry(classify(&frames)).or_default() += n;
+        if frames.first().is_some_and(|f| ROOTS.contains(f)) {
+            complete += n;
+        }
     }
     let samples: u64 = counts.values().sum();
     if samples == 0 {
@@ -93,6 +114,7 @@ pub fn breakdown(
     Ok(Breakdown {
         sampled_ns: samples,
         named_pct: (samples - other) as f64 * 100.0 / samples as f64,
+        complete_pct: complete as f64 * 100.0 / samples as f64,
         parts,
         folded: files.0,
         flamegraph: files.1,
@@ -120,22 +142,23 @@ pub fn table(r: &RunResults) -> String {
         o,
         "\n## Where the CPU goes (perf cpu-clock samples of the measured windows)\n"
     );
-    let _ = write!(o, "| scenario | side | sampled ms | named |");
+    let _ = write!(o, "| scenario | side | sampled ms | named | whole stacks |");
     for c in Component::ALL {
         let _ = write!(o, " {} |", c.label());
     }
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "|---|---|---:|---:|{}",
+        "|---|---|---:|---:|---:|{}",
         "---:|".repeat(Component::ALL.len())
     );
     for (name, side, b) in profiled {
         let _ = write!(
             o,
-            "| {name} | {side} | {:.0} | {:.1}% |",
+            "| {name} | {side} | {:.0} | {:.1}% | {:.1}% |",
             b.sampled_ns as f64 / 1e6,
-            b.named_pct
+            b.named_pct,
+            b.complete_pct
         );
         for c in Component::ALL {
             let cell = match b.parts.iter().find(|p| p.component == c) {
@@ -168,7 +191,10 @@ mod tests {
     #[test]
     fn shares_sum_to_100_and_microseconds_to_the_cpu_per_op() {
         let f = folded(&[
-            ("server::run;aws_lc_0_47_0_ECDSA_sign", 30),
+            (
+                "clone3;start_thread;server::run;aws_lc_0_47_0_ECDSA_sign",
+                30,
+            ),
             ("server::run;rustls::x;aws_lc_0_47_0_HKDF", 20),
             ("server::run;rustls::x", 10),
             ("std::x", 3),
@@ -181,6 +207,7 @@ mod tests {
         let us: f64 = b.parts.iter().filter_map(|p| p.us_per_op).sum();
         assert!((us - 200.0).abs() < 1e-9, "{us}");
         assert!((b.named_pct - 97.0).abs() < 1e-9, "{}", b.named_pct);
+        assert!((b.complete_pct - 30.0).abs() < 1e-9, "{}", b.complete_pct);
         let sig = &b.parts[0];
         assert_eq!(sig.component, Component::Signatures);
         assert_eq!(sig.us_per_op, Some(60.0));
@@ -215,7 +242,7 @@ mod tests {
         let lines: Vec<&str> = t.lines().filter(|l| l.starts_with("| ")).collect();
         assert_eq!(lines.len(), 3, "{t}");
         assert!(
-            lines[1].starts_with("| b | server | 1 | 100.0% | 30.0 (75.0%) | - |"),
+            lines[1].starts_with("| b | server | 1 | 100.0% | 100.0% | 30.0 (75.0%) | - |"),
             "{t}"
         );
         assert!(lines[2].starts_with("| a | server |"), "{t}");

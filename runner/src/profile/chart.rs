@@ -172,6 +172,7 @@ pub(crate) mod tests {
             let server = Breakdown {
                 sampled_ns: 1_000_000,
                 named_pct: 100.0,
+                complete_pct: 100.0,
                 parts: parts
                     .iter()
                     .map(|(c, us)| Part {
