@@ -264,8 +264,20 @@ fn slug(name: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_side_of_a_server_that_is_not_ours_is_refused() {
+        for side in [Side::Server, Side::Both] {
+            let e = Profiler::new("perf".into(), side, CallGraph::Dwarf, true, Path::new("x"))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("--target"), "{e}");
+        }
+    }
 
     #[test]
     fn row_names_become_plain_file_names() {

@@ -252,17 +252,23 @@ pub fn fold(
     let _ = std::fs::remove_file(data);
     for line in out.lines() {
         let line = line.map_err(failed("script (folded output)"))?;
-        let Some((stack, count)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(count) = count.parse::<u64>() else {
-            continue;
-        };
-        // The root frame is the thread's name: filter on it, then drop it.
-        let (thread, frames) = stack.split_once(';').unwrap_or((stack, ""));
-        if thread.starts_with(thread_prefix) {
-            *into.entry(frames.to_owned()).or_default() += count;
-        }
+        add_folded_line(&line, thread_prefix, into)?;
+    }
+    Ok(())
+}
+
+/// Adds one folded line (`thread;frame;...;leaf COUNT`) to `into` when its thread's name
+/// starts with `thread_prefix`, without the thread's name.
+fn add_folded_line(line: &str, thread_prefix: &str, into: &mut Folded) -> Result<(), PerfError> {
+    let bad = || PerfError::Failed {
+        what: "script (folding)",
+        why: format!("not a folded stack: {line:?}"),
+    };
+    let (stack, count) = line.rsplit_once(' ').ok_or_else(bad)?;
+    let count = count.parse::<u64>().map_err(|_| bad())?;
+    let (thread, frames) = stack.split_once(';').unwrap_or((stack, ""));
+    if thread.starts_with(thread_prefix) {
+        *into.entry(frames.to_owned()).or_default() += count;
     }
     Ok(())
 }
@@ -271,6 +277,22 @@ pub fn fold(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folded_lines_are_filtered_by_thread_and_a_malformed_line_is_refused() {
+        let mut f = Folded::new();
+        add_folded_line("tlsbench-load-0;a;b 3", "tlsbench-load-", &mut f).unwrap();
+        add_folded_line("tlsbench-load-1;a;b 2", "tlsbench-load-", &mut f).unwrap();
+        add_folded_line("tlsbench;main;c 7", "tlsbench-load-", &mut f).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f["a;b"], 5);
+        add_folded_line("tlsbench;main;c 7", "", &mut f).unwrap();
+        assert_eq!(f["main;c"], 7);
+        for bad in ["no-count", "a;b x", "a;b -1"] {
+            let e = add_folded_line(bad, "", &mut f).unwrap_err().to_string();
+            assert!(e.contains("not a folded stack"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn a_missing_perf_names_the_package() {
