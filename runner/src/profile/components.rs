@@ -333,9 +333,6 @@ pub const RULES: &[Rule] = &[
             "sha1_block",
             "sha256_block",
             "sha512_block",
-            "SHA3",
-            "keccak",
-            "Keccak",
             "MD5",
             "md5_block",
             "EVP_Digest",
@@ -364,13 +361,19 @@ pub const RULES: &[Rule] = &[
             "aws_lc_rs::aead",
         ],
     },
-    // Primitives reached without their operation's entry point in the stack (a frame-pointer
-    // stack cut short inside assembly): the curve code is key exchange, since the server's
-    // ECDSA signing is claimed above whenever its entry point is seen; big numbers are RSA.
+    // Primitives reached without their operation's entry point in the stack (a stack cut
+    // short inside assembly without unwind tables): the curve code is key exchange, since the
+    // server's ECDSA signing is claimed above whenever its entry point is seen; SHA-3 is
+    // ML-KEM's (TLS itself never uses it; the RNG's Keccak is claimed above); big numbers
+    // are RSA.
     Rule {
         component: Component::KeyExchange,
         frames: Frames::User,
         patterns: &[
+            "SHA3",
+            "sha3_",
+            "keccak",
+            "Keccak",
             "curve25519",
             "fiat_25519",
             "fiat_p256",
@@ -580,6 +583,15 @@ mod tests {
         assert_eq!(
             of("[unknown];ecp_nistz256_point_mulx"),
             Component::KeyExchange
+        );
+        // SHA-3 cut off from ML-KEM (seen in real stacks) is still ML-KEM's; the RNG's is not.
+        assert_eq!(
+            of("[unknown];aws_lc_0_47_0_sha3_keccak4_f1600_alt"),
+            Component::KeyExchange
+        );
+        assert_eq!(
+            of("aws_lc_0_47_0_jent_read_entropy;jent_keccakp_1600"),
+            Component::OtherCrypto
         );
     }
 
