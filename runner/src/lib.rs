@@ -18,6 +18,8 @@
 //! - [`compare`]: `tlsbench compare OLD NEW`.
 //! - [`charts`]: SVG charts with plotters.
 //! - [`soak`]: `tlsbench soak`.
+//! - [`profile`]: `--profile`: perf samples of the measured windows, flame graphs and the
+//!   component breakdown.
 
 pub mod charts;
 mod child;
@@ -25,6 +27,7 @@ pub mod compare;
 pub mod floor;
 mod harness;
 mod matrix;
+pub mod profile;
 mod report;
 pub mod results;
 pub mod sanity;
@@ -57,6 +60,9 @@ pub enum RunError {
     /// The measurements could not be put together.
     #[error("results: {0}")]
     Results(String),
+    /// `--profile` could not profile.
+    #[error("profile: {0}")]
+    Profile(#[from] profile::ProfileError),
     /// The load generator refused its options.
     #[error("load: {0}")]
     Load(#[from] loadgen::LoadError),
@@ -103,6 +109,16 @@ pub struct RunArgs {
     /// Certificates directory (generated when missing).
     #[arg(long, default_value = "certs")]
     pub certs_dir: PathBuf,
+    /// Sample this side with Linux perf (cpu-clock) during each measured window: per row,
+    /// folded stacks, a flame graph and a component breakdown in results.json and summary.md.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "server")]
+    pub profile: Option<profile::Side>,
+    /// With --profile: how perf walks stacks (fp: frame pointers; dwarf: copied stack).
+    #[arg(long, value_enum, default_value = "dwarf", requires = "profile")]
+    pub call_graph: profile::perf::CallGraph,
+    /// The perf executable --profile runs.
+    #[arg(long, default_value = "perf", hide = true)]
+    pub perf: PathBuf,
     /// The tlsbench binary to start the server from [default: this executable].
     #[arg(long, hide = true)]
     pub server_exe: Option<PathBuf>,
@@ -152,12 +168,21 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
         environment: env.clone(),
         incomplete: None,
         rows: Vec::new(),
+        profiles: Default::default(),
     };
     let dir = args.out.join(format!(
         "{}-{}",
         common::env::utc_stamp(started),
         sanitize(&env.hostname)
     ));
+    // Checked before the results directory exists: a run that cannot profile writes nothing.
+    let profiler = args
+        .profile
+        .map(|side| {
+            let external = args.target.is_some();
+            profile::Profiler::new(args.perf.clone(), side, args.call_graph, external, &dir)
+        })
+        .transpose()?;
     std::fs::create_dir_all(&dir)
         .map_err(harness::io_err(format!("creating {}", dir.display())))?;
     println!(
@@ -169,7 +194,16 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
         dir.display()
     );
 
-    let outcome = matrix::run_matrix(&matrix, args, &exe, quick, repeats, &stop, &mut results);
+    let outcome = matrix::run_matrix(
+        &matrix,
+        args,
+        &exe,
+        quick,
+        repeats,
+        &stop,
+        &mut results,
+        profiler.as_ref(),
+    );
     floor::apply(&matrix, &mut results.rows);
     if let Err(e) = &outcome {
         results.incomplete = Some(e.to_string());

@@ -11,6 +11,7 @@ use loadgen::verify::Trust;
 use loadgen::{Hist, LoadOptions, Target};
 
 use crate::child::{Counters, ServerChild};
+use crate::profile::{self, Profiler, RowStacks};
 use crate::results::{Kind, RepeatRecord, Row, RunResults, Stat};
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
@@ -25,16 +26,22 @@ fn scrape(server: &ServerChild) -> Scrape {
         .map_err(|e| e.to_string())
 }
 
-/// The server's counters at the start of the measured window, read when warm-up ends.
+/// The server's counters at the start of the measured window, read when warm-up ends (and
+/// with `--profile`, perf started then).
 struct Window<'a> {
     server: Option<&'a ServerChild>,
     before: Option<Scrape>,
+    profiler: Option<&'a Profiler>,
+    profile: Option<profile::Window>,
 }
 
 impl loadgen::Observer for Window<'_> {
     fn measuring(&mut self) {
         if let Some(s) = self.server {
             self.before = Some(scrape(s));
+        }
+        if let Some(p) = self.profiler {
+            self.profile = Some(p.start(self.server.map(|s| s.pid)));
         }
     }
 }
@@ -139,12 +146,22 @@ fn one_repeat(
     server: Option<&ServerChild>,
     server_cpus: usize,
     stop: &AtomicBool,
+    profiler: Option<(&Profiler, &mut RowStacks)>,
 ) -> Result<(Repeat, Option<String>), RunError> {
     let mut window = Window {
         server,
         before: None,
+        profiler: profiler.as_ref().map(|(p, _)| *p),
+        profile: None,
     };
     let r = loadgen::run(opts, &mut window, stop)?;
+    // Interrupted: no profile (dropping the window's recordings stops perf).
+    if let Some((p, stacks)) = profiler
+        && !stop.load(Ordering::Acquire)
+    {
+        let w = window.profile.take().unwrap_or_default();
+        p.stop(w, stacks)?;
+    }
     let c = &r.measured.counters;
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     let ops = ops_of(s, c);
@@ -271,6 +288,7 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
 /// Runs every scenario's repeats and pushes its row to `results`; stops at the first error
 /// (a server that does not start, a failed admin scrape) or when `stop` is raised, keeping
 /// the rows before it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_matrix(
     matrix: &Matrix,
     args: &RunArgs,
@@ -279,6 +297,7 @@ pub(crate) fn run_matrix(
     repeats: usize,
     stop: &AtomicBool,
     results: &mut RunResults,
+    profiler: Option<&Profiler>,
 ) -> Result<(), RunError> {
     for s in &matrix.scenarios {
         if stop.load(Ordering::Acquire) {
@@ -309,12 +328,19 @@ pub(crate) fn run_matrix(
         };
         let opts = load_options(s, matrix, args, quick, &target, trust);
         let mut reps = Vec::with_capacity(repeats);
+        let mut stacks = RowStacks::default();
         for _ in 0..repeats {
             if stop.load(Ordering::Acquire) {
                 break;
             }
-            let (rep, incomplete) =
-                one_repeat(s, &opts, server.as_ref(), args.server_cpus.0.len(), stop)?;
+            let (rep, incomplete) = one_repeat(
+                s,
+                &opts,
+                server.as_ref(),
+                args.server_cpus.0.len(),
+                stop,
+                profiler.map(|p| (p, &mut stacks)),
+            )?;
             if stop.load(Ordering::Acquire) {
                 // Cut short by Ctrl-C: not a measurement of the scenario; rows before it stay.
                 break;
@@ -344,6 +370,11 @@ pub(crate) fn run_matrix(
             format_args!("{:.1}", row.client_cpu_us.median),
             row.kind.op_unit()
         );
+        if let Some(p) = profiler {
+            results
+                .profiles
+                .insert(row.name.clone(), p.finish_row(&row, &stacks)?);
+        }
         results.rows.push(row);
     }
     Ok(())

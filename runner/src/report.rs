@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::results::{Kind, Row, RunResults, Stat};
-use crate::{RunError, charts, harness};
+use crate::{RunError, charts, harness, profile};
 
 pub(crate) fn fmt_stat(s: &Stat, digits: usize) -> String {
     if (s.max - s.min).abs() < f64::EPSILON {
@@ -108,9 +108,14 @@ pub(crate) fn write_results(r: &RunResults, dir: &Path) -> Result<(), RunError> 
     }
     md.push_str(&table(r));
     md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. p50 / p99 / p99.9 µs: percentiles of the whole operation (with a new connection per request: connect, handshake and request) over every request of every repeat's measured window — the repeats' histograms merged, not a median of per-repeat percentiles (those are in results.json as latency_us, each repeat's histogram as per_repeat[].latency_hdr). CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). TLS cost µs/op: the row's server CPU per operation minus that of the plain-HTTP floor row (tls = \"none\") doing the same operation (a new connection, a keep-alive request, the same body size and direction); \"-\" on floor rows and where the matrix has no floor (results.json says why: rows[].tls_cost.missing). MB = 10^6 bytes.\n");
+    md.push_str(&profile::breakdown::table(r));
     std::fs::write(dir.join("summary.md"), md).map_err(harness::io_err("writing summary.md"))?;
     charts::write_charts(r, dir).map_err(|e| RunError::Io {
         what: "writing charts".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    profile::chart::write(r, &dir.join("profile.svg")).map_err(|e| RunError::Io {
+        what: "writing profile.svg".into(),
         source: std::io::Error::other(e.to_string()),
     })?;
     Ok(())

@@ -189,6 +189,10 @@ pub struct RunResults {
     pub incomplete: Option<String>,
     /// One per scenario, in matrix order.
     pub rows: Vec<Row>,
+    /// `--profile`: each profiled row's component breakdowns, by scenario name. Absent when
+    /// the run was not profiled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, crate::profile::breakdown::RowProfile>,
 }
 
 #[cfg(test)]
@@ -209,6 +213,7 @@ impl RunResults {
             environment: common::env::Environment::collect(),
             incomplete: None,
             rows,
+            profiles: BTreeMap::new(),
         }
     }
 }
