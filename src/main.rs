@@ -39,6 +39,10 @@ enum Command {
     /// handshakes/s, record GB/s, ratios to the crypto floor, HTTP per-request overhead. Only
     /// the last run's results count: older ones or another profile's are left out and listed.
     BenchReport(BenchReportArgs),
+    /// Count instructions under valgrind (callgrind) per handshake side and per 16 KiB record
+    /// of the standard matrix; writes <out>/instructions.json for `compare --metric
+    /// instructions`. Needs valgrind.
+    Icount(icount::IcountArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -102,6 +106,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Certs(args) => certs_command(&args)?,
         Command::BenchReport(args) => bench_report_command(&args)?,
+        Command::Icount(args) => {
+            if let Some(path) = icount::run(&args).context("icount")? {
+                println!("wrote {}", path.display());
+            }
+        }
     }
     Ok(0)
 }

@@ -18,7 +18,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -139,6 +139,27 @@ fn material(key_type: KeyType) -> Result<Arc<Material>, PairError> {
     let m = Arc::new(generate_material(key_type)?);
     cache.push((key_type, Arc::clone(&m)));
     Ok(m)
+}
+
+/// Makes every later pair of `key_type` in this process use the chain `tlsbench certs` wrote
+/// under `dir` (`<dir>/<type>/`) instead of one generated for the process: instruction counts
+/// depend a little on the key and certificate bytes, so a harness comparing counts across
+/// processes needs the same chain each time. Loaded as the server and load generator load it.
+pub fn use_chain(dir: &Path, key_type: KeyType) -> Result<(), PairError> {
+    let paths = certs::paths(dir, key_type);
+    let m = Arc::new(Material {
+        chain: certs::load_certs(&paths.chain)?,
+        key: certs::load_private_key(&paths.key)?,
+        roots: verify::root_store(&Trust::CaFile(paths.ca.clone()))?,
+        ca_file: paths.ca,
+    });
+    let mut cache = match MATERIAL.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    cache.retain(|(kt, _)| *kt != key_type);
+    cache.push((key_type, m));
+    Ok(())
 }
 
 /// Generates a chain, writes it with `certs::write` (as `tlsbench certs` does), and loads it
@@ -328,8 +349,12 @@ fn add(
     }
 }
 
-/// Hands `input` to `conn` and processes it.
-fn feed<D: SideData>(conn: &mut ConnectionCommon<D>, mut input: &[u8]) -> Result<(), PairError> {
+/// Hands `input` to `conn` and processes it: one side's step on the peer's flight (public
+/// so the instruction-count harness can count one side's steps alone).
+pub fn feed<D: SideData>(
+    conn: &mut ConnectionCommon<D>,
+    mut input: &[u8],
+) -> Result<(), PairError> {
     while !input.is_empty() {
         let n = conn
             .read_tls(&mut input)
@@ -342,8 +367,11 @@ fn feed<D: SideData>(conn: &mut ConnectionCommon<D>, mut input: &[u8]) -> Result
     Ok(())
 }
 
-/// Appends everything `conn` has to send to `out`.
-fn flush<D: SideData>(conn: &mut ConnectionCommon<D>, out: &mut Vec<u8>) -> Result<(), PairError> {
+/// Appends everything `conn` has to send to `out`: one side producing its flight.
+pub fn flush<D: SideData>(
+    conn: &mut ConnectionCommon<D>,
+    out: &mut Vec<u8>,
+) -> Result<(), PairError> {
     while conn.wants_write() {
         conn.write_tls(out)
             .map_err(io_err("write_tls into the buffer"))?;

@@ -6,10 +6,17 @@
 //! a row without the metric, an incomplete run, quick against full) make it exit 2 rather
 //! than pass on what it could not check. Each rule has an `--allow-…` flag, and the output
 //! names the flag whenever it let something through.
+//!
+//! `--metric instructions` reads two `instructions.json` files of `tlsbench icount` instead
+//! (the deterministic CI gate): the same matching, thresholds and strictness, plus one more
+//! rule — counts taken under different conditions (CPU features the counted process saw,
+//! valgrind version, build profile) are refused, since aws-lc's code paths depend on them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+use icount::report::{Report as InstructionReport, Row as InstructionRow};
 
 use crate::results::{Kind, Row, RunResults, SCHEMA_VERSION, Stat};
 
@@ -35,18 +42,20 @@ Exit codes:
   0  compared like with like, no regression beyond the threshold
   1  a row regressed beyond the threshold
   2  not like with like: a baseline row missing from NEW, a row without the metric, an
-     incomplete run, quick against full (each accepted by its --allow-... flag, which the
-     output then names), no row compared at all, an unreadable input, or a usage error.
+     incomplete run, quick against full, instruction counts under other CPU features,
+     valgrind or profile (each accepted by its --allow-... flag, which the output then
+     names), no row compared at all, an unreadable input, or a usage error.
      2 wins over 1: a regression between runs that are not alike is not a verdict.")]
 pub struct CompareArgs {
-    /// The baseline `results.json`.
+    /// The baseline `results.json` (`instructions.json` with --metric instructions).
     pub old: PathBuf,
-    /// The `results.json` to check against the baseline.
+    /// The file to check against the baseline, of the same kind as OLD.
     pub new: PathBuf,
     /// How much worse a row may get before it counts as a regression: "10%" or "10" (percent).
     #[arg(long, default_value = "10%", value_parser = parse_threshold)]
     pub threshold: f64,
-    /// The metric to compare (medians over repeats).
+    /// The metric to compare (medians over repeats; for instructions, the interquartile mean
+    /// over iterations that `tlsbench icount` wrote).
     #[arg(long, value_enum, default_value_t = Metric::ServerCpu)]
     pub metric: Metric,
     /// Print a Markdown table (for CI job summaries) instead of plain text.
@@ -73,6 +82,10 @@ pub struct Allow {
     /// Accept a --quick run against a full one (1 repeat and short runs against 3 long ones).
     #[arg(long = "allow-mode-mismatch")]
     pub mode_mismatch: bool,
+    /// Accept instruction counts taken under different conditions: other CPU features seen
+    /// by the counted process, another valgrind version or build profile.
+    #[arg(long = "allow-counting-mismatch")]
+    pub counting_mismatch: bool,
 }
 
 /// One way two runs can fail to be like with like.
@@ -86,6 +99,8 @@ pub enum Rule {
     Incomplete,
     /// One run is --quick, the other full.
     ModeMismatch,
+    /// Instruction counts taken with other CPU features, valgrind or profile.
+    CountingMismatch,
 }
 
 impl Rule {
@@ -96,6 +111,7 @@ impl Rule {
             Rule::MissingMetric => "--allow-missing-metric",
             Rule::Incomplete => "--allow-incomplete",
             Rule::ModeMismatch => "--allow-mode-mismatch",
+            Rule::CountingMismatch => "--allow-counting-mismatch",
         }
     }
 
@@ -105,6 +121,7 @@ impl Rule {
             Rule::MissingMetric => allow.missing_metric,
             Rule::Incomplete => allow.incomplete,
             Rule::ModeMismatch => allow.mode_mismatch,
+            Rule::CountingMismatch => allow.counting_mismatch,
         }
     }
 }
@@ -152,6 +169,9 @@ pub enum Metric {
     ClientCpu,
     /// Handshakes/s, req/s or MB/s (lower is worse).
     Rate,
+    /// Instructions per handshake side or record under callgrind, from two `tlsbench icount`
+    /// instructions.json files (a cost: higher is worse).
+    Instructions,
 }
 
 impl Metric {
@@ -161,6 +181,7 @@ impl Metric {
             Metric::ServerCpu => "server CPU",
             Metric::ClientCpu => "client CPU",
             Metric::Rate => "rate",
+            Metric::Instructions => "instructions",
         }
     }
 
@@ -178,6 +199,8 @@ impl Metric {
                 format!("µs/{}", row.kind.op_unit()),
             ),
             Metric::Rate => (Some(row.rate), row.kind.rate_unit().to_owned()),
+            // Counted by `tlsbench icount`, never by a run.
+            Metric::Instructions => (None, "instructions".to_owned()),
         }
     }
 }
@@ -326,8 +349,16 @@ pub enum CompareError {
         /// The JSON error.
         source: serde_json::Error,
     },
+    /// A file is not a `tlsbench icount` instructions.json document.
+    #[error("{path} is not a tlsbench icount instructions.json: {source}")]
+    ParseInstructions {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
     /// A results file has a schema version this build does not understand.
-    #[error("{path} has results schema version {found}; this tlsbench reads version {expected}")]
+    #[error("{path} has schema version {found}; this tlsbench reads version {expected}")]
     Schema {
         /// The file.
         path: PathBuf,
@@ -347,48 +378,134 @@ pub fn compare(
     threshold: f64,
     allow: Allow,
 ) -> Comparison {
-    // First row of a name wins on both sides, so duplicated names cannot pair crosswise.
-    let mut new_by_name: BTreeMap<&str, &Row> = BTreeMap::new();
-    for row in &new.rows {
-        new_by_name.entry(row.name.as_str()).or_insert(row);
-    }
-    let old_names: BTreeSet<&str> = old.rows.iter().map(|r| r.name.as_str()).collect();
-
-    let mut lines = Vec::new();
-    let mut missing = Vec::new();
-    let mut seen = BTreeSet::new();
-    for o in &old.rows {
-        if !seen.insert(o.name.as_str()) {
-            continue;
-        }
-        match new_by_name.get(o.name.as_str()) {
-            Some(n) => lines.push(delta(o, n, metric, threshold)),
-            None => missing.push(o.name.clone()),
-        }
-    }
-    let only_in_old = missing.len();
-    let mut seen_new = BTreeSet::new();
-    for n in &new.rows {
-        if !old_names.contains(n.name.as_str()) && seen_new.insert(n.name.as_str()) {
-            missing.push(n.name.clone());
-        }
-    }
-
+    let (lines, missing, only_in_old) = match_rows(
+        &old.rows,
+        &new.rows,
+        |r| &r.name,
+        |o, n| delta(o, n, metric, threshold),
+    );
+    let mut found = common_findings(metric, &lines, &missing[..only_in_old]);
+    found.extend(run_findings(old, new));
+    let notes = run_notes(old, new);
     let regressions = lines
         .iter()
         .filter(|d| d.verdict == Verdict::Regression)
         .count();
-    let findings = findings(old, new, metric, &lines, &missing[..only_in_old], allow);
-    let notes = run_notes(old, new);
     Comparison {
         lines,
         regressions,
         missing,
         only_in_old,
         threshold,
-        findings,
+        findings: judged(found, allow),
         notes,
     }
+}
+
+/// Compares instructions row by row between two `tlsbench icount` reports, refusing counts
+/// taken under different conditions ([`Rule::CountingMismatch`]) unless `allow` accepts them.
+pub fn compare_instructions(
+    old: &InstructionReport,
+    new: &InstructionReport,
+    threshold: f64,
+    allow: Allow,
+) -> Comparison {
+    let (lines, missing, only_in_old) = match_rows(
+        &old.rows,
+        &new.rows,
+        |r| &r.name,
+        |o, n| {
+            let stat = |r: &InstructionRow| Stat {
+                median: r.instructions,
+                min: r.min as f64,
+                max: r.max as f64,
+            };
+            let d = Delta {
+                name: o.name.clone(),
+                unit: "instructions".to_owned(),
+                old: o.instructions,
+                new: n.instructions,
+                change: f64::NAN,
+                verdict: Verdict::NotComparable,
+                overlap: false,
+                note: String::new(),
+            };
+            judge(d, Some(stat(o)), Some(stat(n)), true, threshold)
+        },
+    );
+    let mut found = common_findings(Metric::Instructions, &lines, &missing[..only_in_old]);
+    let differing: Vec<String> = old
+        .conditions()
+        .into_iter()
+        .zip(new.conditions())
+        .filter(|((_, o), (_, n))| o != n)
+        .map(|((what, o), (_, n))| format!("{what}: OLD {o:?}, NEW {n:?}"))
+        .collect();
+    if !differing.is_empty() {
+        found.push((
+            Rule::CountingMismatch,
+            "instructions counted under different conditions".to_owned(),
+            differing.join("; "),
+        ));
+    }
+    let mut notes = Vec::new();
+    if old.environment.rustc != new.environment.rustc {
+        // Another compiler is a code change like any other: the gate judges its effect.
+        notes.push(format!(
+            "different compilers: OLD {:?}, NEW {:?}",
+            old.environment.rustc, new.environment.rustc
+        ));
+    }
+    let regressions = lines
+        .iter()
+        .filter(|d| d.verdict == Verdict::Regression)
+        .count();
+    Comparison {
+        lines,
+        regressions,
+        missing,
+        only_in_old,
+        threshold,
+        findings: judged(found, allow),
+        notes,
+    }
+}
+
+/// Pairs rows by name: the deltas of rows in both (OLD's order), then the names present on
+/// one side only (OLD-only first) and how many of those are OLD-only.
+fn match_rows<R>(
+    old: &[R],
+    new: &[R],
+    name: impl Fn(&R) -> &String,
+    delta: impl Fn(&R, &R) -> Delta,
+) -> (Vec<Delta>, Vec<String>, usize) {
+    // First row of a name wins on both sides, so duplicated names cannot pair crosswise.
+    let mut new_by_name: BTreeMap<&str, &R> = BTreeMap::new();
+    for row in new {
+        new_by_name.entry(name(row).as_str()).or_insert(row);
+    }
+    let old_names: BTreeSet<&str> = old.iter().map(|r| name(r).as_str()).collect();
+
+    let mut lines = Vec::new();
+    let mut missing = Vec::new();
+    let mut seen = BTreeSet::new();
+    for o in old {
+        if !seen.insert(name(o).as_str()) {
+            continue;
+        }
+        match new_by_name.get(name(o).as_str()) {
+            Some(n) => lines.push(delta(o, n)),
+            None => missing.push(name(o).clone()),
+        }
+    }
+    let only_in_old = missing.len();
+    let mut seen_new = BTreeSet::new();
+    for n in new {
+        if !old_names.contains(name(n).as_str()) && seen_new.insert(name(n).as_str()) {
+            missing.push(name(n).clone());
+        }
+    }
+    (lines, missing, only_in_old)
 }
 
 /// One matched row's delta.
@@ -410,13 +527,31 @@ fn delta(o: &Row, n: &Row, metric: Metric, threshold: f64) -> Delta {
         d.note = format!("kind {} → {}", kind_name(o.kind), kind_name(n.kind));
         return d;
     }
-    let (Some(os), Some(ns)) = (old_stat, new_stat) else {
+    if old_stat.is_none() || new_stat.is_none() {
         let side = match (old_stat, new_stat) {
             (None, None) => "both",
             (None, Some(_)) => "OLD",
             _ => "NEW",
         };
-        d.note = format!("no {} in {side} (--target run?)", metric.label());
+        d.note = match metric {
+            Metric::Instructions => format!("no instructions in {side}: a run's results.json"),
+            _ => format!("no {} in {side} (--target run?)", metric.label()),
+        };
+        return d;
+    }
+    judge(d, old_stat, new_stat, metric.higher_is_worse(), threshold)
+}
+
+/// Fills in `d`'s change and verdict from the two values (a missing one is not comparable).
+fn judge(
+    mut d: Delta,
+    old_stat: Option<Stat>,
+    new_stat: Option<Stat>,
+    higher_is_worse: bool,
+    threshold: f64,
+) -> Delta {
+    let (Some(os), Some(ns)) = (old_stat, new_stat) else {
+        d.note = "missing".to_owned();
         return d;
     };
     if !(os.median.is_finite() && ns.median.is_finite()) {
@@ -437,11 +572,7 @@ fn delta(o: &Row, n: &Row, metric: Metric, threshold: f64) -> Delta {
     d.change = (ns.median - os.median) / os.median;
     d.overlap = os.min <= ns.max && ns.min <= os.max;
     // How much worse, as a positive fraction (negative when better).
-    let worse_by = if metric.higher_is_worse() {
-        d.change
-    } else {
-        -d.change
-    };
+    let worse_by = if higher_is_worse { d.change } else { -d.change };
     d.verdict = if worse_by.abs() < SAME_EPSILON {
         Verdict::Same
     } else if worse_by < 0.0 {
@@ -465,14 +596,11 @@ fn kind_name(k: Kind) -> &'static str {
 }
 
 /// Where OLD and NEW are not like with like, one finding per rule broken.
-fn findings(
-    old: &RunResults,
-    new: &RunResults,
+fn common_findings(
     metric: Metric,
     lines: &[Delta],
     missing_in_new: &[String],
-    allow: Allow,
-) -> Vec<Finding> {
+) -> Vec<(Rule, String, String)> {
     let mut found: Vec<(Rule, String, String)> = Vec::new();
     if !missing_in_new.is_empty() {
         found.push((
@@ -493,6 +621,12 @@ fn findings(
             without.join(", "),
         ));
     }
+    found
+}
+
+/// Where two runs of `tlsbench run` differ in how they were run.
+fn run_findings(old: &RunResults, new: &RunResults) -> Vec<(Rule, String, String)> {
+    let mut found = Vec::new();
     let incomplete: Vec<String> = [("OLD", old), ("NEW", new)]
         .into_iter()
         .filter_map(|(side, r)| r.incomplete.as_ref().map(|why| format!("{side} ({why})")))
@@ -511,6 +645,11 @@ fn findings(
             format!("OLD {}, NEW {}", mode(old), mode(new)),
         ));
     }
+    found
+}
+
+/// The findings, each accepted or refused by its flag in `allow`.
+fn judged(found: Vec<(Rule, String, String)>, allow: Allow) -> Vec<Finding> {
     found
         .into_iter()
         .map(|(rule, subject, detail)| Finding {
@@ -590,8 +729,12 @@ fn summary(c: &Comparison, metric: Metric) -> String {
         outcome.push_str("; NOT LIKE WITH LIKE (exit 2, see REFUSED)");
     }
     format!(
-        "{} medians ({direction}), threshold {:.1}%: {outcome}",
+        "{} {} ({direction}), threshold {:.1}%: {outcome}",
         metric.label(),
+        match metric {
+            Metric::Instructions => "per iteration",
+            _ => "medians",
+        },
         c.threshold * 100.0
     )
 }
@@ -756,13 +899,39 @@ fn load(path: &Path) -> Result<RunResults, CompareError> {
     Ok(results)
 }
 
+fn load_instructions(path: &Path) -> Result<InstructionReport, CompareError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CompareError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let report: InstructionReport =
+        serde_json::from_str(&text).map_err(|source| CompareError::ParseInstructions {
+            path: path.to_owned(),
+            source,
+        })?;
+    if report.schema_version != icount::report::SCHEMA_VERSION {
+        return Err(CompareError::Schema {
+            path: path.to_owned(),
+            found: report.schema_version,
+            expected: icount::report::SCHEMA_VERSION,
+        });
+    }
+    Ok(report)
+}
+
 /// Loads both files, prints the comparison, returns the exit code ([`EXIT_PASS`],
 /// [`EXIT_REGRESSION`] or [`EXIT_NOT_COMPARABLE`]); an unreadable input is an error, for which
 /// the caller exits [`EXIT_NOT_COMPARABLE`].
 pub fn run(args: &CompareArgs) -> Result<i32, CompareError> {
-    let old = load(&args.old)?;
-    let new = load(&args.new)?;
-    let c = compare(&old, &new, args.metric, args.threshold, args.allow);
+    let c = if args.metric == Metric::Instructions {
+        let old = load_instructions(&args.old)?;
+        let new = load_instructions(&args.new)?;
+        compare_instructions(&old, &new, args.threshold, args.allow)
+    } else {
+        let old = load(&args.old)?;
+        let new = load(&args.new)?;
+        compare(&old, &new, args.metric, args.threshold, args.allow)
+    };
     let text = if args.markdown {
         render_markdown(&c, args.metric)
     } else {
@@ -896,6 +1065,7 @@ mod tests {
             "--allow-missing-metric",
             "--allow-incomplete",
             "--allow-mode-mismatch",
+            "--allow-counting-mismatch",
         ])
         .unwrap()
         .args;
@@ -906,8 +1076,13 @@ mod tests {
                 missing_metric: true,
                 incomplete: true,
                 mode_mismatch: true,
+                counting_mismatch: true,
             }
         );
+        let a = Cli::try_parse_from(["compare", "a", "b", "--metric", "instructions"])
+            .unwrap()
+            .args;
+        assert_eq!(a.metric, Metric::Instructions);
     }
 
     #[test]
@@ -1258,6 +1433,7 @@ mod tests {
             missing_metric: true,
             incomplete: true,
             mode_mismatch: true,
+            counting_mismatch: true,
         };
         let old = base();
         let mut target_run = base();
@@ -1319,5 +1495,169 @@ mod tests {
         a.allow.incomplete = true;
         assert_eq!(run(&a).unwrap(), EXIT_PASS);
         let _ = (std::fs::remove_file(o), std::fs::remove_file(n));
+    }
+
+    fn instructions(rows: &[(&str, f64)]) -> InstructionReport {
+        InstructionReport {
+            schema_version: icount::report::SCHEMA_VERSION,
+            tool: "tlsbench icount".to_owned(),
+            started_utc: "2025-01-01T00:00:00Z".to_owned(),
+            iterations: 3,
+            profile: "release".to_owned(),
+            valgrind: "valgrind-3.19.0".to_owned(),
+            cpu_features: vec!["aes".to_owned(), "avx2".to_owned(), "pclmulqdq".to_owned()],
+            environment: common::env::Environment::collect(),
+            rows: rows
+                .iter()
+                .map(|&(name, n)| InstructionRow {
+                    name: name.to_owned(),
+                    instructions: n,
+                    min: n as u64,
+                    max: n as u64,
+                    iterations: vec![n as u64; 3],
+                })
+                .collect(),
+        }
+    }
+
+    fn instructions_base() -> InstructionReport {
+        instructions(&[
+            ("full tls1.3 x25519 rsa2048 / server", 7_230_803.0),
+            ("full tls1.3 x25519 ecdsa-p256 / server", 1_171_222.0),
+            ("record seal tls1.3 aes-128-gcm 16KiB", 73_238.0),
+        ])
+    }
+
+    /// Runs `tlsbench compare --metric instructions --threshold 2%` on two written reports.
+    fn run_instructions(old: &InstructionReport, new: &InstructionReport, allow: Allow) -> i32 {
+        let write = |r: &InstructionReport| {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "tlsbench-compare-icount-{}-{}.json",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&path, serde_json::to_string(r).unwrap()).unwrap();
+            path
+        };
+        let (o, n) = (write(old), write(new));
+        let mut a = args(o.clone(), n.clone(), Metric::Instructions);
+        a.threshold = 0.02;
+        a.allow = allow;
+        let code = run(&a).unwrap();
+        let _ = std::fs::remove_file(o);
+        let _ = std::fs::remove_file(n);
+        code
+    }
+
+    #[test]
+    fn instructions_plus_5_percent_exits_1_and_the_same_file_exits_0() {
+        let old = instructions_base();
+        assert_eq!(run_instructions(&old, &old, Allow::default()), EXIT_PASS);
+        let mut new = old.clone();
+        new.rows[1].instructions *= 1.05;
+        assert_eq!(
+            run_instructions(&old, &new, Allow::default()),
+            EXIT_REGRESSION
+        );
+        let c = compare_instructions(&old, &new, 0.02, Allow::default());
+        assert_eq!(c.lines[1].verdict, Verdict::Regression);
+        assert_eq!(c.lines[0].verdict, Verdict::Same);
+        assert!(render_text(&c, Metric::Instructions).contains("instructions per iteration"));
+        // Within the threshold is worse, not a regression; fewer is better.
+        let mut new = old.clone();
+        new.rows[0].instructions *= 1.015;
+        new.rows[2].instructions *= 0.9;
+        let c = compare_instructions(&old, &new, 0.02, Allow::default());
+        assert_eq!(
+            c.lines.iter().map(|d| d.verdict).collect::<Vec<_>>(),
+            [Verdict::Worse, Verdict::Same, Verdict::Better]
+        );
+        assert_eq!(c.exit_code(), EXIT_PASS);
+    }
+
+    #[test]
+    fn instructions_under_other_cpu_features_are_refused_unless_allowed() {
+        let old = instructions_base();
+        let mut new = old.clone();
+        new.cpu_features.push("avx512f".to_owned());
+        assert_eq!(
+            run_instructions(&old, &new, Allow::default()),
+            EXIT_NOT_COMPARABLE
+        );
+        let c = compare_instructions(&old, &new, 0.02, Allow::default());
+        let text = render_text(&c, Metric::Instructions);
+        assert!(text.contains("REFUSED: instructions counted under different conditions"));
+        assert!(text.contains("CPU features"), "{text}");
+        assert!(text.contains("--allow-counting-mismatch"), "{text}");
+        let allow = Allow {
+            counting_mismatch: true,
+            ..Allow::default()
+        };
+        assert_eq!(run_instructions(&old, &new, allow), EXIT_PASS);
+        let text = render_text(
+            &compare_instructions(&old, &new, 0.02, allow),
+            Metric::Instructions,
+        );
+        assert!(
+            text.contains("allowed by --allow-counting-mismatch"),
+            "{text}"
+        );
+        // Valgrind's version and the build profile are conditions too.
+        for change in [
+            |r: &mut InstructionReport| r.valgrind = "valgrind-3.22.0".to_owned(),
+            |r: &mut InstructionReport| r.profile = "debug".to_owned(),
+        ] {
+            let mut new = old.clone();
+            change(&mut new);
+            assert_eq!(
+                run_instructions(&old, &new, Allow::default()),
+                EXIT_NOT_COMPARABLE
+            );
+        }
+    }
+
+    #[test]
+    fn instructions_keep_the_strictness_rules() {
+        let old = instructions_base();
+        let mut new = old.clone();
+        new.rows.pop();
+        assert_eq!(
+            run_instructions(&old, &new, Allow::default()),
+            EXIT_NOT_COMPARABLE
+        );
+        let allow = Allow {
+            missing_rows: true,
+            ..Allow::default()
+        };
+        assert_eq!(run_instructions(&old, &new, allow), EXIT_PASS);
+        let mut new = old.clone();
+        new.rows[0].instructions = f64::NAN;
+        let c = compare_instructions(&old, &new, 0.02, Allow::default());
+        assert_eq!(c.exit_code(), EXIT_NOT_COMPARABLE);
+        assert_eq!(c.findings[0].rule, Rule::MissingMetric);
+    }
+
+    #[test]
+    fn instructions_and_run_results_are_not_mixed_up() {
+        let run_file = temp_json(&base());
+        let mut a = args(run_file.clone(), run_file.clone(), Metric::Instructions);
+        let err = run(&a).unwrap_err();
+        assert!(
+            matches!(err, CompareError::ParseInstructions { .. }),
+            "{err}"
+        );
+        // A run's rows have no instruction counts: not comparable, never a pass.
+        let c = compare(
+            &base(),
+            &base(),
+            Metric::Instructions,
+            0.02,
+            Allow::default(),
+        );
+        assert_eq!(c.exit_code(), EXIT_NOT_COMPARABLE);
+        a.metric = Metric::ServerCpu;
+        assert_eq!(run(&a).unwrap(), EXIT_PASS);
+        let _ = std::fs::remove_file(run_file);
     }
 }
