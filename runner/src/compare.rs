@@ -369,6 +369,32 @@ pub enum CompareError {
     },
 }
 
+impl Comparison {
+    /// The comparison of matched `lines` (regressions counted from their verdicts).
+    fn of(
+        lines: Vec<Delta>,
+        missing: Vec<String>,
+        only_in_old: usize,
+        threshold: f64,
+        findings: Vec<Finding>,
+        notes: Vec<String>,
+    ) -> Comparison {
+        let regressions = lines
+            .iter()
+            .filter(|d| d.verdict == Verdict::Regression)
+            .count();
+        Comparison {
+            lines,
+            regressions,
+            missing,
+            only_in_old,
+            threshold,
+            findings,
+            notes,
+        }
+    }
+}
+
 /// Compares `metric` row by row between `old` and `new`; `threshold` is a fraction (0.1 = 10%).
 /// Cases that are not like with like become [`Finding`]s, accepted where `allow` says so.
 pub fn compare(
@@ -387,19 +413,14 @@ pub fn compare(
     let mut found = common_findings(metric, &lines, &missing[..only_in_old]);
     found.extend(run_findings(old, new));
     let notes = run_notes(old, new);
-    let regressions = lines
-        .iter()
-        .filter(|d| d.verdict == Verdict::Regression)
-        .count();
-    Comparison {
+    Comparison::of(
         lines,
-        regressions,
         missing,
         only_in_old,
         threshold,
-        findings: judged(found, allow),
+        judged(found, allow),
         notes,
-    }
+    )
 }
 
 /// Compares instructions row by row between two `tlsbench icount` reports, refusing counts
@@ -456,19 +477,14 @@ pub fn compare_instructions(
             old.environment.rustc, new.environment.rustc
         ));
     }
-    let regressions = lines
-        .iter()
-        .filter(|d| d.verdict == Verdict::Regression)
-        .count();
-    Comparison {
+    Comparison::of(
         lines,
-        regressions,
         missing,
         only_in_old,
         threshold,
-        findings: judged(found, allow),
+        judged(found, allow),
         notes,
-    }
+    )
 }
 
 /// Pairs rows by name: the deltas of rows in both (OLD's order), then the names present on
