@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use server::Snapshot;
 use server::cli::ServerArgs;
 use server::metrics::{self, MetricsError};
+use server::session_cache::CacheCounts;
 
 use crate::RunError;
 use crate::scenario::Scenario;
@@ -33,6 +34,9 @@ pub struct Counters {
     pub requests: u64,
     /// Plaintext bytes in plus out.
     pub bytes: u64,
+    /// The stateful session cache: its occupancy when read, and (after [`Counters::since`])
+    /// what was stored, evicted and looked up in between. None: the server has no cache.
+    pub session_cache: Option<CacheCounts>,
 }
 
 impl Counters {
@@ -43,6 +47,17 @@ impl Counters {
             handshakes: self.handshakes.saturating_sub(earlier.handshakes),
             requests: self.requests.saturating_sub(earlier.requests),
             bytes: self.bytes.saturating_sub(earlier.bytes),
+            session_cache: self.session_cache.map(|now| {
+                let before = earlier.session_cache.unwrap_or_default();
+                CacheCounts {
+                    capacity: now.capacity,
+                    entries: now.entries,
+                    stored: now.stored.saturating_sub(before.stored),
+                    evicted: now.evicted.saturating_sub(before.evicted),
+                    hits: now.hits.saturating_sub(before.hits),
+                    misses: now.misses.saturating_sub(before.misses),
+                }
+            }),
         }
     }
 
@@ -53,6 +68,7 @@ impl Counters {
             handshakes: s.handshakes_total(),
             requests: s.requests_total(),
             bytes: s.bytes_in + s.bytes_out,
+            session_cache: s.session_cache,
         }
     }
 }
@@ -275,7 +291,8 @@ mod tests {
                 cpu_s: 1.5,
                 handshakes: 17,
                 requests: 8,
-                bytes: 150
+                bytes: 150,
+                session_cache: None,
             }
         );
         let later = Counters {
@@ -283,6 +300,7 @@ mod tests {
             handshakes: 20,
             requests: 8,
             bytes: 151,
+            session_cache: None,
         };
         assert_eq!(
             later.since(&c),
@@ -290,8 +308,36 @@ mod tests {
                 cpu_s: 0.5,
                 handshakes: 3,
                 requests: 0,
-                bytes: 1
+                bytes: 1,
+                session_cache: None,
             }
+        );
+    }
+
+    #[test]
+    fn the_session_cache_keeps_its_occupancy_and_counts_the_window() {
+        let at = |entries, stored, evicted, hits| Counters {
+            session_cache: Some(CacheCounts {
+                capacity: 100,
+                entries,
+                stored,
+                evicted,
+                hits,
+                misses: 1,
+            }),
+            ..Counters::default()
+        };
+        let window = at(100, 500, 400, 200).since(&at(90, 100, 0, 10));
+        assert_eq!(
+            window.session_cache,
+            Some(CacheCounts {
+                capacity: 100,
+                entries: 100,
+                stored: 400,
+                evicted: 400,
+                hits: 190,
+                misses: 0,
+            })
         );
     }
 }

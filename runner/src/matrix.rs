@@ -12,7 +12,7 @@ use loadgen::{Hist, LoadOptions, Target};
 
 use crate::child::{Counters, ServerChild};
 use crate::profile::{self, Profiler, RowStacks};
-use crate::results::{Kind, RepeatRecord, Row, RunResults, Stat};
+use crate::results::{Kind, RepeatRecord, Row, RunResults, SessionCacheRecord, Stat};
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
 
@@ -166,7 +166,7 @@ fn one_repeat(
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     let ops = ops_of(s, c);
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
-    let (server_ops, server_cpu_us, server_util) = match server {
+    let (server_ops, server_cpu_us, server_util, session_cache) = match server {
         Some(child) => {
             let (d, wall) = server_window(window.before, scrape(child))
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
@@ -175,9 +175,17 @@ fn one_repeat(
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
                 Some(d.cpu_s / (wall.max(1e-9) * server_cpus.max(1) as f64)),
+                d.session_cache.map(|c| SessionCacheRecord {
+                    capacity: c.capacity,
+                    entries_at_end: c.entries,
+                    stored: c.stored,
+                    evicted: c.evicted,
+                    hits: c.hits,
+                    misses: c.misses,
+                }),
             )
         }
-        None => (None, None, None),
+        None => (None, None, None, None),
     };
     Ok((
         Repeat {
@@ -190,6 +198,7 @@ fn one_repeat(
                 client_cpu_us: (ops > 0.0).then(|| cpu_us / ops),
                 server_cpu_us,
                 latency_hdr: loadgen::report::encode_hist(&r.measured.request),
+                session_cache,
             },
             server_util,
             client_share: r.measured.max_worker_cpu_share,

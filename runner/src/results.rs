@@ -156,6 +156,27 @@ pub struct RepeatRecord {
     /// This repeat's request-latency histogram (V2 deflate, base64).
     #[serde(default)]
     pub latency_hdr: String,
+    /// The server's stateful session cache over the window (None: no cache, or not ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_cache: Option<SessionCacheRecord>,
+}
+
+/// What the server's session cache did in one measured window: the occupancy at its end
+/// beside the capacity shows a cache that fills with unused TLS 1.3 tickets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCacheRecord {
+    /// The most entries it keeps.
+    pub capacity: u64,
+    /// Entries held at the window's end.
+    pub entries_at_end: u64,
+    /// Sessions stored in the window.
+    pub stored: u64,
+    /// Entries evicted unused in the window.
+    pub evicted: u64,
+    /// Lookups that found their session, in the window.
+    pub hits: u64,
+    /// Lookups that did not.
+    pub misses: u64,
 }
 
 /// The whole document.

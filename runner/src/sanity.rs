@@ -163,6 +163,7 @@ mod tests {
             client_cpu_us: Some(200.0),
             server_cpu_us: Some(300.0),
             latency_hdr: String::new(),
+            session_cache: None,
         };
         Row {
             name: name.to_owned(),

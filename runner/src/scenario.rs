@@ -82,6 +82,9 @@ pub struct Scenario {
     pub server_resumption: Resumption,
     /// The generator's resumption.
     pub resume: ResumeMode,
+    /// TLS 1.3 tickets the server sends per handshake (`tls13_tickets`); None: the server's
+    /// default (2, as rustls).
+    pub tls13_tickets: Option<usize>,
     /// The body moved per request (`download` / `upload`); None: `GET /` with no body.
     pub body: Option<Body>,
     /// Concurrent connections (the scenario's, else `[defaults]`).
@@ -109,6 +112,9 @@ impl Scenario {
             certs_dir: certs.to_path_buf(),
             cert_type: self.cert,
             resumption: self.server_resumption,
+            tls13_tickets: self
+                .tls13_tickets
+                .unwrap_or(ServerArgs::default().tls13_tickets),
             tls_versions: self
                 .tls
                 .iter()
@@ -282,6 +288,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
     let resume = f
         .parsed("resume", value_enum::<ResumeMode>)?
         .unwrap_or(ResumeMode::Off);
+    let tls13_tickets = f.take::<usize>("tls13_tickets")?;
     let download = f.take::<u64>("download")?;
     let upload = f.take::<u64>("upload")?;
     let connections = f
@@ -308,10 +315,20 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
             ("kx_groups", !kx_groups.is_empty()),
             ("cipher_suites", !cipher_suites.is_empty()),
             ("resume", resume != ResumeMode::Off),
+            ("tls13_tickets", tls13_tickets.is_some()),
         ];
         if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set) {
             return Err(f.bad_field(key, "a plain row (tls = \"none\") has no TLS to configure"));
         }
+    }
+    if tls13_tickets.is_some() && server_resumption == Resumption::Off {
+        return Err(f.bad_field(
+            "tls13_tickets",
+            "the server sends no tickets when server_resumption is off",
+        ));
+    }
+    if tls13_tickets.is_some() && !tls.contains(&Version::Tls13) {
+        return Err(f.bad_field("tls13_tickets", "the row does not offer TLS 1.3"));
     }
     f.finish()?;
     Ok(Scenario {
@@ -324,6 +341,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         cipher_suites,
         server_resumption,
         resume,
+        tls13_tickets,
         body,
         connections,
     })
@@ -401,7 +419,22 @@ mod tests {
     fn the_standard_matrix_parses_and_covers_the_issue() {
         let m = Matrix::parse(STANDARD).unwrap();
         let count = |k: Kind| m.scenarios.iter().filter(|s| s.kind == k).count();
-        assert_eq!(count(Kind::Handshake), 11);
+        assert_eq!(count(Kind::Handshake), 12);
+        // Stateful TLS 1.3 resumption both with rustls's two tickets and with one.
+        let tickets = |name: &str| {
+            m.scenarios
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| (s.server_resumption, s.tls13_tickets))
+        };
+        assert_eq!(
+            tickets("resumed tls1.3 stateful"),
+            Some((Resumption::Stateful, None))
+        );
+        assert_eq!(
+            tickets("resumed tls1.3 stateful, 1 ticket"),
+            Some((Resumption::Stateful, Some(1)))
+        );
         assert_eq!(count(Kind::Requests), 2);
         assert_eq!(count(Kind::Throughput), 10);
         let floors: Vec<&str> = m
@@ -507,6 +540,7 @@ mod tests {
             ("kx_groups", "[\"X25519\"]"),
             ("cipher_suites", "[\"TLS_AES_128_GCM_SHA256\"]"),
             ("resume", "\"ticket\""),
+            ("tls13_tickets", "1"),
         ] {
             let e = Matrix::parse(&format!("{}{field} = {value}\n", with("tls", "\"none\"")))
                 .unwrap_err()
@@ -561,6 +595,7 @@ mod tests {
             ("upload", "\"1MiB\"", "1MiB"),
             ("connections", "0", "at least 1"),
             ("connections", "\"many\"", "many"),
+            ("tls13_tickets", "-1", "-1"),
         ] {
             let e = Matrix::parse(&with(field, value)).unwrap_err().to_string();
             assert!(
@@ -633,5 +668,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `repeats`"), "{e}");
+    }
+
+    #[test]
+    fn tls13_tickets_reach_the_server_and_are_refused_where_no_ticket_is_sent() {
+        let m = Matrix::parse(&format!(
+            "{BASE}server_resumption = \"stateful\"\ntls13_tickets = 1\n"
+        ))
+        .unwrap();
+        let a = m.scenarios[0].server_args(Path::new("/c"), &[1]);
+        assert_eq!(a.tls13_tickets, 1);
+        let mut line: Vec<std::ffi::OsString> = vec!["server".into()];
+        line.extend(a.to_args());
+        assert_eq!(ServerArgs::try_parse_from(line).unwrap().tls13_tickets, 1);
+        // Unset: the server's default, whatever it is.
+        let a = Matrix::parse(BASE).unwrap().scenarios[0].server_args(Path::new("/c"), &[1]);
+        assert_eq!(a.tls13_tickets, ServerArgs::default().tls13_tickets);
+        let e = refused("server_resumption = \"off\"\ntls13_tickets = 1");
+        assert!(
+            e.contains("field `tls13_tickets`") && e.contains("off"),
+            "{e}"
+        );
+        let e = Matrix::parse(&format!(
+            "{}tls13_tickets = 1\n",
+            BASE.replace("tls = \"1.3\"", "tls = \"1.2\"")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("field `tls13_tickets`") && e.contains("TLS 1.3"),
+            "{e}"
+        );
     }
 }

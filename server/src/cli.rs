@@ -347,7 +347,7 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
     };
     let chain = certs::load_certs(&chain_path)?;
     let key = certs::load_private_key(&key_path)?;
-    let tls_config = tls_opts.server_config(chain, key)?;
+    let tls = tls_opts.server_tls(chain, key)?;
     if let Some(path) = &tls_opts.keylog {
         eprintln!(
             "WARNING: writing TLS session keys to {} (--keylog). Anyone with this file can decrypt the traffic.",
@@ -364,7 +364,7 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
         Some(a) => crate::bind(a, threads, args.backlog)?,
         None => Vec::new(),
     };
-    let server = Server::start_with_plain(listeners, plain, tls_config, args.settings())?;
+    let server = Server::start_with_plain(listeners, plain, tls, args.settings())?;
     let addr = server.local_addrs()[0];
     let plain_addr = server.plain_addrs().first().copied();
     let admin = match args.admin {

@@ -9,11 +9,12 @@ use std::time::Duration;
 use common::tls::{self, Version};
 use rustls::crypto::SupportedKxGroup;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache};
+use rustls::server::NoServerSessionStorage;
 use rustls::{ServerConfig, SupportedCipherSuite};
 
 use crate::ServerError;
 use crate::http::Limits;
+use crate::session_cache::{Gauge, SessionCache};
 
 /// Limits and timeouts of one server; `Default` gives nginx-like values.
 #[derive(Clone, Debug)]
@@ -135,6 +136,16 @@ impl TlsOptions {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<Arc<ServerConfig>, ServerError> {
+        Ok(self.server_tls(chain, key)?.config)
+    }
+
+    /// [`TlsOptions::server_config`] with the session cache's gauge, for a server that
+    /// reports the cache's occupancy (give it to [`crate::Server::start`]).
+    pub fn server_tls(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<ServerTls, ServerError> {
         let provider = tls::provider(&self.suites, &self.groups);
         let mut cfg = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&tls::rustls_versions(&self.versions))
@@ -148,8 +159,11 @@ impl TlsOptions {
             Resumption::Tickets => (false, true),
             Resumption::Both => (true, true),
         };
+        let mut gauge = None;
         cfg.session_storage = if cache {
-            ServerSessionMemoryCache::new(self.session_cache.max(1))
+            let c = SessionCache::new(self.session_cache);
+            gauge = Some(c.gauge());
+            Arc::new(c)
         } else {
             Arc::new(NoServerSessionStorage {})
         };
@@ -173,7 +187,29 @@ impl TlsOptions {
             })?;
             cfg.key_log = Arc::new(log);
         }
-        Ok(Arc::new(cfg))
+        Ok(ServerTls {
+            config: Arc::new(cfg),
+            session_cache: gauge,
+        })
+    }
+}
+
+/// The shared rustls config and, when it has a session cache, that cache's gauge: what a
+/// [`crate::Server`] starts with. A bare `ServerConfig` converts into one without a gauge
+/// (the server then reports no session cache, as with a config it did not build).
+pub struct ServerTls {
+    /// The config every worker serves.
+    pub config: Arc<ServerConfig>,
+    /// The stateful cache's occupancy and counts (`None`: no session cache).
+    pub session_cache: Option<Arc<Gauge>>,
+}
+
+impl From<Arc<ServerConfig>> for ServerTls {
+    fn from(config: Arc<ServerConfig>) -> Self {
+        ServerTls {
+            config,
+            session_cache: None,
+        }
     }
 }
 

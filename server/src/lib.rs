@@ -9,6 +9,8 @@
 //! - [`conn`]: one connection's state machine (TLS or plain, + HTTP) over any byte transport.
 //! - `worker`: one thread's event loop: accept (TLS and plain listeners), drive,
 //!   re-register, sweep deadlines.
+//! - [`session_cache`]: rustls's stateful session cache behind a decorator that mirrors its
+//!   occupancy (entries, evictions, lookups).
 //! - [`stats`]: per-worker counters merged into a [`Snapshot`] on read.
 //! - [`metrics`]: the contract with readers: series names, the Prometheus and JSON
 //!   expositions of a [`Snapshot`], and [`metrics::scrape`], their one reader.
@@ -27,6 +29,7 @@ pub mod conn;
 pub mod fuzzing;
 pub mod http;
 pub mod metrics;
+pub mod session_cache;
 pub mod stats;
 mod worker;
 
@@ -35,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
-pub use config::{Resumption, Settings, TlsOptions};
+pub use config::{Resumption, ServerTls, Settings, TlsOptions};
 pub use stats::{Snapshot, Stats};
 
 use worker::{Shared, Worker};
@@ -110,7 +113,7 @@ impl Server {
     /// or not (tests give each worker its own port to pick which worker a client reaches).
     pub fn start(
         listeners: Vec<std::net::TcpListener>,
-        tls: Arc<rustls::ServerConfig>,
+        tls: impl Into<ServerTls>,
         settings: Settings,
     ) -> Result<Server, ServerError> {
         Server::start_with_plain(listeners, Vec::new(), tls, settings)
@@ -121,9 +124,13 @@ impl Server {
     pub fn start_with_plain(
         listeners: Vec<std::net::TcpListener>,
         plain: Vec<std::net::TcpListener>,
-        tls: Arc<rustls::ServerConfig>,
+        tls: impl Into<ServerTls>,
         settings: Settings,
     ) -> Result<Server, ServerError> {
+        let ServerTls {
+            config: tls,
+            session_cache,
+        } = tls.into();
         if !plain.is_empty() && plain.len() != listeners.len() {
             return Err(ServerError::Config(format!(
                 "{} plain listeners for {} workers: give none or one per worker",
@@ -142,6 +149,9 @@ impl Server {
         };
         let settings = Arc::new(settings);
         let stats = Arc::new(Stats::new(listeners.len()));
+        if let Some(gauge) = session_cache {
+            stats.attach_session_cache(gauge)?;
+        }
         let shared = Arc::new(Shared::default());
         let mut workers = Vec::with_capacity(listeners.len());
         let mut wakers = Vec::with_capacity(listeners.len());

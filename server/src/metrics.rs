@@ -19,6 +19,7 @@ use rustls::AlertDescription;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::http::Status;
+use crate::session_cache::CacheCounts;
 use crate::stats::{FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
 
 /// TCP connections accepted (refused ones included).
@@ -53,6 +54,16 @@ pub const PROCESS_CPU_SECONDS: &str = "process_cpu_seconds_total";
 pub const UPTIME: &str = "tlsbench_uptime_seconds";
 /// Worker threads.
 pub const WORKERS: &str = "tlsbench_workers";
+/// Entries in the stateful session cache now (a gauge; only with a session cache).
+pub const SESSION_CACHE_ENTRIES: &str = "tlsbench_session_cache_entries";
+/// The most entries the session cache keeps (`--session-cache`).
+pub const SESSION_CACHE_CAPACITY: &str = "tlsbench_session_cache_capacity";
+/// Sessions stored in the session cache.
+pub const SESSION_CACHE_STORED: &str = "tlsbench_session_cache_stored_total";
+/// Session-cache entries evicted unused to make room.
+pub const SESSION_CACHE_EVICTED: &str = "tlsbench_session_cache_evicted_total";
+/// Session-cache lookups, labelled `result` (`hit`, `miss`).
+pub const SESSION_CACHE_LOOKUPS: &str = "tlsbench_session_cache_lookups_total";
 
 /// The admin endpoint's path of the JSON snapshot.
 pub const JSON_PATH: &str = "/metrics.json";
@@ -229,6 +240,44 @@ impl Snapshot {
         let _ = writeln!(o, "{UPTIME} {:.3}", self.uptime.as_secs_f64());
         head(&mut o, WORKERS, "gauge", "Worker threads.");
         let _ = writeln!(o, "{WORKERS} {}", self.workers);
+        if let Some(c) = &self.session_cache {
+            let gauge = |o: &mut String, name: &str, help: &str, value: u64| {
+                head(o, name, "gauge", help);
+                let _ = writeln!(o, "{name} {value}");
+            };
+            gauge(
+                &mut o,
+                SESSION_CACHE_ENTRIES,
+                "Entries in the stateful session cache now.",
+                c.entries,
+            );
+            gauge(
+                &mut o,
+                SESSION_CACHE_CAPACITY,
+                "The most entries the session cache keeps.",
+                c.capacity,
+            );
+            counter(
+                &mut o,
+                SESSION_CACHE_STORED,
+                "Sessions stored (TLS 1.2 session ids, TLS 1.3 stateful tickets).",
+                c.stored,
+            );
+            counter(
+                &mut o,
+                SESSION_CACHE_EVICTED,
+                "Entries evicted unused to make room for new ones.",
+                c.evicted,
+            );
+            head(
+                &mut o,
+                SESSION_CACHE_LOOKUPS,
+                "counter",
+                "Session-cache lookups by result.",
+            );
+            let _ = writeln!(o, "{SESSION_CACHE_LOOKUPS}{{result=\"hit\"}} {}", c.hits);
+            let _ = writeln!(o, "{SESSION_CACHE_LOOKUPS}{{result=\"miss\"}} {}", c.misses);
+        }
         o
     }
 }
@@ -302,6 +351,63 @@ struct Wire {
     requests: BTreeMap<String, u64>,
     bytes_in: u64,
     bytes_out: u64,
+    /// `null` without a session cache; required either way, so a reader never takes a
+    /// missing field for "no cache".
+    #[serde(deserialize_with = "Option::deserialize")]
+    session_cache: Option<WireCache>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireCache {
+    capacity: u64,
+    entries: u64,
+    stored: u64,
+    evicted: u64,
+    hits: u64,
+    misses: u64,
+}
+
+impl From<CacheCounts> for WireCache {
+    fn from(c: CacheCounts) -> Self {
+        let CacheCounts {
+            capacity,
+            entries,
+            stored,
+            evicted,
+            hits,
+            misses,
+        } = c;
+        WireCache {
+            capacity,
+            entries,
+            stored,
+            evicted,
+            hits,
+            misses,
+        }
+    }
+}
+
+impl From<WireCache> for CacheCounts {
+    fn from(c: WireCache) -> Self {
+        let WireCache {
+            capacity,
+            entries,
+            stored,
+            evicted,
+            hits,
+            misses,
+        } = c;
+        CacheCounts {
+            capacity,
+            entries,
+            stored,
+            evicted,
+            hits,
+            misses,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -390,6 +496,7 @@ impl From<&Snapshot> for Wire {
             requests: labelled(&Status::ALL, Status::code, &s.requests),
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
+            session_cache: s.session_cache.map(WireCache::from),
         }
     }
 }
@@ -464,6 +571,7 @@ impl TryFrom<Wire> for Snapshot {
             )?,
             bytes_in: w.bytes_in,
             bytes_out: w.bytes_out,
+            session_cache: w.session_cache.map(CacheCounts::from),
         })
     }
 }
@@ -509,6 +617,14 @@ mod tests {
             accept_errors: n(),
             bytes_in: n(),
             bytes_out: n(),
+            session_cache: Some(CacheCounts {
+                capacity: n(),
+                entries: n(),
+                stored: n(),
+                evicted: n(),
+                hits: n(),
+                misses: n(),
+            }),
             ..Snapshot::default()
         };
         for c in s.handshakes.iter_mut().flatten() {
@@ -551,6 +667,18 @@ mod tests {
     }
 
     #[test]
+    fn a_server_without_a_session_cache_says_so_in_both_expositions() {
+        let s = Snapshot {
+            session_cache: None,
+            ..distinct()
+        };
+        let json = s.to_json().unwrap();
+        assert!(json.contains("\"session_cache\":null"), "{json}");
+        assert_eq!(Snapshot::from_json(&json).unwrap(), s);
+        assert!(!s.prometheus().contains("tlsbench_session_cache"));
+    }
+
+    #[test]
     fn the_prometheus_exposition_carries_the_same_counts() {
         let s = distinct();
         let text = s.prometheus();
@@ -587,11 +715,19 @@ mod tests {
             value(&format!("{PLAINTEXT_BYTES}{{direction=\"out\"}}")),
             s.bytes_out as f64
         );
+        let cache = s.session_cache.unwrap();
+        assert_eq!(value(SESSION_CACHE_ENTRIES), cache.entries as f64);
+        assert_eq!(value(SESSION_CACHE_CAPACITY), cache.capacity as f64);
+        assert_eq!(value(SESSION_CACHE_STORED), cache.stored as f64);
+        assert_eq!(value(SESSION_CACHE_EVICTED), cache.evicted as f64);
+        let lookups = |r: &str| value(&format!("{SESSION_CACHE_LOOKUPS}{{result=\"{r}\"}}"));
+        assert_eq!(lookups("hit"), cache.hits as f64);
+        assert_eq!(lookups("miss"), cache.misses as f64);
     }
 
     #[test]
     fn a_missing_series_is_an_error_naming_it() {
-        let cases: [(&[&str], &str); 6] = [
+        let cases: [(&[&str], &str); 8] = [
             (
                 &["handshakes", "1.3", "resumed_hrr"],
                 "missing series tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed_hrr\"}",
@@ -613,6 +749,8 @@ mod tests {
                 "missing series tlsbench_requests_total{status=\"200\"}",
             ),
             (&["bytes_out"], "missing field `bytes_out`"),
+            (&["session_cache"], "missing field `session_cache`"),
+            (&["session_cache", "evicted"], "missing field `evicted`"),
         ];
         for (path, want) in cases {
             let err = Snapshot::from_json(&json_without(path)).unwrap_err();

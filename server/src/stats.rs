@@ -4,14 +4,15 @@
 //! CPU time by them.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::cpu::{self, CpuTime};
 use rustls::{AlertDescription, HandshakeKind};
 
 use crate::http::Status;
+use crate::session_cache::{CacheCounts, Gauge};
 
 /// Protocol versions counted apart: index 0 is TLS 1.2, 1 is TLS 1.3.
 pub const VERSIONS: [&str; 2] = ["1.2", "1.3"];
@@ -312,6 +313,8 @@ pub struct Stats {
     /// Process CPU time when the server started, so the summary excludes start-up work
     /// (certificate generation, config building).
     cpu_at_start: CpuTime,
+    /// The stateful session cache's gauge, once attached (servers without a cache have none).
+    session_cache: OnceLock<Arc<Gauge>>,
 }
 
 impl Stats {
@@ -321,7 +324,17 @@ impl Stats {
             workers: (0..n).map(|_| Arc::new(WorkerStats::default())).collect(),
             started: Instant::now(),
             cpu_at_start: cpu::process(),
+            session_cache: OnceLock::new(),
         }
+    }
+
+    /// Reports the session cache's occupancy and counts from now on
+    /// ([`crate::config::ServerTls::session_cache`]). A second gauge is refused: one server
+    /// serves one config.
+    pub(crate) fn attach_session_cache(&self, gauge: Arc<Gauge>) -> Result<(), crate::ServerError> {
+        self.session_cache.set(gauge).map_err(|_| {
+            crate::ServerError::Config("a session cache gauge is already attached".into())
+        })
     }
 
     /// Worker `i`'s block.
@@ -337,6 +350,7 @@ impl Stats {
             uptime: self.started.elapsed(),
             cpu: cpu::process(),
             cpu_at_start: self.cpu_at_start,
+            session_cache: self.session_cache.get().map(|g| g.counts()),
             ..Snapshot::default()
         };
         for w in &self.workers {
@@ -407,6 +421,8 @@ pub struct Snapshot {
     pub bytes_in: u64,
     /// Plaintext bytes sent.
     pub bytes_out: u64,
+    /// The stateful session cache (`None`: the server has none, or did not attach it).
+    pub session_cache: Option<CacheCounts>,
 }
 
 impl Default for Snapshot {
@@ -428,6 +444,7 @@ impl Default for Snapshot {
             requests: [0; Status::ALL.len()],
             bytes_in: 0,
             bytes_out: 0,
+            session_cache: None,
         }
     }
 }
@@ -541,6 +558,13 @@ impl Snapshot {
             "  plaintext: {} bytes in, {} bytes out",
             self.bytes_in, self.bytes_out
         );
+        if let Some(c) = &self.session_cache {
+            let _ = writeln!(
+                o,
+                "  session cache: {} of {} entries; {} stored, {} evicted unused; lookups {} hit, {} missed",
+                c.entries, c.capacity, c.stored, c.evicted, c.hits, c.misses
+            );
+        }
         let hs = self.handshakes_total();
         let cpu = self.cpu.since(&self.cpu_at_start);
         let cpu_us = cpu.total().as_secs_f64() * 1e6;
