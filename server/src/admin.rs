@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::ServerError;
 use crate::metrics::JSON_PATH;
 use crate::stats::Stats;
+use common::io::{interrupted, would_block};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -98,7 +99,7 @@ fn serve(mut poll: Poll, listener: TcpListener, stats: &Stats, stop: &AtomicBool
     let mut events = Events::with_capacity(16);
     while !stop.load(Ordering::Acquire) {
         if let Err(e) = poll.poll(&mut events, None)
-            && e.kind() != io::ErrorKind::Interrupted
+            && !interrupted(&e)
         {
             return;
         }
@@ -108,8 +109,8 @@ fn serve(mut poll: Poll, listener: TcpListener, stats: &Stats, stop: &AtomicBool
                     // One short exchange per scrape; a stuck scraper costs at most the timeouts.
                     let _ = answer(stream, stats);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => {}
                 Err(_) => {
                     // Out of descriptors: the workers back off too; try again shortly.
                     std::thread::sleep(Duration::from_millis(100));

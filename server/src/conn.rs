@@ -14,12 +14,8 @@ use crate::config::Settings;
 use crate::http::{self, Action, BodyFraming, Head, Request, ResponseHead, Status};
 use crate::stats::{FailureCause, HandshakeClass, TimeoutKind, WorkerStats};
 use common::chunked::ChunkedDecoder;
+use common::io::{OUT_WINDOW, interrupted, would_block};
 use common::pattern;
-
-/// Plaintext handed to rustls but not yet written to the socket, above which no new response
-/// is started and no more of a streamed body is encrypted. Four full records: enough for one
-/// vectored write per event, small enough that a client that stops reading costs little memory.
-pub const OUT_WINDOW: usize = 64 * 1024;
 
 /// A byte stream a connection can run on.
 pub trait Transport: Read + Write {
@@ -307,8 +303,8 @@ impl<S: Session> Conn<S> {
                         self.last_read = ctx.now;
                         got = true;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                    Err(e) if would_block(&e) => {}
+                    Err(e) if interrupted(&e) => progress = true,
                     Err(_) => return self.abort(FailureCause::Io, None, ctx),
                 }
                 if got {
@@ -341,8 +337,8 @@ impl<S: Session> Conn<S> {
                         self.wrote_tls = true;
                         progress = true;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if would_block(&e) => break,
+                    Err(e) if interrupted(&e) => {}
                     Err(_) => return self.abort(FailureCause::Io, None, ctx),
                 }
             }
@@ -451,8 +447,8 @@ impl<S: Session> Conn<S> {
                 Ok(0) => return Verdict::Close,
                 Ok(_) => self.last_write = ctx.now,
                 // The worker waits for writable (see `wants`), bounded by the send timeout.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Open,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => return Verdict::Open,
+                Err(e) if interrupted(&e) => {}
                 // The peer is gone: nobody is left to read the alert.
                 Err(_) => return Verdict::Close,
             }
@@ -469,8 +465,8 @@ impl<S: Session> Conn<S> {
             match io.read(&mut sink) {
                 Ok(0) => return Verdict::Close,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Open,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => return Verdict::Open,
+                Err(e) if interrupted(&e) => {}
                 Err(_) => return Verdict::Close,
             }
         }
@@ -532,7 +528,7 @@ impl<S: Session> Conn<S> {
                                 ctx.stats.bytes_in(r.0 as u64);
                                 r
                             }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            Err(e) if would_block(&e) => {
                                 return Ok(progress);
                             }
                             Err(_) => {
@@ -602,7 +598,7 @@ impl<S: Session> Conn<S> {
                 ctx.stats.bytes_in(take as u64);
                 Ok(take)
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) if would_block(&e) => Ok(0),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 self.read_eof = true;
                 Ok(0)

@@ -15,6 +15,8 @@ use std::io::Write as _;
 use std::mem::MaybeUninit;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::http::{ConnectionOptions, U64_DIGITS, parse_digits, trim_ows};
+
 /// The hello page from the project's seed notes, served byte for byte (no trailing newline).
 pub const HELLO_PAGE: &[u8] = b"<!DOCTYPE html><html><head><title>Hello World</title><style>body {background-color: black}h1 {font-size:3cm; text-align: center; color: white; text-shadow: 0 0 3mm yellow}</style></head><body><h1>Hello, world!</h1></body></html>";
 
@@ -218,6 +220,11 @@ pub enum Head {
 /// with exactly one field too many is told apart from one that fits.
 const HEADER_SLOTS: usize = 128;
 
+/// Most digits in a request's Content-Length. Every 19-digit length fits a u64 with room to
+/// spare, so a length near `u64::MAX` (20 digits) is refused as malformed rather than read as
+/// a body no client sends.
+const CONTENT_LENGTH_DIGITS: usize = 19;
+
 /// `Allow` values for 405 answers.
 const ALLOW_GET_HEAD: &str = "GET, HEAD";
 const ALLOW_POST: &str = "POST";
@@ -295,7 +302,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Head {
         routed
     };
     let is_error = matches!(action, Action::Error(_));
-    let keep_alive = !is_error && !fields.close && (!http10 || fields.keep_alive);
+    let keep_alive = !is_error && fields.connection.persists(http10);
     let allow = if action == Action::Error(Status::MethodNotAllowed) {
         allow
     } else {
@@ -360,8 +367,7 @@ struct Fields {
     transfer_encodings: u32,
     /// Every Transfer-Encoding value was exactly `chunked`.
     all_chunked: bool,
-    close: bool,
-    keep_alive: bool,
+    connection: ConnectionOptions,
     expect_continue: bool,
 }
 
@@ -377,21 +383,14 @@ fn scan_fields(headers: &[httparse::Header<'_>]) -> Fields {
             fields.hosts += 1;
         } else if name.eq_ignore_ascii_case(b"content-length") {
             fields.content_lengths += 1;
-            fields.content_length = parse_digits(value, 19);
+            fields.content_length = parse_digits(value, CONTENT_LENGTH_DIGITS);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             fields.transfer_encodings += 1;
             fields.all_chunked &= value.eq_ignore_ascii_case(b"chunked");
         } else if name.eq_ignore_ascii_case(b"expect") {
             fields.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&b| b == b',') {
-                let token = trim_ows(token);
-                if token.eq_ignore_ascii_case(b"close") {
-                    fields.close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    fields.keep_alive = true;
-                }
-            }
+            fields.connection.add_field(value);
         }
     }
     fields
@@ -446,7 +445,7 @@ fn route(method: &str, target: &str, limits: &Limits) -> (Action, Option<&'stati
     }
     if let Some(digits) = path.strip_prefix(b"/bytes/") {
         // A malformed N names no resource, so it is 404 whatever the method.
-        let action = match parse_digits(digits, 20) {
+        let action = match parse_digits(digits, U64_DIGITS) {
             None => return (Action::Error(Status::NotFound), None),
             Some(_) if !get_or_head => Action::Error(Status::MethodNotAllowed),
             Some(n) if n > limits.max_bytes => Action::Error(Status::BadRequest),
@@ -489,33 +488,6 @@ fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
         }
     }
     None
-}
-
-/// Parses 1..=`max_digits` ASCII decimal digits and nothing else; None if malformed or if the
-/// value does not fit a u64.
-fn parse_digits(s: &[u8], max_digits: usize) -> Option<u64> {
-    if s.is_empty() || s.len() > max_digits {
-        return None;
-    }
-    let mut value: u64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(value)
-}
-
-/// Trims optional whitespace (SP and HTAB, RFC 9110 section 5.6.3) from both ends.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// The last second httpdate can format (9999-12-31T23:59:59Z); it panics past it.

@@ -18,6 +18,7 @@ use crate::conn::{Conn, Ctx, Verdict};
 use crate::http::DateCache;
 use crate::stats::TimeoutKind;
 use crate::stats::WorkerStats;
+use common::io::{interrupted, would_block};
 use common::session::Plain;
 
 pub(crate) const LISTENER: Token = Token(0);
@@ -166,7 +167,7 @@ impl Worker {
                 .poll
                 .poll(&mut events, Some(wake_at.saturating_duration_since(now)))
             {
-                if e.kind() == io::ErrorKind::Interrupted {
+                if interrupted(&e) {
                     continue;
                 }
                 return Err(e);
@@ -289,8 +290,8 @@ impl Worker {
                     self.shared.active.fetch_add(1, Ordering::Relaxed);
                     self.peak_since_trim = self.peak_since_trim.max(self.conns.len());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
                 Err(e) => {
                     self.stats.accept_error();
                     match e.raw_os_error() {

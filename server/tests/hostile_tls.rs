@@ -882,7 +882,7 @@ fn key_updates_with_pipelined_requests_from_a_client_that_never_reads_hit_back_p
     // Output stayed bounded: all the server ever produced is OUT_WINDOW plus what the two
     // small socket buffers hold (about 100 KiB here), however long the client went on.
     assert!(
-        s.bytes_out < (server::conn::OUT_WINDOW + 256 * 1024) as u64,
+        s.bytes_out < (common::io::OUT_WINDOW + 256 * 1024) as u64,
         "{} bytes out for {answered} responses",
         s.bytes_out
     );
