@@ -13,6 +13,7 @@
 //! - [`cpu`]: CPU-time accounting and CPU placement (lists, pinning, SMT siblings).
 //! - [`keylog`]: the NSS key log for decrypting captures.
 //! - [`env`]: the environment a result was measured in.
+//! - [`date`]: UTC timestamps (RFC 3339, file-name stamps) and the range formatters accept.
 //! - [`procfs`]: a process's resources from `/proc`.
 //! - [`duration`]: the one duration syntax of every flag and file.
 //! - `provenance`: the git revision a build records; `build.rs` includes it, and only its
@@ -21,6 +22,7 @@
 pub mod certs;
 pub mod chunked;
 pub mod cpu;
+pub mod date;
 pub mod duration;
 pub mod env;
 pub mod http;

@@ -490,8 +490,6 @@ fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// The last second httpdate can format (9999-12-31T23:59:59Z); it panics past it.
-const MAX_DATE_SECS: u64 = 253_402_300_799;
 /// Length of an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 const DATE_LEN: usize = 29;
 
@@ -519,10 +517,7 @@ impl DateCache {
     /// Re-formats the date if `now` is in a different second from the one shown. Times before
     /// 1970 or after 9999 are clamped rather than panicking.
     pub fn update(&mut self, now: SystemTime) {
-        let secs = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            .min(MAX_DATE_SECS);
+        let secs = common::date::unix_secs(now);
         if secs == self.secs {
             return;
         }
