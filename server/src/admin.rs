@@ -14,6 +14,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::ServerError;
+use crate::http::{CONTENT_TYPE_JSON, CONTENT_TYPE_PLAIN, CONTENT_TYPE_PROMETHEUS};
 use crate::metrics::JSON_PATH;
 use crate::stats::Stats;
 use common::io::{interrupted, would_block};
@@ -154,18 +155,18 @@ fn answer(stream: mio::net::TcpStream, stats: &Stats) -> io::Result<()> {
     };
     let snapshot = stats.snapshot();
     let (status, content_type, body) = match wanted {
-        Some(Exposition::Prometheus) => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            snapshot.prometheus(),
-        ),
+        Some(Exposition::Prometheus) => ("200 OK", CONTENT_TYPE_PROMETHEUS, snapshot.prometheus()),
         Some(Exposition::Json) => match snapshot.to_json() {
-            Ok(json) => ("200 OK", "application/json", json),
-            Err(e) => ("500 Internal Server Error", "text/plain", e.to_string()),
+            Ok(json) => ("200 OK", CONTENT_TYPE_JSON, json),
+            Err(e) => (
+                "500 Internal Server Error",
+                CONTENT_TYPE_PLAIN,
+                e.to_string(),
+            ),
         },
         None => (
             "404 Not Found",
-            "text/plain",
+            CONTENT_TYPE_PLAIN,
             format!("the metrics are at /metrics and {JSON_PATH}"),
         ),
     };

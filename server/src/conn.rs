@@ -17,6 +17,16 @@ use common::chunked::ChunkedDecoder;
 use common::io::{OUT_WINDOW, interrupted, would_block};
 use common::pattern;
 
+/// The socket readiness a connection waits for, recomputed after every event so the worker
+/// re-registers only when it changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wants {
+    /// TLS (or plain) input is awaited, or the lingering close drains the peer.
+    pub read: bool,
+    /// Output is queued for the socket: records, or our own alert.
+    pub write: bool,
+}
+
 /// A byte stream a connection can run on.
 pub trait Transport: Read + Write {
     /// Half-closes the write side (TCP FIN) after our last response.
@@ -192,15 +202,18 @@ impl<S: Session> Conn<S> {
         }
     }
 
-    /// The socket readiness this connection waits for: (readable, writable).
-    pub fn wants(&self) -> (bool, bool) {
+    /// The socket readiness this connection waits for.
+    pub fn wants(&self) -> Wants {
         let read = match self.phase {
             Phase::Linger => true,
             Phase::Failed => false,
             _ => !self.read_eof && self.tls.wants_read(),
         };
         let own_alert = self.own_alert.as_ref().is_some_and(|a| !a.is_written());
-        (read, self.tls.wants_write() || own_alert)
+        Wants {
+            read,
+            write: self.tls.wants_write() || own_alert,
+        }
     }
 
     /// When this connection times out next, and which timeout that is.
@@ -647,7 +660,7 @@ impl<S: Session> Conn<S> {
         let keep_alive = req.keep_alive && !self.shutting_down;
         let mut head = ResponseHead {
             status: Status::Ok,
-            content_type: "text/plain; charset=utf-8",
+            content_type: http::CONTENT_TYPE_TEXT,
             content_length: 0,
             keep_alive,
             http10: req.http10,
@@ -656,7 +669,7 @@ impl<S: Session> Conn<S> {
         };
         match req.action {
             Action::Hello => {
-                head.content_type = "text/html; charset=utf-8";
+                head.content_type = http::CONTENT_TYPE_HTML;
                 head.content_length = http::HELLO_PAGE.len() as u64;
                 self.send(&head, http::HELLO_PAGE, req.head_only, ctx)?;
             }
@@ -671,7 +684,7 @@ impl<S: Session> Conn<S> {
                 self.send(&head, body, req.head_only, ctx)?;
             }
             Action::Bytes(n) => {
-                head.content_type = "application/octet-stream";
+                head.content_type = http::CONTENT_TYPE_BYTES;
                 head.content_length = n;
                 self.send(&head, &[], req.head_only, ctx)?;
                 ctx.stats.request(Status::Ok);
@@ -707,7 +720,7 @@ impl<S: Session> Conn<S> {
         let body = status.error_body();
         let head = ResponseHead {
             status,
-            content_type: "text/plain; charset=utf-8",
+            content_type: http::CONTENT_TYPE_TEXT,
             content_length: body.len() as u64,
             keep_alive: false,
             http10,
@@ -949,7 +962,13 @@ mod tests {
         // The socket is full: the connection stays, waiting only to write, on the send
         // timeout; the failure is counted already.
         assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        assert_eq!(conn.wants(), (false, true));
+        assert_eq!(
+            conn.wants(),
+            Wants {
+                read: false,
+                write: true
+            }
+        );
         assert_eq!(
             conn.deadline(&settings),
             (start + settings.send_timeout, TimeoutKind::Send)
@@ -967,7 +986,13 @@ mod tests {
         assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
         assert_eq!(sock.output, DECODE_ERROR_ALERT);
         assert!(sock.write_shut);
-        assert_eq!(conn.wants(), (true, false));
+        assert_eq!(
+            conn.wants(),
+            Wants {
+                read: true,
+                write: false
+            }
+        );
         assert_eq!(
             conn.deadline(&settings),
             (later + settings.linger_timeout, TimeoutKind::Linger)
@@ -1005,7 +1030,13 @@ mod tests {
 
         // Our alert waits for writable like one rustls queued, bounded by the send timeout.
         assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        assert_eq!(conn.wants(), (false, true));
+        assert_eq!(
+            conn.wants(),
+            Wants {
+                read: false,
+                write: true
+            }
+        );
         assert_eq!(
             conn.deadline(&settings),
             (start + settings.send_timeout, TimeoutKind::Send)
@@ -1019,7 +1050,13 @@ mod tests {
         assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
         assert_eq!(sock.output, UNEXPECTED_MESSAGE_ALERT);
         assert!(sock.write_shut);
-        assert_eq!(conn.wants(), (true, false));
+        assert_eq!(
+            conn.wants(),
+            Wants {
+                read: true,
+                write: false
+            }
+        );
         sock.eof = true;
         assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
         assert_eq!(stats.snapshot().failures_total(), 1);

@@ -26,6 +26,12 @@ pub const CONTENT_TYPE_HTML: &str = "text/html; charset=utf-8";
 pub const CONTENT_TYPE_BYTES: &str = "application/octet-stream";
 /// Content-Type of the `/sink` answer and of every error body.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
+/// Content-Type of the admin endpoint's `/metrics`: Prometheus's text exposition format.
+pub const CONTENT_TYPE_PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Content-Type of the admin endpoint's `/metrics.json`.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// Content-Type of the admin endpoint's 404 and 500 answers.
+pub const CONTENT_TYPE_PLAIN: &str = "text/plain";
 
 /// Request limits, nginx-like defaults (see the [`Default`] impl).
 #[derive(Clone, Debug)]

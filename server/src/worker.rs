@@ -14,7 +14,7 @@ use rustls::{ServerConfig, ServerConnection};
 use slab::Slab;
 
 use crate::config::Settings;
-use crate::conn::{Conn, Ctx, Verdict};
+use crate::conn::{Conn, Ctx, Verdict, Wants};
 use crate::http::DateCache;
 use crate::stats::TimeoutKind;
 use crate::stats::WorkerStats;
@@ -71,7 +71,7 @@ impl AnyConn {
     fn on_ready(&mut self, io: &mut TcpStream, ctx: &mut Ctx<'_>, trust: bool) -> Verdict {
         each!(self, c => c.on_ready(io, ctx, trust))
     }
-    fn wants(&self) -> (bool, bool) {
+    fn wants(&self) -> Wants {
         each!(self, c => c.wants())
     }
     fn deadline(&self, s: &Settings) -> (Instant, TimeoutKind) {
@@ -318,10 +318,16 @@ impl Worker {
                     return;
                 };
                 let interest = match entry.conn.wants() {
-                    (true, true) => Interest::READABLE | Interest::WRITABLE,
-                    (false, true) => Interest::WRITABLE,
+                    Wants {
+                        read: true,
+                        write: true,
+                    } => Interest::READABLE | Interest::WRITABLE,
+                    Wants {
+                        read: false,
+                        write: true,
+                    } => Interest::WRITABLE,
                     // Even with nothing to read yet, a readable event tells us the peer closed.
-                    _ => Interest::READABLE,
+                    Wants { write: false, .. } => Interest::READABLE,
                 };
                 if interest != entry.interest {
                     let token = Token(key + FIRST_CONN);
