@@ -1,6 +1,6 @@
 //! Certificates for tests and benchmarks: a root CA → intermediate CA → leaf chain per key
-//! type, generated with rcgen on aws-lc-rs ([`generate`]), written to disk without ever
-//! exposing or half-writing the key ([`write`], [`ensure`]), and loaded back for the server and
+//! type, generated with rcgen on aws-lc-rs ([`generate()`]), written to disk without ever
+//! exposing or half-writing the key ([`write()`], [`ensure`]), and loaded back for the server and
 //! the clients ([`load_certs`], [`load_private_key`]). This file holds the key types, the
 //! errors and the loaders; generating and writing are submodules, re-exported here.
 

@@ -12,7 +12,7 @@
 //! - [`io`]: non-blocking I/O outcomes (`WouldBlock`, `Interrupted`) and the output window.
 //! - [`cpu`]: CPU-time accounting and CPU placement (lists, pinning, SMT siblings).
 //! - [`keylog`]: the NSS key log for decrypting captures.
-//! - [`env`]: the environment a result was measured in.
+//! - [`env`](mod@env): the environment a result was measured in.
 //! - [`date`]: UTC timestamps (RFC 3339, file-name stamps) and the range formatters accept.
 //! - [`procfs`]: a process's resources from `/proc`.
 //! - [`duration`]: the one duration syntax of every flag and file.

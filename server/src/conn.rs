@@ -6,7 +6,7 @@
 //!
 //! This file owns the connection's life: the TLS session, readiness, deadlines, failures
 //! with their alerts, shutdown and the lingering close. The HTTP exchange on top of the
-//! decrypted stream is [`exchange`]'s.
+//! decrypted stream is `exchange`'s.
 
 use std::io::{self, Read, Write};
 use std::time::Instant;

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::http::{ConnectionOptions, U64_DIGITS, parse_digits, trim_ows};
 
-/// The hello page from the project's seed notes, served byte for byte (no trailing newline).
+/// The hello page `GET /` answers, byte for byte (no trailing newline).
 pub const HELLO_PAGE: &[u8] = b"<!DOCTYPE html><html><head><title>Hello World</title><style>body {background-color: black}h1 {font-size:3cm; text-align: center; color: white; text-shadow: 0 0 3mm yellow}</style></head><body><h1>Hello, world!</h1></body></html>";
 
 /// Content-Type of [`HELLO_PAGE`].

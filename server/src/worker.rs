@@ -1,7 +1,8 @@
 //! One worker thread: its own `mio::Poll`, its own SO_REUSEPORT listener (and, with
-//! `--plain-listen`, a plain-HTTP one beside it) and a slab of connections of either kind. Accepts until WouldBlock, drives each ready connection until its socket would
-//! block, re-registers only when the interest derived from rustls changed, and sweeps
-//! deadlines on a tick so no connection outlives its timeout.
+//! `--plain-listen`, a plain-HTTP one beside it) and a slab of connections of either kind.
+//! Accepts until WouldBlock, drives each ready connection until its socket would block,
+//! re-registers only when the interest the connection [`Wants`] changed, and sweeps deadlines
+//! on a tick so no connection outlives its timeout.
 
 use std::io;
 use std::sync::Arc;

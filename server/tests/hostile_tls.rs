@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::certs::KeyType;
+use common::io::{interrupted, would_block};
 use rustls::version::{TLS12, TLS13};
 use rustls::{AlertDescription, ClientConfig, ClientConnection, StreamOwned};
 use server::http::HELLO_PAGE;
@@ -297,10 +298,8 @@ fn read_until_closed(sock: &mut TcpStream, within: Duration) -> Vec<u8> {
         match sock.read(&mut buf) {
             Ok(0) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
-            {
+            Err(e) if interrupted(&e) => {}
+            Err(e) if would_block(&e) || e.kind() == io::ErrorKind::TimedOut => {
                 panic!("the server did not close within {within:?}")
             }
             // A reset closes too: the server dropped a socket holding bytes it never read.
@@ -1098,7 +1097,7 @@ impl Scripted {
             match self.sock.read(&mut buf) {
                 Ok(0) => return,
                 Ok(n) => self.from_server.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if interrupted(&e) => {}
                 Err(e) => panic!(
                     "{e} after {:02x?}: the server must close with a FIN",
                     self.from_server
