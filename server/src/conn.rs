@@ -68,6 +68,7 @@ pub enum Verdict {
     Close,
 }
 
+/// Where a connection is in its life; decides what an event does and which deadline runs.
 enum Phase {
     /// The TLS handshake is running.
     Handshake,
@@ -133,7 +134,8 @@ impl OwnAlert {
 
 /// One client connection, over TLS or (`Conn<Plain>`) plain TCP.
 pub struct Conn<S = ServerConnection> {
-    tls: S,
+    /// The record layer: rustls, or plain TCP for the floor.
+    session: S,
     phase: Phase,
     /// Unparsed plaintext: a partial request head, or heads of pipelined requests.
     inbuf: Vec<u8>,
@@ -181,9 +183,9 @@ impl Conn<Plain> {
 }
 
 impl<S: Session> Conn<S> {
-    fn with(tls: S, phase: Phase, now: Instant) -> Conn<S> {
+    fn with(session: S, phase: Phase, now: Instant) -> Conn<S> {
         Conn {
-            tls,
+            session,
             phase,
             inbuf: Vec::new(),
             unflushed: 0,
@@ -208,12 +210,12 @@ impl<S: Session> Conn<S> {
         let read = match self.phase {
             Phase::Linger => true,
             Phase::Failed => false,
-            _ => !self.read_eof && self.tls.wants_read(),
+            _ => !self.read_eof && self.session.wants_read(),
         };
         let own_alert = self.own_alert.as_ref().is_some_and(|a| !a.is_written());
         Wants {
             read,
-            write: self.tls.wants_write() || own_alert,
+            write: self.session.wants_write() || own_alert,
         }
     }
 
@@ -228,7 +230,9 @@ impl<S: Session> Conn<S> {
             Phase::Stream { .. } | Phase::Failed => {
                 (self.last_write + s.send_timeout, TimeoutKind::Send)
             }
-            _ if self.tls.wants_write() => (self.last_write + s.send_timeout, TimeoutKind::Send),
+            _ if self.session.wants_write() => {
+                (self.last_write + s.send_timeout, TimeoutKind::Send)
+            }
             Phase::Body { .. } => (self.last_read + s.body_timeout, TimeoutKind::Body),
             Phase::Idle if !self.inbuf.is_empty() => {
                 (self.head_started + s.header_timeout, TimeoutKind::Header)
@@ -244,8 +248,8 @@ impl<S: Session> Conn<S> {
         match kind {
             TimeoutKind::Handshake => self.abort(FailureCause::Timeout, None, ctx),
             TimeoutKind::Idle => {
-                self.tls.send_close_notify();
-                let _ = self.tls.write_tls(io);
+                self.session.send_close_notify();
+                let _ = self.session.write_tls(io);
                 Verdict::Close
             }
             _ => Verdict::Close,
@@ -258,9 +262,9 @@ impl<S: Session> Conn<S> {
         self.shutting_down = true;
         match self.phase {
             Phase::Handshake => self.abort(FailureCause::Shutdown, None, ctx),
-            Phase::Idle if self.inbuf.is_empty() && !self.tls.wants_write() => {
-                self.tls.send_close_notify();
-                let _ = self.tls.write_tls(io);
+            Phase::Idle if self.inbuf.is_empty() && !self.session.wants_write() => {
+                self.session.send_close_notify();
+                let _ = self.session.write_tls(io);
                 Verdict::Close
             }
             Phase::Linger | Phase::Failed => Verdict::Close,
@@ -300,13 +304,13 @@ impl<S: Session> Conn<S> {
             }
             let mut progress = false;
 
-            if !self.read_eof && !drained && self.tls.wants_read() {
+            if !self.read_eof && !drained && self.session.wants_read() {
                 let mut got = false;
                 let mut reader = ShortReadProbe {
                     inner: &mut *io,
                     short: false,
                 };
-                let result = self.tls.read_tls(&mut reader);
+                let result = self.session.read_tls(&mut reader);
                 drained = trust_short_reads && reader.short;
                 match result {
                     Ok(0) => {
@@ -323,13 +327,13 @@ impl<S: Session> Conn<S> {
                 }
                 if got {
                     progress = true;
-                    if let Err(err) = self.tls.process_new_packets() {
+                    if let Err(err) = self.session.process_new_packets() {
                         return self.tls_error(&err, io, ctx);
                     }
                     if matches!(self.phase, Phase::Handshake) {
-                        self.hrr_sent |= self.tls.handshake_kind()
+                        self.hrr_sent |= self.session.handshake_kind()
                             == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
-                        if !self.tls.is_handshaking() {
+                        if !self.session.is_handshaking() {
                             self.handshake_done(ctx);
                         } else if self.read_eof {
                             return self.abort(FailureCause::Eof, None, ctx);
@@ -343,8 +347,8 @@ impl<S: Session> Conn<S> {
                 Err(()) => return Verdict::Close,
             }
 
-            while self.tls.wants_write() {
-                match self.tls.write_tls(io) {
+            while self.session.wants_write() {
+                match self.session.write_tls(io) {
                     Ok(0) => return self.abort(FailureCause::Io, None, ctx),
                     Ok(_) => {
                         self.last_write = ctx.now;
@@ -356,14 +360,14 @@ impl<S: Session> Conn<S> {
                     Err(_) => return self.abort(FailureCause::Io, None, ctx),
                 }
             }
-            if !self.tls.wants_write() {
+            if !self.session.wants_write() {
                 self.unflushed = 0;
             }
 
-            if matches!(self.phase, Phase::Idle) && !self.tls.wants_write() {
+            if matches!(self.phase, Phase::Idle) && !self.session.wants_write() {
                 if self.closing {
                     if !self.notify_sent {
-                        self.tls.send_close_notify();
+                        self.session.send_close_notify();
                         self.notify_sent = true;
                         continue;
                     }
@@ -386,11 +390,11 @@ impl<S: Session> Conn<S> {
 
     fn handshake_done(&mut self, ctx: &mut Ctx<'_>) {
         let kind = self
-            .tls
+            .session
             .handshake_kind()
             .unwrap_or(rustls::HandshakeKind::Full);
         let class = HandshakeClass::of(kind, self.hrr_sent);
-        ctx.stats.handshake(self.tls.protocol_version(), class);
+        ctx.stats.handshake(self.session.protocol_version(), class);
         self.phase = Phase::Idle;
         self.idle_since = ctx.now;
     }
@@ -422,7 +426,7 @@ impl<S: Session> Conn<S> {
             _ => None,
         };
         let cause = FailureCause::of(err);
-        if matches!(self.phase, Phase::Handshake) && !self.tls.is_handshaking() {
+        if matches!(self.phase, Phase::Handshake) && !self.session.is_handshaking() {
             // The client's Finished and the failing record came in one read: rustls verified
             // the Finished (and queued its tickets) before it failed, so the handshake did
             // complete and the failure is one after it.
@@ -434,7 +438,7 @@ impl<S: Session> Conn<S> {
             ctx.stats.tls_error(cause);
         }
         self.abort(cause, alert, ctx);
-        if !self.wrote_tls && !self.tls.wants_write() {
+        if !self.wrote_tls && !self.session.wants_write() {
             self.own_alert = omitted_alert(err).map(OwnAlert::new);
         }
         // rustls queued the fatal alert that describes the error (if it has one); the peer
@@ -450,8 +454,8 @@ impl<S: Session> Conn<S> {
     /// linger drains the socket.
     fn flush_alert<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
         loop {
-            let written = if self.tls.wants_write() {
-                self.tls.write_tls(io)
+            let written = if self.session.wants_write() {
+                self.session.write_tls(io)
             } else if let Some(alert) = self.own_alert.as_mut().filter(|a| !a.is_written()) {
                 alert.write(io)
             } else {

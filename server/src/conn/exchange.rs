@@ -66,7 +66,7 @@ impl<S: Session> Conn<S> {
                     let (used, data, done) = if from_inbuf {
                         feed_body(left, &self.inbuf)?
                     } else {
-                        let mut rd = self.tls.reader();
+                        let mut rd = self.session.reader();
                         match rd.fill_buf() {
                             Ok([]) => {
                                 self.read_eof = true;
@@ -112,7 +112,7 @@ impl<S: Session> Conn<S> {
                 Phase::Stream { remaining, offset } => {
                     while *remaining > 0 && self.unflushed < OUT_WINDOW {
                         let chunk = pattern::chunk(*offset, *remaining);
-                        let n = self.tls.writer().write(chunk).map_err(|_| ())?;
+                        let n = self.session.writer().write(chunk).map_err(|_| ())?;
                         if n == 0 {
                             return Err(());
                         }
@@ -134,7 +134,7 @@ impl<S: Session> Conn<S> {
 
     /// Copies up to `room` bytes of decrypted plaintext into `inbuf`.
     fn pull(&mut self, room: usize, ctx: &mut Ctx<'_>) -> Result<usize, ()> {
-        let mut rd = self.tls.reader();
+        let mut rd = self.session.reader();
         match rd.fill_buf() {
             Ok([]) => {
                 // close_notify: the client will send nothing more.
@@ -287,7 +287,7 @@ impl<S: Session> Conn<S> {
             ctx.scratch.extend_from_slice(body);
         }
         let total = ctx.scratch.len();
-        let n = self.tls.writer().write(ctx.scratch).map_err(|_| ())?;
+        let n = self.session.writer().write(ctx.scratch).map_err(|_| ())?;
         if n != total {
             // With no rustls buffer limit this cannot happen; if it does, the response is
             // truncated and the connection must not go on.
@@ -300,7 +300,7 @@ impl<S: Session> Conn<S> {
 
     /// Queues bytes that are not a response of their own (an interim `100 Continue`).
     fn send_raw(&mut self, bytes: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ()> {
-        let n = self.tls.writer().write(bytes).map_err(|_| ())?;
+        let n = self.session.writer().write(bytes).map_err(|_| ())?;
         if n != bytes.len() {
             return Err(());
         }
