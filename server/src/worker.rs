@@ -42,9 +42,14 @@ pub(crate) struct Shared {
     pub active: AtomicUsize,
 }
 
+/// One open connection in the slab.
 struct Entry {
+    /// Its socket.
     stream: TcpStream,
+    /// Its state machine, TLS or plain.
     conn: AnyConn,
+    /// The interest registered now, compared with what the connection [`Wants`] after each
+    /// event so `reregister` runs only on a change.
     interest: Interest,
 }
 
@@ -89,19 +94,31 @@ impl AnyConn {
     }
 }
 
+/// One worker thread's state: what it polls, what it serves with, and its connections.
 pub(crate) struct Worker {
+    /// This worker's epoll instance; nothing else registers with it.
     pub poll: Poll,
+    /// The TLS listener; taken (and deregistered) when shutdown begins.
     pub listener: Option<TcpListener>,
     /// The plain-HTTP listener (`--plain-listen`), the TCP floor's way in.
     pub plain_listener: Option<TcpListener>,
+    /// The config every worker shares, so sessions and tickets resume across workers.
     pub tls: Arc<ServerConfig>,
+    /// Limits and timeouts.
     pub settings: Arc<Settings>,
+    /// This worker's counters; only this thread writes them.
     pub stats: Arc<WorkerStats>,
+    /// Stop flags and the open-connection count all workers share.
     pub shared: Arc<Shared>,
+    /// Open connections, keyed by mio token minus `FIRST_CONN`.
     conns: Slab<Entry>,
+    /// The Date header, formatted once per second.
     date: DateCache,
+    /// Response heads are encoded here, reused across requests and connections.
     scratch: Vec<u8>,
+    /// Keys whose deadline passed, reused from sweep to sweep.
     expired: Vec<usize>,
+    /// Accepting is paused until then after EMFILE/ENFILE (see `ACCEPT_BACKOFF`).
     accept_paused_until: Option<Instant>,
     /// Most connections open at once since memory was last handed back (see `give_back`).
     peak_since_trim: usize,
