@@ -11,6 +11,9 @@ use std::path::Path;
 
 use crate::cpu::CpuList;
 
+// Results record when they were measured beside where; the formatting lives in `date`.
+pub use crate::date::{utc_rfc3339, utc_stamp};
+
 /// Written where a value could not be found.
 const UNKNOWN: &str = "unknown";
 
@@ -279,43 +282,6 @@ fn parse_crates(list: &str) -> BTreeMap<String, String> {
         .filter_map(|pair| pair.split_once('='))
         .map(|(name, version)| (name.to_owned(), version.to_owned()))
         .collect()
-}
-
-/// A UTC timestamp for file and directory names: `20261128T074512Z`.
-pub fn utc_stamp(t: std::time::SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
-}
-
-/// A UTC timestamp in RFC 3339: `2026-11-28T07:45:12Z`.
-pub fn utc_rfc3339(t: std::time::SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
-/// Calendar date and time of `t` in UTC (Howard Hinnant's days-to-civil algorithm).
-fn civil(t: std::time::SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
 }
 
 #[cfg(test)]

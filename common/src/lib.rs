@@ -1,17 +1,32 @@
 //! What both sides of tlsbench share, kept in one place so the server, the load generator and
-//! the benches measure the same configuration: TLS configuration from names ([`tls`]),
-//! certificate chains and key files ([`certs`]), CPU-time accounting ([`cpu`]), the NSS key
-//! log ([`keylog`]), the `/bytes/N` body pattern both sides agree on ([`pattern`]), the
-//! decoder for chunked bodies both sides read ([`chunked`]), the environment a result was
-//! measured in ([`env`]), a process's resources from `/proc` ([`procfs`]) and the one
-//! duration syntax of every flag and file ([`duration`]). `provenance` decides the git revision
-//! a build records; `build.rs` includes it, and only its tests are compiled into the library.
+//! the benches measure the same configuration and read the same bytes the same way.
+//!
+//! # Layout
+//! - [`tls`]: TLS versions, cipher suites and key-exchange groups from names, into the
+//!   aws-lc-rs provider every rustls config is built from.
+//! - [`certs`]: certificate chains and key files: generating, writing and loading them.
+//! - [`session`]: the record layer under a connection's HTTP, rustls or plain TCP for the floor.
+//! - [`http`]: the HTTP field-value tokens both sides parse (OWS, lengths, `Connection`).
+//! - [`chunked`]: the streaming decoder of chunked bodies, requests and responses alike.
+//! - [`pattern`]: the `/bytes/N` body both sides agree on.
+//! - [`io`]: non-blocking I/O outcomes (`WouldBlock`, `Interrupted`) and the output window.
+//! - [`cpu`]: CPU-time accounting and CPU placement (lists, pinning, SMT siblings).
+//! - [`keylog`]: the NSS key log for decrypting captures.
+//! - [`env`](mod@env): the environment a result was measured in.
+//! - [`date`]: UTC timestamps (RFC 3339, file-name stamps) and the range formatters accept.
+//! - [`procfs`]: a process's resources from `/proc`.
+//! - [`duration`]: the one duration syntax of every flag and file.
+//! - `provenance`: the git revision a build records; `build.rs` includes it, and only its
+//!   tests are compiled into the library.
 
 pub mod certs;
 pub mod chunked;
 pub mod cpu;
+pub mod date;
 pub mod duration;
 pub mod env;
+pub mod http;
+pub mod io;
 pub mod keylog;
 pub mod pattern;
 pub mod procfs;

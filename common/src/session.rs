@@ -1,8 +1,8 @@
 //! The byte pipe under a connection's HTTP exchange: a rustls connection, or plain TCP for the
 //! floor (the same HTTP code with no TLS, so a row's TLS cost is its CPU minus the plain
 //! row's). [`Session`] is the subset of rustls's connection API both sides drive; the server
-//! and the load generator are generic over it, so the TLS path is compiled as before and pays
-//! nothing for the plain one.
+//! and the load generator are generic over it, so each path is compiled for its own session
+//! type and the TLS one pays nothing for the plain one.
 
 use std::io::{self, BufRead, Read, Write};
 

@@ -14,8 +14,10 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::ServerError;
+use crate::http::{CONTENT_TYPE_JSON, CONTENT_TYPE_PLAIN, CONTENT_TYPE_PROMETHEUS};
 use crate::metrics::JSON_PATH;
 use crate::stats::Stats;
+use common::io::{interrupted, would_block};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -98,7 +100,7 @@ fn serve(mut poll: Poll, listener: TcpListener, stats: &Stats, stop: &AtomicBool
     let mut events = Events::with_capacity(16);
     while !stop.load(Ordering::Acquire) {
         if let Err(e) = poll.poll(&mut events, None)
-            && e.kind() != io::ErrorKind::Interrupted
+            && !interrupted(&e)
         {
             return;
         }
@@ -108,8 +110,8 @@ fn serve(mut poll: Poll, listener: TcpListener, stats: &Stats, stop: &AtomicBool
                     // One short exchange per scrape; a stuck scraper costs at most the timeouts.
                     let _ = answer(stream, stats);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => {}
                 Err(_) => {
                     // Out of descriptors: the workers back off too; try again shortly.
                     std::thread::sleep(Duration::from_millis(100));
@@ -153,18 +155,18 @@ fn answer(stream: mio::net::TcpStream, stats: &Stats) -> io::Result<()> {
     };
     let snapshot = stats.snapshot();
     let (status, content_type, body) = match wanted {
-        Some(Exposition::Prometheus) => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            snapshot.prometheus(),
-        ),
+        Some(Exposition::Prometheus) => ("200 OK", CONTENT_TYPE_PROMETHEUS, snapshot.prometheus()),
         Some(Exposition::Json) => match snapshot.to_json() {
-            Ok(json) => ("200 OK", "application/json", json),
-            Err(e) => ("500 Internal Server Error", "text/plain", e.to_string()),
+            Ok(json) => ("200 OK", CONTENT_TYPE_JSON, json),
+            Err(e) => (
+                "500 Internal Server Error",
+                CONTENT_TYPE_PLAIN,
+                e.to_string(),
+            ),
         },
         None => (
             "404 Not Found",
-            "text/plain",
+            CONTENT_TYPE_PLAIN,
             format!("the metrics are at /metrics and {JSON_PATH}"),
         ),
     };

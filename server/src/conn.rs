@@ -3,23 +3,35 @@
 //! by any byte [`Transport`]. The worker hands it a socket; tests and fuzzers can
 //! hand it memory. It reads until the transport would block, answers every complete request
 //! in order, streams large bodies in bounded windows, and decides its own deadline.
+//!
+//! This file owns the connection's life: the TLS session, readiness, deadlines, failures
+//! with their alerts, shutdown and the lingering close. The HTTP exchange on top of the
+//! decrypted stream is `exchange`'s.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use common::session::{Plain, Session};
 use rustls::ServerConnection;
 
 use crate::config::Settings;
-use crate::http::{self, Action, BodyFraming, Head, Request, ResponseHead, Status};
+use crate::http::Request;
 use crate::stats::{FailureCause, HandshakeClass, TimeoutKind, WorkerStats};
-use common::chunked::ChunkedDecoder;
-use common::pattern;
+use common::io::{interrupted, would_block};
 
-/// Plaintext handed to rustls but not yet written to the socket, above which no new response
-/// is started and no more of a streamed body is encrypted. Four full records: enough for one
-/// vectored write per event, small enough that a client that stops reading costs little memory.
-pub const OUT_WINDOW: usize = 64 * 1024;
+mod exchange;
+
+use exchange::BodyLeft;
+
+/// The socket readiness a connection waits for, recomputed after every event so the worker
+/// re-registers only when it changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wants {
+    /// TLS (or plain) input is awaited, or the lingering close drains the peer.
+    pub read: bool,
+    /// Output is queued for the socket: records, or our own alert.
+    pub write: bool,
+}
 
 /// A byte stream a connection can run on.
 pub trait Transport: Read + Write {
@@ -56,6 +68,7 @@ pub enum Verdict {
     Close,
 }
 
+/// Where a connection is in its life; decides what an event does and which deadline runs.
 enum Phase {
     /// The TLS handshake is running.
     Handshake,
@@ -119,14 +132,10 @@ impl OwnAlert {
     }
 }
 
-enum BodyLeft {
-    Length(u64),
-    Chunked(ChunkedDecoder),
-}
-
 /// One client connection, over TLS or (`Conn<Plain>`) plain TCP.
 pub struct Conn<S = ServerConnection> {
-    tls: S,
+    /// The record layer: rustls, or plain TCP for the floor.
+    session: S,
     phase: Phase,
     /// Unparsed plaintext: a partial request head, or heads of pipelined requests.
     inbuf: Vec<u8>,
@@ -174,9 +183,9 @@ impl Conn<Plain> {
 }
 
 impl<S: Session> Conn<S> {
-    fn with(tls: S, phase: Phase, now: Instant) -> Conn<S> {
+    fn with(session: S, phase: Phase, now: Instant) -> Conn<S> {
         Conn {
-            tls,
+            session,
             phase,
             inbuf: Vec::new(),
             unflushed: 0,
@@ -196,15 +205,18 @@ impl<S: Session> Conn<S> {
         }
     }
 
-    /// The socket readiness this connection waits for: (readable, writable).
-    pub fn wants(&self) -> (bool, bool) {
+    /// The socket readiness this connection waits for.
+    pub fn wants(&self) -> Wants {
         let read = match self.phase {
             Phase::Linger => true,
             Phase::Failed => false,
-            _ => !self.read_eof && self.tls.wants_read(),
+            _ => !self.read_eof && self.session.wants_read(),
         };
         let own_alert = self.own_alert.as_ref().is_some_and(|a| !a.is_written());
-        (read, self.tls.wants_write() || own_alert)
+        Wants {
+            read,
+            write: self.session.wants_write() || own_alert,
+        }
     }
 
     /// When this connection times out next, and which timeout that is.
@@ -218,7 +230,9 @@ impl<S: Session> Conn<S> {
             Phase::Stream { .. } | Phase::Failed => {
                 (self.last_write + s.send_timeout, TimeoutKind::Send)
             }
-            _ if self.tls.wants_write() => (self.last_write + s.send_timeout, TimeoutKind::Send),
+            _ if self.session.wants_write() => {
+                (self.last_write + s.send_timeout, TimeoutKind::Send)
+            }
             Phase::Body { .. } => (self.last_read + s.body_timeout, TimeoutKind::Body),
             Phase::Idle if !self.inbuf.is_empty() => {
                 (self.head_started + s.header_timeout, TimeoutKind::Header)
@@ -234,8 +248,8 @@ impl<S: Session> Conn<S> {
         match kind {
             TimeoutKind::Handshake => self.abort(FailureCause::Timeout, None, ctx),
             TimeoutKind::Idle => {
-                self.tls.send_close_notify();
-                let _ = self.tls.write_tls(io);
+                self.session.send_close_notify();
+                let _ = self.session.write_tls(io);
                 Verdict::Close
             }
             _ => Verdict::Close,
@@ -248,9 +262,9 @@ impl<S: Session> Conn<S> {
         self.shutting_down = true;
         match self.phase {
             Phase::Handshake => self.abort(FailureCause::Shutdown, None, ctx),
-            Phase::Idle if self.inbuf.is_empty() && !self.tls.wants_write() => {
-                self.tls.send_close_notify();
-                let _ = self.tls.write_tls(io);
+            Phase::Idle if self.inbuf.is_empty() && !self.session.wants_write() => {
+                self.session.send_close_notify();
+                let _ = self.session.write_tls(io);
                 Verdict::Close
             }
             Phase::Linger | Phase::Failed => Verdict::Close,
@@ -290,13 +304,13 @@ impl<S: Session> Conn<S> {
             }
             let mut progress = false;
 
-            if !self.read_eof && !drained && self.tls.wants_read() {
+            if !self.read_eof && !drained && self.session.wants_read() {
                 let mut got = false;
                 let mut reader = ShortReadProbe {
                     inner: &mut *io,
                     short: false,
                 };
-                let result = self.tls.read_tls(&mut reader);
+                let result = self.session.read_tls(&mut reader);
                 drained = trust_short_reads && reader.short;
                 match result {
                     Ok(0) => {
@@ -307,19 +321,19 @@ impl<S: Session> Conn<S> {
                         self.last_read = ctx.now;
                         got = true;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                    Err(e) if would_block(&e) => {}
+                    Err(e) if interrupted(&e) => progress = true,
                     Err(_) => return self.abort(FailureCause::Io, None, ctx),
                 }
                 if got {
                     progress = true;
-                    if let Err(err) = self.tls.process_new_packets() {
+                    if let Err(err) = self.session.process_new_packets() {
                         return self.tls_error(&err, io, ctx);
                     }
                     if matches!(self.phase, Phase::Handshake) {
-                        self.hrr_sent |= self.tls.handshake_kind()
+                        self.hrr_sent |= self.session.handshake_kind()
                             == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
-                        if !self.tls.is_handshaking() {
+                        if !self.session.is_handshaking() {
                             self.handshake_done(ctx);
                         } else if self.read_eof {
                             return self.abort(FailureCause::Eof, None, ctx);
@@ -333,27 +347,27 @@ impl<S: Session> Conn<S> {
                 Err(()) => return Verdict::Close,
             }
 
-            while self.tls.wants_write() {
-                match self.tls.write_tls(io) {
+            while self.session.wants_write() {
+                match self.session.write_tls(io) {
                     Ok(0) => return self.abort(FailureCause::Io, None, ctx),
                     Ok(_) => {
                         self.last_write = ctx.now;
                         self.wrote_tls = true;
                         progress = true;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if would_block(&e) => break,
+                    Err(e) if interrupted(&e) => {}
                     Err(_) => return self.abort(FailureCause::Io, None, ctx),
                 }
             }
-            if !self.tls.wants_write() {
+            if !self.session.wants_write() {
                 self.unflushed = 0;
             }
 
-            if matches!(self.phase, Phase::Idle) && !self.tls.wants_write() {
+            if matches!(self.phase, Phase::Idle) && !self.session.wants_write() {
                 if self.closing {
                     if !self.notify_sent {
-                        self.tls.send_close_notify();
+                        self.session.send_close_notify();
                         self.notify_sent = true;
                         continue;
                     }
@@ -376,11 +390,11 @@ impl<S: Session> Conn<S> {
 
     fn handshake_done(&mut self, ctx: &mut Ctx<'_>) {
         let kind = self
-            .tls
+            .session
             .handshake_kind()
             .unwrap_or(rustls::HandshakeKind::Full);
         let class = HandshakeClass::of(kind, self.hrr_sent);
-        ctx.stats.handshake(self.tls.protocol_version(), class);
+        ctx.stats.handshake(self.session.protocol_version(), class);
         self.phase = Phase::Idle;
         self.idle_since = ctx.now;
     }
@@ -412,7 +426,7 @@ impl<S: Session> Conn<S> {
             _ => None,
         };
         let cause = FailureCause::of(err);
-        if matches!(self.phase, Phase::Handshake) && !self.tls.is_handshaking() {
+        if matches!(self.phase, Phase::Handshake) && !self.session.is_handshaking() {
             // The client's Finished and the failing record came in one read: rustls verified
             // the Finished (and queued its tickets) before it failed, so the handshake did
             // complete and the failure is one after it.
@@ -424,7 +438,7 @@ impl<S: Session> Conn<S> {
             ctx.stats.tls_error(cause);
         }
         self.abort(cause, alert, ctx);
-        if !self.wrote_tls && !self.tls.wants_write() {
+        if !self.wrote_tls && !self.session.wants_write() {
             self.own_alert = omitted_alert(err).map(OwnAlert::new);
         }
         // rustls queued the fatal alert that describes the error (if it has one); the peer
@@ -440,8 +454,8 @@ impl<S: Session> Conn<S> {
     /// linger drains the socket.
     fn flush_alert<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
         loop {
-            let written = if self.tls.wants_write() {
-                self.tls.write_tls(io)
+            let written = if self.session.wants_write() {
+                self.session.write_tls(io)
             } else if let Some(alert) = self.own_alert.as_mut().filter(|a| !a.is_written()) {
                 alert.write(io)
             } else {
@@ -451,8 +465,8 @@ impl<S: Session> Conn<S> {
                 Ok(0) => return Verdict::Close,
                 Ok(_) => self.last_write = ctx.now,
                 // The worker waits for writable (see `wants`), bounded by the send timeout.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Open,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => return Verdict::Open,
+                Err(e) if interrupted(&e) => {}
                 // The peer is gone: nobody is left to read the alert.
                 Err(_) => return Verdict::Close,
             }
@@ -469,308 +483,10 @@ impl<S: Session> Conn<S> {
             match io.read(&mut sink) {
                 Ok(0) => return Verdict::Close,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Open,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => return Verdict::Open,
+                Err(e) if interrupted(&e) => {}
                 Err(_) => return Verdict::Close,
             }
-        }
-    }
-
-    /// Runs HTTP over the plaintext rustls has decrypted. Returns whether anything moved;
-    /// `Err` means the connection must be dropped at once.
-    fn pump_http(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, ()> {
-        let mut progress = false;
-        loop {
-            match &mut self.phase {
-                Phase::Handshake | Phase::Linger | Phase::Failed => return Ok(progress),
-                Phase::Idle => {
-                    if self.closing || self.unflushed >= OUT_WINDOW {
-                        return Ok(progress);
-                    }
-                    if !self.inbuf.is_empty() {
-                        match http::parse_head(&self.inbuf, &ctx.settings.limits) {
-                            Head::Complete(req) => {
-                                self.inbuf.drain(..req.head_len);
-                                self.begin(req, ctx)?;
-                                progress = true;
-                                continue;
-                            }
-                            Head::Invalid(status) => {
-                                self.send_error(status, None, false, false, ctx)?;
-                                return Ok(true);
-                            }
-                            Head::Incomplete => {}
-                        }
-                    }
-                    let room = ctx.settings.limits.max_header_bytes + 1
-                        - self.inbuf.len().min(ctx.settings.limits.max_header_bytes);
-                    let was_empty = self.inbuf.is_empty();
-                    let n = self.pull(room, ctx)?;
-                    if n == 0 {
-                        return Ok(progress);
-                    }
-                    if was_empty {
-                        self.head_started = ctx.now;
-                    }
-                    progress = true;
-                }
-                Phase::Body { req, left, count } => {
-                    let req = *req;
-                    let from_inbuf = !self.inbuf.is_empty();
-                    let (used, data, done) = if from_inbuf {
-                        feed_body(left, &self.inbuf)?
-                    } else {
-                        let mut rd = self.tls.reader();
-                        match rd.fill_buf() {
-                            Ok([]) => {
-                                self.read_eof = true;
-                                return Err(());
-                            }
-                            Ok(buf) => {
-                                let r = feed_body(left, buf)?;
-                                rd.consume(r.0);
-                                ctx.stats.bytes_in(r.0 as u64);
-                                r
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                return Ok(progress);
-                            }
-                            Err(_) => {
-                                self.read_eof = true;
-                                return Err(());
-                            }
-                        }
-                    };
-                    if from_inbuf {
-                        self.inbuf.drain(..used);
-                    }
-                    *count += data;
-                    let total = *count;
-                    progress |= used > 0;
-                    if req.action != Action::Sink && total > ctx.settings.limits.max_body {
-                        self.send_error(
-                            Status::PayloadTooLarge,
-                            None,
-                            req.http10,
-                            req.head_only,
-                            ctx,
-                        )?;
-                        return Ok(true);
-                    }
-                    if done {
-                        self.respond(req, total, ctx)?;
-                    } else if used == 0 {
-                        return Ok(progress);
-                    }
-                }
-                Phase::Stream { remaining, offset } => {
-                    while *remaining > 0 && self.unflushed < OUT_WINDOW {
-                        let chunk = pattern::chunk(*offset, *remaining);
-                        let n = self.tls.writer().write(chunk).map_err(|_| ())?;
-                        if n == 0 {
-                            return Err(());
-                        }
-                        *offset += n as u64;
-                        *remaining -= n as u64;
-                        self.unflushed += n;
-                        ctx.stats.bytes_out(n as u64);
-                        progress = true;
-                    }
-                    if *remaining > 0 {
-                        return Ok(progress);
-                    }
-                    let keep = !self.closing;
-                    self.response_done(keep, ctx);
-                }
-            }
-        }
-    }
-
-    /// Copies up to `room` bytes of decrypted plaintext into `inbuf`.
-    fn pull(&mut self, room: usize, ctx: &mut Ctx<'_>) -> Result<usize, ()> {
-        let mut rd = self.tls.reader();
-        match rd.fill_buf() {
-            Ok([]) => {
-                // close_notify: the client will send nothing more.
-                self.read_eof = true;
-                Ok(0)
-            }
-            Ok(buf) => {
-                let take = buf.len().min(room);
-                self.inbuf.extend_from_slice(&buf[..take]);
-                rd.consume(take);
-                ctx.stats.bytes_in(take as u64);
-                Ok(take)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                self.read_eof = true;
-                Ok(0)
-            }
-            Err(_) => Err(()),
-        }
-    }
-
-    /// A complete request head arrived.
-    fn begin(&mut self, req: Request, ctx: &mut Ctx<'_>) -> Result<(), ()> {
-        if let Action::Error(status) = req.action {
-            return self.send_error(status, req.allow, req.http10, req.head_only, ctx);
-        }
-        match req.body {
-            BodyFraming::None | BodyFraming::Length(0) => return self.respond(req, 0, ctx),
-            _ if req.expect_continue => self.send_raw(b"HTTP/1.1 100 Continue\r\n\r\n", ctx)?,
-            _ => {}
-        }
-        match req.body {
-            BodyFraming::None | BodyFraming::Length(0) => Ok(()),
-            BodyFraming::Length(n) => {
-                self.phase = Phase::Body {
-                    req,
-                    left: BodyLeft::Length(n),
-                    count: 0,
-                };
-                self.last_read = ctx.now;
-                Ok(())
-            }
-            BodyFraming::Chunked => {
-                self.phase = Phase::Body {
-                    req,
-                    left: BodyLeft::Chunked(ChunkedDecoder::new()),
-                    count: 0,
-                };
-                self.last_read = ctx.now;
-                Ok(())
-            }
-        }
-    }
-
-    /// Answers `req`, whose body (`body_len` bytes) has been consumed.
-    fn respond(&mut self, req: Request, body_len: u64, ctx: &mut Ctx<'_>) -> Result<(), ()> {
-        // A client that half-closed after pipelining still gets every answer; the connection
-        // closes once none is left (see on_ready).
-        let keep_alive = req.keep_alive && !self.shutting_down;
-        let mut head = ResponseHead {
-            status: Status::Ok,
-            content_type: "text/plain; charset=utf-8",
-            content_length: 0,
-            keep_alive,
-            http10: req.http10,
-            allow: None,
-            date: ctx.date,
-        };
-        match req.action {
-            Action::Hello => {
-                head.content_type = "text/html; charset=utf-8";
-                head.content_length = http::HELLO_PAGE.len() as u64;
-                self.send(&head, http::HELLO_PAGE, req.head_only, ctx)?;
-            }
-            Action::Sink => {
-                let mut num = itoa::Buffer::new();
-                let digits = num.format(body_len).as_bytes();
-                let mut body = [0u8; 21];
-                body[..digits.len()].copy_from_slice(digits);
-                body[digits.len()] = b'\n';
-                let body = &body[..digits.len() + 1];
-                head.content_length = body.len() as u64;
-                self.send(&head, body, req.head_only, ctx)?;
-            }
-            Action::Bytes(n) => {
-                head.content_type = "application/octet-stream";
-                head.content_length = n;
-                self.send(&head, &[], req.head_only, ctx)?;
-                ctx.stats.request(Status::Ok);
-                if !req.head_only && n > 0 {
-                    self.closing |= !keep_alive;
-                    self.phase = Phase::Stream {
-                        remaining: n,
-                        offset: 0,
-                    };
-                } else {
-                    self.response_done(keep_alive, ctx);
-                }
-                return Ok(());
-            }
-            Action::Error(status) => {
-                return self.send_error(status, req.allow, req.http10, req.head_only, ctx);
-            }
-        }
-        ctx.stats.request(Status::Ok);
-        self.response_done(keep_alive, ctx);
-        Ok(())
-    }
-
-    /// Answers with an error status and closes after it (a HEAD request gets the head alone).
-    fn send_error(
-        &mut self,
-        status: Status,
-        allow: Option<&'static str>,
-        http10: bool,
-        head_only: bool,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ()> {
-        let body = status.error_body();
-        let head = ResponseHead {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            content_length: body.len() as u64,
-            keep_alive: false,
-            http10,
-            allow,
-            date: ctx.date,
-        };
-        self.send(&head, body, head_only, ctx)?;
-        ctx.stats.request(status);
-        self.response_done(false, ctx);
-        Ok(())
-    }
-
-    /// Queues a head and a (small) body as one write, so they share a TLS record; the answer to
-    /// a HEAD request (`head_only`) leaves the body out and keeps its Content-Length. The body is
-    /// copied behind the head in the reused scratch buffer: rustls's vectored write collects
-    /// its slices into a fresh Vec, a copy of a few hundred bytes does not allocate.
-    fn send(
-        &mut self,
-        head: &ResponseHead<'_>,
-        body: &[u8],
-        head_only: bool,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), ()> {
-        ctx.scratch.clear();
-        http::write_head(ctx.scratch, head);
-        if !head_only {
-            ctx.scratch.extend_from_slice(body);
-        }
-        let total = ctx.scratch.len();
-        let n = self.tls.writer().write(ctx.scratch).map_err(|_| ())?;
-        if n != total {
-            // With no rustls buffer limit this cannot happen; if it does, the response is
-            // truncated and the connection must not go on.
-            return Err(());
-        }
-        self.unflushed += total;
-        ctx.stats.bytes_out(total as u64);
-        Ok(())
-    }
-
-    /// Queues bytes that are not a response of their own (an interim `100 Continue`).
-    fn send_raw(&mut self, bytes: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ()> {
-        let n = self.tls.writer().write(bytes).map_err(|_| ())?;
-        if n != bytes.len() {
-            return Err(());
-        }
-        self.unflushed += n;
-        ctx.stats.bytes_out(n as u64);
-        Ok(())
-    }
-
-    fn response_done(&mut self, keep_alive: bool, ctx: &mut Ctx<'_>) {
-        self.phase = Phase::Idle;
-        self.idle_since = ctx.now;
-        self.head_started = ctx.now;
-        // A response that was already under way when shutdown began promised keep-alive;
-        // the connection still closes once it is done.
-        if !keep_alive || self.shutting_down {
-            self.closing = true;
         }
     }
 }
@@ -789,324 +505,5 @@ impl<T: Read> Read for ShortReadProbe<'_, T> {
     }
 }
 
-/// Feeds body bytes to the framing; returns (bytes consumed, body bytes among them, done).
-fn feed_body(left: &mut BodyLeft, input: &[u8]) -> Result<(usize, u64, bool), ()> {
-    match left {
-        BodyLeft::Length(rem) => {
-            let take = (*rem).min(input.len() as u64);
-            *rem -= take;
-            Ok((take as usize, take, *rem == 0))
-        }
-        BodyLeft::Chunked(dec) => {
-            // Which framing rule broke does not change the answer: the body's end is lost, so
-            // the connection closes.
-            let p = dec.feed(input).map_err(|_| ())?;
-            Ok((p.consumed, p.data, p.done))
-        }
-    }
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::config::TlsOptions;
-    use crate::stats::Stats;
-    use common::certs::{self, ChainOptions, KeyType};
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    /// A socket in memory whose writes block until `writable` is set.
-    #[derive(Default)]
-    struct Socket {
-        input: Vec<u8>,
-        eof: bool,
-        output: Vec<u8>,
-        writable: bool,
-        write_shut: bool,
-    }
-
-    impl Read for Socket {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.input.is_empty() {
-                return if self.eof {
-                    Ok(0)
-                } else {
-                    Err(io::ErrorKind::WouldBlock.into())
-                };
-            }
-            let n = buf.len().min(self.input.len());
-            buf[..n].copy_from_slice(&self.input[..n]);
-            self.input.drain(..n);
-            Ok(n)
-        }
-    }
-
-    impl Write for Socket {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            assert!(!self.write_shut, "write after shutdown_write");
-            if !self.writable {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            self.output.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Transport for Socket {
-        fn shutdown_write(&mut self) -> io::Result<()> {
-            self.write_shut = true;
-            Ok(())
-        }
-    }
-
-    fn server_connection() -> ServerConnection {
-        server_connection_with(&TlsOptions::default())
-    }
-
-    fn server_connection_with(opts: &TlsOptions) -> ServerConnection {
-        let c = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
-        let chain = CertificateDer::pem_slice_iter(c.chain_pem().as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(c.leaf_key_pem.as_bytes()).unwrap();
-        let cfg = opts.server_config(chain, key).unwrap();
-        ServerConnection::new(Arc::clone(&cfg)).unwrap()
-    }
-
-    /// A server that only does secp384r1: rustls's client offers a key share for another
-    /// group first, so its ClientHello gets a HelloRetryRequest, and the server then waits
-    /// for a second ClientHello in plaintext.
-    fn hrr_server_connection() -> ServerConnection {
-        let opts = TlsOptions {
-            groups: common::tls::parse_groups(&["secp384r1".into()]).unwrap(),
-            ..TlsOptions::default()
-        };
-        server_connection_with(&opts)
-    }
-
-    /// The records of rustls's first ClientHello, as its client would send them.
-    fn client_hello_records() -> Vec<u8> {
-        let cfg = rustls::ClientConfig::builder()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        let name = rustls::pki_types::ServerName::try_from("bank32.com").unwrap();
-        let mut client = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
-        let mut out = Vec::new();
-        client.write_tls(&mut out).unwrap();
-        out
-    }
-
-    /// The first two bytes of a ClientHello in one record, then an empty application-data
-    /// record: a record interleaved with a split handshake message (RFC 8446 §5.1).
-    const INTERLEAVED: [u8; 12] = [
-        0x16, 0x03, 0x01, 0x00, 0x02, 0x01, 0x00, // handshake, 2 bytes of a ClientHello
-        0x17, 0x03, 0x03, 0x00, 0x00, // application data, empty
-    ];
-
-    /// What RFC 8446 asks for there, in plaintext: rustls queues no alert for it.
-    const UNEXPECTED_MESSAGE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a];
-
-    /// Record types of the HelloRetryRequest flight: the HRR (handshake), then the
-    /// compatibility ChangeCipherSpec.
-    const HRR_FLIGHT: [u8; 2] = [0x16, 0x14];
-
-    fn record_types(mut bytes: &[u8]) -> Vec<u8> {
-        let mut types = Vec::new();
-        while bytes.len() >= 5 {
-            let len = usize::from(u16::from_be_bytes([bytes[3], bytes[4]]));
-            types.push(bytes[0]);
-            bytes = &bytes[(5 + len).min(bytes.len())..];
-        }
-        types
-    }
-
-    /// Plain HTTP on the TLS port: rustls queues a decode_error alert (a plaintext record).
-    const DECODE_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
-
-    #[test]
-    fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_lingers() {
-        let stats = Stats::new(1);
-        let wstats = stats.worker(0).unwrap();
-        let settings = Settings::default();
-        let start = Instant::now();
-        let mut scratch = Vec::new();
-        let mut conn = Conn::new(server_connection(), start);
-        let mut sock = Socket {
-            input: b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n".to_vec(),
-            ..Socket::default()
-        };
-        let mut ctx = Ctx {
-            stats: &wstats,
-            settings: &settings,
-            date: b"",
-            now: start,
-            scratch: &mut scratch,
-        };
-
-        // The socket is full: the connection stays, waiting only to write, on the send
-        // timeout; the failure is counted already.
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        assert_eq!(conn.wants(), (false, true));
-        assert_eq!(
-            conn.deadline(&settings),
-            (start + settings.send_timeout, TimeoutKind::Send)
-        );
-        assert!(sock.output.is_empty() && !sock.write_shut);
-        assert_eq!(
-            stats.snapshot().failures_of(FailureCause::InvalidMessage),
-            1
-        );
-
-        // Writable: the alert goes out whole, then the FIN; the connection lingers, reading.
-        sock.writable = true;
-        let later = start + Duration::from_millis(10);
-        ctx.now = later;
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        assert_eq!(sock.output, DECODE_ERROR_ALERT);
-        assert!(sock.write_shut);
-        assert_eq!(conn.wants(), (true, false));
-        assert_eq!(
-            conn.deadline(&settings),
-            (later + settings.linger_timeout, TimeoutKind::Linger)
-        );
-
-        // The client's bytes are drained; its FIN ends the connection.
-        sock.input = vec![0x17; 100_000];
-        sock.eof = true;
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
-        assert!(sock.input.is_empty());
-        let s = stats.snapshot();
-        assert_eq!(s.failures_total(), 1);
-        assert_eq!(s.timeouts_of(TimeoutKind::Send), 0);
-    }
-
-    #[test]
-    fn a_record_interleaved_with_a_split_client_hello_gets_unexpected_message_in_plaintext() {
-        let stats = Stats::new(1);
-        let wstats = stats.worker(0).unwrap();
-        let settings = Settings::default();
-        let start = Instant::now();
-        let mut scratch = Vec::new();
-        let mut conn = Conn::new(server_connection(), start);
-        let mut sock = Socket {
-            input: INTERLEAVED.to_vec(),
-            ..Socket::default()
-        };
-        let mut ctx = Ctx {
-            stats: &wstats,
-            settings: &settings,
-            date: b"",
-            now: start,
-            scratch: &mut scratch,
-        };
-
-        // Our alert waits for writable like one rustls queued, bounded by the send timeout.
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        assert_eq!(conn.wants(), (false, true));
-        assert_eq!(
-            conn.deadline(&settings),
-            (start + settings.send_timeout, TimeoutKind::Send)
-        );
-        assert_eq!(
-            stats.snapshot().failures_of(FailureCause::PeerMisbehaved),
-            1
-        );
-
-        sock.writable = true;
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        assert_eq!(sock.output, UNEXPECTED_MESSAGE_ALERT);
-        assert!(sock.write_shut);
-        assert_eq!(conn.wants(), (true, false));
-        sock.eof = true;
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
-        assert_eq!(stats.snapshot().failures_total(), 1);
-    }
-
-    #[test]
-    fn once_rustls_has_spoken_the_server_adds_no_alert_of_its_own() {
-        let stats = Stats::new(1);
-        let wstats = stats.worker(0).unwrap();
-        let settings = Settings::default();
-        let start = Instant::now();
-        let mut scratch = Vec::new();
-        let mut ctx = Ctx {
-            stats: &wstats,
-            settings: &settings,
-            date: b"",
-            now: start,
-            scratch: &mut scratch,
-        };
-        // After a HelloRetryRequest the interleaved record splits the second ClientHello.
-        let mut rest = INTERLEAVED.to_vec();
-        rest[2] = 0x03;
-
-        // Queued, not yet written: the hello and the interleaved record in one read.
-        let mut conn = Conn::new(hrr_server_connection(), start);
-        let mut input = client_hello_records();
-        input.extend_from_slice(&rest);
-        let mut sock = Socket {
-            input,
-            ..Socket::default()
-        };
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        sock.writable = true;
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        assert!(sock.write_shut);
-        assert_eq!(record_types(&sock.output), HRR_FLIGHT, "no alert after it");
-
-        // Written: the HelloRetryRequest went out before the interleaved record came in.
-        let mut conn = Conn::new(hrr_server_connection(), start);
-        let mut sock = Socket {
-            input: client_hello_records(),
-            writable: true,
-            ..Socket::default()
-        };
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        let hrr = sock.output.len();
-        assert_eq!(record_types(&sock.output), HRR_FLIGHT);
-        sock.input = rest;
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        assert!(sock.write_shut);
-        assert_eq!(sock.output.len(), hrr, "nothing after the HRR");
-
-        assert_eq!(
-            stats.snapshot().failures_of(FailureCause::PeerMisbehaved),
-            2
-        );
-    }
-
-    #[test]
-    fn an_alert_that_cannot_be_written_is_cut_at_the_send_timeout() {
-        let stats = Stats::new(1);
-        let wstats = stats.worker(0).unwrap();
-        let settings = Settings::default();
-        let start = Instant::now();
-        let mut scratch = Vec::new();
-        let mut conn = Conn::new(server_connection(), start);
-        let mut sock = Socket {
-            input: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
-            ..Socket::default()
-        };
-        let mut ctx = Ctx {
-            stats: &wstats,
-            settings: &settings,
-            date: b"",
-            now: start,
-            scratch: &mut scratch,
-        };
-        assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-        ctx.now = start + settings.send_timeout;
-        assert_eq!(conn.on_timeout(&mut sock, &mut ctx), Verdict::Close);
-        let s = stats.snapshot();
-        assert_eq!(s.timeouts_of(TimeoutKind::Send), 1);
-        assert_eq!(s.failures_of(FailureCause::InvalidMessage), 1);
-        assert_eq!(s.failures_total(), 1, "the timeout is not a second failure");
-    }
-}
+mod tests;

@@ -168,7 +168,8 @@ impl FailureCause {
     }
 }
 
-/// Timeouts that close an established connection (handshake timeouts count as failures).
+/// Timeouts that close a connection, by what it was waiting for. A handshake timeout is also
+/// a handshake failure ([`FailureCause::Timeout`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeoutKind {
     /// No complete TLS handshake in time.

@@ -1,7 +1,8 @@
 //! One worker thread: its own `mio::Poll`, its own SO_REUSEPORT listener (and, with
-//! `--plain-listen`, a plain-HTTP one beside it) and a slab of connections of either kind. Accepts until WouldBlock, drives each ready connection until its socket would
-//! block, re-registers only when the interest derived from rustls changed, and sweeps
-//! deadlines on a tick so no connection outlives its timeout.
+//! `--plain-listen`, a plain-HTTP one beside it) and a slab of connections of either kind.
+//! Accepts until WouldBlock, drives each ready connection until its socket would block,
+//! re-registers only when the interest the connection [`Wants`] changed, and sweeps deadlines
+//! on a tick so no connection outlives its timeout.
 
 use std::io;
 use std::sync::Arc;
@@ -14,10 +15,11 @@ use rustls::{ServerConfig, ServerConnection};
 use slab::Slab;
 
 use crate::config::Settings;
-use crate::conn::{Conn, Ctx, Verdict};
+use crate::conn::{Conn, Ctx, Verdict, Wants};
 use crate::http::DateCache;
 use crate::stats::TimeoutKind;
 use crate::stats::WorkerStats;
+use common::io::{interrupted, would_block};
 use common::session::Plain;
 
 pub(crate) const LISTENER: Token = Token(0);
@@ -40,9 +42,14 @@ pub(crate) struct Shared {
     pub active: AtomicUsize,
 }
 
+/// One open connection in the slab.
 struct Entry {
+    /// Its socket.
     stream: TcpStream,
+    /// Its state machine, TLS or plain.
     conn: AnyConn,
+    /// The interest registered now, compared with what the connection [`Wants`] after each
+    /// event so `reregister` runs only on a change.
     interest: Interest,
 }
 
@@ -70,7 +77,7 @@ impl AnyConn {
     fn on_ready(&mut self, io: &mut TcpStream, ctx: &mut Ctx<'_>, trust: bool) -> Verdict {
         each!(self, c => c.on_ready(io, ctx, trust))
     }
-    fn wants(&self) -> (bool, bool) {
+    fn wants(&self) -> Wants {
         each!(self, c => c.wants())
     }
     fn deadline(&self, s: &Settings) -> (Instant, TimeoutKind) {
@@ -87,19 +94,31 @@ impl AnyConn {
     }
 }
 
+/// One worker thread's state: what it polls, what it serves with, and its connections.
 pub(crate) struct Worker {
+    /// This worker's epoll instance; nothing else registers with it.
     pub poll: Poll,
+    /// The TLS listener; taken (and deregistered) when shutdown begins.
     pub listener: Option<TcpListener>,
     /// The plain-HTTP listener (`--plain-listen`), the TCP floor's way in.
     pub plain_listener: Option<TcpListener>,
+    /// The config every worker shares, so sessions and tickets resume across workers.
     pub tls: Arc<ServerConfig>,
+    /// Limits and timeouts.
     pub settings: Arc<Settings>,
+    /// This worker's counters; only this thread writes them.
     pub stats: Arc<WorkerStats>,
+    /// Stop flags and the open-connection count all workers share.
     pub shared: Arc<Shared>,
+    /// Open connections, keyed by mio token minus `FIRST_CONN`.
     conns: Slab<Entry>,
+    /// The Date header, formatted once per second.
     date: DateCache,
+    /// Response heads are encoded here, reused across requests and connections.
     scratch: Vec<u8>,
+    /// Keys whose deadline passed, reused from sweep to sweep.
     expired: Vec<usize>,
+    /// Accepting is paused until then after EMFILE/ENFILE (see `ACCEPT_BACKOFF`).
     accept_paused_until: Option<Instant>,
     /// Most connections open at once since memory was last handed back (see `give_back`).
     peak_since_trim: usize,
@@ -166,7 +185,7 @@ impl Worker {
                 .poll
                 .poll(&mut events, Some(wake_at.saturating_duration_since(now)))
             {
-                if e.kind() == io::ErrorKind::Interrupted {
+                if interrupted(&e) {
                     continue;
                 }
                 return Err(e);
@@ -289,8 +308,8 @@ impl Worker {
                     self.shared.active.fetch_add(1, Ordering::Relaxed);
                     self.peak_since_trim = self.peak_since_trim.max(self.conns.len());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
                 Err(e) => {
                     self.stats.accept_error();
                     match e.raw_os_error() {
@@ -317,10 +336,16 @@ impl Worker {
                     return;
                 };
                 let interest = match entry.conn.wants() {
-                    (true, true) => Interest::READABLE | Interest::WRITABLE,
-                    (false, true) => Interest::WRITABLE,
+                    Wants {
+                        read: true,
+                        write: true,
+                    } => Interest::READABLE | Interest::WRITABLE,
+                    Wants {
+                        read: false,
+                        write: true,
+                    } => Interest::WRITABLE,
                     // Even with nothing to read yet, a readable event tells us the peer closed.
-                    _ => Interest::READABLE,
+                    Wants { write: false, .. } => Interest::READABLE,
                 };
                 if interest != entry.interest {
                     let token = Token(key + FIRST_CONN);

@@ -1,10 +1,10 @@
-//! Hostile and malformed TLS input against the in-process server (issue "hardening", item 1):
+//! Hostile and malformed TLS input against the in-process server:
 //! pseudo-random bytes, plain HTTP, SSLv3 / TLS 1.0 / CBC-only ClientHellos, a ClientHello
 //! split over records or sent a byte per TCP segment, a stalled record, a close right after
 //! the ClientHello, ClientHellos near and over rustls's 64 KiB handshake-message cap, and a
 //! TLS 1.3 KeyUpdate flood (alone, and mixed with pipelined requests from a client that never
-//! reads). Issue 16 adds TLS 1.3 conversations crafted inside the encryption by a scripted
-//! client (zero-length application data, content type 0, oversized records, the order of
+//! reads); TLS 1.3 conversations crafted inside the encryption by a scripted client
+//! (zero-length application data, content type 0, oversized records, the order of
 //! tickets and the first response, ChangeCipherSpec records), and a record interleaved with a
 //! split ClientHello. Each case checks what the server sent (the alert code, read from the
 //! alert record, opened when encrypted), that it closed (with a FIN where it refused the peer)
@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::certs::KeyType;
+use common::io::{interrupted, would_block};
 use rustls::version::{TLS12, TLS13};
 use rustls::{AlertDescription, ClientConfig, ClientConnection, StreamOwned};
 use server::http::HELLO_PAGE;
@@ -297,10 +298,8 @@ fn read_until_closed(sock: &mut TcpStream, within: Duration) -> Vec<u8> {
         match sock.read(&mut buf) {
             Ok(0) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
-            {
+            Err(e) if interrupted(&e) => {}
+            Err(e) if would_block(&e) || e.kind() == io::ErrorKind::TimedOut => {
                 panic!("the server did not close within {within:?}")
             }
             // A reset closes too: the server dropped a socket holding bytes it never read.
@@ -882,7 +881,7 @@ fn key_updates_with_pipelined_requests_from_a_client_that_never_reads_hit_back_p
     // Output stayed bounded: all the server ever produced is OUT_WINDOW plus what the two
     // small socket buffers hold (about 100 KiB here), however long the client went on.
     assert!(
-        s.bytes_out < (server::conn::OUT_WINDOW + 256 * 1024) as u64,
+        s.bytes_out < (common::io::OUT_WINDOW + 256 * 1024) as u64,
         "{} bytes out for {answered} responses",
         s.bytes_out
     );
@@ -897,7 +896,7 @@ fn key_updates_with_pipelined_requests_from_a_client_that_never_reads_hit_back_p
 }
 
 // ---------------------------------------------------------------------------------------------
-// 9-12: TLS 1.3 edge conversations (issue 16), crafted inside the encryption. A real rustls
+// 9-12: TLS 1.3 edge conversations, crafted inside the encryption. A real rustls
 // client does the handshake and logs its secrets; the test seals its own records with them
 // (so it can send what no client library would) and opens every record the server sends, so
 // it sees the order of tickets and data, and alerts that are encrypted on the wire.
@@ -1098,7 +1097,7 @@ impl Scripted {
             match self.sock.read(&mut buf) {
                 Ok(0) => return,
                 Ok(n) => self.from_server.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if interrupted(&e) => {}
                 Err(e) => panic!(
                     "{e} after {:02x?}: the server must close with a FIN",
                     self.from_server
@@ -1222,9 +1221,9 @@ type CraftCase = (
 
 #[test]
 fn crafted_records_get_their_alert_then_a_clean_close() {
-    // Every conversation leaves 256 KiB the server never decrypts: before issue 16 the server
-    // closed at once and the kernel answered those bytes with a reset; now it lingers (drains
-    // them) and closes with a FIN after whatever rustls had to say.
+    // Every conversation leaves 256 KiB the server never decrypts. Closing at once would let
+    // the kernel answer those bytes with a reset that destroys the alert; the server lingers
+    // (drains them) and closes with a FIN after whatever rustls had to say.
     let server = start_with(Settings {
         linger_timeout: WITHIN,
         ..Settings::default()
