@@ -17,6 +17,9 @@
 //! - `instructions`: two `tlsbench icount` reports on instructions.
 //! - `alike`: the like-with-like rules, their `--allow-…` flags and findings.
 //! - `render`: the plain-text and Markdown output.
+//! - `fixtures` (tests only): a four-row run, its file, the flags.
+//!
+//! This module holds the gate itself: flags, exit codes, verdicts, matching rows by name.
 
 mod alike;
 #[cfg(test)]
