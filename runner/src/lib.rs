@@ -154,7 +154,7 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
         schema_version: results::SCHEMA_VERSION,
         tool: "tlsbench run".into(),
         command: std::env::args().collect(),
-        started_utc: common::env::utc_rfc3339(started),
+        started_utc: harness::utc_rfc3339(started),
         duration_s: 0.0,
         quick,
         target: args.target.clone(),
@@ -172,7 +172,7 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     };
     let dir = args.out.join(format!(
         "{}-{}",
-        common::env::utc_stamp(started),
+        harness::utc_stamp(started),
         sanitize(&env.hostname)
     ));
     // Checked before the results directory exists: a run that cannot profile writes nothing.
