@@ -24,7 +24,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The server's counters that CPU per operation is computed from.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Counters {
+pub struct ServerCounters {
     /// Process CPU seconds (user + system).
     pub cpu_s: f64,
     /// Completed handshakes, all versions and kinds.
@@ -35,10 +35,10 @@ pub struct Counters {
     pub bytes: u64,
 }
 
-impl Counters {
+impl ServerCounters {
     /// `self - earlier`.
-    pub fn since(&self, earlier: &Counters) -> Counters {
-        Counters {
+    pub fn since(&self, earlier: &ServerCounters) -> ServerCounters {
+        ServerCounters {
             cpu_s: (self.cpu_s - earlier.cpu_s).max(0.0),
             handshakes: self.handshakes.saturating_sub(earlier.handshakes),
             requests: self.requests.saturating_sub(earlier.requests),
@@ -47,8 +47,8 @@ impl Counters {
     }
 
     /// The counters CPU per operation is computed from, out of a whole snapshot.
-    pub fn of(s: &Snapshot) -> Counters {
-        Counters {
+    pub fn of(s: &Snapshot) -> ServerCounters {
+        ServerCounters {
             cpu_s: s.cpu.total().as_secs_f64(),
             handshakes: s.handshakes_total(),
             requests: s.requests_total(),
@@ -206,8 +206,8 @@ impl ServerChild {
     }
 
     /// The server's counters that CPU per operation is computed from.
-    pub fn counters(&self) -> Result<Counters, MetricsError> {
-        self.metrics().map(|s| Counters::of(&s))
+    pub fn counters(&self) -> Result<ServerCounters, MetricsError> {
+        self.metrics().map(|s| ServerCounters::of(&s))
     }
 
     /// Stops the server (SIGTERM, bounded wait, then SIGKILL).
@@ -268,17 +268,17 @@ mod tests {
         s.handshakes[1][3] = 2;
         s.requests[0] = 7;
         s.requests[3] = 1;
-        let c = Counters::of(&s);
+        let c = ServerCounters::of(&s);
         assert_eq!(
             c,
-            Counters {
+            ServerCounters {
                 cpu_s: 1.5,
                 handshakes: 17,
                 requests: 8,
                 bytes: 150
             }
         );
-        let later = Counters {
+        let later = ServerCounters {
             cpu_s: 2.0,
             handshakes: 20,
             requests: 8,
@@ -286,7 +286,7 @@ mod tests {
         };
         assert_eq!(
             later.since(&c),
-            Counters {
+            ServerCounters {
                 cpu_s: 0.5,
                 handshakes: 3,
                 requests: 0,

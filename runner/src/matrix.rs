@@ -10,14 +10,14 @@ use std::time::Instant;
 use loadgen::verify::Trust;
 use loadgen::{Hist, LoadOptions, Target};
 
-use crate::child::{Counters, ServerChild};
+use crate::child::{ServerChild, ServerCounters};
 use crate::profile::{self, Profiler, RowStacks};
-use crate::results::{Kind, RepeatRecord, Row, RunResults, Stat};
+use crate::results::{RepeatRecord, Row, RowKind, RunResults, Stat};
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
 
 /// One scrape of the server's counters and when it returned, or why it failed.
-type Scrape = Result<(Counters, Instant), String>;
+type Scrape = Result<(ServerCounters, Instant), String>;
 
 fn scrape(server: &ServerChild) -> Scrape {
     server
@@ -49,7 +49,7 @@ impl loadgen::Observer for Window<'_> {
 /// The server's side of one measured window: its counters' change between the scrapes at
 /// the window's edges and the seconds between them. A failed or missing scrape is an error:
 /// a local row without the server's numbers is no measurement.
-fn server_window(before: Option<Scrape>, after: Scrape) -> Result<(Counters, f64), String> {
+fn server_window(before: Option<Scrape>, after: Scrape) -> Result<(ServerCounters, f64), String> {
     let (b, tb) = before
         .ok_or("the measured window never started, so the server was not read at its start")?
         .map_err(|e| format!("reading the server's counters at the window's start: {e}"))?;
@@ -96,7 +96,7 @@ fn load_options(
     let mut opts = LoadOptions::new(target, trust);
     opts.threads = args.client_cpus.0.len().max(1);
     opts.connections = s.connections;
-    opts.new_conn = s.kind == Kind::Handshake;
+    opts.new_conn = s.kind == RowKind::Handshake;
     opts.method = method.into();
     opts.upload = upload;
     if !s.plain {
@@ -114,19 +114,19 @@ fn load_options(
 /// A plain row's "handshake" is its new connection, counted by its one request.
 fn ops_of(s: &Scenario, c: &loadgen::stats::Counters) -> f64 {
     match s.kind {
-        Kind::Handshake if s.plain => c.requests as f64,
-        Kind::Handshake => c.handshakes() as f64,
-        Kind::Requests => c.requests as f64,
-        Kind::Throughput => (c.body_bytes_in + c.body_bytes_out) as f64 / 1e6,
+        RowKind::Handshake if s.plain => c.requests as f64,
+        RowKind::Handshake => c.handshakes() as f64,
+        RowKind::Requests => c.requests as f64,
+        RowKind::Throughput => (c.body_bytes_in + c.body_bytes_out) as f64 / 1e6,
     }
 }
 
-fn server_ops(s: &Scenario, d: &Counters) -> f64 {
+fn server_ops(s: &Scenario, d: &ServerCounters) -> f64 {
     match s.kind {
-        Kind::Handshake if s.plain => d.requests as f64,
-        Kind::Handshake => d.handshakes as f64,
-        Kind::Requests => d.requests as f64,
-        Kind::Throughput => d.bytes as f64 / 1e6,
+        RowKind::Handshake if s.plain => d.requests as f64,
+        RowKind::Handshake => d.handshakes as f64,
+        RowKind::Requests => d.requests as f64,
+        RowKind::Throughput => d.bytes as f64 / 1e6,
     }
 }
 
@@ -135,7 +135,7 @@ fn server_ops(s: &Scenario, d: &Counters) -> f64 {
 fn in_flight_ops(s: &Scenario) -> f64 {
     let conns = s.connections as f64;
     match (s.kind, s.body) {
-        (Kind::Throughput, Some(Body::Download(n) | Body::Upload(n))) => conns * n as f64 / 1e6,
+        (RowKind::Throughput, Some(Body::Download(n) | Body::Upload(n))) => conns * n as f64 / 1e6,
         _ => conns,
     }
 }
@@ -385,11 +385,11 @@ pub(crate) fn run_matrix(
 mod tests {
     use super::*;
 
-    fn counters(cpu_s: f64, handshakes: u64) -> Counters {
-        Counters {
+    fn counters(cpu_s: f64, handshakes: u64) -> ServerCounters {
+        ServerCounters {
             cpu_s,
             handshakes,
-            ..Counters::default()
+            ..ServerCounters::default()
         }
     }
 

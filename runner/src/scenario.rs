@@ -19,7 +19,7 @@ use server::cli::ServerArgs;
 use server::config::Resumption;
 
 use crate::RunError;
-use crate::results::Kind;
+use crate::results::RowKind;
 
 /// The standard matrix, as shipped.
 pub const STANDARD: &str = include_str!("../../scenarios/standard.toml");
@@ -66,7 +66,7 @@ pub struct Scenario {
     /// Unique name; rows are matched by it.
     pub name: String,
     /// What it measures.
-    pub kind: Kind,
+    pub kind: RowKind,
     /// TLS versions of both sides (`tls = "1.3"`, or `"1.2,1.3"`); empty for a plain row.
     pub tls: Vec<Version>,
     /// `tls = "none"`: plain HTTP to the server's `--plain-listen` on the same workers, the
@@ -258,7 +258,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         table,
     };
     f.table.remove("name");
-    let kind = f.take::<Kind>("kind")?;
+    let kind = f.take::<RowKind>("kind")?;
     let kind = f.required("kind", kind)?;
     let tls = f.parsed("tls", |s: String| match s.as_str() {
         "none" => Ok(None),
@@ -299,7 +299,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         (None, Some(n)) => Some(Body::Upload(n)),
         (None, None) => None,
     };
-    if kind == Kind::Throughput && body.is_none() {
+    if kind == RowKind::Throughput && body.is_none() {
         return Err(f.bad("a throughput scenario needs download or upload"));
     }
     if plain {
@@ -400,10 +400,10 @@ mod tests {
     #[test]
     fn the_standard_matrix_parses_and_covers_the_issue() {
         let m = Matrix::parse(STANDARD).unwrap();
-        let count = |k: Kind| m.scenarios.iter().filter(|s| s.kind == k).count();
-        assert_eq!(count(Kind::Handshake), 11);
-        assert_eq!(count(Kind::Requests), 2);
-        assert_eq!(count(Kind::Throughput), 10);
+        let count = |k: RowKind| m.scenarios.iter().filter(|s| s.kind == k).count();
+        assert_eq!(count(RowKind::Handshake), 11);
+        assert_eq!(count(RowKind::Requests), 2);
+        assert_eq!(count(RowKind::Throughput), 10);
         let floors: Vec<&str> = m
             .scenarios
             .iter()

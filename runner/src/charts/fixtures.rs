@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::results::{Kind, Row, Stat};
+use crate::results::{Row, RowKind, Stat};
 
 pub(super) fn hist(values_us: &[u64]) -> String {
     let mut h = loadgen::stats::new_hist();
@@ -19,7 +19,7 @@ pub(super) fn hist(values_us: &[u64]) -> String {
 
 pub(super) fn row(
     name: &str,
-    kind: Kind,
+    kind: RowKind,
     rate: f64,
     resumed_share: Option<f64>,
     hdr: String,
@@ -59,28 +59,28 @@ pub(super) fn sample() -> Vec<Row> {
     vec![
         row(
             "full-x25519-p256",
-            Kind::Handshake,
+            RowKind::Handshake,
             1850.0,
             Some(0.0),
             hist(&[400, 450, 480, 900, 2500]),
         ),
         row(
             "resumed-tickets",
-            Kind::Handshake,
+            RowKind::Handshake,
             9100.0,
             Some(0.98),
             hist(&[90, 95, 100, 140, 600]),
         ),
         row(
             "keepalive-1k",
-            Kind::Requests,
+            RowKind::Requests,
             52000.0,
             None,
             hist(&[20, 22, 25, 30, 45, 300]),
         ),
         row(
             "bulk-1m",
-            Kind::Throughput,
+            RowKind::Throughput,
             1480.0,
             None,
             hist(&[700, 710, 720, 800, 1500]),

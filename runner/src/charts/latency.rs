@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 use super::palette::palette;
 use super::{ChartError, DrawResult, LEGEND_ENTRY, Mark, WIDTH, draw_err, legend};
-use crate::results::{Kind, Row};
+use crate::results::{Row, RowKind};
 
 /// Latency chart: the plots take this many px from the left; the legend column starts here.
 const LEGEND_LEFT: u32 = 620;
@@ -112,16 +112,16 @@ pub(super) fn curves(rows: &[Row]) -> Vec<Curve<'_>> {
 /// One row's latency percentile curve.
 pub(super) struct Curve<'a> {
     name: &'a str,
-    kind: Kind,
+    kind: RowKind,
     /// (nines, µs) points.
     points: Vec<(f64, f64)>,
 }
 
 /// The latency panels, in order, and their titles.
-const LATENCY_PANELS: [(Kind, &str); 3] = [
-    (Kind::Handshake, "Handshakes (new connection each)"),
-    (Kind::Requests, "Keep-alive requests"),
-    (Kind::Throughput, "Throughput (whole bodies)"),
+const LATENCY_PANELS: [(RowKind, &str); 3] = [
+    (RowKind::Handshake, "Handshakes (new connection each)"),
+    (RowKind::Requests, "Keep-alive requests"),
+    (RowKind::Throughput, "Throughput (whole bodies)"),
 ];
 
 /// One panel per kind of row (handshakes, requests, throughput), each a line per row on a

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use crate::results::{Kind, Row, RunResults};
+use crate::results::{Row, RowKind, RunResults};
 
 /// Width of every chart, px.
 const WIDTH: u32 = 960;
@@ -64,10 +64,10 @@ pub fn write_charts(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Ch
         source,
     })?;
     let of_kind =
-        |kind: Kind| -> Vec<&Row> { results.rows.iter().filter(|r| r.kind == kind).collect() };
-    let handshakes = of_kind(Kind::Handshake);
+        |kind: RowKind| -> Vec<&Row> { results.rows.iter().filter(|r| r.kind == kind).collect() };
+    let handshakes = of_kind(RowKind::Handshake);
     let curves = latency::curves(&results.rows);
-    let throughput = of_kind(Kind::Throughput);
+    let throughput = of_kind(RowKind::Throughput);
     type Draw<'a> = &'a dyn Fn(&Path) -> Result<(), ChartError>;
     let charts: [(&str, bool, Draw<'_>); 3] = [
         ("handshakes.svg", !handshakes.is_empty(), &|p| {
@@ -180,7 +180,7 @@ mod tests {
     fn charts_without_rows_are_skipped() {
         let dir = temp_dir("no-throughput");
         let mut rows = sample();
-        rows.retain(|r| r.kind != Kind::Throughput);
+        rows.retain(|r| r.kind != RowKind::Throughput);
         let written = write_charts(&RunResults::fixture(rows), &dir).unwrap();
         assert_eq!(written.len(), 2);
         assert!(!dir.join("throughput.svg").exists());

@@ -187,7 +187,7 @@ pub(super) fn run_notes(old: &RunResults, new: &RunResults) -> Vec<String> {
 mod tests {
     use super::super::fixtures::{args, base, row, stat, temp_json};
     use super::super::*;
-    use crate::results::{Kind, RunResults, Stat};
+    use crate::results::{RowKind, RunResults, Stat};
 
     /// One rule end to end: without `allow` the gate exits 2 and names the flag that would
     /// accept the case; with it the gate passes and says the flag accepted it.
@@ -249,7 +249,8 @@ mod tests {
     fn rows_only_in_new_are_listed_not_refused() {
         let old = base();
         let mut new = base();
-        new.rows.push(row("brand-new", Kind::Requests, 10.0, 10.0));
+        new.rows
+            .push(row("brand-new", RowKind::Requests, 10.0, 10.0));
         let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.exit_code(), EXIT_PASS);
         assert!(c.findings.is_empty());
@@ -278,7 +279,7 @@ mod tests {
         );
         // Another kind under the same name is no comparable metric either.
         let mut new = base();
-        new.rows[2].kind = Kind::Throughput;
+        new.rows[2].kind = RowKind::Throughput;
         refused_unless_allowed(
             &old,
             &new,

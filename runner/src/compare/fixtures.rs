@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{Allow, CompareArgs, Metric};
-use crate::results::{Kind, Row, RunResults, Stat};
+use crate::results::{Row, RowKind, RunResults, Stat};
 
 pub(super) fn stat(v: f64) -> Stat {
     Stat {
@@ -17,7 +17,7 @@ pub(super) fn stat(v: f64) -> Stat {
     }
 }
 
-pub(super) fn row(name: &str, kind: Kind, server_cpu: f64, rate: f64) -> Row {
+pub(super) fn row(name: &str, kind: RowKind, server_cpu: f64, rate: f64) -> Row {
     Row {
         name: name.to_owned(),
         kind,
@@ -39,10 +39,10 @@ pub(super) fn row(name: &str, kind: Kind, server_cpu: f64, rate: f64) -> Row {
 
 pub(super) fn base() -> RunResults {
     RunResults::fixture(vec![
-        row("full-p256", Kind::Handshake, 800.0, 1200.0),
-        row("resumed", Kind::Handshake, 120.0, 9000.0),
-        row("keepalive", Kind::Requests, 15.0, 50000.0),
-        row("bulk-64k", Kind::Throughput, 900.0, 1100.0),
+        row("full-p256", RowKind::Handshake, 800.0, 1200.0),
+        row("resumed", RowKind::Handshake, 120.0, 9000.0),
+        row("keepalive", RowKind::Requests, 15.0, 50000.0),
+        row("bulk-64k", RowKind::Throughput, 900.0, 1100.0),
     ])
 }
 

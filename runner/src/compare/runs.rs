@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::alike::{common_findings, judged, run_findings, run_notes};
 use super::{Allow, CompareError, Comparison, Delta, Metric, Verdict, judge, match_rows};
-use crate::results::{Kind, Row, RunResults, SCHEMA_VERSION, Stat};
+use crate::results::{Row, RowKind, RunResults, SCHEMA_VERSION, Stat};
 
 impl Metric {
     /// The metric's value in `row` (None when that run did not measure it) and its unit.
@@ -84,11 +84,11 @@ fn delta(o: &Row, n: &Row, metric: Metric, threshold: f64) -> Delta {
     judge(d, old_stat, new_stat, metric.higher_is_worse(), threshold)
 }
 
-fn kind_name(k: Kind) -> &'static str {
+fn kind_name(k: RowKind) -> &'static str {
     match k {
-        Kind::Handshake => "handshake",
-        Kind::Requests => "requests",
-        Kind::Throughput => "throughput",
+        RowKind::Handshake => "handshake",
+        RowKind::Requests => "requests",
+        RowKind::Throughput => "throughput",
     }
 }
 
@@ -219,7 +219,8 @@ mod tests {
         let old = base();
         let mut new = base();
         new.rows.remove(1);
-        new.rows.push(row("brand-new", Kind::Requests, 10.0, 10.0));
+        new.rows
+            .push(row("brand-new", RowKind::Requests, 10.0, 10.0));
         let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.lines.len(), 3);
         assert_eq!(
@@ -243,7 +244,7 @@ mod tests {
         for r in &mut new.rows {
             r.server_cpu_us = None;
         }
-        new.rows[2].kind = Kind::Throughput;
+        new.rows[2].kind = RowKind::Throughput;
         let c = compare(&old, &new, Metric::ServerCpu, 0.1, Allow::default());
         assert_eq!(c.regressions, 0);
         assert!(c.lines.iter().all(|d| d.verdict == Verdict::NotComparable));

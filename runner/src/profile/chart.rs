@@ -144,7 +144,7 @@ pub fn write(results: &RunResults, path: &Path) -> Result<bool, ChartError> {
 pub(crate) mod tests {
     use super::*;
     use crate::profile::breakdown::{Breakdown, Part, RowProfile};
-    use crate::results::{Kind, Row, Stat};
+    use crate::results::{Row, RowKind, Stat};
 
     /// A row named `name`, with a server breakdown of `parts` (component, µs) when not empty.
     pub(crate) fn profiled(rows: &[(&str, &[(Component, f64)])]) -> RunResults {
@@ -152,7 +152,7 @@ pub(crate) mod tests {
             rows.iter()
                 .map(|(name, _)| Row {
                     name: (*name).into(),
-                    kind: Kind::Handshake,
+                    kind: RowKind::Handshake,
                     rate: Stat::default(),
                     latency_us: Default::default(),
                     latency_merged_us: Default::default(),
