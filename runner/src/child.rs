@@ -1,8 +1,8 @@
 //! The server under test as a child process: started from the tlsbench binary with the
 //! scenario's TLS options, pinned to the server CPUs, its readiness read from its stdout (no
 //! sleeps), its counters read from its admin endpoint through [`server::metrics::scrape`],
-//! and never left behind: it dies with us
-//! (PR_SET_PDEATHSIG), and dropping the handle stops it.
+//! and never left behind: it dies with us (PR_SET_PDEATHSIG), and dropping the handle stops
+//! it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;

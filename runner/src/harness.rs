@@ -79,6 +79,20 @@ pub(crate) fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<(), Run
     std::fs::write(path, json + "\n").map_err(io_err(format!("writing {}", path.display())))
 }
 
+/// `s` as part of a file name: ASCII letters, digits and `keep` stay, anything else becomes
+/// `with`.
+pub(crate) fn file_name(s: &str, keep: char, with: char) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == keep {
+                c
+            } else {
+                with
+            }
+        })
+        .collect()
+}
+
 /// `t` in RFC 3339 UTC to the second, as results record it: `2026-11-28T07:45:12Z`. A clock
 /// outside 1970..=9999 is written as the nearest end of that range: humantime formats nothing
 /// else, and a run must not panic over its timestamp.
@@ -98,6 +112,16 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn file_names_keep_letters_digits_and_the_one_character() {
+        assert_eq!(file_name("ci-runner.local", '-', '_'), "ci-runner_local");
+        assert_eq!(
+            file_name("full tls1.3 / server", '.', '-'),
+            "full-tls1.3---server"
+        );
+        assert_eq!(file_name("é", '.', '-'), "-");
     }
 
     #[test]

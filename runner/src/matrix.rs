@@ -111,22 +111,15 @@ fn load_options(
     opts
 }
 
-/// A plain row's "handshake" is its new connection, counted by its one request.
-fn ops_of(s: &Scenario, c: &loadgen::stats::Counters) -> f64 {
+/// The operations of scenario `s` in one side's counts: handshakes, requests or MB (10^6
+/// bytes) by the row's kind. A plain row's "handshake" is its new connection, counted by its
+/// one request.
+fn operations(s: &Scenario, handshakes: u64, requests: u64, bytes: u64) -> f64 {
     match s.kind {
-        RowKind::Handshake if s.plain => c.requests as f64,
-        RowKind::Handshake => c.handshakes() as f64,
-        RowKind::Requests => c.requests as f64,
-        RowKind::Throughput => (c.body_bytes_in + c.body_bytes_out) as f64 / 1e6,
-    }
-}
-
-fn server_ops(s: &Scenario, d: &ServerCounters) -> f64 {
-    match s.kind {
-        RowKind::Handshake if s.plain => d.requests as f64,
-        RowKind::Handshake => d.handshakes as f64,
-        RowKind::Requests => d.requests as f64,
-        RowKind::Throughput => d.bytes as f64 / 1e6,
+        RowKind::Handshake if s.plain => requests as f64,
+        RowKind::Handshake => handshakes as f64,
+        RowKind::Requests => requests as f64,
+        RowKind::Throughput => bytes as f64 / 1e6,
     }
 }
 
@@ -164,13 +157,18 @@ fn one_repeat(
     }
     let c = &r.measured.counters;
     let secs = r.elapsed.as_secs_f64().max(1e-9);
-    let ops = ops_of(s, c);
+    let ops = operations(
+        s,
+        c.handshakes(),
+        c.requests,
+        c.body_bytes_in + c.body_bytes_out,
+    );
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
     let (server_ops, server_cpu_us, server_util) = match server {
         Some(child) => {
             let (d, wall) = server_window(window.before, scrape(child))
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
-            let sops = server_ops(s, &d);
+            let sops = operations(s, d.handshakes, d.requests, d.bytes);
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
@@ -203,10 +201,11 @@ fn one_repeat(
     ))
 }
 
-/// The percentiles the table shows, µs; none for an empty histogram (no request completed:
-/// no latency, rather than a latency of 0).
+/// The percentiles the table shows, by name.
 const PERCENTILES: [(&str, f64); 3] = [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
 
+/// [`PERCENTILES`] of `h`, µs; none for an empty histogram (no request completed: no
+/// latency, rather than a latency of 0).
 fn percentiles(h: &Hist) -> BTreeMap<String, f64> {
     if h.is_empty() {
         return BTreeMap::new();
@@ -451,7 +450,7 @@ mod tests {
             percentiles(&merged)["p99"],
             all.value_at_percentile(99.0) as f64
         );
-        // What the table used to show, the median of the repeats' p99s, is another number.
+        // The median of the repeats' p99s is another number: not a p99 of anything.
         let mut p99s: Vec<u64> = hists.iter().map(|h| h.value_at_percentile(99.0)).collect();
         p99s.sort_unstable();
         assert_ne!(p99s[1], all.value_at_percentile(99.0));

@@ -1,7 +1,8 @@
 //! The scenario matrix: a TOML file (the standard one is `scenarios/standard.toml`, built in),
 //! read once into typed [`Scenario`]s — TLS versions, key type, suites, groups, both sides'
-//! resumption modes, bodies, durations, or `tls = "none"` for a plain-HTTP floor row — so a typo fails in a second, naming the scenario and
-//! the field, rather than ten minutes into a run, and nothing downstream parses a string again.
+//! resumption modes, bodies, durations, or `tls = "none"` for a plain-HTTP floor row — so a
+//! typo fails in a second, naming the scenario and the field, rather than ten minutes into a
+//! run, and nothing downstream parses a string again.
 
 use std::collections::HashSet;
 use std::fmt::Display;

@@ -18,7 +18,7 @@
 //! - `sampling`: the once-a-second samples of the server into samples.csv.
 //! - [`bounds`]: samples and the bound evaluation (pure, unit-tested).
 //! - `verdict`: the client and broken-client checks, and the printed summary.
-//! - the server child and its metrics: [`crate::child::ServerChild`]; `/proc`:
+//! - the server child and its metrics: `crate::child::ServerChild`; `/proc`:
 //!   [`common::procfs`]; signals, certificates, JSON: `crate::harness`.
 
 pub mod bounds;

@@ -23,7 +23,7 @@ impl Metric {
 }
 
 /// Compares `metric` row by row between `old` and `new`; `threshold` is a fraction (0.1 = 10%).
-/// Cases that are not like with like become [`Finding`]s, accepted where `allow` says so.
+/// Cases that are not like with like become [`Finding`](super::Finding)s, accepted where `allow` says so.
 pub fn compare(
     old: &RunResults,
     new: &RunResults,
