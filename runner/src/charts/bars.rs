@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 use super::palette::TAB10;
 use super::{ChartError, DrawResult, Mark, WIDTH, draw_err, legend};
-use crate::results::Row;
+use crate::results::{Row, Stat};
 
 /// Width of the handshake chart: rate and CPU panels side by side.
 const HANDSHAKE_WIDTH: u32 = 1500;
@@ -49,6 +49,45 @@ fn label_area(rows: &[&Row], limit: u32) -> u32 {
     u32::try_from(longest * 8 + 20).unwrap_or(400).min(limit)
 }
 
+/// A bar panel's chart: 0 to past the largest of `stats` (a whisker's end or a median) on x,
+/// labelled `x_desc`, and `axis`'s row bands on y, in a label area of `labels.0` px titled
+/// `labels.1`.
+fn bar_axes<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    stats: impl Iterator<Item = Stat>,
+    axis: &RowAxis,
+    labels: (u32, Option<&str>),
+    x_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RowAxis>>, String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let x_max = stats
+        .map(|s| s.max.max(s.median))
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    // Room past the longest whisker; a run of all-zero values still gets a usable axis.
+    let x_max = if x_max > 0.0 { x_max * 1.08 } else { 1.0 };
+    let (label_width, y_desc) = labels;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(0.0..x_max, axis.clone())
+        .map_err(e)?;
+    let x_label = |x: &f64| axis_number(*x, x_max);
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh()
+        .x_label_formatter(&x_label)
+        .x_desc(x_desc)
+        .label_style(("sans-serif", 13));
+    if let Some(y_desc) = y_desc {
+        mesh.y_desc(y_desc);
+    }
+    mesh.draw().map_err(e)?;
+    Ok(chart)
+}
+
 /// Horizontal bars of `rate` per row, first row on top, with min–max whiskers. Horizontal so
 /// that long scenario names fit as axis labels without overlapping. With `split_resumed`,
 /// resumed rows get their own colour (its legend is the caller's, outside the plot).
@@ -60,32 +99,12 @@ fn rate_panel<DB: DrawingBackend>(
     split_resumed: bool,
 ) -> DrawResult {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    let x_max = rows
-        .iter()
-        .map(|r| r.rate.max.max(r.rate.median))
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, f64::max);
-    // Room past the longest whisker; a run of all-zero rates still gets a usable axis.
-    let x_max = if x_max > 0.0 { x_max * 1.08 } else { 1.0 };
     let (w, _) = area.dim_in_pixel();
     let axis = RowAxis::new(rows.iter().map(|r| r.name.clone()).collect());
     let band = |i: usize, edge: f64| axis.center(i) - 0.5 + edge;
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(label_area(rows, w / 2))
-        .build_cartesian_2d(0.0..x_max, axis.clone())
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_label_formatter(&|x: &f64| axis_number(*x, x_max))
-        .x_desc(unit)
-        .y_desc("scenario")
-        .label_style(("sans-serif", 13))
-        .draw()
-        .map_err(e)?;
+    let rates = rows.iter().map(|r| r.rate);
+    let labels = (label_area(rows, w / 2), Some("scenario"));
+    let mut chart = bar_axes(area, title, rates, &axis, labels, unit)?;
     for (i, row) in rows.iter().enumerate() {
         let color = if split_resumed && is_resumed(row) {
             RESUMED_COLOR
@@ -123,29 +142,10 @@ fn cpu_panel<DB: DrawingBackend>(
 ) -> DrawResult {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let stats = |r: &Row| [r.server_cpu_us, Some(r.client_cpu_us)];
-    let x_max = rows
-        .iter()
-        .flat_map(|r| stats(r).into_iter().flatten())
-        .map(|s| s.max.max(s.median))
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, f64::max);
-    let x_max = if x_max > 0.0 { x_max * 1.08 } else { 1.0 };
     let axis = RowAxis::blank(rows.len());
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(8)
-        .build_cartesian_2d(0.0..x_max, axis.clone())
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_label_formatter(&|x: &f64| axis_number(*x, x_max))
-        .x_desc("CPU µs per operation")
-        .label_style(("sans-serif", 13))
-        .draw()
-        .map_err(e)?;
+    let measured = rows.iter().flat_map(|r| stats(r).into_iter().flatten());
+    let labels = (8, None);
+    let mut chart = bar_axes(area, title, measured, &axis, labels, "CPU µs per operation")?;
     for (i, row) in rows.iter().enumerate() {
         let top = axis.center(i) + 0.5;
         for (k, (stat, color)) in stats(row)

@@ -1,12 +1,14 @@
 //! Two `tlsbench icount` reports compared on instructions, refusing counts taken under
 //! different conditions.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use icount::report::{Report as InstructionReport, Row as InstructionRow};
 
 use super::alike::{common_findings, judged};
-use super::{Allow, CompareError, Comparison, Delta, Metric, Rule, Verdict, judge, match_rows};
+use super::{
+    Allow, CompareError, Comparison, Delta, Document, Metric, Rule, Verdict, judge, match_rows,
+};
 use crate::results::Stat;
 
 /// Compares instructions row by row between two `tlsbench icount` reports, refusing counts
@@ -73,24 +75,16 @@ pub fn compare_instructions(
     )
 }
 
-pub(super) fn load_instructions(path: &Path) -> Result<InstructionReport, CompareError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CompareError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let report: InstructionReport =
-        serde_json::from_str(&text).map_err(|source| CompareError::ParseInstructions {
-            path: path.to_owned(),
-            source,
-        })?;
-    if report.schema_version != icount::report::SCHEMA_VERSION {
-        return Err(CompareError::Schema {
-            path: path.to_owned(),
-            found: report.schema_version,
-            expected: icount::report::SCHEMA_VERSION,
-        });
+impl Document for InstructionReport {
+    const SCHEMA_VERSION: u32 = icount::report::SCHEMA_VERSION;
+
+    fn not_this(path: PathBuf, source: serde_json::Error) -> CompareError {
+        CompareError::ParseInstructions { path, source }
     }
-    Ok(report)
+
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
 }
 
 #[cfg(test)]

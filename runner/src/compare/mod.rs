@@ -29,9 +29,12 @@ mod render;
 mod runs;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::results::Stat;
+use icount::report::Report as InstructionReport;
+use serde::de::DeserializeOwned;
+
+use crate::results::{RunResults, Stat};
 
 pub use alike::{Allow, Finding, Rule};
 pub use instructions::compare_instructions;
@@ -384,17 +387,45 @@ fn judge(
     d
 }
 
+/// A JSON document `tlsbench compare` reads: a run's results.json or an icount report.
+trait Document: DeserializeOwned {
+    /// The schema version this build reads.
+    const SCHEMA_VERSION: u32;
+    /// The error for a file that does not parse as this kind of document.
+    fn not_this(path: PathBuf, source: serde_json::Error) -> CompareError;
+    /// The schema version the file says it has.
+    fn schema_version(&self) -> u32;
+}
+
+/// Reads `path` as a `D` of the schema version this build reads.
+fn load<D: Document>(path: &Path) -> Result<D, CompareError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CompareError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let doc: D =
+        serde_json::from_str(&text).map_err(|source| D::not_this(path.to_owned(), source))?;
+    if doc.schema_version() != D::SCHEMA_VERSION {
+        return Err(CompareError::Schema {
+            path: path.to_owned(),
+            found: doc.schema_version(),
+            expected: D::SCHEMA_VERSION,
+        });
+    }
+    Ok(doc)
+}
+
 /// Loads both files, prints the comparison, returns the exit code ([`EXIT_PASS`],
 /// [`EXIT_REGRESSION`] or [`EXIT_NOT_COMPARABLE`]); an unreadable input is an error, for which
 /// the caller exits [`EXIT_NOT_COMPARABLE`].
 pub fn run(args: &CompareArgs) -> Result<i32, CompareError> {
     let c = if args.metric == Metric::Instructions {
-        let old = instructions::load_instructions(&args.old)?;
-        let new = instructions::load_instructions(&args.new)?;
+        let old: InstructionReport = load(&args.old)?;
+        let new: InstructionReport = load(&args.new)?;
         compare_instructions(&old, &new, args.threshold, args.allow)
     } else {
-        let old = runs::load(&args.old)?;
-        let new = runs::load(&args.new)?;
+        let old: RunResults = load(&args.old)?;
+        let new: RunResults = load(&args.new)?;
         compare(&old, &new, args.metric, args.threshold, args.allow)
     };
     let text = if args.markdown {

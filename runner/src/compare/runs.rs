@@ -1,9 +1,9 @@
 //! Two `tlsbench run` results compared on a run's metrics: server CPU, client CPU or rate.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use super::alike::{common_findings, judged, run_findings, run_notes};
-use super::{Allow, CompareError, Comparison, Delta, Metric, Verdict, judge, match_rows};
+use super::{Allow, CompareError, Comparison, Delta, Document, Metric, Verdict, judge, match_rows};
 use crate::results::{Row, RowKind, RunResults, SCHEMA_VERSION, Stat};
 
 impl Metric {
@@ -92,24 +92,16 @@ fn kind_name(k: RowKind) -> &'static str {
     }
 }
 
-pub(super) fn load(path: &Path) -> Result<RunResults, CompareError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CompareError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let results: RunResults =
-        serde_json::from_str(&text).map_err(|source| CompareError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
-    if results.schema_version != SCHEMA_VERSION {
-        return Err(CompareError::Schema {
-            path: path.to_owned(),
-            found: results.schema_version,
-            expected: SCHEMA_VERSION,
-        });
+impl Document for RunResults {
+    const SCHEMA_VERSION: u32 = SCHEMA_VERSION;
+
+    fn not_this(path: PathBuf, source: serde_json::Error) -> CompareError {
+        CompareError::Parse { path, source }
     }
-    Ok(results)
+
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
 }
 
 #[cfg(test)]
