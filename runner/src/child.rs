@@ -1,8 +1,8 @@
 //! The server under test as a child process: started from the tlsbench binary with the
 //! scenario's TLS options, pinned to the server CPUs, its readiness read from its stdout (no
 //! sleeps), its counters read from its admin endpoint through [`server::metrics::scrape`],
-//! and never left behind: it dies with us
-//! (PR_SET_PDEATHSIG), and dropping the handle stops it.
+//! and never left behind: it dies with us (PR_SET_PDEATHSIG), and dropping the handle stops
+//! it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -25,7 +25,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The server's counters that CPU per operation is computed from.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Counters {
+pub struct ServerCounters {
     /// Process CPU seconds (user + system).
     pub cpu_s: f64,
     /// Completed handshakes, all versions and kinds.
@@ -34,15 +34,15 @@ pub struct Counters {
     pub requests: u64,
     /// Plaintext bytes in plus out.
     pub bytes: u64,
-    /// The stateful session cache: its occupancy when read, and (after [`Counters::since`])
+    /// The stateful session cache: its occupancy when read, and (after [`ServerCounters::since`])
     /// what was stored, evicted and looked up in between. None: the server has no cache.
     pub session_cache: Option<CacheCounts>,
 }
 
-impl Counters {
+impl ServerCounters {
     /// `self - earlier`.
-    pub fn since(&self, earlier: &Counters) -> Counters {
-        Counters {
+    pub fn since(&self, earlier: &ServerCounters) -> ServerCounters {
+        ServerCounters {
             cpu_s: (self.cpu_s - earlier.cpu_s).max(0.0),
             handshakes: self.handshakes.saturating_sub(earlier.handshakes),
             requests: self.requests.saturating_sub(earlier.requests),
@@ -62,8 +62,8 @@ impl Counters {
     }
 
     /// The counters CPU per operation is computed from, out of a whole snapshot.
-    pub fn of(s: &Snapshot) -> Counters {
-        Counters {
+    pub fn of(s: &Snapshot) -> ServerCounters {
+        ServerCounters {
             cpu_s: s.cpu.total().as_secs_f64(),
             handshakes: s.handshakes_total(),
             requests: s.requests_total(),
@@ -222,8 +222,8 @@ impl ServerChild {
     }
 
     /// The server's counters that CPU per operation is computed from.
-    pub fn counters(&self) -> Result<Counters, MetricsError> {
-        self.metrics().map(|s| Counters::of(&s))
+    pub fn counters(&self) -> Result<ServerCounters, MetricsError> {
+        self.metrics().map(|s| ServerCounters::of(&s))
     }
 
     /// Stops the server (SIGTERM, bounded wait, then SIGKILL).
@@ -284,10 +284,10 @@ mod tests {
         s.handshakes[1][3] = 2;
         s.requests[0] = 7;
         s.requests[3] = 1;
-        let c = Counters::of(&s);
+        let c = ServerCounters::of(&s);
         assert_eq!(
             c,
-            Counters {
+            ServerCounters {
                 cpu_s: 1.5,
                 handshakes: 17,
                 requests: 8,
@@ -295,7 +295,7 @@ mod tests {
                 session_cache: None,
             }
         );
-        let later = Counters {
+        let later = ServerCounters {
             cpu_s: 2.0,
             handshakes: 20,
             requests: 8,
@@ -304,7 +304,7 @@ mod tests {
         };
         assert_eq!(
             later.since(&c),
-            Counters {
+            ServerCounters {
                 cpu_s: 0.5,
                 handshakes: 3,
                 requests: 0,
@@ -316,7 +316,7 @@ mod tests {
 
     #[test]
     fn the_session_cache_keeps_its_occupancy_and_counts_the_window() {
-        let at = |entries, stored, evicted, hits| Counters {
+        let at = |entries, stored, evicted, hits| ServerCounters {
             session_cache: Some(CacheCounts {
                 capacity: 100,
                 entries,
@@ -325,7 +325,7 @@ mod tests {
                 hits,
                 misses: 1,
             }),
-            ..Counters::default()
+            ..ServerCounters::default()
         };
         let window = at(100, 500, 400, 200).since(&at(90, 100, 0, 10));
         assert_eq!(

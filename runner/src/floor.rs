@@ -72,7 +72,7 @@ pub fn apply(matrix: &Matrix, rows: &mut [Row]) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::results::{Kind, Stat};
+    use crate::results::{RowKind, Stat};
 
     const MATRIX: &str = "\
         [[scenario]]\nname = \"full\"\nkind = \"handshake\"\ntls = \"1.3\"\n\
@@ -86,7 +86,7 @@ mod tests {
         [[scenario]]\nname = \"floor: upload 1M\"\nkind = \"throughput\"\ntls = \"none\"\nupload = 1048576\n";
 
     fn row(name: &str, server_cpu: Option<f64>) -> Row {
-        let mut r = crate::results::tests_support::row(name, Kind::Handshake);
+        let mut r = crate::results::tests_support::row(name, RowKind::Handshake);
         r.server_cpu_us = server_cpu.map(|v| Stat::of(&[v]));
         r
     }

@@ -1,9 +1,17 @@
-//! `tlsbench run`: the one-command benchmark matrix. For each scenario of a TOML matrix it
-//! starts the server as a child process pinned to its CPUs (admin endpoint on loopback), runs
-//! the load generator in this process pinned to the other CPUs, reads the server's CPU time
-//! and counters at the start and end of the measured window, and turns them into CPU per
-//! operation on both sides. Results go to `results/<UTC>-<host>/` as JSON, a markdown table
-//! and SVG charts; `tlsbench compare` gates regressions between two such files.
+//! The benchmark runner: four subcommands over the server and the load generator.
+//!
+//! - `tlsbench run` ([`run`]): the one-command benchmark matrix. For each scenario of a TOML
+//!   matrix it starts the server as a child process pinned to its CPUs (admin endpoint on
+//!   loopback), runs the load generator in this process pinned to the other CPUs, reads the
+//!   server's CPU time and counters at the start and end of the measured window, and turns
+//!   them into CPU per operation on both sides. Results go to `results/<UTC>-<host>/` as
+//!   JSON, a markdown table and SVG charts.
+//! - `tlsbench run --profile` ([`profile`]): perf samples of each row's measured window,
+//!   flame graphs and a component breakdown.
+//! - `tlsbench compare` ([`compare`]): the regression gate between two such results files, or
+//!   two `tlsbench icount` reports.
+//! - `tlsbench soak` ([`soak`]): minutes of mixed and broken clients against one server,
+//!   watching its resources for growth.
 //!
 //! # Layout
 //! - [`scenario`]: the matrix file, read once into typed scenarios.
@@ -13,11 +21,11 @@
 //! - `report`: the table, results.json, summary.md and the charts.
 //! - [`results`]: the results document (rows = median over repeats, with ranges).
 //! - `harness`: what `run` and `soak` share (signals, the executable, certificates, the
-//!   child's URL, JSON files).
+//!   child's URL, JSON files, UTC timestamps, file names).
 //! - `child`: the server child process and its admin counters.
-//! - [`compare`]: `tlsbench compare OLD NEW`.
-//! - [`charts`]: SVG charts with plotters.
-//! - [`soak`]: `tlsbench soak`.
+//! - [`compare`]: `tlsbench compare OLD NEW` (run results or instruction counts).
+//! - [`charts`]: SVG charts with plotters, and the palette every chart draws from.
+//! - [`soak`]: `tlsbench soak`: its good and broken clients, sampling, bounds and verdict.
 //! - [`profile`]: `--profile`: perf samples of the measured windows, flame graphs and the
 //!   component breakdown.
 
@@ -154,7 +162,7 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
         schema_version: results::SCHEMA_VERSION,
         tool: "tlsbench run".into(),
         command: std::env::args().collect(),
-        started_utc: common::env::utc_rfc3339(started),
+        started_utc: harness::utc_rfc3339(started),
         duration_s: 0.0,
         quick,
         target: args.target.clone(),
@@ -172,8 +180,8 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     };
     let dir = args.out.join(format!(
         "{}-{}",
-        common::env::utc_stamp(started),
-        sanitize(&env.hostname)
+        harness::utc_stamp(started),
+        harness::file_name(&env.hostname, '-', '_')
     ));
     // Checked before the results directory exists: a run that cannot profile writes nothing.
     let profiler = args
@@ -229,16 +237,4 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
         return Ok(3);
     }
     Ok(0)
-}
-
-fn sanitize(host: &str) -> String {
-    host.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

@@ -10,14 +10,14 @@ use std::time::Instant;
 use loadgen::verify::Trust;
 use loadgen::{Hist, LoadOptions, Target};
 
-use crate::child::{Counters, ServerChild};
+use crate::child::{ServerChild, ServerCounters};
 use crate::profile::{self, Profiler, RowStacks};
-use crate::results::{Kind, RepeatRecord, Row, RunResults, SessionCacheRecord, Stat};
+use crate::results::{RepeatRecord, Row, RowKind, RunResults, SessionCacheRecord, Stat};
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
 
 /// One scrape of the server's counters and when it returned, or why it failed.
-type Scrape = Result<(Counters, Instant), String>;
+type Scrape = Result<(ServerCounters, Instant), String>;
 
 fn scrape(server: &ServerChild) -> Scrape {
     server
@@ -49,7 +49,7 @@ impl loadgen::Observer for Window<'_> {
 /// The server's side of one measured window: its counters' change between the scrapes at
 /// the window's edges and the seconds between them. A failed or missing scrape is an error:
 /// a local row without the server's numbers is no measurement.
-fn server_window(before: Option<Scrape>, after: Scrape) -> Result<(Counters, f64), String> {
+fn server_window(before: Option<Scrape>, after: Scrape) -> Result<(ServerCounters, f64), String> {
     let (b, tb) = before
         .ok_or("the measured window never started, so the server was not read at its start")?
         .map_err(|e| format!("reading the server's counters at the window's start: {e}"))?;
@@ -96,7 +96,7 @@ fn load_options(
     let mut opts = LoadOptions::new(target, trust);
     opts.threads = args.client_cpus.0.len().max(1);
     opts.connections = s.connections;
-    opts.new_conn = s.kind == Kind::Handshake;
+    opts.new_conn = s.kind == RowKind::Handshake;
     opts.method = method.into();
     opts.upload = upload;
     if !s.plain {
@@ -111,22 +111,15 @@ fn load_options(
     opts
 }
 
-/// A plain row's "handshake" is its new connection, counted by its one request.
-fn ops_of(s: &Scenario, c: &loadgen::stats::Counters) -> f64 {
+/// The operations of scenario `s` in one side's counts: handshakes, requests or MB (10^6
+/// bytes) by the row's kind. A plain row's "handshake" is its new connection, counted by its
+/// one request.
+fn operations(s: &Scenario, handshakes: u64, requests: u64, bytes: u64) -> f64 {
     match s.kind {
-        Kind::Handshake if s.plain => c.requests as f64,
-        Kind::Handshake => c.handshakes() as f64,
-        Kind::Requests => c.requests as f64,
-        Kind::Throughput => (c.body_bytes_in + c.body_bytes_out) as f64 / 1e6,
-    }
-}
-
-fn server_ops(s: &Scenario, d: &Counters) -> f64 {
-    match s.kind {
-        Kind::Handshake if s.plain => d.requests as f64,
-        Kind::Handshake => d.handshakes as f64,
-        Kind::Requests => d.requests as f64,
-        Kind::Throughput => d.bytes as f64 / 1e6,
+        RowKind::Handshake if s.plain => requests as f64,
+        RowKind::Handshake => handshakes as f64,
+        RowKind::Requests => requests as f64,
+        RowKind::Throughput => bytes as f64 / 1e6,
     }
 }
 
@@ -135,7 +128,7 @@ fn server_ops(s: &Scenario, d: &Counters) -> f64 {
 fn in_flight_ops(s: &Scenario) -> f64 {
     let conns = s.connections as f64;
     match (s.kind, s.body) {
-        (Kind::Throughput, Some(Body::Download(n) | Body::Upload(n))) => conns * n as f64 / 1e6,
+        (RowKind::Throughput, Some(Body::Download(n) | Body::Upload(n))) => conns * n as f64 / 1e6,
         _ => conns,
     }
 }
@@ -164,13 +157,18 @@ fn one_repeat(
     }
     let c = &r.measured.counters;
     let secs = r.elapsed.as_secs_f64().max(1e-9);
-    let ops = ops_of(s, c);
+    let ops = operations(
+        s,
+        c.handshakes(),
+        c.requests,
+        c.body_bytes_in + c.body_bytes_out,
+    );
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
     let (server_ops, server_cpu_us, server_util, session_cache) = match server {
         Some(child) => {
             let (d, wall) = server_window(window.before, scrape(child))
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
-            let sops = server_ops(s, &d);
+            let sops = operations(s, d.handshakes, d.requests, d.bytes);
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
@@ -212,10 +210,11 @@ fn one_repeat(
     ))
 }
 
-/// The percentiles the table shows, µs; none for an empty histogram (no request completed:
-/// no latency, rather than a latency of 0).
+/// The percentiles the table shows, by name.
 const PERCENTILES: [(&str, f64); 3] = [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
 
+/// [`PERCENTILES`] of `h`, µs; none for an empty histogram (no request completed: no
+/// latency, rather than a latency of 0).
 fn percentiles(h: &Hist) -> BTreeMap<String, f64> {
     if h.is_empty() {
         return BTreeMap::new();
@@ -394,11 +393,11 @@ pub(crate) fn run_matrix(
 mod tests {
     use super::*;
 
-    fn counters(cpu_s: f64, handshakes: u64) -> Counters {
-        Counters {
+    fn counters(cpu_s: f64, handshakes: u64) -> ServerCounters {
+        ServerCounters {
             cpu_s,
             handshakes,
-            ..Counters::default()
+            ..ServerCounters::default()
         }
     }
 
@@ -460,7 +459,7 @@ mod tests {
             percentiles(&merged)["p99"],
             all.value_at_percentile(99.0) as f64
         );
-        // What the table used to show, the median of the repeats' p99s, is another number.
+        // The median of the repeats' p99s is another number: not a p99 of anything.
         let mut p99s: Vec<u64> = hists.iter().map(|h| h.value_at_percentile(99.0)).collect();
         p99s.sort_unstable();
         assert_ne!(p99s[1], all.value_at_percentile(99.0));

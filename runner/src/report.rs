@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::results::{Kind, Row, RunResults, Stat};
+use crate::results::{Row, RowKind, RunResults, Stat};
 use crate::{RunError, charts, harness, profile};
 
 pub(crate) fn fmt_stat(s: &Stat, digits: usize) -> String {
@@ -40,7 +40,14 @@ pub fn table(r: &RunResults) -> String {
             o,
             "| {} | {} {} | {} | {} | {} | {} | {} | {} /{} | {} / {} / {} / {} | {} | {} | {} |",
             row.name,
-            fmt_stat(&row.rate, if row.kind == Kind::Throughput { 1 } else { 0 }),
+            fmt_stat(
+                &row.rate,
+                if row.kind == RowKind::Throughput {
+                    1
+                } else {
+                    0
+                }
+            ),
             row.kind.rate_unit(),
             lat("p50"),
             lat("p99"),
@@ -140,7 +147,7 @@ mod tests {
 
     #[test]
     fn the_table_has_a_tls_cost_column_with_a_dash_where_there_is_no_floor() {
-        let base = crate::results::tests_support::row("tls", Kind::Requests);
+        let base = crate::results::tests_support::row("tls", RowKind::Requests);
         let with = Row {
             tls_cost: Some(TlsCost {
                 floor: Some("floor".into()),

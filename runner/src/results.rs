@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the results document; bump on incompatible changes. Fields added since 1
-/// (`Row::per_repeat`, `Row::latency_merged_us`) are optional
-/// on reading, so files of either age read the same way.
+/// (`Row::per_repeat`, `Row::latency_merged_us`) are optional on reading, so files of either
+/// age read the same way.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What a row measures, which decides its rate unit and what "per operation" means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Kind {
+pub enum RowKind {
     /// New connection per request: the rate is handshakes/s, CPU is per handshake.
     Handshake,
     /// Keep-alive requests: the rate is requests/s, CPU is per request.
@@ -24,22 +24,22 @@ pub enum Kind {
     Throughput,
 }
 
-impl Kind {
+impl RowKind {
     /// The unit of the rate column.
     pub fn rate_unit(self) -> &'static str {
         match self {
-            Kind::Handshake => "handshakes/s",
-            Kind::Requests => "req/s",
-            Kind::Throughput => "MB/s",
+            RowKind::Handshake => "handshakes/s",
+            RowKind::Requests => "req/s",
+            RowKind::Throughput => "MB/s",
         }
     }
 
     /// The unit an "operation" is for CPU per operation.
     pub fn op_unit(self) -> &'static str {
         match self {
-            Kind::Handshake => "handshake",
-            Kind::Requests => "request",
-            Kind::Throughput => "MB",
+            RowKind::Handshake => "handshake",
+            RowKind::Requests => "request",
+            RowKind::Throughput => "MB",
         }
     }
 }
@@ -83,8 +83,8 @@ pub struct Row {
     /// Scenario name from the matrix (the key rows are matched by).
     pub name: String,
     /// What it measures.
-    pub kind: Kind,
-    /// Handshakes/s, req/s or MB/s (see [`Kind::rate_unit`]).
+    pub kind: RowKind,
+    /// Handshakes/s, req/s or MB/s (see [`RowKind::rate_unit`]).
     pub rate: Stat,
     /// Each repeat's own latency percentiles of the whole operation, µs (p50, p99, p99.9):
     /// median and range over the repeats. The table shows [`Row::latency_merged_us`].
@@ -245,7 +245,7 @@ pub(crate) mod tests_support {
     use super::*;
 
     /// A local row of `kind` with one repeat's worth of plausible numbers and no TLS cost.
-    pub(crate) fn row(name: &str, kind: Kind) -> Row {
+    pub(crate) fn row(name: &str, kind: RowKind) -> Row {
         Row {
             name: name.to_owned(),
             kind,

@@ -2,7 +2,7 @@
 //! fails one makes the run incomplete (exit 3). Each check is a function of a row (and its
 //! scenario) so a unit test can make it fail on a synthetic row.
 
-use crate::results::{Kind, RepeatRecord, Row, RunResults};
+use crate::results::{RepeatRecord, Row, RowKind, RunResults};
 use crate::scenario::{Matrix, Scenario};
 
 /// How far the two sides' counts of the same operation may differ, as a share of the larger,
@@ -77,7 +77,7 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
 
 /// The server's and the generator's counts of the row's operation agree within
 /// [`COUNT_TOLERANCE`] plus the operations in flight.
-pub fn counts_agree(kind: Kind, rep: &RepeatRecord) -> Option<String> {
+pub fn counts_agree(kind: RowKind, rep: &RepeatRecord) -> Option<String> {
     let Some(server) = rep.server_ops else {
         return Some("no server count of the operation".to_owned());
     };
@@ -123,11 +123,11 @@ pub fn resumption(s: &Scenario, row: &Row) -> Option<String> {
             MIN_RESUMED * 100.0
         )),
         (true, None) => Some("no handshakes to resume".to_owned()),
-        (false, Some(share)) if s.kind == Kind::Handshake && share > 0.0 => Some(format!(
+        (false, Some(share)) if s.kind == RowKind::Handshake && share > 0.0 => Some(format!(
             "{:.2}% resumed in a full-handshake row",
             share * 100.0
         )),
-        (false, None) if s.kind == Kind::Handshake => Some("no handshakes".to_owned()),
+        (false, None) if s.kind == RowKind::Handshake => Some("no handshakes".to_owned()),
         _ => None,
     }
 }
@@ -167,7 +167,7 @@ mod tests {
         };
         Row {
             name: name.to_owned(),
-            kind: Kind::Handshake,
+            kind: RowKind::Handshake,
             rate: stat(1000.0),
             latency_us: BTreeMap::new(),
             latency_merged_us: BTreeMap::new(),

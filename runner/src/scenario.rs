@@ -1,7 +1,8 @@
 //! The scenario matrix: a TOML file (the standard one is `scenarios/standard.toml`, built in),
 //! read once into typed [`Scenario`]s — TLS versions, key type, suites, groups, both sides'
-//! resumption modes, bodies, durations, or `tls = "none"` for a plain-HTTP floor row — so a typo fails in a second, naming the scenario and
-//! the field, rather than ten minutes into a run, and nothing downstream parses a string again.
+//! resumption modes, bodies, durations, or `tls = "none"` for a plain-HTTP floor row — so a
+//! typo fails in a second, naming the scenario and the field, rather than ten minutes into a
+//! run, and nothing downstream parses a string again.
 
 use std::collections::HashSet;
 use std::fmt::Display;
@@ -19,7 +20,7 @@ use server::cli::ServerArgs;
 use server::config::Resumption;
 
 use crate::RunError;
-use crate::results::Kind;
+use crate::results::RowKind;
 
 /// The standard matrix, as shipped.
 pub const STANDARD: &str = include_str!("../../scenarios/standard.toml");
@@ -66,7 +67,7 @@ pub struct Scenario {
     /// Unique name; rows are matched by it.
     pub name: String,
     /// What it measures.
-    pub kind: Kind,
+    pub kind: RowKind,
     /// TLS versions of both sides (`tls = "1.3"`, or `"1.2,1.3"`); empty for a plain row.
     pub tls: Vec<Version>,
     /// `tls = "none"`: plain HTTP to the server's `--plain-listen` on the same workers, the
@@ -264,7 +265,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         table,
     };
     f.table.remove("name");
-    let kind = f.take::<Kind>("kind")?;
+    let kind = f.take::<RowKind>("kind")?;
     let kind = f.required("kind", kind)?;
     let tls = f.parsed("tls", |s: String| match s.as_str() {
         "none" => Ok(None),
@@ -306,7 +307,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         (None, Some(n)) => Some(Body::Upload(n)),
         (None, None) => None,
     };
-    if kind == Kind::Throughput && body.is_none() {
+    if kind == RowKind::Throughput && body.is_none() {
         return Err(f.bad("a throughput scenario needs download or upload"));
     }
     if plain {
@@ -418,8 +419,8 @@ mod tests {
     #[test]
     fn the_standard_matrix_parses_and_covers_the_issue() {
         let m = Matrix::parse(STANDARD).unwrap();
-        let count = |k: Kind| m.scenarios.iter().filter(|s| s.kind == k).count();
-        assert_eq!(count(Kind::Handshake), 12);
+        let count = |k: RowKind| m.scenarios.iter().filter(|s| s.kind == k).count();
+        assert_eq!(count(RowKind::Handshake), 12);
         // Stateful TLS 1.3 resumption both with rustls's two tickets and with one.
         let tickets = |name: &str| {
             m.scenarios
@@ -435,8 +436,8 @@ mod tests {
             tickets("resumed tls1.3 stateful, 1 ticket"),
             Some((Resumption::Stateful, Some(1)))
         );
-        assert_eq!(count(Kind::Requests), 2);
-        assert_eq!(count(Kind::Throughput), 10);
+        assert_eq!(count(RowKind::Requests), 2);
+        assert_eq!(count(RowKind::Throughput), 10);
         let floors: Vec<&str> = m
             .scenarios
             .iter()

@@ -18,7 +18,7 @@
 //! - `sampling`: the once-a-second samples of the server into samples.csv.
 //! - [`bounds`]: samples and the bound evaluation (pure, unit-tested).
 //! - `verdict`: the client and broken-client checks, and the printed summary.
-//! - the server child and its metrics: [`crate::child::ServerChild`]; `/proc`:
+//! - the server child and its metrics: `crate::child::ServerChild`; `/proc`:
 //!   [`common::procfs`]; signals, certificates, JSON: `crate::harness`.
 
 pub mod bounds;
@@ -247,7 +247,7 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
     let started = SystemTime::now();
     let dir = args
         .out
-        .join(format!("soak-{}", common::env::utc_stamp(started)));
+        .join(format!("soak-{}", harness::utc_stamp(started)));
     std::fs::create_dir_all(&dir)
         .map_err(harness::io_err(format!("creating {}", dir.display())))?;
     let csv_path = dir.join("samples.csv");
@@ -350,7 +350,7 @@ pub fn run(args: &SoakArgs) -> Result<i32, RunError> {
     let summary = SoakSummary {
         schema_version: SCHEMA_VERSION,
         tool: "tlsbench soak".into(),
-        started_utc: common::env::utc_rfc3339(started),
+        started_utc: harness::utc_rfc3339(started),
         duration_s: args.duration.as_secs_f64(),
         elapsed_s: elapsed.as_secs_f64(),
         warmup_s: args.warmup.as_secs_f64(),

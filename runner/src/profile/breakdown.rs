@@ -1,5 +1,5 @@
 //! A side's component breakdown of one row: folded stacks counted per
-//! [`Component`](super::components::Component), as shares of that side's samples and µs per
+//! [`Component`], as shares of that side's samples and µs per
 //! operation (share × the row's measured CPU per operation), and the summary table of them.
 
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use super::components::Component;
 use crate::charts::ChartError;
+use crate::charts::palette::{TAB10, TAB20B_DARK};
 use crate::results::RunResults;
 
 const WIDTH: u32 = 1100;
@@ -15,23 +16,23 @@ const WIDTH: u32 = 1100;
 const ROW_HEIGHT: u32 = 44;
 const CHROME: u32 = 120;
 
-/// One distinct color per component, in [`Component::ALL`] order (tab10, then four more
-/// that read on white).
+/// One distinct color per component, in [`Component::ALL`] order: tab10 with its grey kept
+/// for the last component ("other"), tab20b's darks between.
 const COLORS: [RGBColor; 14] = [
-    RGBColor(0x1f, 0x77, 0xb4),
-    RGBColor(0xff, 0x7f, 0x0e),
-    RGBColor(0x2c, 0xa0, 0x2c),
-    RGBColor(0xd6, 0x27, 0x28),
-    RGBColor(0x94, 0x67, 0xbd),
-    RGBColor(0x8c, 0x56, 0x4b),
-    RGBColor(0xe3, 0x77, 0xc2),
-    RGBColor(0xbc, 0xbd, 0x22),
-    RGBColor(0x17, 0xbe, 0xcf),
-    RGBColor(0x39, 0x3b, 0x79),
-    RGBColor(0x63, 0x79, 0x39),
-    RGBColor(0x84, 0x3c, 0x39),
-    RGBColor(0x7b, 0x41, 0x73),
-    RGBColor(0x7f, 0x7f, 0x7f),
+    TAB10[0],
+    TAB10[1],
+    TAB10[2],
+    TAB10[3],
+    TAB10[4],
+    TAB10[5],
+    TAB10[6],
+    TAB10[8],
+    TAB10[9],
+    TAB20B_DARK[0],
+    TAB20B_DARK[1],
+    TAB20B_DARK[2],
+    TAB20B_DARK[3],
+    TAB10[7],
 ];
 
 /// The bars: per row with a server breakdown and server CPU, its name (with the unit) and
@@ -143,7 +144,7 @@ pub fn write(results: &RunResults, path: &Path) -> Result<bool, ChartError> {
 pub(crate) mod tests {
     use super::*;
     use crate::profile::breakdown::{Breakdown, Part, RowProfile};
-    use crate::results::{Kind, Row, Stat};
+    use crate::results::{Row, RowKind, Stat};
 
     /// A row named `name`, with a server breakdown of `parts` (component, µs) when not empty.
     pub(crate) fn profiled(rows: &[(&str, &[(Component, f64)])]) -> RunResults {
@@ -151,7 +152,7 @@ pub(crate) mod tests {
             rows.iter()
                 .map(|(name, _)| Row {
                     name: (*name).into(),
-                    kind: Kind::Handshake,
+                    kind: RowKind::Handshake,
                     rate: Stat::default(),
                     latency_us: Default::default(),
                     latency_merged_us: Default::default(),

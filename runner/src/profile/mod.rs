@@ -252,15 +252,7 @@ impl Profiler {
 
 /// A row name as a file name.
 fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    crate::harness::file_name(name, '.', '-')
 }
 
 #[cfg(test)]

@@ -90,33 +90,39 @@ impl BrokenCounts {
     }
 }
 
+/// How a broken client misbehaves (the module's list, in declaration order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+enum Misbehaviour {
+    /// Bytes that are not TLS.
     Garbage,
+    /// Plain HTTP to the TLS port.
     PlainHttp,
+    /// A ClientHello, the first bytes of the answer, then close.
     MidHandshake,
+    /// Connect and send nothing.
     TcpStall,
+    /// A TLS handshake, then half a request head and silence.
     HalfHead,
 }
 
-const CYCLE: [Kind; 5] = [
-    Kind::Garbage,
-    Kind::TcpStall,
-    Kind::PlainHttp,
-    Kind::HalfHead,
-    Kind::MidHandshake,
+const CYCLE: [Misbehaviour; 5] = [
+    Misbehaviour::Garbage,
+    Misbehaviour::TcpStall,
+    Misbehaviour::PlainHttp,
+    Misbehaviour::HalfHead,
+    Misbehaviour::MidHandshake,
 ];
 
-impl Kind {
+impl Misbehaviour {
     fn is_stall(self) -> bool {
-        matches!(self, Kind::TcpStall | Kind::HalfHead)
+        matches!(self, Misbehaviour::TcpStall | Misbehaviour::HalfHead)
     }
 }
 
 /// A connection we keep until the server closes it.
 struct Held {
     stream: TcpStream,
-    kind: Kind,
+    misbehaviour: Misbehaviour,
     since: Instant,
 }
 
@@ -137,20 +143,21 @@ pub fn run(o: &BrokenOptions, stop: &AtomicBool) -> BrokenCounts {
         }
         housekeeping(&mut held, &mut c, o.stall_limit, now);
         if now >= next {
-            let kind = CYCLE[k % CYCLE.len()];
-            if kind.is_stall() && held.iter().filter(|h| h.kind.is_stall()).count() >= o.max_stalls
+            let misbehaviour = CYCLE[k % CYCLE.len()];
+            if misbehaviour.is_stall()
+                && held.iter().filter(|h| h.misbehaviour.is_stall()).count() >= o.max_stalls
             {
-                if let Some(i) = held.iter().position(|h| h.kind.is_stall()) {
+                if let Some(i) = held.iter().position(|h| h.misbehaviour.is_stall()) {
                     held.remove(i);
                     c.stalls_dropped_at_cap += 1;
                 }
             }
-            match connect(o.addr).map(|s| act(kind, k, s, o, &mut c)) {
+            match connect(o.addr).map(|s| act(misbehaviour, k, s, o, &mut c)) {
                 Ok(Ok(Some(stream))) => {
                     let _ = stream.set_nonblocking(true);
                     held.push(Held {
                         stream,
-                        kind,
+                        misbehaviour,
                         since: Instant::now(),
                     });
                     c.max_held = c.max_held.max(held.len() as u64);
@@ -195,29 +202,29 @@ fn garbage(seed: usize) -> [u8; 256] {
 
 /// One broken client; returns the connection when it is to be held.
 fn act(
-    kind: Kind,
+    misbehaviour: Misbehaviour,
     k: usize,
     mut s: TcpStream,
     o: &BrokenOptions,
     c: &mut BrokenCounts,
 ) -> io::Result<Option<TcpStream>> {
-    match kind {
-        Kind::Garbage => {
+    match misbehaviour {
+        Misbehaviour::Garbage => {
             c.garbage += 1;
             // The server may close as soon as the header is read: a failed write is its answer.
             let _ = s.write_all(&garbage(k));
             Ok(Some(s))
         }
-        Kind::PlainHttp => {
+        Misbehaviour::PlainHttp => {
             c.plain_http += 1;
             let _ = s.write_all(PLAIN_HTTP);
             Ok(Some(s))
         }
-        Kind::TcpStall => {
+        Misbehaviour::TcpStall => {
             c.tcp_stall += 1;
             Ok(Some(s))
         }
-        Kind::MidHandshake => {
+        Misbehaviour::MidHandshake => {
             c.mid_handshake += 1;
             // Whatever fails here, the connection ends mid-handshake as intended.
             if let Ok(mut tls) = ClientConnection::new(Arc::clone(&o.config), o.server_name.clone())
@@ -233,7 +240,7 @@ fn act(
             }
             Ok(None)
         }
-        Kind::HalfHead => {
+        Misbehaviour::HalfHead => {
             c.half_head += 1;
             let mut tls = ClientConnection::new(Arc::clone(&o.config), o.server_name.clone())
                 .map_err(io::Error::other)?;
@@ -265,11 +272,11 @@ fn housekeeping(held: &mut Vec<Held>, c: &mut BrokenCounts, limit: Duration, now
             }
         };
         if closed {
-            match h.kind {
-                Kind::Garbage | Kind::PlainHttp => c.rejected_closed_by_server += 1,
-                Kind::TcpStall => c.tcp_stalls_closed_by_server += 1,
-                Kind::HalfHead => c.half_heads_closed_by_server += 1,
-                Kind::MidHandshake => {}
+            match h.misbehaviour {
+                Misbehaviour::Garbage | Misbehaviour::PlainHttp => c.rejected_closed_by_server += 1,
+                Misbehaviour::TcpStall => c.tcp_stalls_closed_by_server += 1,
+                Misbehaviour::HalfHead => c.half_heads_closed_by_server += 1,
+                Misbehaviour::MidHandshake => {}
             }
             return false;
         }
