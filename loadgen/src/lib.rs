@@ -4,7 +4,9 @@
 //! open-loop load, and JSON results.
 //!
 //! # Layout
-//! - [`cli`]: `tlsbench load` flags and exit codes; prints and writes the results.
+//! - [`cli`]: `tlsbench load` flags; prints and writes the results.
+//! - [`exit`]: the exit codes of `tlsbench load`.
+//! - [`oneshot`]: `-n 1 -v`, one connection shown step by step (chain, verdict, handshake).
 //! - [`target`]: URL, verified name (`--sni`), dialled address (`--connect-to`).
 //! - [`tlsconf`]: one rustls `ClientConfig` per worker; the per-worker session store that
 //!   offers a saved session on exactly `--resume-ratio` of new connections.
@@ -20,6 +22,7 @@
 //! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
 
 pub mod cli;
+pub mod exit;
 pub mod oneshot;
 pub mod report;
 pub mod response;
@@ -34,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use stats::{ErrorKind, HandshakeClass, Hist, Measured};
+pub use stats::{FailureKind, HandshakeClass, Hist, Measured};
 pub use target::Target;
 pub use tlsconf::{ClientTlsOptions, ResumeMode};
 
@@ -323,7 +326,7 @@ pub fn run(
     }
     let abort = shared.abort.lock().ok().and_then(|a| a.clone());
     let verification_failed =
-        measured.counters.errors_of(ErrorKind::CertVerify) > 0 && !opts.tls.insecure;
+        measured.counters.errors_of(FailureKind::CertVerify) > 0 && !opts.tls.insecure;
     let errors = measured.counters.errors_total();
     let incomplete = match abort {
         Some(why) => Some(why),

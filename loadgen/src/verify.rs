@@ -460,7 +460,8 @@ fn presented_name(presented: &str) -> String {
     presented.to_owned()
 }
 
-/// Subject, issuer, validity and names of one certificate, for the chapter-style `-v` client.
+/// Subject, issuer, validity and names of one certificate, as the one-shot client (`-n 1 -v`)
+/// prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertSummary {
     /// Subject name, attributes in certificate order ("O=Bank32 Inc., CN=bank32.com").

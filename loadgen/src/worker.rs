@@ -21,7 +21,7 @@ use rustls::pki_types::ServerName;
 
 use crate::response::ResponseReader;
 use crate::schedule::Schedule;
-use crate::stats::{self, ErrorKind, HandshakeClass, Hist, Measured};
+use crate::stats::{self, FailureKind, HandshakeClass, Hist, Measured};
 use crate::tlsconf::WorkerTls;
 
 /// Plaintext queued in rustls before more upload body is encrypted (as on the server).
@@ -179,7 +179,7 @@ enum Outcome {
     IdleClosed,
 }
 
-struct Fail(ErrorKind, Option<String>);
+struct Fail(FailureKind, Option<String>);
 
 /// How a connection's session starts: a rustls client, or plain.
 trait ClientSession: Session + Sized {
@@ -189,7 +189,7 @@ trait ClientSession: Session + Sized {
 impl ClientSession for ClientConnection {
     fn open(plan: &Plan, tls: &WorkerTls) -> Result<Self, Fail> {
         ClientConnection::new(Arc::clone(&tls.config), plan.server_name.clone())
-            .map_err(|e| Fail(ErrorKind::Tls, Some(e.to_string())))
+            .map_err(|e| Fail(FailureKind::Tls, Some(e.to_string())))
     }
 }
 
@@ -484,12 +484,12 @@ impl<'a, S: ClientSession> Worker<'a, S> {
         // The operation starts when the connect is issued, after the TLS state is set up.
         let now = (self.clock)();
         let mut stream =
-            TcpStream::connect(self.plan.addr).map_err(|e| Fail(ErrorKind::of_io(&e), None))?;
+            TcpStream::connect(self.plan.addr).map_err(|e| Fail(FailureKind::of_io(&e), None))?;
         let interest = Interest::READABLE | Interest::WRITABLE;
         self.poll
             .registry()
             .register(&mut stream, Token(slot), interest)
-            .map_err(|e| Fail(ErrorKind::of_io(&e), None))?;
+            .map_err(|e| Fail(FailureKind::of_io(&e), None))?;
         if measured {
             self.m.counters.connections += 1;
         }
@@ -544,7 +544,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
             Ok(Outcome::DoneClose(end)) => self.op_done(slot, end, false),
             Err(Fail(kind, detail)) => {
                 let measured = self.slots[slot].as_ref().is_some_and(|c| c.measured);
-                if kind == ErrorKind::CertVerify && !self.plan.insecure {
+                if kind == FailureKind::CertVerify && !self.plan.insecure {
                     let why = detail.unwrap_or_else(|| "certificate verification failed".into());
                     self.shared.verify_failed.store(true, Ordering::Release);
                     self.shared.fatal(why);
@@ -571,7 +571,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
                 .is_err()
             {
                 let measured = c.measured;
-                self.op_failed(slot, ErrorKind::Io, measured);
+                self.op_failed(slot, FailureKind::Io, measured);
                 return;
             }
             c.interest = want;
@@ -604,7 +604,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
         }
     }
 
-    fn op_failed(&mut self, slot: usize, kind: ErrorKind, measured: bool) {
+    fn op_failed(&mut self, slot: usize, kind: FailureKind, measured: bool) {
         self.close(slot);
         if measured {
             self.m.counters.error(kind);
@@ -635,7 +635,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
                 .is_some_and(|c| c.phase != Phase::Idle && now >= c.started + self.plan.timeout);
             if expired {
                 let measured = self.slots[slot].as_ref().is_some_and(|c| c.measured);
-                self.op_failed(slot, ErrorKind::Timeout, measured);
+                self.op_failed(slot, FailureKind::Timeout, measured);
             }
         }
     }
@@ -650,7 +650,7 @@ fn step<S: Session>(
 ) -> Result<Outcome, Fail> {
     if c.phase == Phase::Connecting {
         match c.stream.take_error() {
-            Ok(Some(e)) | Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+            Ok(Some(e)) | Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
             Ok(None) => {}
         }
         match c.stream.peer_addr() {
@@ -672,7 +672,7 @@ fn step<S: Session>(
                 };
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(Outcome::Pending),
-            Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+            Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
         }
     }
     if c.phase == Phase::Idle {
@@ -702,7 +702,7 @@ fn step<S: Session>(
                     .tls
                     .writer()
                     .write(&head[c.head_off..])
-                    .map_err(|e| Fail(ErrorKind::Tls, Some(e.to_string())))?;
+                    .map_err(|e| Fail(FailureKind::Tls, Some(e.to_string())))?;
                 c.head_off += n;
                 c.unflushed += n;
                 progress |= n > 0;
@@ -713,7 +713,7 @@ fn step<S: Session>(
                     .tls
                     .writer()
                     .write(chunk)
-                    .map_err(|e| Fail(ErrorKind::Tls, Some(e.to_string())))?;
+                    .map_err(|e| Fail(FailureKind::Tls, Some(e.to_string())))?;
                 if n == 0 {
                     break;
                 }
@@ -732,11 +732,11 @@ fn step<S: Session>(
 
         while c.tls.wants_write() {
             match c.tls.write_tls(&mut c.stream) {
-                Ok(0) => return Err(Fail(ErrorKind::Reset, None)),
+                Ok(0) => return Err(Fail(FailureKind::Reset, None)),
                 Ok(_) => progress = true,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+                Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
             }
         }
         if !c.tls.wants_write() {
@@ -750,7 +750,7 @@ fn step<S: Session>(
                 Ok(_) => progress = true,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
-                Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+                Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
             }
             if progress || eof {
                 if let Err(err) = c.tls.process_new_packets() {
@@ -773,7 +773,7 @@ fn step<S: Session>(
                 continue;
             }
             if eof {
-                return Err(Fail(ErrorKind::Reset, None));
+                return Err(Fail(FailureKind::Reset, None));
             }
         }
 
@@ -787,7 +787,7 @@ fn step<S: Session>(
                         drop(rd);
                         return finish_eof(c, m, clock());
                     }
-                    Err(e) => return Err(Fail(ErrorKind::of_io(&e), None)),
+                    Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
                 };
                 if buf.is_empty() {
                     // close_notify: the response may be delimited by the close.
@@ -804,7 +804,7 @@ fn step<S: Session>(
                 let step = c
                     .reader
                     .feed(buf)
-                    .map_err(|_| Fail(ErrorKind::BadResponse, None))?;
+                    .map_err(|_| Fail(FailureKind::BadResponse, None))?;
                 rd.consume(step.consumed);
                 // The session's reader may have a destructor: end its borrow before `c` moves.
                 drop(rd);
@@ -820,7 +820,7 @@ fn step<S: Session>(
                 return finish_eof(c, m, clock());
             }
         } else if eof {
-            return Err(Fail(ErrorKind::Reset, None));
+            return Err(Fail(FailureKind::Reset, None));
         }
 
         if !progress {
@@ -832,7 +832,7 @@ fn step<S: Session>(
 fn handshake_done<S: Session>(c: &mut Conn<S>, m: &mut Measured, now: Instant) -> Result<(), Fail> {
     let Some(kind) = c.tls.handshake_kind() else {
         return Err(Fail(
-            ErrorKind::Tls,
+            FailureKind::Tls,
             Some("rustls finished a handshake without saying its kind".into()),
         ));
     };
@@ -841,7 +841,7 @@ fn handshake_done<S: Session>(c: &mut Conn<S>, m: &mut Measured, now: Instant) -
         Some(rustls::ProtocolVersion::TLSv1_3) => true,
         other => {
             return Err(Fail(
-                ErrorKind::Tls,
+                FailureKind::Tls,
                 Some(format!("handshake finished with version {other:?}")),
             ));
         }
@@ -882,7 +882,7 @@ fn count_response<S>(c: &Conn<S>, m: &mut Measured, status: u16) {
     if (200..300).contains(&status) {
         m.counters.requests += 1;
     } else {
-        m.counters.error(ErrorKind::HttpStatus);
+        m.counters.error(FailureKind::HttpStatus);
         *m.counters.statuses.entry(status).or_default() += 1;
     }
 }
@@ -909,14 +909,14 @@ fn finish_eof<S>(c: &mut Conn<S>, m: &mut Measured, end: Instant) -> Result<Outc
             count_response(c, m, resp.status);
             Ok(Outcome::DoneClose(end))
         }
-        Err(_) => Err(Fail(ErrorKind::ShortBody, None)),
+        Err(_) => Err(Fail(FailureKind::ShortBody, None)),
     }
 }
 
 fn classify_tls(err: &rustls::Error, m: &mut Measured, plan: &Plan) -> Fail {
     match err {
         rustls::Error::InvalidCertificate(_) => Fail(
-            ErrorKind::CertVerify,
+            FailureKind::CertVerify,
             Some(crate::verify::describe_error(
                 err,
                 &plan.server_name,
@@ -928,9 +928,9 @@ fn classify_tls(err: &rustls::Error, m: &mut Measured, plan: &Plan) -> Fail {
                 .alerts
                 .entry(common::tls::alert_name(*a))
                 .or_default() += 1;
-            Fail(ErrorKind::TlsAlert, None)
+            Fail(FailureKind::TlsAlert, None)
         }
-        other => Fail(ErrorKind::Tls, Some(other.to_string())),
+        other => Fail(FailureKind::Tls, Some(other.to_string())),
     }
 }
 

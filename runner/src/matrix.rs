@@ -112,7 +112,7 @@ fn load_options(
 }
 
 /// A plain row's "handshake" is its new connection, counted by its one request.
-fn ops_of(s: &Scenario, c: &loadgen::stats::Counters) -> f64 {
+fn ops_of(s: &Scenario, c: &loadgen::stats::LoadCounters) -> f64 {
     match s.kind {
         Kind::Handshake if s.plain => c.requests as f64,
         Kind::Handshake => c.handshakes() as f64,
