@@ -13,7 +13,9 @@
 //! - [`verify`]: chain and hostname verification, cached per exact chain and name;
 //!   `--insecure`; failure messages that name what was expected and what was presented.
 //! - [`response`]: sans-I/O HTTP/1.1 response reading.
-//! - `worker`: one thread's event loop and its connections.
+//! - `plan`: what every worker does, read once from the options.
+//! - `conn`: one client connection's sans-I/O state machine over a byte transport.
+//! - `worker`: one thread's event loop: slots, free list, deadline heap, open-loop arrivals.
 //! - [`schedule`]: one worker's open-loop arrivals, staggered across workers; due operations
 //!   that never started.
 //! - [`stats`]: histograms and counters, merged once at the end.
@@ -22,8 +24,10 @@
 //! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
 
 pub mod cli;
+mod conn;
 pub mod exit;
 pub mod oneshot;
+mod plan;
 pub mod report;
 pub mod response;
 pub mod schedule;
@@ -212,7 +216,7 @@ pub fn run(
     } else {
         Some(verify::root_store(&opts.tls.trust)?)
     };
-    let plan = worker::Plan::new(opts);
+    let plan = plan::Plan::new(opts);
     let shared = worker::Shared {
         max_errors: opts.max_errors,
         ..worker::Shared::default()
