@@ -544,3 +544,7 @@ fn classify_tls(err: &rustls::Error, m: &mut Measured, plan: &Plan) -> Fail {
         other => Fail(FailureKind::Tls, Some(other.to_string())),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
