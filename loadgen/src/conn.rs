@@ -180,6 +180,11 @@ impl<S: Session> ClientConn<S> {
         self.phase == Phase::Idle
     }
 
+    /// The request is out and its response is awaited.
+    pub fn is_responding(&self) -> bool {
+        self.phase == Phase::Responding
+    }
+
     /// The operation in flight (or the last one, while idle).
     pub fn op(&self) -> Op {
         self.op

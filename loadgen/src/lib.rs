@@ -20,12 +20,16 @@
 //!   that never started.
 //! - [`stats`]: histograms and counters, merged once at the end.
 //! - [`report`]: the human summary, the JSON document, histogram encoding.
+//! - `fuzzing` (hidden): the client's fuzzing harness, shared by `fuzz/` and
+//!   `tests/fuzz_corpus.rs`; harness code, not the generator's.
 //!
 //! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
 
 pub mod cli;
 mod conn;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod oneshot;
 mod plan;
 pub mod report;

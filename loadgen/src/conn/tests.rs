@@ -440,7 +440,7 @@ fn a_server_that_closes_mid_response_costs_a_short_body() {
     let s = setup("https://bank32.com/", false, |_| {});
     let mut p = tls_pair(&s);
     for _ in 0..10 {
-        if p.client.phase == Phase::Responding {
+        if p.client.is_responding() {
             break;
         }
         assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
