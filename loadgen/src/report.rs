@@ -139,7 +139,7 @@ pub struct Results {
     pub incomplete_reason: Option<String>,
     /// Measured window, seconds.
     pub duration_s: f64,
-    /// Counters.
+    /// Operations, handshakes, errors and bytes.
     pub counts: crate::stats::LoadCounters,
     /// Errors by kind name.
     pub errors: BTreeMap<&'static str, u64>,

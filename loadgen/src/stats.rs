@@ -252,7 +252,7 @@ impl LoadCounters {
 /// Everything one worker (or the whole run) measured.
 #[derive(Clone, Debug)]
 pub struct Measured {
-    /// Counters.
+    /// Operations, handshakes, errors and bytes.
     pub counters: LoadCounters,
     /// TCP connect time.
     pub connect: Hist,
