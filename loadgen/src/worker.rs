@@ -29,6 +29,9 @@ use crate::tlsconf::WorkerTls;
 /// After a failed operation a slot waits this long before the next one, so a dead server
 /// costs errors, not a spinning core.
 const RETRY_BACKOFF: Duration = Duration::from_millis(10);
+/// How long a worker that nothing wakes sleeps before it looks at the stop flag again
+/// (Ctrl-C, another worker's fatal error, `--max-errors`).
+const STOP_CHECK: Duration = Duration::from_millis(20);
 
 /// State all workers and the main thread share.
 #[derive(Default)]
@@ -258,7 +261,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
                 next_report += self.plan.report_interval;
             }
 
-            let mut wake = next_report;
+            let mut wake = next_report.min(now + STOP_CHECK);
             if let Some(e) = self.end {
                 wake = wake.min(e);
             }
@@ -422,23 +425,34 @@ impl<'a, S: ClientSession> Worker<'a, S> {
                 measured,
             };
             l.conn.next_op(op, self.plan);
-            self.set_timer(slot, now + self.plan.timeout, TimerKind::Deadline);
+            self.arm_deadline(slot);
             self.drive(slot);
             return;
         }
         match self.connect(slot, intended, measured) {
-            Ok(deadline) => self.set_timer(slot, deadline, TimerKind::Deadline),
+            Ok(()) => self.arm_deadline(slot),
             Err(Fail(kind, _)) => self.op_failed(slot, kind, measured),
         }
     }
 
-    /// Opens a connection on `slot` for an operation; returns its deadline.
+    /// Sets the timer for the deadline of the operation in flight on `slot`.
+    fn arm_deadline(&mut self, slot: usize) {
+        let deadline = self.slots[slot]
+            .live
+            .as_ref()
+            .and_then(|l| l.conn.deadline(self.plan));
+        if let Some(at) = deadline {
+            self.set_timer(slot, at, TimerKind::Deadline);
+        }
+    }
+
+    /// Opens a connection on `slot` for an operation.
     fn connect(
         &mut self,
         slot: usize,
         intended: Option<Instant>,
         measured: bool,
-    ) -> Result<Instant, Fail> {
+    ) -> Result<(), Fail> {
         let offer = if self.plan.resume_ratio >= 1.0 {
             true
         } else {
@@ -481,14 +495,12 @@ impl<'a, S: ClientSession> Worker<'a, S> {
             started: now,
             measured,
         };
-        let conn = ClientConn::connecting(tls, offered, op, self.plan);
-        let deadline = conn.deadline(self.plan).unwrap_or(now + self.plan.timeout);
         self.slots[slot].live = Some(Live {
             stream,
-            conn,
+            conn: ClientConn::connecting(tls, offered, op, self.plan),
             interest,
         });
-        Ok(deadline)
+        Ok(())
     }
 
     fn drive(&mut self, slot: usize) {
