@@ -48,7 +48,7 @@ pub struct LoadArgs {
     #[arg(long, default_value = "0s", value_parser = common::duration::parse)]
     pub warmup: Duration,
 
-    /// Time allowed per operation (connect + handshake + request).
+    /// Time allowed per operation (connect, handshake, request and its response).
     #[arg(long, default_value = "10s", value_parser = common::duration::parse)]
     pub timeout: Duration,
 
