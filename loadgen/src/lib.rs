@@ -15,7 +15,9 @@
 //! - [`response`]: sans-I/O HTTP/1.1 response reading.
 //! - `plan`: what every worker does, read once from the options.
 //! - `conn`: one client connection's sans-I/O state machine over a byte transport.
-//! - `worker`: one thread's event loop: slots, free list, deadline heap, open-loop arrivals.
+//! - `worker`: one thread's event loop driving its connections: slots in a free list,
+//!   deadlines and retry backoffs in a timer heap, operations started back to back or when
+//!   `schedule` says.
 //! - [`schedule`]: one worker's open-loop arrivals, staggered across workers; due operations
 //!   that never started.
 //! - [`stats`]: histograms and counters, merged once at the end.
