@@ -101,8 +101,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             server::cli::run(*args).context("server")?;
         }
         Command::Load(args) => {
-            let code = loadgen::cli::run(&args, std::env::args().collect()).context("load")?;
-            return Ok(u8::try_from(code).unwrap_or(1));
+            let exit = loadgen::cli::run(&args, std::env::args().collect()).context("load")?;
+            return Ok(exit.code());
         }
         Command::Certs(args) => certs_command(&args)?,
         Command::BenchReport(args) => bench_report_command(&args)?,

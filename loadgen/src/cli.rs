@@ -1,9 +1,8 @@
 //! `tlsbench load`: flags (wrk/h2load/curl names where they exist), the live progress line,
 //! the printed summary, `--json` and `--hdr-log` files, and the exit codes.
 //!
-//! Exit codes: 0 complete; 1 could not run (bad flags, unreadable files); 2 usage (clap);
-//! 3 finished but incomplete (errors, `--max-errors`, interrupted); 4 a certificate was
-//! refused (verification failure, the run stopped).
+//! Exit codes: [`Exit`] (0 complete; 1 could not run; 2 usage, from clap; 3 finished but
+//! incomplete; 4 a certificate was refused).
 
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
@@ -14,20 +13,12 @@ use std::time::Duration;
 use clap::Args;
 use common::tls;
 
+use crate::exit::Exit;
 use crate::report;
 use crate::stats::Hist;
 use crate::tlsconf::{ClientTlsOptions, ResumeMode};
 use crate::verify::Trust;
 use crate::{LoadError, LoadOptions, Observer, Target};
-
-/// Complete results.
-pub const EXIT_OK: i32 = 0;
-/// The run could not start.
-pub const EXIT_ERROR: i32 = 1;
-/// Results written, but incomplete.
-pub const EXIT_INCOMPLETE: i32 = 3;
-/// A server certificate was refused.
-pub const EXIT_VERIFY: i32 = 4;
 
 /// Flags of `tlsbench load`.
 #[derive(Args, Debug, Clone)]
@@ -57,7 +48,7 @@ pub struct LoadArgs {
     #[arg(long, default_value = "0s", value_parser = common::duration::parse)]
     pub warmup: Duration,
 
-    /// Time allowed per operation (connect + handshake + request).
+    /// Time allowed per operation (connect, handshake, request and its response).
     #[arg(long, default_value = "10s", value_parser = common::duration::parse)]
     pub timeout: Duration,
 
@@ -303,7 +294,7 @@ impl Observer for CliObserver<'_> {
 }
 
 /// Runs `tlsbench load`; returns the process exit code.
-pub fn run(args: &LoadArgs, command_line: Vec<String>) -> Result<i32, LoadError> {
+pub fn run(args: &LoadArgs, command_line: Vec<String>) -> Result<Exit, LoadError> {
     // While this is the only thread: the progress bar's ticker and the workers inherit the set,
     // and the default thread count is read from it.
     if let Some(cpus) = &args.pin_cpus {
@@ -411,12 +402,12 @@ pub fn run(args: &LoadArgs, command_line: Vec<String>) -> Result<i32, LoadError>
                 .as_deref()
                 .unwrap_or("verification failed")
         );
-        return Ok(EXIT_VERIFY);
+        return Ok(Exit::Verify);
     }
     Ok(if result.incomplete.is_some() {
-        EXIT_INCOMPLETE
+        Exit::Incomplete
     } else {
-        EXIT_OK
+        Exit::Ok
     })
 }
 

@@ -4,23 +4,36 @@
 //! open-loop load, and JSON results.
 //!
 //! # Layout
-//! - [`cli`]: `tlsbench load` flags and exit codes; prints and writes the results.
+//! - [`cli`]: `tlsbench load` flags; prints and writes the results.
+//! - [`exit`]: the exit codes of `tlsbench load`.
+//! - [`oneshot`]: `-n 1 -v`, one connection shown step by step (chain, verdict, handshake).
 //! - [`target`]: URL, verified name (`--sni`), dialled address (`--connect-to`).
 //! - [`tlsconf`]: one rustls `ClientConfig` per worker; the per-worker session store that
 //!   offers a saved session on exactly `--resume-ratio` of new connections.
 //! - [`verify`]: chain and hostname verification, cached per exact chain and name;
 //!   `--insecure`; failure messages that name what was expected and what was presented.
 //! - [`response`]: sans-I/O HTTP/1.1 response reading.
-//! - `worker`: one thread's event loop and its connections.
+//! - `plan`: what every worker does, read once from the options.
+//! - `conn`: one client connection's sans-I/O state machine over a byte transport.
+//! - `worker`: one thread's event loop driving its connections: slots in a free list,
+//!   deadlines and retry backoffs in a timer heap, operations started back to back or when
+//!   `schedule` says.
 //! - [`schedule`]: one worker's open-loop arrivals, staggered across workers; due operations
 //!   that never started.
 //! - [`stats`]: histograms and counters, merged once at the end.
 //! - [`report`]: the human summary, the JSON document, histogram encoding.
+//! - `fuzzing` (hidden): the client's fuzzing harness, shared by `fuzz/` and
+//!   `tests/fuzz_corpus.rs`; harness code, not the generator's.
 //!
 //! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
 
 pub mod cli;
+mod conn;
+pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod oneshot;
+mod plan;
 pub mod report;
 pub mod response;
 pub mod schedule;
@@ -34,7 +47,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use stats::{ErrorKind, HandshakeClass, Hist, Measured};
+pub use stats::{FailureKind, HandshakeClass, Hist, Measured};
 pub use target::Target;
 pub use tlsconf::{ClientTlsOptions, ResumeMode};
 
@@ -209,7 +222,7 @@ pub fn run(
     } else {
         Some(verify::root_store(&opts.tls.trust)?)
     };
-    let plan = worker::Plan::new(opts);
+    let plan = plan::Plan::new(opts);
     let shared = worker::Shared {
         max_errors: opts.max_errors,
         ..worker::Shared::default()
@@ -323,7 +336,7 @@ pub fn run(
     }
     let abort = shared.abort.lock().ok().and_then(|a| a.clone());
     let verification_failed =
-        measured.counters.errors_of(ErrorKind::CertVerify) > 0 && !opts.tls.insecure;
+        measured.counters.errors_of(FailureKind::CertVerify) > 0 && !opts.tls.insecure;
     let errors = measured.counters.errors_total();
     let incomplete = match abort {
         Some(why) => Some(why),

@@ -1,7 +1,7 @@
-//! `tlsbench load URL -n 1 -v`: the seed chapter's TLS client. One connection, shown step by
-//! step: each certificate of the chain with subject, issuer and validity, the verdict on chain
-//! and name, the negotiated version, suite and group, the handshake's kind (full or resumed,
-//! with or without a HelloRetryRequest), then the response.
+//! `tlsbench load URL -n 1 -v`: a TLS client that shows one connection step by step: each
+//! certificate of the chain with subject, issuer and validity, the verdict on chain and name,
+//! the negotiated version, suite and group, the handshake's kind (full or resumed, with or
+//! without a HelloRetryRequest), then the response.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rustls::{ClientConnection, StreamOwned};
 
-use crate::cli::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VERIFY};
+use crate::exit::Exit;
 use crate::verify::{self, InsecureVerifier};
 use crate::{HandshakeClass, LoadError, LoadOptions, tlsconf};
 
@@ -79,7 +79,7 @@ fn refused_or_failed(
     wt: &tlsconf::WorkerTls,
     out: &mut impl Write,
     e: &std::io::Error,
-) -> Result<i32, LoadError> {
+) -> Result<Exit, LoadError> {
     let rustls_err = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -109,17 +109,17 @@ fn refused_or_failed(
                 "verdict: REFUSED: {}",
                 verify::describe_error(&err, &opts.target.server_name, &opts.tls.trust)
             );
-            Ok(EXIT_VERIFY)
+            Ok(Exit::Verify)
         }
         _ => {
             let _ = writeln!(out, "handshake failed: {e}");
-            Ok(EXIT_INCOMPLETE)
+            Ok(Exit::Incomplete)
         }
     }
 }
 
 /// Runs the one-shot client; returns the exit code.
-pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
+pub fn run(opts: &LoadOptions) -> Result<Exit, LoadError> {
     let roots = if opts.tls.insecure {
         None
     } else {
@@ -169,7 +169,7 @@ pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
             out,
             "handshake failed: rustls finished it without saying its kind"
         );
-        return Ok(EXIT_INCOMPLETE);
+        return Ok(Exit::Incomplete);
     };
     let alpn = tls
         .conn
@@ -192,7 +192,7 @@ pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
     });
     if let Err(e) = sent {
         let _ = writeln!(out, "sending the request failed: {e}");
-        return Ok(EXIT_INCOMPLETE);
+        return Ok(Exit::Incomplete);
     }
     let _ = writeln!(out, "response:");
     let mut response = Vec::new();
@@ -205,7 +205,7 @@ pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(e) => {
                 let _ = writeln!(out, "reading the response failed: {e}");
-                return Ok(EXIT_INCOMPLETE);
+                return Ok(Exit::Incomplete);
             }
         }
         if std::time::Instant::now() > deadline {
@@ -214,5 +214,5 @@ pub fn run(opts: &LoadOptions) -> Result<i32, LoadError> {
     }
     let _ = out.write_all(&response);
     let _ = writeln!(out);
-    Ok(EXIT_OK)
+    Ok(Exit::Ok)
 }

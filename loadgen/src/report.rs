@@ -9,7 +9,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::Serialize;
 
-use crate::stats::{ErrorKind, Hist, Measured};
+use crate::stats::{FailureKind, Hist, Measured};
 use crate::{LoadOptions, ResumeMode, RunResult};
 
 /// The results document version; bump on incompatible changes.
@@ -139,8 +139,8 @@ pub struct Results {
     pub incomplete_reason: Option<String>,
     /// Measured window, seconds.
     pub duration_s: f64,
-    /// Counters.
-    pub counts: crate::stats::Counters,
+    /// Operations, handshakes, errors and bytes.
+    pub counts: crate::stats::LoadCounters,
     /// Errors by kind name.
     pub errors: BTreeMap<&'static str, u64>,
     /// Completed handshakes per second.
@@ -258,7 +258,7 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
     let c = &m.counters;
     let secs = r.elapsed.as_secs_f64();
     let mut errors = BTreeMap::new();
-    for k in ErrorKind::ALL {
+    for k in FailureKind::ALL {
         errors.insert(k.as_str(), c.errors_of(k));
     }
     let mut latency = BTreeMap::new();

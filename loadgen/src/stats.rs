@@ -27,7 +27,7 @@ pub fn record(h: &mut Hist, d: Duration) {
 /// Why an operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
+pub enum FailureKind {
     /// The TCP connection was refused.
     Refused,
     /// The connection was reset (or broke) by the peer.
@@ -50,46 +50,46 @@ pub enum ErrorKind {
     Io,
 }
 
-impl ErrorKind {
+impl FailureKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 10] = [
-        ErrorKind::Refused,
-        ErrorKind::Reset,
-        ErrorKind::Timeout,
-        ErrorKind::TlsAlert,
-        ErrorKind::CertVerify,
-        ErrorKind::Tls,
-        ErrorKind::HttpStatus,
-        ErrorKind::ShortBody,
-        ErrorKind::BadResponse,
-        ErrorKind::Io,
+    pub const ALL: [FailureKind; 10] = [
+        FailureKind::Refused,
+        FailureKind::Reset,
+        FailureKind::Timeout,
+        FailureKind::TlsAlert,
+        FailureKind::CertVerify,
+        FailureKind::Tls,
+        FailureKind::HttpStatus,
+        FailureKind::ShortBody,
+        FailureKind::BadResponse,
+        FailureKind::Io,
     ];
 
     /// The name used in reports and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorKind::Refused => "refused",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::TlsAlert => "tls_alert",
-            ErrorKind::CertVerify => "cert_verify",
-            ErrorKind::Tls => "tls",
-            ErrorKind::HttpStatus => "http_status",
-            ErrorKind::ShortBody => "short_body",
-            ErrorKind::BadResponse => "bad_response",
-            ErrorKind::Io => "io",
+            FailureKind::Refused => "refused",
+            FailureKind::Reset => "reset",
+            FailureKind::Timeout => "timeout",
+            FailureKind::TlsAlert => "tls_alert",
+            FailureKind::CertVerify => "cert_verify",
+            FailureKind::Tls => "tls",
+            FailureKind::HttpStatus => "http_status",
+            FailureKind::ShortBody => "short_body",
+            FailureKind::BadResponse => "bad_response",
+            FailureKind::Io => "io",
         }
     }
 
     /// Classifies a socket error.
-    pub fn of_io(e: &std::io::Error) -> ErrorKind {
+    pub fn of_io(e: &std::io::Error) -> FailureKind {
         use std::io::ErrorKind as K;
         match e.kind() {
-            K::ConnectionRefused => ErrorKind::Refused,
-            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ErrorKind::Reset,
-            K::UnexpectedEof => ErrorKind::ShortBody,
-            K::TimedOut => ErrorKind::Timeout,
-            _ => ErrorKind::Io,
+            K::ConnectionRefused => FailureKind::Refused,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => FailureKind::Reset,
+            K::UnexpectedEof => FailureKind::ShortBody,
+            K::TimedOut => FailureKind::Timeout,
+            _ => FailureKind::Io,
         }
     }
 }
@@ -137,9 +137,10 @@ impl HandshakeClass {
     }
 }
 
-/// Counters of one worker (or of all, merged).
+/// The load generator's counters of one worker (or of all, merged): operations, handshakes by
+/// kind, errors by [`FailureKind`], bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counters {
+pub struct LoadCounters {
     /// TCP connections attempted.
     pub connections: u64,
     /// Handshakes completed, by kind.
@@ -174,18 +175,18 @@ pub struct Counters {
     pub body_bytes_in: u64,
     /// Request body bytes sent (upload).
     pub body_bytes_out: u64,
-    /// Errors by kind (index: [`ErrorKind::ALL`] order); reported by name in `results.errors`.
+    /// Errors by kind (index: [`FailureKind::ALL`] order); reported by name in `results.errors`.
     #[serde(skip)]
-    pub errors: [u64; ErrorKind::ALL.len()],
+    pub errors: [u64; FailureKind::ALL.len()],
     /// TLS alerts received, by alert name.
     pub alerts: std::collections::BTreeMap<String, u64>,
     /// Non-2xx statuses, by code.
     pub statuses: std::collections::BTreeMap<u16, u64>,
 }
 
-impl Counters {
+impl LoadCounters {
     /// Adds `o` into `self`.
-    pub fn merge(&mut self, o: &Counters) {
+    pub fn merge(&mut self, o: &LoadCounters) {
         self.connections += o.connections;
         self.full += o.full;
         self.resumed += o.resumed;
@@ -238,12 +239,12 @@ impl Counters {
     }
 
     /// Errors of one kind.
-    pub fn errors_of(&self, k: ErrorKind) -> u64 {
+    pub fn errors_of(&self, k: FailureKind) -> u64 {
         self.errors[k as usize]
     }
 
     /// Counts one error.
-    pub fn error(&mut self, k: ErrorKind) {
+    pub fn error(&mut self, k: FailureKind) {
         self.errors[k as usize] += 1;
     }
 }
@@ -251,8 +252,8 @@ impl Counters {
 /// Everything one worker (or the whole run) measured.
 #[derive(Clone, Debug)]
 pub struct Measured {
-    /// Counters.
-    pub counters: Counters,
+    /// Operations, handshakes, errors and bytes.
+    pub counters: LoadCounters,
     /// TCP connect time.
     pub connect: Hist,
     /// TLS handshake time (from TCP connected to handshake complete).
@@ -273,7 +274,7 @@ pub struct Measured {
 impl Default for Measured {
     fn default() -> Self {
         Measured {
-            counters: Counters::default(),
+            counters: LoadCounters::default(),
             connect: new_hist(),
             handshake: new_hist(),
             ttfb: new_hist(),
@@ -320,7 +321,7 @@ mod tests {
     #[test]
     fn a_resumption_after_an_hrr_is_its_own_kind() {
         use rustls::HandshakeKind as K;
-        let mut c = Counters::default();
+        let mut c = LoadCounters::default();
         for (kind, hrr, class) in [
             (K::Full, false, HandshakeClass::Full),
             (K::FullWithHelloRetryRequest, true, HandshakeClass::FullHrr),
@@ -343,7 +344,7 @@ mod tests {
         let mut b = Measured::default();
         a.counters.requests = 3;
         b.counters.requests = 4;
-        a.counters.error(ErrorKind::Reset);
+        a.counters.error(FailureKind::Reset);
         *b.counters
             .alerts
             .entry("handshake_failure".into())
@@ -353,7 +354,7 @@ mod tests {
         record(&mut b.request, Duration::from_secs(7200));
         a.merge(&b);
         assert_eq!(a.counters.requests, 7);
-        assert_eq!(a.counters.errors_of(ErrorKind::Reset), 1);
+        assert_eq!(a.counters.errors_of(FailureKind::Reset), 1);
         assert_eq!(a.counters.alerts["handshake_failure"], 2);
         assert_eq!(a.request.len(), 3);
         assert_eq!(a.request.min(), 100);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::certs::{self, ChainOptions, KeyType};
 use common::tls::Version;
-use loadgen::{ErrorKind, ResumeMode};
+use loadgen::{FailureKind, ResumeMode};
 use server::Resumption;
 use support::TestServer;
 
@@ -425,7 +425,7 @@ fn server_gone_is_counted_and_marked_incomplete() {
     let mut opts = opts;
     opts.requests = Some(20);
     let r = support::run(&opts);
-    assert_eq!(r.measured.counters.errors_of(ErrorKind::Refused), 20);
+    assert_eq!(r.measured.counters.errors_of(FailureKind::Refused), 20);
     assert!(r.incomplete.is_some());
 }
 

@@ -21,7 +21,7 @@ mod refusals;
 
 use std::sync::atomic::AtomicBool;
 
-use loadgen::ErrorKind;
+use loadgen::FailureKind;
 use refusals::{Case, Running};
 
 /// Runs 5 operations against the case's server with its CA file and name, as
@@ -84,7 +84,7 @@ fn each_refusal_names_its_cause_and_curl_agrees() {
         // The generator: refused at the first connection, the run stopped, the reason named.
         assert!(r.verification_failed, "{}: {why}", case.what);
         assert_eq!(
-            c.errors_of(ErrorKind::CertVerify),
+            c.errors_of(FailureKind::CertVerify),
             1,
             "{}: {c:?}",
             case.what

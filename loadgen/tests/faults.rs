@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::certs::GeneratedChain;
 use faulty::{Cut, Tarpit, Truncating, good_chain};
-use loadgen::{ErrorKind, LoadOptions, RunResult};
+use loadgen::{FailureKind, LoadOptions, RunResult};
 
 /// A run must end by itself within this; past it the test stops the run and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
@@ -124,7 +124,7 @@ fn a_server_that_never_answers_tls_costs_timeouts_and_the_deadline_holds() {
     assert!(wall < RUN_LIMIT / 2, "{wall:?} for a {deadline} s run");
     // Every operation timed out in its handshake: at least one per connection, at most as
     // many as fit in the window, and nothing else went wrong.
-    let timeouts = c.errors_of(ErrorKind::Timeout);
+    let timeouts = c.errors_of(FailureKind::Timeout);
     let most = connections * (deadline / timeout).ceil() as u64;
     assert!(
         (connections..=most).contains(&timeouts),
@@ -176,9 +176,9 @@ fn a_response_cut_off_is_a_reset_or_a_short_body_by_how_it_ended() {
     let chain = good_chain();
     let ca = CaFile::of(&chain);
     for (cut, kind) in [
-        (Cut::Reset, ErrorKind::Reset),
-        (Cut::Fin, ErrorKind::ShortBody),
-        (Cut::CloseNotify, ErrorKind::ShortBody),
+        (Cut::Reset, FailureKind::Reset),
+        (Cut::Fin, FailureKind::ShortBody),
+        (Cut::CloseNotify, FailureKind::ShortBody),
     ] {
         let srv = Truncating::start(&chain, cut);
         let opts = options(
@@ -250,7 +250,7 @@ fn a_chain_from_another_ca_mid_run_is_refused_and_earlier_results_are_kept() {
             "{extra:?}: {why}"
         );
         // Refused at once: at most one handshake per connection slot saw the new chain.
-        let refused = c.errors_of(ErrorKind::CertVerify);
+        let refused = c.errors_of(FailureKind::CertVerify);
         assert!((1..=2).contains(&refused), "{extra:?}: {c:?}");
         // Everything measured before the switch is kept, and no more than was served. The
         // first server counts a response once queued, so cutting it off may lose one

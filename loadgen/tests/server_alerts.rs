@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use common::tls::Version;
-use loadgen::{ErrorKind, Target};
+use loadgen::{FailureKind, Target};
 use server::stats::FailureCause;
 use server::{Resumption, Settings};
 use support::TestServer;
@@ -105,7 +105,7 @@ fn one(mut client: TcpStream, server: SocketAddr, inject: Vec<u8>, tail: usize) 
 
 /// Runs the load generator (TLS 1.3, a connection per request) through a relay injecting
 /// `inject` and `tail` filler bytes; returns its counters and the server's.
-fn alerts_through(inject: &[u8], tail: usize) -> (loadgen::stats::Counters, server::Snapshot) {
+fn alerts_through(inject: &[u8], tail: usize) -> (loadgen::stats::LoadCounters, server::Snapshot) {
     let mut srv = TestServer::start_with(
         Resumption::Both,
         1,
@@ -146,7 +146,7 @@ type Case = (
     Vec<u8>,
     usize,
     Option<&'static str>,
-    ErrorKind,
+    FailureKind,
     FailureCause,
 );
 
@@ -161,7 +161,7 @@ fn alerts_from_a_server_fed_crafted_records_are_counted_by_name_never_as_resets(
             record(0x17, &[]),
             TAIL,
             Some("bad_record_mac"),
-            ErrorKind::TlsAlert,
+            FailureKind::TlsAlert,
             FailureCause::DecryptError,
         ),
         (
@@ -169,7 +169,7 @@ fn alerts_from_a_server_fed_crafted_records_are_counted_by_name_never_as_resets(
             record(0, &[0]),
             TAIL,
             Some("decode_error"),
-            ErrorKind::TlsAlert,
+            FailureKind::TlsAlert,
             FailureCause::InvalidMessage,
         ),
         (
@@ -177,7 +177,7 @@ fn alerts_from_a_server_fed_crafted_records_are_counted_by_name_never_as_resets(
             record(0, &[0; 64]),
             TAIL,
             Some("decode_error"),
-            ErrorKind::TlsAlert,
+            FailureKind::TlsAlert,
             FailureCause::InvalidMessage,
         ),
         // Two ChangeCipherSpec records: rustls drops them, and fails the client's own
@@ -189,14 +189,14 @@ fn alerts_from_a_server_fed_crafted_records_are_counted_by_name_never_as_resets(
             [ccs.clone(), ccs].concat(),
             0,
             None,
-            ErrorKind::ShortBody,
+            FailureKind::ShortBody,
             FailureCause::PeerMisbehaved,
         ),
     ];
     for (what, inject, tail, alert, kind, cause) in cases {
         let (c, s) = alerts_through(&inject, tail);
         let n = CONNECTIONS as u64;
-        assert_eq!(c.errors_of(ErrorKind::Reset), 0, "{what}: {c:?}");
+        assert_eq!(c.errors_of(FailureKind::Reset), 0, "{what}: {c:?}");
         assert_eq!(c.errors_of(kind), n, "{what}: {c:?}");
         assert_eq!(c.errors_total(), n, "{what}: {c:?}");
         let named: Vec<(&str, u64)> = c.alerts.iter().map(|(k, v)| (k.as_str(), *v)).collect();

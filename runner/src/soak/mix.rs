@@ -179,7 +179,7 @@ pub(crate) fn mix_result(m: &MixSpec, scale: f64, r: &loadgen::RunResult) -> Mix
         body_bytes_in: c.body_bytes_in,
         body_bytes_out: c.body_bytes_out,
         errors: c.errors_total(),
-        errors_by_kind: loadgen::ErrorKind::ALL
+        errors_by_kind: loadgen::FailureKind::ALL
             .iter()
             .filter(|k| c.errors_of(**k) > 0)
             .map(|k| (k.as_str().to_owned(), c.errors_of(*k)))

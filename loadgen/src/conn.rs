@@ -1,0 +1,555 @@
+//! One client connection's state machine, free of sockets: connect → handshake → request (the
+//! head, then any upload body in bounded windows) → response → the next request or close, and
+//! the deadline of the operation in flight. It runs over any byte [`Transport`]: the worker
+//! hands it a non-blocking TCP socket, tests and the fuzzer hand it memory. It measures
+//! connect, handshake and time to first byte at its own events, classifies each handshake
+//! (kind, HelloRetryRequest, offered and resumed sessions) and counts responses; the worker
+//! owns scheduling, errors and each operation's latency.
+
+use std::io::{self, BufRead, Read, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::session::{Plain, Session};
+use rustls::ClientConnection;
+
+use crate::plan::Plan;
+use crate::response::{Response, ResponseReader};
+use crate::stats::{self, FailureKind, HandshakeClass, Measured};
+use crate::tlsconf::WorkerTls;
+
+/// Plaintext queued in rustls before more upload body is encrypted (as on the server).
+const OUT_WINDOW: usize = 64 * 1024;
+
+/// A byte stream a client connection can run on.
+pub(crate) trait Transport: Read + Write {
+    /// Whether a non-blocking connect has completed (`Ok(false)`: still in progress); an
+    /// error is the connect's failure. Once connected, the stream is made ready for
+    /// requests (TCP_NODELAY: a request head must not wait for an ACK).
+    fn connected(&mut self) -> io::Result<bool>;
+}
+
+impl Transport for mio::net::TcpStream {
+    fn connected(&mut self) -> io::Result<bool> {
+        if let Some(e) = self.take_error()? {
+            return Err(e);
+        }
+        match self.peer_addr() {
+            Ok(_) => {
+                let _ = self.set_nodelay(true);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// How a connection's session starts: a rustls client, or plain.
+pub(crate) trait ClientSession: Session + Sized {
+    /// A session for `plan`'s server with the worker's TLS configuration.
+    fn open(plan: &Plan, tls: &WorkerTls) -> Result<Self, Fail>;
+}
+
+impl ClientSession for ClientConnection {
+    fn open(plan: &Plan, tls: &WorkerTls) -> Result<Self, Fail> {
+        ClientConnection::new(Arc::clone(&tls.config), plan.server_name.clone())
+            .map_err(|e| Fail(FailureKind::Tls, Some(e.to_string())))
+    }
+}
+
+impl ClientSession for Plain {
+    fn open(_: &Plan, _: &WorkerTls) -> Result<Self, Fail> {
+        Ok(Plain::new())
+    }
+}
+
+/// Where the connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Handshaking,
+    Requesting,
+    Responding,
+    /// Keep-alive connection waiting for its next operation.
+    Idle,
+}
+
+/// What one drive of the connection came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Still working.
+    Pending,
+    /// The operation finished at this instant; keep the connection for another (keep-alive).
+    DoneKeep(Instant),
+    /// The operation finished at this instant; close the connection.
+    DoneClose(Instant),
+    /// An idle keep-alive connection was closed by the server: no operation was involved.
+    IdleClosed,
+}
+
+/// An operation failed: why, and for a refused certificate the message that names it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Fail(pub FailureKind, pub Option<String>);
+
+/// One operation's identity on its connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Op {
+    /// When it should have started (its open-loop schedule slot; else when it started).
+    pub intended: Instant,
+    /// When it started.
+    pub started: Instant,
+    /// After warm-up: its timings and counts go into the results.
+    pub measured: bool,
+}
+
+/// One client connection over TLS (`ClientConn<ClientConnection>`) or plain TCP.
+pub(crate) struct ClientConn<S> {
+    tls: S,
+    phase: Phase,
+    /// The operation in flight, or the last one while idle.
+    op: Op,
+    /// When the connect was issued and when it completed, for the connect and handshake
+    /// times.
+    connect_started: Instant,
+    connected: Option<Instant>,
+    /// When the request's last byte was queued, for the time to first byte.
+    request_sent: Instant,
+    first_byte: bool,
+    /// Requests completed on this connection, for `--requests-per-conn`.
+    served: u64,
+    /// A saved session was offered: a resumed handshake counts as an offer taken.
+    offered: bool,
+    /// The server answered with a HelloRetryRequest (rustls forgets it if it then resumes).
+    saw_hrr: bool,
+    reader: ResponseReader,
+    /// Bytes of the request head queued so far.
+    head_off: usize,
+    /// This request is the connection's last: it says `Connection: close`.
+    close_after: bool,
+    upload_left: u64,
+    /// Plaintext queued in the session since its output was last empty (see [`OUT_WINDOW`]).
+    unflushed: usize,
+}
+
+impl<S: Session> ClientConn<S> {
+    /// A connection whose connect was issued at `op.started`, for the operation `op`;
+    /// `offered`: the session offers a saved session.
+    pub fn connecting(tls: S, offered: bool, op: Op, plan: &Plan) -> ClientConn<S> {
+        let mut c = ClientConn {
+            tls,
+            phase: Phase::Connecting,
+            op,
+            connect_started: op.started,
+            connected: None,
+            request_sent: op.started,
+            first_byte: false,
+            served: 0,
+            offered,
+            saw_hrr: false,
+            reader: ResponseReader::new(),
+            head_off: 0,
+            close_after: false,
+            upload_left: 0,
+            unflushed: 0,
+        };
+        c.begin_request(plan);
+        c
+    }
+
+    /// Starts the next operation on an idle keep-alive connection; the caller drives it at
+    /// once, so the request goes out.
+    pub fn next_op(&mut self, op: Op, plan: &Plan) {
+        self.op = op;
+        self.phase = Phase::Requesting;
+        self.begin_request(plan);
+    }
+
+    /// Prepares the next request (head and upload counters).
+    fn begin_request(&mut self, plan: &Plan) {
+        let last = plan.new_conn || plan.requests_per_conn.is_some_and(|k| self.served + 1 >= k);
+        self.close_after = last;
+        self.head_off = 0;
+        self.upload_left = plan.upload;
+        self.first_byte = false;
+        self.reader.start(plan.head_request);
+    }
+
+    /// A keep-alive connection waiting for its next operation.
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Idle
+    }
+
+    /// The request is out and its response is awaited.
+    pub fn is_responding(&self) -> bool {
+        self.phase == Phase::Responding
+    }
+
+    /// The operation in flight (or the last one, while idle).
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The socket readiness this connection waits for: (readable, writable).
+    pub fn wants(&self) -> (bool, bool) {
+        let write = self.phase == Phase::Connecting || self.tls.wants_write();
+        (true, write)
+    }
+
+    /// When the operation in flight times out (`--timeout` after it started); none while
+    /// idle, where only the server's close ends the wait.
+    pub fn deadline(&self, plan: &Plan) -> Option<Instant> {
+        (self.phase != Phase::Idle).then(|| self.op.started + plan.timeout)
+    }
+
+    /// The failure to count when woken at `now` for the deadline: a timeout once it has
+    /// passed, none before (a wake-up for an older operation's deadline).
+    pub fn expired(&self, now: Instant, plan: &Plan) -> Option<FailureKind> {
+        self.deadline(plan)
+            .is_some_and(|d| now >= d)
+            .then_some(FailureKind::Timeout)
+    }
+
+    /// The operation finished: one more request served on this connection; `keep`: the
+    /// connection waits idle for the next one.
+    pub fn op_done(&mut self, keep: bool) {
+        self.served += 1;
+        if keep {
+            self.phase = Phase::Idle;
+        }
+    }
+
+    /// Closes the connection: a close_notify unless the handshake never finished.
+    pub fn close<T: Transport>(mut self, io: &mut T) {
+        if !self.tls.is_handshaking() {
+            self.tls.send_close_notify();
+            let _ = self.tls.write_tls(io);
+        }
+    }
+
+    /// The run ended with this connection in flight: abandoned (uncounted) with a
+    /// close_notify.
+    pub fn abandon<T: Transport>(mut self, io: &mut T) {
+        self.tls.send_close_notify();
+        let _ = self.tls.write_tls(io);
+    }
+
+    /// Drives the connection as far as its transport allows, reading `clock` at each event
+    /// it measures.
+    pub fn on_ready<T: Transport>(
+        &mut self,
+        io: &mut T,
+        plan: &Plan,
+        m: &mut Measured,
+        clock: fn() -> Instant,
+    ) -> Result<Outcome, Fail> {
+        if self.phase == Phase::Connecting {
+            match io.connected() {
+                Ok(true) => {
+                    let now = clock();
+                    self.connected = Some(now);
+                    if self.op.measured {
+                        stats::record(
+                            &mut m.connect,
+                            now.saturating_duration_since(self.connect_started),
+                        );
+                    }
+                    // A plain session has no handshake: the request goes out at once.
+                    self.phase = if self.tls.is_handshaking() {
+                        Phase::Handshaking
+                    } else {
+                        Phase::Requesting
+                    };
+                }
+                Ok(false) => return Ok(Outcome::Pending),
+                Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
+            }
+        }
+        if self.phase == Phase::Idle {
+            return Ok(self.idle_read(io));
+        }
+        loop {
+            let mut progress = self.queue_request(plan, m, clock)?;
+
+            while self.tls.wants_write() {
+                match self.tls.write_tls(io) {
+                    Ok(0) => return Err(Fail(FailureKind::Reset, None)),
+                    Ok(_) => progress = true,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
+                }
+            }
+            if !self.tls.wants_write() {
+                self.unflushed = 0;
+            }
+
+            let mut eof = false;
+            if self.tls.wants_read() {
+                match self.tls.read_tls(io) {
+                    Ok(0) => eof = true,
+                    Ok(_) => progress = true,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                    Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
+                }
+                if progress || eof {
+                    if let Err(err) = self.tls.process_new_packets() {
+                        // Let the peer see our alert before we go.
+                        let _ = self.tls.write_tls(io);
+                        return Err(classify_tls(&err, m, plan));
+                    }
+                    // Between the HRR and the server's second hello, which needs our second
+                    // ClientHello first, so no single read spans both.
+                    self.saw_hrr |= self.tls.handshake_kind()
+                        == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
+                }
+            }
+
+            if self.phase == Phase::Handshaking {
+                if !self.tls.is_handshaking() {
+                    self.handshake_done(m, clock())?;
+                    // The request goes out in the same pass, with the client's Finished.
+                    self.phase = Phase::Requesting;
+                    continue;
+                }
+                if eof {
+                    return Err(Fail(FailureKind::Reset, None));
+                }
+            }
+
+            if self.phase == Phase::Responding {
+                if let Some(outcome) = self.read_response(m, clock, &mut progress)? {
+                    return Ok(outcome);
+                }
+                if eof {
+                    return self.finish_eof(m, clock());
+                }
+            } else if eof {
+                return Err(Fail(FailureKind::Reset, None));
+            }
+
+            if !progress {
+                return Ok(Outcome::Pending);
+            }
+        }
+    }
+
+    /// The server may close an idle keep-alive connection (close_notify, FIN, reset): noticed
+    /// without calling it an error. Anything else it sends is unexpected too.
+    fn idle_read<T: Transport>(&mut self, io: &mut T) -> Outcome {
+        match self.tls.read_tls(io) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::Pending,
+            Ok(0) | Err(_) => Outcome::IdleClosed,
+            Ok(_) => match self.tls.process_new_packets() {
+                Ok(got) if got.plaintext_bytes == 0 && !got.peer_closed => Outcome::Pending,
+                _ => Outcome::IdleClosed,
+            },
+        }
+    }
+
+    /// Queues request bytes once the handshake is done: the head, then the upload body while
+    /// the session holds less than [`OUT_WINDOW`]. Returns whether anything was queued.
+    fn queue_request(
+        &mut self,
+        plan: &Plan,
+        m: &mut Measured,
+        clock: fn() -> Instant,
+    ) -> Result<bool, Fail> {
+        if self.phase != Phase::Requesting {
+            return Ok(false);
+        }
+        let mut progress = false;
+        let head: &[u8] = if self.close_after {
+            &plan.request_close
+        } else {
+            &plan.request
+        };
+        if self.head_off < head.len() {
+            let n = self
+                .tls
+                .writer()
+                .write(&head[self.head_off..])
+                .map_err(|e| Fail(FailureKind::Tls, Some(e.to_string())))?;
+            self.head_off += n;
+            self.unflushed += n;
+            progress |= n > 0;
+        }
+        while self.head_off >= head.len() && self.upload_left > 0 && self.unflushed < OUT_WINDOW {
+            let chunk = common::pattern::chunk(plan.upload - self.upload_left, self.upload_left);
+            let n = self
+                .tls
+                .writer()
+                .write(chunk)
+                .map_err(|e| Fail(FailureKind::Tls, Some(e.to_string())))?;
+            if n == 0 {
+                break;
+            }
+            self.upload_left -= n as u64;
+            self.unflushed += n;
+            if self.op.measured {
+                m.counters.body_bytes_out += n as u64;
+            }
+            progress = true;
+        }
+        if self.head_off >= head.len() && self.upload_left == 0 {
+            self.phase = Phase::Responding;
+            self.request_sent = clock();
+        }
+        Ok(progress)
+    }
+
+    /// Reads what plaintext the session holds into the response (setting `progress` when
+    /// any was): the outcome once the response ended (completed, or by the server's close),
+    /// none while it goes on.
+    fn read_response(
+        &mut self,
+        m: &mut Measured,
+        clock: fn() -> Instant,
+        progress: &mut bool,
+    ) -> Result<Option<Outcome>, Fail> {
+        loop {
+            let mut rd = self.tls.reader();
+            let buf = match rd.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    drop(rd);
+                    return self.finish_eof(m, clock()).map(Some);
+                }
+                Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
+            };
+            if buf.is_empty() {
+                // close_notify: the response may be delimited by the close.
+                drop(rd);
+                return self.finish_eof(m, clock()).map(Some);
+            }
+            if !self.first_byte {
+                self.first_byte = true;
+                if self.op.measured {
+                    let ttfb = clock().saturating_duration_since(self.request_sent);
+                    stats::record(&mut m.ttfb, ttfb);
+                }
+            }
+            let step = self
+                .reader
+                .feed(buf)
+                .map_err(|_| Fail(FailureKind::BadResponse, None))?;
+            rd.consume(step.consumed);
+            // The session's reader may have a destructor: end its borrow before `self` is
+            // used again.
+            drop(rd);
+            if self.op.measured {
+                m.counters.body_bytes_in += step.body_bytes;
+            }
+            *progress = true;
+            if let Some(resp) = step.done {
+                return Ok(Some(self.complete(m, resp, clock())));
+            }
+        }
+    }
+
+    fn handshake_done(&mut self, m: &mut Measured, now: Instant) -> Result<(), Fail> {
+        let Some(kind) = self.tls.handshake_kind() else {
+            return Err(Fail(
+                FailureKind::Tls,
+                Some("rustls finished a handshake without saying its kind".into()),
+            ));
+        };
+        let tls13 = match self.tls.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_2) => false,
+            Some(rustls::ProtocolVersion::TLSv1_3) => true,
+            other => {
+                return Err(Fail(
+                    FailureKind::Tls,
+                    Some(format!("handshake finished with version {other:?}")),
+                ));
+            }
+        };
+        if !self.op.measured {
+            return Ok(());
+        }
+        let since = self.connected.unwrap_or(self.connect_started);
+        stats::record(&mut m.handshake, now.saturating_duration_since(since));
+        let k = &mut m.counters;
+        let class = HandshakeClass::of(kind, self.saw_hrr);
+        k.handshake(class);
+        match class {
+            HandshakeClass::Resumed | HandshakeClass::ResumedHrr if self.offered => {
+                k.offered_resumed += 1;
+            }
+            HandshakeClass::Full
+            | HandshakeClass::FullHrr
+            | HandshakeClass::Resumed
+            | HandshakeClass::ResumedHrr => {}
+        }
+        if self.offered {
+            k.offered += 1;
+        }
+        if tls13 {
+            k.tls13 += 1;
+        } else {
+            k.tls12 += 1;
+        }
+        Ok(())
+    }
+
+    /// Counts a finished response: 2xx as a request, anything else as an error by status.
+    fn count_response(&self, m: &mut Measured, status: u16) {
+        if !self.op.measured {
+            return;
+        }
+        if (200..300).contains(&status) {
+            m.counters.requests += 1;
+        } else {
+            m.counters.error(FailureKind::HttpStatus);
+            *m.counters.statuses.entry(status).or_default() += 1;
+        }
+    }
+
+    fn complete(&mut self, m: &mut Measured, resp: Response, end: Instant) -> Outcome {
+        self.count_response(m, resp.status);
+        if resp.keep_alive && !self.close_after {
+            Outcome::DoneKeep(end)
+        } else {
+            Outcome::DoneClose(end)
+        }
+    }
+
+    /// The connection ended (at `end`) while reading a response: complete if it was delimited
+    /// by the close.
+    fn finish_eof(&mut self, m: &mut Measured, end: Instant) -> Result<Outcome, Fail> {
+        match self.reader.finish_on_eof() {
+            Ok(resp) => {
+                self.count_response(m, resp.status);
+                Ok(Outcome::DoneClose(end))
+            }
+            Err(_) => Err(Fail(FailureKind::ShortBody, None)),
+        }
+    }
+}
+
+fn classify_tls(err: &rustls::Error, m: &mut Measured, plan: &Plan) -> Fail {
+    match err {
+        rustls::Error::InvalidCertificate(_) => Fail(
+            FailureKind::CertVerify,
+            Some(crate::verify::describe_error(
+                err,
+                &plan.server_name,
+                &plan.trust,
+            )),
+        ),
+        rustls::Error::AlertReceived(a) => {
+            *m.counters
+                .alerts
+                .entry(common::tls::alert_name(*a))
+                .or_default() += 1;
+            Fail(FailureKind::TlsAlert, None)
+        }
+        other => Fail(FailureKind::Tls, Some(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,0 +1,462 @@
+//! [`ClientConn`] driven in memory against the server's own connection state machine
+//! (`server::conn::Conn`) over a pair of byte queues: no socket, no thread, every byte and
+//! counter exact.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::certs::KeyType;
+use rustls::ServerConfig;
+use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
+use server::conn::{Conn as ServerConn, Ctx, Verdict};
+use server::http::HELLO_PAGE;
+use server::stats::{Stats, WorkerStats};
+
+use super::*;
+use crate::stats::LoadCounters;
+use crate::verify::{Trust, testutil};
+use crate::{LoadOptions, ResumeMode, Target, tlsconf};
+
+/// The two directions of one connection, and how each side's reads end.
+#[derive(Default)]
+struct Wire {
+    to_server: VecDeque<u8>,
+    to_client: VecDeque<u8>,
+    /// Bytes the client may still read before its reads would block; `None`: all there are.
+    client_budget: Option<usize>,
+    /// The server's side is closed: once `to_client` is drained the client reads EOF.
+    server_closed: bool,
+}
+
+/// The client's end of a [`Wire`].
+struct ClientEnd(Rc<RefCell<Wire>>);
+/// The server's end of a [`Wire`].
+struct ServerEnd(Rc<RefCell<Wire>>);
+
+impl Read for ClientEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut w = self.0.borrow_mut();
+        let ready = w.client_budget.unwrap_or(usize::MAX).min(w.to_client.len());
+        if ready == 0 {
+            return if w.to_client.is_empty() && w.server_closed {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        }
+        let n = ready.min(buf.len());
+        for (dst, src) in buf.iter_mut().zip(w.to_client.drain(..n)) {
+            *dst = src;
+        }
+        if let Some(b) = w.client_budget.as_mut() {
+            *b -= n;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for ClientEnd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().to_server.extend(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for ClientEnd {
+    fn connected(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+}
+
+impl Read for ServerEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut w = self.0.borrow_mut();
+        if w.to_server.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(w.to_server.len());
+        for (dst, src) in buf.iter_mut().zip(w.to_server.drain(..n)) {
+            *dst = src;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for ServerEnd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().to_client.extend(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl server::conn::Transport for ServerEnd {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().server_closed = true;
+        Ok(())
+    }
+}
+
+/// One certificate chain, the server's config for it and a client trusting it.
+struct Setup {
+    server_config: Arc<ServerConfig>,
+    plan: Plan,
+    tls: WorkerTls,
+}
+
+/// `url` against an in-memory server: keep-alive, TLS 1.2 and 1.3, tickets when `resume`.
+fn setup(url: &str, resume: bool, tweak: impl FnOnce(&mut LoadOptions)) -> Setup {
+    let chain = testutil::chain(KeyType::EcdsaP256);
+    let key = PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()).unwrap();
+    let server_config = server::TlsOptions::default()
+        .server_config(testutil::pem_certs(&chain.chain_pem()), key)
+        .unwrap();
+    // Never dialled: the connection runs on memory.
+    let target = Target::new(url, None, Some("127.0.0.1:9")).unwrap();
+    let mut opts = LoadOptions::new(target, Trust::Platform);
+    if resume {
+        opts.tls.resume = ResumeMode::Ticket;
+    }
+    tweak(&mut opts);
+    let tls = tlsconf::worker_tls(&opts.tls, Some(&testutil::roots(&[&chain]))).unwrap();
+    Setup {
+        server_config,
+        plan: Plan::new(&opts),
+        tls,
+    }
+}
+
+fn op(now: Instant) -> Op {
+    Op {
+        intended: now,
+        started: now,
+        measured: true,
+    }
+}
+
+/// A client connection and the server's, joined by a [`Wire`].
+struct Pair<C, S> {
+    client: ClientConn<C>,
+    server: ServerConn<S>,
+    server_open: bool,
+    wire: Rc<RefCell<Wire>>,
+    stats: Stats,
+    wstats: Arc<WorkerStats>,
+    settings: server::Settings,
+    scratch: Vec<u8>,
+    m: Measured,
+}
+
+impl<C: Session, S: Session> Pair<C, S> {
+    fn new(client: ClientConn<C>, server: ServerConn<S>) -> Pair<C, S> {
+        let stats = Stats::new(1);
+        let wstats = stats.worker(0).unwrap();
+        Pair {
+            client,
+            server,
+            server_open: true,
+            wire: Rc::default(),
+            stats,
+            wstats,
+            settings: server::Settings::default(),
+            scratch: Vec::new(),
+            m: Measured::default(),
+        }
+    }
+
+    fn drive_client(&mut self, plan: &Plan) -> Result<Outcome, Fail> {
+        let mut io = ClientEnd(Rc::clone(&self.wire));
+        self.client
+            .on_ready(&mut io, plan, &mut self.m, Instant::now)
+    }
+
+    fn drive_server(&mut self) {
+        if !self.server_open {
+            return;
+        }
+        let mut io = ServerEnd(Rc::clone(&self.wire));
+        let mut ctx = Ctx {
+            stats: &self.wstats,
+            settings: &self.settings,
+            date: b"Tue, 01 Dec 2026 00:00:00 GMT",
+            now: Instant::now(),
+            scratch: &mut self.scratch,
+        };
+        self.server_open = self.server.on_ready(&mut io, &mut ctx, false) == Verdict::Open;
+    }
+
+    /// Drives both sides in turn until the client's operation ends (bounded).
+    fn exchange(&mut self, plan: &Plan) -> Result<Outcome, Fail> {
+        for _ in 0..50 {
+            let outcome = self.drive_client(plan)?;
+            if outcome != Outcome::Pending {
+                return Ok(outcome);
+            }
+            self.drive_server();
+        }
+        panic!("the operation did not end in 50 rounds");
+    }
+}
+
+/// A TLS client connection opened as the worker opens one: offering a saved session when
+/// the store has one for the name.
+fn tls_pair(s: &Setup) -> Pair<ClientConnection, rustls::ServerConnection> {
+    if let Some(store) = &s.tls.store {
+        store.set_offer(true);
+    }
+    let tls = ClientConnection::open(&s.plan, &s.tls).unwrap();
+    let offered = s.tls.store.as_ref().is_some_and(|st| st.take_offered());
+    let client = ClientConn::connecting(tls, offered, op(Instant::now()), &s.plan);
+    let server_tls = rustls::ServerConnection::new(Arc::clone(&s.server_config)).unwrap();
+    Pair::new(client, ServerConn::new(server_tls, Instant::now()))
+}
+
+fn plain_pair(s: &Setup) -> Pair<Plain, Plain> {
+    let client = ClientConn::connecting(Plain::new(), false, op(Instant::now()), &s.plan);
+    Pair::new(client, ServerConn::plain(Instant::now()))
+}
+
+/// An outcome without the instant it carries (read from the clock).
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Pending,
+    Keep,
+    Close,
+    IdleClosed,
+}
+
+fn ended(r: Result<Outcome, Fail>) -> Result<Ended, Fail> {
+    r.map(|o| match o {
+        Outcome::Pending => Ended::Pending,
+        Outcome::DoneKeep(_) => Ended::Keep,
+        Outcome::DoneClose(_) => Ended::Close,
+        Outcome::IdleClosed => Ended::IdleClosed,
+    })
+}
+
+const HELLO: u64 = HELLO_PAGE.len() as u64;
+
+#[test]
+fn a_full_handshake_then_one_request_and_its_response() {
+    let s = setup("https://bank32.com/", false, |_| {});
+    let mut p = tls_pair(&s);
+    assert_eq!(ended(p.exchange(&s.plan)), Ok(Ended::Keep));
+    assert_eq!(
+        p.m.counters,
+        LoadCounters {
+            full: 1,
+            tls13: 1,
+            requests: 1,
+            body_bytes_in: HELLO,
+            ..LoadCounters::default()
+        }
+    );
+    let timed = [&p.m.connect, &p.m.handshake, &p.m.ttfb].map(|h| h.len());
+    assert_eq!(timed, [1, 1, 1], "connect, handshake, time to first byte");
+    let server = p.stats.snapshot();
+    assert_eq!(server.handshakes_of("1.3", "full"), 1);
+    assert_eq!(server.requests_total(), 1);
+    // The connection waits for the next operation, with no deadline of its own.
+    p.client.op_done(true);
+    assert!(p.client.is_idle());
+    assert_eq!(p.client.deadline(&s.plan), None);
+    // Nothing from the server: still idle, not closed.
+    assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
+}
+
+#[test]
+fn a_second_connection_resumes_with_the_first_ones_ticket() {
+    let s = setup("https://bank32.com/", true, |_| {});
+    let mut first = tls_pair(&s);
+    assert_eq!(ended(first.exchange(&s.plan)), Ok(Ended::Keep));
+    assert_eq!(
+        (first.m.counters.full, first.m.counters.offered),
+        (1, 0),
+        "nothing to offer yet"
+    );
+    let mut second = tls_pair(&s);
+    assert_eq!(ended(second.exchange(&s.plan)), Ok(Ended::Keep));
+    assert_eq!(
+        second.m.counters,
+        LoadCounters {
+            resumed: 1,
+            offered: 1,
+            offered_resumed: 1,
+            tls13: 1,
+            requests: 1,
+            body_bytes_in: HELLO,
+            ..LoadCounters::default()
+        }
+    );
+    assert_eq!(second.stats.snapshot().handshakes_of("1.3", "resumed"), 1);
+}
+
+#[test]
+fn keep_alive_serves_n_requests_and_closes_after_the_last() {
+    const N: u64 = 5;
+    let s = setup("https://bank32.com/", false, |o| {
+        o.requests_per_conn = Some(N)
+    });
+    let mut p = tls_pair(&s);
+    for i in 1..=N {
+        let expected = if i < N { Ended::Keep } else { Ended::Close };
+        assert_eq!(ended(p.exchange(&s.plan)), Ok(expected), "request {i}");
+        p.client.op_done(i < N);
+        if i < N {
+            p.client.next_op(op(Instant::now()), &s.plan);
+        }
+    }
+    assert_eq!(
+        p.m.counters,
+        LoadCounters {
+            full: 1,
+            tls13: 1,
+            requests: N,
+            body_bytes_in: N * HELLO,
+            ..LoadCounters::default()
+        }
+    );
+    assert_eq!(p.m.ttfb.len(), N);
+    assert_eq!(p.m.handshake.len(), 1);
+    // The last request said `Connection: close`: the server half-closed after answering it.
+    p.drive_server();
+    assert!(
+        p.wire.borrow().server_closed,
+        "no FIN after the last request"
+    );
+    assert_eq!(p.stats.snapshot().requests_total(), N);
+}
+
+#[test]
+fn a_response_split_at_every_byte_is_read_the_same() {
+    let s = setup("http://bank32.com/", false, |_| {});
+    // The response's length on the wire, from one unsplit exchange.
+    let mut whole = plain_pair(&s);
+    assert_eq!(ended(whole.drive_client(&s.plan)), Ok(Ended::Pending));
+    assert_eq!(
+        whole
+            .wire
+            .borrow()
+            .to_server
+            .iter()
+            .copied()
+            .collect::<Vec<u8>>(),
+        s.plan.request,
+        "the request head, byte for byte"
+    );
+    whole.drive_server();
+    let len = whole.wire.borrow().to_client.len();
+    assert!(len > HELLO_PAGE.len(), "{len}");
+    for split in 0..len {
+        let mut p = plain_pair(&s);
+        p.wire.borrow_mut().client_budget = Some(split);
+        assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
+        p.drive_server();
+        assert_eq!(
+            ended(p.drive_client(&s.plan)),
+            Ok(Ended::Pending),
+            "split at {split}"
+        );
+        p.wire.borrow_mut().client_budget = None;
+        assert_eq!(
+            ended(p.drive_client(&s.plan)),
+            Ok(Ended::Keep),
+            "split at {split}"
+        );
+        assert_eq!(
+            p.m.counters,
+            LoadCounters {
+                requests: 1,
+                body_bytes_in: HELLO,
+                ..LoadCounters::default()
+            },
+            "split at {split}"
+        );
+        assert_eq!(p.m.ttfb.len(), 1, "split at {split}");
+    }
+}
+
+#[test]
+fn a_handshake_the_server_never_answers_times_out_at_the_deadline() {
+    let s = setup("https://bank32.com/", false, |o| {
+        o.timeout = Duration::from_secs(3);
+    });
+    let mut p = tls_pair(&s);
+    let started = p.client.op().started;
+    // The ClientHello goes out; the server is never driven.
+    assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
+    assert!(!p.wire.borrow().to_server.is_empty());
+    let deadline = started + Duration::from_secs(3);
+    assert_eq!(p.client.deadline(&s.plan), Some(deadline));
+    assert_eq!(
+        p.client
+            .expired(deadline - Duration::from_millis(1), &s.plan),
+        None
+    );
+    assert_eq!(
+        p.client.expired(deadline, &s.plan),
+        Some(FailureKind::Timeout)
+    );
+    assert_eq!(p.m.counters, LoadCounters::default());
+    assert_eq!(p.m.handshake.len(), 0);
+}
+
+#[test]
+fn a_server_that_closes_mid_response_costs_a_short_body() {
+    let s = setup("http://bank32.com/", false, |_| {});
+    let mut p = plain_pair(&s);
+    assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
+    p.drive_server();
+    {
+        let mut w = p.wire.borrow_mut();
+        let head = w.to_client.len() - HELLO_PAGE.len();
+        w.to_client.truncate(head + 100);
+        w.server_closed = true;
+    }
+    assert_eq!(
+        p.drive_client(&s.plan),
+        Err(Fail(FailureKind::ShortBody, None))
+    );
+    assert_eq!(
+        p.m.counters,
+        LoadCounters {
+            body_bytes_in: 100,
+            ..LoadCounters::default()
+        }
+    );
+
+    // Over TLS, cut inside the response's records: the same failure.
+    let s = setup("https://bank32.com/", false, |_| {});
+    let mut p = tls_pair(&s);
+    for _ in 0..10 {
+        if p.client.is_responding() {
+            break;
+        }
+        assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
+        p.drive_server();
+    }
+    {
+        let mut w = p.wire.borrow_mut();
+        assert!(!w.to_client.is_empty(), "no response in flight");
+        let half = w.to_client.len() / 2;
+        w.to_client.truncate(half);
+        w.server_closed = true;
+    }
+    assert_eq!(
+        p.drive_client(&s.plan),
+        Err(Fail(FailureKind::ShortBody, None))
+    );
+    assert_eq!(p.m.counters.requests, 0);
+    assert_eq!(p.m.counters.full, 1);
+}
