@@ -10,6 +10,8 @@ use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
+use common::io::{OUT_WINDOW, interrupted, would_block};
+
 use common::session::{Plain, Session};
 use rustls::ClientConnection;
 
@@ -17,9 +19,6 @@ use crate::plan::Plan;
 use crate::response::{Response, ResponseReader};
 use crate::stats::{self, FailureKind, HandshakeClass, Measured};
 use crate::tlsconf::WorkerTls;
-
-/// Plaintext queued in rustls before more upload body is encrypted (as on the server).
-const OUT_WINDOW: usize = 64 * 1024;
 
 /// A byte stream a client connection can run on.
 pub(crate) trait Transport: Read + Write {
@@ -275,8 +274,8 @@ impl<S: Session> ClientConn<S> {
                 match self.tls.write_tls(io) {
                     Ok(0) => return Err(Fail(FailureKind::Reset, None)),
                     Ok(_) => progress = true,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if would_block(&e) => break,
+                    Err(e) if interrupted(&e) => {}
                     Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
                 }
             }
@@ -289,8 +288,8 @@ impl<S: Session> ClientConn<S> {
                 match self.tls.read_tls(io) {
                     Ok(0) => eof = true,
                     Ok(_) => progress = true,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                    Err(e) if would_block(&e) => {}
+                    Err(e) if interrupted(&e) => progress = true,
                     Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
                 }
                 if progress || eof {
@@ -339,7 +338,7 @@ impl<S: Session> ClientConn<S> {
     /// without calling it an error. Anything else it sends is unexpected too.
     fn idle_read<T: Transport>(&mut self, io: &mut T) -> Outcome {
         match self.tls.read_tls(io) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::Pending,
+            Err(e) if would_block(&e) => Outcome::Pending,
             Ok(0) | Err(_) => Outcome::IdleClosed,
             Ok(_) => match self.tls.process_new_packets() {
                 Ok(got) if got.plaintext_bytes == 0 && !got.peer_closed => Outcome::Pending,
@@ -412,7 +411,7 @@ impl<S: Session> ClientConn<S> {
             let mut rd = self.tls.reader();
             let buf = match rd.fill_buf() {
                 Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if would_block(&e) => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     drop(rd);
                     return self.finish_eof(m, clock()).map(Some);

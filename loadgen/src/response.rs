@@ -307,7 +307,7 @@ impl ResponseReader {
     /// Sets up the body of a final response; returns the response when it has no body.
     fn begin_body(&mut self, info: &HeadInfo) -> Option<Response> {
         self.status = info.status;
-        self.keep_alive = !info.close && (!info.http10 || info.keep_alive);
+        self.keep_alive = info.connection.persists(info.http10);
         let no_body = self.head_request || matches!(info.status, 204 | 304);
         let body = if no_body {
             None

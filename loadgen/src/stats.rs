@@ -143,7 +143,7 @@ impl HandshakeClass {
 pub struct LoadCounters {
     /// TCP connections attempted.
     pub connections: u64,
-    /// Handshakes completed, by kind.
+    /// Full handshakes without a HelloRetryRequest.
     pub full: u64,
     /// Resumed handshakes without a HelloRetryRequest.
     pub resumed: u64,

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use common::io::interrupted;
+
 use common::session::Plain;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -276,7 +278,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
             }
             let timeout = wake.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
-                && e.kind() != io::ErrorKind::Interrupted
+                && !interrupted(&e)
             {
                 self.shared.fatal(format!("epoll failed: {e}"));
                 break;

@@ -4,6 +4,8 @@
 
 use std::mem::MaybeUninit;
 
+use common::http::{ConnectionOptions, U64_DIGITS, parse_digits, trim_ows};
+
 use super::{MAX_HEAD, MAX_HEADERS, ResponseError};
 
 /// What the head of one response says, taken out of the parse so the buffer can be reused.
@@ -18,8 +20,8 @@ pub(super) struct HeadInfo {
     pub(super) transfer_encoding: bool,
     /// chunked is the final transfer coding.
     pub(super) chunked: bool,
-    pub(super) close: bool,
-    pub(super) keep_alive: bool,
+    /// The `Connection` tokens.
+    pub(super) connection: ConnectionOptions,
 }
 
 /// Parses a response head at the start of `buf`; None if incomplete.
@@ -51,15 +53,15 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Option<HeadInfo>, ResponseError> 
         content_length: None,
         transfer_encoding: false,
         chunked: false,
-        close: false,
-        keep_alive: false,
+        connection: ConnectionOptions::default(),
     };
     for header in response.headers.iter() {
         let name = header.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
             // A list of equal values ("5, 5") is one length (RFC 9110 section 8.6).
             for item in header.value.split(|&b| b == b',') {
-                let n = parse_length(trim_ows(item)).ok_or(ResponseError::InvalidContentLength)?;
+                let n = parse_digits(trim_ows(item), U64_DIGITS)
+                    .ok_or(ResponseError::InvalidContentLength)?;
                 if info.content_length.is_some_and(|seen| seen != n) {
                     return Err(ResponseError::InvalidContentLength);
                 }
@@ -72,14 +74,7 @@ pub(super) fn parse_head(buf: &[u8]) -> Result<Option<HeadInfo>, ResponseError> 
                 info.chunked = trim_ows(last).eq_ignore_ascii_case(b"chunked");
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in header.value.split(|&b| b == b',') {
-                let token = trim_ows(token);
-                if token.eq_ignore_ascii_case(b"close") {
-                    info.close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    info.keep_alive = true;
-                }
-            }
+            info.connection.add_field(header.value);
         }
     }
     Ok(Some(info))
@@ -102,29 +97,4 @@ pub(super) fn head_end(buffered: &[u8], input: &[u8]) -> Option<usize> {
         back1 = byte;
     }
     None
-}
-
-/// Parses 1..=20 ASCII decimal digits fitting a u64.
-fn parse_length(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    s.iter().try_fold(0u64, |value, &b| {
-        if b.is_ascii_digit() {
-            value.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
-/// Trims optional whitespace (SP and HTAB, RFC 9110 section 5.6.3) from both ends.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }

@@ -149,32 +149,22 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// "2026-11-28 06:46:52 UTC" for seconds since the Unix epoch (proleptic Gregorian).
+/// "2026-11-28 06:46:52 UTC" for seconds since the Unix epoch, the calendar done by the
+/// `time` crate (x509-parser's own date type), which also covers the years before 1970 a
+/// certificate may hold; a time outside its range (±9999 years) is given as the raw count.
 fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
-/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`): a
-/// few lines instead of a date-time dependency for two fields of a message.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => format!("{secs} s from the Unix epoch"),
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +282,11 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(format_time(1_795_848_412), "2026-11-28 06:46:52 UTC");
+        assert_eq!(format_time(-631_152_000), "1950-01-01 00:00:00 UTC");
+        assert_eq!(
+            format_time(i64::MAX),
+            format!("{} s from the Unix epoch", i64::MAX)
+        );
         assert_eq!(format_time(-1), "1969-12-31 23:59:59 UTC");
         assert_eq!(format_time(253_402_300_799), "9999-12-31 23:59:59 UTC");
     }

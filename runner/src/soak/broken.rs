@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::io::{interrupted, would_block};
+
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 use serde::Serialize;
@@ -265,8 +267,8 @@ fn housekeeping(held: &mut Vec<Held>, c: &mut BrokenCounts, limit: Duration, now
             match h.stream.read(&mut buf) {
                 Ok(0) => break true,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => break false,
+                Err(e) if interrupted(&e) => {}
                 // A reset is the server closing too.
                 Err(_) => break true,
             }
