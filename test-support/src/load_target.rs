@@ -1,7 +1,6 @@
-//! Test support: an in-process tlsbench server on 127.0.0.1:0 with a generated chain, and
-//! load options aimed at it with verification on (the CA written to a temp file).
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! Test support: an in-process tlsbench server on 127.0.0.1:0 with a generated chain as the
+//! load generator's target, and load options aimed at it with verification on (the CA written
+//! to a temp file).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -26,13 +25,18 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// A running server plus the files a client needs to trust it.
 pub struct TestServer {
+    /// The server; `None` once stopped.
     pub server: Option<Server>,
+    /// The chain it serves.
     pub chain: GeneratedChain,
+    /// The chain's CA, written for `--cacert`.
     pub ca_file: PathBuf,
+    /// The temp directory holding the CA file.
     pub dir: PathBuf,
 }
 
 impl TestServer {
+    /// A server with `workers` workers and `resumption`, on a fresh ECDSA P-256 chain.
     pub fn start(resumption: Resumption, workers: usize) -> TestServer {
         Self::start_with(
             resumption,
@@ -42,6 +46,7 @@ impl TestServer {
         )
     }
 
+    /// A server with `workers` workers, `resumption` and `settings`, serving `chain`.
     pub fn start_with(
         resumption: Resumption,
         workers: usize,
@@ -86,6 +91,7 @@ impl TestServer {
         }
     }
 
+    /// The TLS port (the first worker's listener).
     pub fn port(&self) -> u16 {
         self.server.as_ref().unwrap().local_addrs()[0].port()
     }
@@ -96,6 +102,7 @@ impl TestServer {
         format!("http://127.0.0.1:{port}{path}")
     }
 
+    /// The HTTPS URL of `path`, named bank32.com (resolve it to 127.0.0.1).
     pub fn url(&self, path: &str) -> String {
         format!("https://bank32.com:{}{path}", self.port())
     }
@@ -114,6 +121,7 @@ impl TestServer {
         opts
     }
 
+    /// Stops the server and returns its final counters.
     pub fn stop(&mut self) -> server::Snapshot {
         self.server.take().unwrap().stop().unwrap()
     }

@@ -1,9 +1,7 @@
 //! A real nginx on loopback for interoperability tests: [`Nginx::start`] runs it in the
 //! foreground from a private temporary directory and [`Drop`] stops it and removes the directory.
 //!
-//! Include it from a test file with `#[path = "support/nginx.rs"] mod nginx;`. It needs the
-//! `libc` crate (a dependency of `loadgen`) and an `nginx` binary (`nginx-light` on Debian).
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+//! It needs an `nginx` binary (`nginx-light` on Debian).
 
 use std::fmt::Write as _;
 use std::fs::{self, DirBuilder, File, OpenOptions};

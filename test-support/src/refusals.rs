@@ -3,10 +3,7 @@
 //! a tlsbench server on 127.0.0.1:0 with the CA file and host a client should use, what the
 //! load generator's refusal must say and what curl must exit with, and curl run on a case
 //! (bounded). Shared by the library-level `loadgen/tests/cert_refusals.rs` and the binary-level
-//! `tests/load_faults.rs`, so both check the same cases; each has `support/process.rs` in scope
-//! as `crate::process`.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! `tests/load_faults.rs`, so both check the same cases.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -161,7 +158,9 @@ fn temp_dir(tag: &str) -> PathBuf {
 /// A case's server, running, and the CA file its client trusts.
 pub struct Running {
     server: Option<Server>,
+    /// Where the server listens.
     pub addr: SocketAddr,
+    /// The CA file its client trusts (the case's, which may be the wrong one).
     pub ca_file: PathBuf,
     dir: PathBuf,
 }
