@@ -20,6 +20,9 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 pub mod binary;
 pub mod faulty;
 pub mod load_target;
@@ -27,3 +30,15 @@ pub mod loopback;
 pub mod nginx;
 pub mod process;
 pub mod refusals;
+
+/// A fresh, empty directory under the system temp dir named after `tag`, this process and a
+/// counter (so tests running in parallel never share one); a leftover of an earlier process
+/// with the same ID is removed first. The caller removes it (or lets [`binary::TempDir`] do so).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tlsbench-test-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -18,6 +18,8 @@ use rustls::version::TLS13;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
 use server::{Server, Settings, TlsOptions};
 
+pub use crate::temp_dir;
+
 /// The generated chain of `kt`, made once per test binary.
 pub fn chain(kt: KeyType) -> GeneratedChain {
     static CHAINS: OnceLock<Mutex<HashMap<KeyType, GeneratedChain>>> = OnceLock::new();
@@ -47,16 +49,6 @@ pub fn chain_files(kt: KeyType) -> (PathBuf, certs::CertPaths) {
     let dir = temp_dir("certs");
     let p = certs::write(&dir, &chain(kt)).unwrap();
     (dir, p)
-}
-
-/// A fresh, unique directory under the system temp dir.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("tlsbench-test-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A server with `workers` workers, each on its own 127.0.0.1 port.

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use crate::process::{self, Ran};
+use crate::temp_dir;
 use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -142,17 +143,6 @@ pub fn cases() -> Vec<Case> {
             true,
         ),
     ]
-}
-
-/// A fresh, unique temp directory.
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("tlsbench-refusal-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A case's server, running, and the CA file its client trusts.
