@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use fuzzing::{CONNECTION, HTTP_HEAD};
 
 fn fuzz_dir() -> PathBuf {
-    let server = Path::new(env!("CARGO_MANIFEST_DIR"));
-    server.parent().unwrap_or(server).join("fuzz")
+    let fuzzing = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fuzzing.parent().unwrap_or(fuzzing).join("fuzz")
 }
 
 /// The files of `fuzz/<kind>/<target>/`, sorted by name; none if the directory is missing.
