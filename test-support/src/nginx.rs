@@ -59,7 +59,7 @@ pub struct Nginx {
 }
 
 impl Nginx {
-    /// Starts nginx serving HTTPS on 127.0.0.1:<free port> with `chain` (leaf then
+    /// Starts nginx serving HTTPS on `127.0.0.1:<free port>` with `chain` (leaf then
     /// intermediate, PEM) and its private `key`, and returns once it accepts connections.
     ///
     /// Panics (this is a test helper) if nginx is not installed, the configuration is refused,

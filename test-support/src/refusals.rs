@@ -205,7 +205,7 @@ impl Drop for Running {
 }
 
 /// `curl --cacert CA --resolve HOST:PORT:127.0.0.1 https://HOST:PORT/`, bounded: a curl that
-/// is still running after [`CURL_LIMIT`] is killed and the test fails.
+/// is still running after `CURL_LIMIT` is killed and the test fails.
 pub fn curl(host: &str, addr: SocketAddr, ca_file: &Path) -> Ran {
     let url = format!("https://{host}:{}/", addr.port());
     let resolve = format!("{host}:{}:{}", addr.port(), addr.ip());
