@@ -143,7 +143,7 @@ fn certs_command(args: &CertsArgs) -> anyhow::Result<()> {
 }
 
 fn bench_report_command(args: &BenchReportArgs) -> anyhow::Result<()> {
-    let summary = benches::report::run(&args.criterion_dir, &args.out).context("bench-report")?;
+    let summary = bench_report::run(&args.criterion_dir, &args.out).context("bench-report")?;
     println!(
         "{} benchmarks of the {} run started {} read from {}",
         summary.measurements,

@@ -5,11 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use support::{
-    BIN, EXIT_TIMEOUT, Ran, ServerProc, TempDir, client_config, drain, p, read_hello, scrape,
-    server_in, spawn_guarded, text, tlsbench, wait_until,
+    EXIT_TIMEOUT, Ran, ServerProc, TempDir, bin, client_config, drain, p, read_hello, results_json,
+    run_dir, scrape, server_in, spawn_guarded, text, tlsbench, wait_until, write_matrix,
 };
 
 use std::io::{BufRead, BufReader, Write};
@@ -27,6 +25,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use server::http::Status;
 use server::stats::FailureCause;
+use test_support::binary as support;
 
 const VALID_KEY_TYPES: &str = "rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384, ed25519";
 
@@ -361,7 +360,7 @@ fn server_exits_on_sigterm_when_its_stderr_is_gone() {
     let tmp = TempDir::new("sigterm-no-stderr");
     make_certs(tmp.path(), "ecdsa-p256");
     let (stderr_reader, stderr_writer) = std::io::pipe().unwrap();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(["server", "--listen", "127.0.0.1:0", "--threads", "1"])
         .args(["--certs-dir", p(tmp.path())])
         .stdin(Stdio::null())
@@ -430,7 +429,7 @@ fn load_target() -> LoadTarget {
 impl LoadTarget {
     /// `tlsbench load https://HOST:PORT/ --connect-to ADDR --cacert CA`, to add flags to.
     fn load_command(&self, host: &str) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.arg("load")
             .arg(format!("https://{host}:{}/", self.addr.port()))
             .args([
@@ -829,8 +828,7 @@ fn servers_using(certs: &Path) -> Vec<String> {
 fn run_writes_results_table_and_charts_and_compare_gates() {
     let dir = TempDir::new("run");
     make_certs(dir.path(), "ecdsa-p256");
-    let matrix = dir.path().join("mini.toml");
-    std::fs::write(&matrix, MINI_MATRIX).unwrap();
+    let matrix = write_matrix(dir.path(), "mini.toml", MINI_MATRIX);
     let out = dir.path().join("results");
     let ran = tlsbench(&[
         "run",
@@ -848,12 +846,7 @@ fn run_writes_results_table_and_charts_and_compare_gates() {
         "{}",
         ran.describe()
     );
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = run_dir(&out);
     for f in [
         "results.json",
         "summary.md",
@@ -867,9 +860,7 @@ fn run_writes_results_table_and_charts_and_compare_gates() {
             run_dir.display()
         );
     }
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
+    let doc = results_json(&run_dir);
     let rows = doc["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     assert!(doc["incomplete"].is_null());
@@ -982,8 +973,7 @@ tls = "none"
 fn run_measures_the_tcp_floor_and_each_tls_rows_cost_over_it() {
     let dir = TempDir::new("run-floor");
     make_certs(dir.path(), "ecdsa-p256");
-    let matrix = dir.path().join("floor.toml");
-    std::fs::write(&matrix, FLOOR_MATRIX).unwrap();
+    let matrix = write_matrix(dir.path(), "floor.toml", FLOOR_MATRIX);
     let out = dir.path().join("results");
     // Five rows, each with its own server: bounded well above their ~10 s, since other
     // tests share the machine's cores.
@@ -1006,15 +996,8 @@ fn run_measures_the_tcp_floor_and_each_tls_rows_cost_over_it() {
         "{}",
         ran.describe()
     );
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
+    let run_dir = run_dir(&out);
+    let doc = results_json(&run_dir);
     assert!(doc["incomplete"].is_null(), "{}", doc["incomplete"]);
     let rows = doc["rows"].as_array().unwrap();
     let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap();
@@ -1064,11 +1047,10 @@ fn run_measures_the_tcp_floor_and_each_tls_rows_cost_over_it() {
 fn run_interrupted_keeps_rows_and_leaves_no_server() {
     let dir = TempDir::new("run-int");
     make_certs(dir.path(), "ecdsa-p256");
-    let matrix = dir.path().join("mini.toml");
-    std::fs::write(&matrix, MINI_MATRIX).unwrap();
+    let matrix = write_matrix(dir.path(), "mini.toml", MINI_MATRIX);
     let out = dir.path().join("results");
     let mut run = spawn_guarded(
-        Command::new(BIN).args([
+        Command::new(bin()).args([
             "run",
             "--quick",
             "--scenarios",
@@ -1103,15 +1085,8 @@ fn run_interrupted_keeps_rows_and_leaves_no_server() {
         .wait_until(Instant::now() + EXIT_TIMEOUT)
         .expect("run exits after Ctrl-C");
     assert_eq!(status.code(), Some(3), "stderr:\n{}", text(&stderr));
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
+    let run_dir = run_dir(&out);
+    let doc = results_json(&run_dir);
     assert_eq!(doc["incomplete"], "interrupted");
     let rows = doc["rows"].as_array().unwrap();
     assert!(!rows.is_empty() && rows.len() < 4, "{} rows", rows.len());
@@ -1126,14 +1101,13 @@ fn run_interrupted_keeps_rows_and_leaves_no_server() {
 #[test]
 fn run_against_an_external_target_reports_client_side_only() {
     let t = load_target();
-    let matrix = t._dir.path().join("target.toml");
     // The matrix's server fields do not apply to a server we did not start.
     let keep_alive_only = MINI_MATRIX
         .split("[[scenario]]")
         .filter(|part| part.contains("keep-alive hello") || part.contains("[defaults]"))
         .collect::<Vec<_>>()
         .join("[[scenario]]");
-    std::fs::write(&matrix, keep_alive_only).unwrap();
+    let matrix = write_matrix(t._dir.path(), "target.toml", &keep_alive_only);
     let out = t._dir.path().join("results");
     let url = format!("https://bank32.com:{}/", t.addr.port());
     let ran = tlsbench(&[
@@ -1152,15 +1126,8 @@ fn run_against_an_external_target_reports_client_side_only() {
     ]);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
     assert!(ran.stdout.contains("- (not ours)"), "{}", ran.describe());
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
+    let run_dir = run_dir(&out);
+    let doc = results_json(&run_dir);
     assert_eq!(doc["target"], url.as_str());
     let rows = doc["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
@@ -1171,14 +1138,13 @@ fn run_against_an_external_target_reports_client_side_only() {
 #[test]
 fn run_refuses_a_floor_row_against_an_external_target() {
     let dir = TempDir::new("run-floor-target");
-    let matrix = dir.path().join("floor.toml");
     // Only the floor row: it is refused before any load is sent, so no server is needed.
     let floor_only = FLOOR_MATRIX
         .split("[[scenario]]")
         .filter(|part| part.contains("floor: keep-alive plain") || part.contains("[defaults]"))
         .collect::<Vec<_>>()
         .join("[[scenario]]");
-    std::fs::write(&matrix, floor_only).unwrap();
+    let matrix = write_matrix(dir.path(), "floor.toml", &floor_only);
     let out = dir.path().join("results");
     let ran = tlsbench(&[
         "run",

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
+
+use test_support::binary as support;
 
 use support::{TempDir, p, tlsbench_within};
 

@@ -6,17 +6,11 @@
 //! Faults: a server that accepts TCP but never answers TLS, one that resets mid-response, and
 //! one replaced mid-run on the same port by a server with a chain from another CA. A server
 //! killed mid-run is `tests/cli.rs` (`load_keeps_its_results_when_the_server_dies_mid_run`).
-//! Refusals: the five cases of `loadgen/tests/support/refusals.rs` (wrong name, untrusted CA,
+//! Refusals: the five cases of `test_support::refusals` (wrong name, untrusted CA,
 //! expired, not yet valid, missing intermediate) and the good chain; their messages and
 //! curl's verdicts are checked in `loadgen/tests/cert_refusals.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../loadgen/tests/support/faulty.rs"]
-mod faulty;
-#[path = "../loadgen/tests/support/refusals.rs"]
-mod refusals;
-mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,9 +19,9 @@ use std::time::Duration;
 
 use common::certs::GeneratedChain;
 use faulty::{Cut, Tarpit, Truncating, good_chain};
-// `process` at the crate root too: `refusals` runs curl through `crate::process`.
-use support::process::{self, Captured};
-use support::{BIN, Ran, TempDir, p};
+use support::process::Captured;
+use support::{Ran, TempDir, bin, p};
+use test_support::{binary as support, faulty, refusals};
 
 /// A load child must have exited this long after it was started, or it is killed.
 const CHILD_LIMIT: Duration = Duration::from_secs(30);
@@ -40,7 +34,7 @@ const EXIT_VERIFY: i32 = 4;
 /// started; the caller may act while it runs, then [`finish`].
 fn start_load(host: &str, addr: SocketAddr, dir: &TempDir, args: &[&str]) -> Captured {
     let [url, connect_to, dial] = faulty::target_flags(host, addr);
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(["load", &url, &connect_to, &dial])
         .args(args)
         .args(["-q", "--json", p(&results_path(dir))]);

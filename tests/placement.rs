@@ -5,10 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use common::cpu::{CpuList, allowed_cpus};
 use support::{EXIT_TIMEOUT, TempDir, server_in, tlsbench, wait_until};
+use test_support::binary as support;
 
 /// Each thread of process `pid`: its name (`comm`, which the kernel cuts to 15 bytes, so
 /// `tlsbench-worker-0` reads `tlsbench-worker`) and the CPUs it may run on.

@@ -5,14 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use test_support::binary as support;
+
 use support::process::run_bounded;
-use support::{BIN, TempDir, p, tlsbench};
+use support::{TempDir, bin, p, results_json, run_dir, tlsbench, write_matrix};
 
 const ONE_ROW: &str = r#"
 [defaults]
@@ -50,12 +49,6 @@ fn perf_unusable() -> Option<String> {
         .then(|| format!("kernel.perf_event_paranoid is {}", paranoid.trim()))
 }
 
-fn write_matrix(dir: &Path) -> String {
-    let matrix = dir.join("one.toml");
-    std::fs::write(&matrix, ONE_ROW).unwrap();
-    matrix.display().to_string()
-}
-
 #[test]
 fn profile_writes_flame_graphs_and_a_breakdown_of_100_percent() {
     if let Some(why) = perf_unusable() {
@@ -63,16 +56,16 @@ fn profile_writes_flame_graphs_and_a_breakdown_of_100_percent() {
         return;
     }
     let dir = TempDir::new("profile");
-    let matrix = write_matrix(dir.path());
+    let matrix = write_matrix(dir.path(), "one.toml", ONE_ROW);
     let out = dir.path().join("results");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args([
         "run",
         "--quick",
         "--profile",
         "both",
         "--scenarios",
-        &matrix,
+        p(&matrix),
         "--out",
         p(&out),
         "--certs-dir",
@@ -80,15 +73,8 @@ fn profile_writes_flame_graphs_and_a_breakdown_of_100_percent() {
     ]);
     let ran = run_bounded(cmd, PROFILED_RUN);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
-    let run_dir = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
-            .unwrap();
+    let run_dir = run_dir(&out);
+    let doc = results_json(&run_dir);
     let row = &doc["profiles"]["full tls1.3 x25519 ecdsa-p256"];
     for side in ["server", "client"] {
         let b = &row[side];
@@ -133,17 +119,17 @@ fn profile_writes_flame_graphs_and_a_breakdown_of_100_percent() {
 #[test]
 fn profile_without_perf_exits_naming_the_package_and_writes_nothing() {
     let dir = TempDir::new("profile-noperf");
-    let matrix = write_matrix(dir.path());
+    let matrix = write_matrix(dir.path(), "one.toml", ONE_ROW);
     let out = dir.path().join("results");
     let empty = dir.path().join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.env("PATH", &empty).args([
         "run",
         "--quick",
         "--profile",
         "--scenarios",
-        &matrix,
+        p(&matrix),
         "--out",
         p(&out),
         "--certs-dir",

@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -24,6 +22,7 @@ use support::{
     EXIT_TIMEOUT, ServerProc, TempDir, client_config, proc_cpu, proc_status, read_hello, scrape,
     server_args, server_command, server_in, wait_until,
 };
+use test_support::binary as support;
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 

@@ -7,8 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -23,6 +21,7 @@ use support::{
     ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets, p,
     read_hello, scrape, server_args, server_command, server_in, text, tlsbench, wait_until,
 };
+use test_support::binary as support;
 
 /// What `openssl s_client` printed and whether it exited successfully.
 struct SClient {

@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
 use server::stats::{FailureCause, TimeoutKind};
 use support::{Ran, TempDir, p, tlsbench_within};
+use test_support::binary as support;
 
 /// Far above the 6 s soak plus server start-up on a busy debug build.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(180);

@@ -2,8 +2,8 @@
 //! per protocol × key exchange and per certificate type, and resumed handshakes (TLS 1.3
 //! ticket, TLS 1.2 session ID, TLS 1.2 ticket).
 //!
-//! Ids: group `handshake`, function `{side}/{proto}/{kx}/{cert}/{kind}` (see
-//! `benches::pair::HandshakeCase::id`). `server` and `client` time only that side's own work,
+//! Ids: group `handshake`, function `{side}/{proto}/{kx}/{cert}/{mode}` (see
+//! `pairs::HandshakeCase::id`). `server` and `client` time only that side's own work,
 //! as rustls's `rustls-bench` does: creating its connection object and processing each flight
 //! it receives while producing its answer. `pair` times the whole handshake, both sides plus
 //! moving the bytes between them.
@@ -23,8 +23,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use benches::pair::{self, HandshakeCase, Pair, Side};
 use criterion::{Criterion, criterion_group, criterion_main};
+use pairs::{HandshakeCase, Pair, Side};
 use rustls::HandshakeKind;
 
 /// `iters` handshakes; the time of `side` only.
@@ -51,7 +51,7 @@ fn run(
 
 fn handshakes(c: &mut Criterion) {
     let mut group = c.benchmark_group("handshake");
-    for case in pair::handshake_cases() {
+    for case in pairs::handshake_cases() {
         let pair = case
             .setup()
             .unwrap_or_else(|e| panic!("{}: setup: {e}", case.id(Side::Pair)));
@@ -60,7 +60,7 @@ fn handshakes(c: &mut Criterion) {
         case.check(&first)
             .unwrap_or_else(|e| panic!("{}: {e}", case.id(Side::Pair)));
         drop(first);
-        let expected = case.kind.expected();
+        let expected = case.mode.expected();
         for side in Side::ALL {
             group.bench_function(case.id(side), |b| {
                 b.iter_custom(|iters| run(&pair, &case, side, expected, iters))

@@ -1,7 +1,7 @@
 //! Record benches through rustls on an in-memory pair, per cipher suite and application write
 //! size, reported as bytes of plaintext per second.
 //!
-//! Ids: group `record`, function `{op}/{suite}/{size}` (see `benches::pair::RecordCase::id`).
+//! Ids: group `record`, function `{op}/{suite}/{size}` (see `pairs::RecordCase::id`).
 //!
 //! * `seal` (server send): `writer().write_all(payload)` then `write_tls` into a reused buffer,
 //!   cleared every write. The server's buffer limit is lifted so a 1 MiB write is one call.
@@ -14,7 +14,7 @@
 //!   kernel, and the opening would then be charged for faulting fresh pages in.
 //!
 //! Each criterion call starts from a fresh connection (its handshake untimed), and a
-//! connection is replaced after [`pair::MAX_RECORDS_PER_CONNECTION`] records, far below the
+//! connection is replaced after [`pairs::MAX_RECORDS_PER_CONNECTION`] records, far below the
 //! AEAD limits at which rustls would rekey or stop.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,8 +22,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use benches::pair::{self, Connected, Op, Pair, RecordCase};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pairs::{Connected, Op, Pair, RecordCase};
 
 /// Plaintext sealed per `open` batch (at least one write).
 const OPEN_BATCH_BYTES: usize = 256 * 1024;
@@ -35,7 +35,7 @@ fn connect(pair: &Pair, case: &RecordCase, op: Op) -> Connected {
 
 /// Writes per connection before it is replaced.
 fn writes_per_connection(case: &RecordCase) -> u64 {
-    (pair::MAX_RECORDS_PER_CONNECTION / case.records_per_write()).max(1)
+    (pairs::MAX_RECORDS_PER_CONNECTION / case.records_per_write()).max(1)
 }
 
 fn seal(pair: &Pair, case: &RecordCase, payload: &[u8], iters: u64) -> Duration {
@@ -92,7 +92,7 @@ fn open(pair: &Pair, case: &RecordCase, payload: &[u8], iters: u64) -> Duration 
 
 fn records(c: &mut Criterion) {
     let mut group = c.benchmark_group("record");
-    for case in pair::record_cases() {
+    for case in pairs::record_cases() {
         let spec = case
             .spec()
             .unwrap_or_else(|e| panic!("{}: {e}", case.id(Op::Seal)));

@@ -2,16 +2,16 @@
 //! encryption and decryption (`benches/record.rs`), the crypto floor (`benches/floor.rs`) and
 //! HTTP over TLS (`benches/http.rs`).
 //!
-//! This library holds what the bench targets share: the in-memory client/server pairs built
-//! with the server's and the load generator's own config code, the profile every bench target
-//! runs with ([`criterion`]) and the run marker it leaves, and the report built from
-//! criterion's results.
+//! This library holds what the bench targets share: the profile every bench target runs with
+//! ([`criterion()`]) and the run marker it leaves ([`run`]). The in-memory client/server pairs
+//! and the bench cases are the `pairs` crate (shared with `icount`); the marker's format and the
+//! report built from criterion's results are the `bench_report` crate (`tlsbench
+//! bench-report`), which does not link criterion.
 //!
 //! # Layout
 //!
-//! - [`pair`]: in-memory client/server pairs and the handshake and record cases.
-//! - [`marker`]: the profile and the run marker (`tlsbench-run.json`) the benches write.
-//! - [`report`]: `tlsbench bench-report`, the tables of one run.
+//! - this root: [`criterion()`], the configured Criterion, and where it writes.
+//! - [`run`]: starting or joining the marked run (`tlsbench-run.json`) before measuring.
 //!
 //! # Profiles
 //!
@@ -23,11 +23,9 @@
 
 use std::path::PathBuf;
 
-pub mod marker;
-pub mod pair;
-pub mod report;
+pub mod run;
 
-pub use marker::{Profile, QUICK_ENV};
+pub use bench_report::marker::{Profile, QUICK_ENV};
 
 /// The Criterion every bench target runs with, in the selected profile. When the process
 /// measures (`cargo bench`, not `cargo test --benches` or `--list`), it first starts or joins
@@ -47,7 +45,7 @@ pub fn criterion() -> criterion::Criterion {
             .iter()
             .any(|a| a == "--test" || a == "--list" || a.starts_with("--profile-time"));
     if measuring {
-        if let Err(e) = marker::mark(&dir, profile) {
+        if let Err(e) = run::mark(&dir, profile) {
             panic!("cannot mark the bench run: {e}");
         }
     }

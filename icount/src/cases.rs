@@ -2,7 +2,7 @@
 //! handshake of the standard matrix counted on the server side and on the client side apart,
 //! and record seal and open of 16 KiB per suite.
 //!
-//! Pairs come from [`benches::pair`], so configs are built by the product's own code exactly as
+//! Pairs come from [`pairs`], so configs are built by the product's own code exactly as
 //! the criterion benches build them. Only what runs inside [`icount_counted_region`] is
 //! counted (callgrind `--toggle-collect`); setup, priming a resumable session, the peer's steps
 //! and the checks run outside it. Each iteration ends in [`icount_dump_point`], after which
@@ -10,10 +10,10 @@
 
 use std::sync::Arc;
 
-use benches::pair::{self, Connected, Pair, PairError, PairSpec, SERVER_NAME};
 use common::certs::KeyType;
 use common::tls::Version;
 use loadgen::tlsconf::ResumeMode;
+use pairs::{self as pair, Connected, Pair, PairError, PairSpec, SERVER_NAME};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, HandshakeKind, ServerConnection};
 use server::Resumption;

@@ -21,8 +21,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use benches::pair::{self, PairError};
 use common::certs::{self, CertError, ChainOptions, GeneratedChain, KeyType};
+use pairs::{self as pair, PairError};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 

@@ -73,7 +73,7 @@ pub enum IcountError {
         /// The row.
         row: String,
         /// What failed (boxed: rustls's error is large and this one is rare).
-        source: Box<benches::pair::PairError>,
+        source: Box<pairs::PairError>,
     },
     /// The run's certificate chains could not be made or loaded.
     #[error("certificate chains: {0}")]

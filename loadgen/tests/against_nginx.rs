@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/nginx.rs"]
-mod nginx;
-
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -15,6 +12,7 @@ use common::tls::Version;
 use loadgen::verify::Trust;
 use loadgen::{LoadOptions, ResumeMode, Target};
 use nginx::{Nginx, NginxOptions};
+use test_support::nginx;
 
 struct Setup {
     nginx: Nginx,

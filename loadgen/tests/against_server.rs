@@ -5,9 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::time::Duration;
 
 use common::certs::{self, ChainOptions, KeyType};
@@ -15,6 +12,7 @@ use common::tls::Version;
 use loadgen::{FailureKind, ResumeMode};
 use server::Resumption;
 use support::TestServer;
+use test_support::load_target as support;
 
 #[test]
 fn new_conn_without_resumption_is_all_full_and_agrees_with_the_server() {

@@ -3,7 +3,7 @@
 //! that names the cause (and the run marked as a verification failure, which `tlsbench load`
 //! turns into exit code 4), and curl, given the same CA file and name, refuses the same five
 //! and accepts the same good chain. The exit code itself is checked on the binary in
-//! `tests/load_faults.rs`, over the same cases (`support/refusals.rs`).
+//! `tests/load_faults.rs`, over the same cases (`test_support::refusals`).
 //!
 //! Earlier, narrower checks of the same refusals: `against_server.rs`
 //! (`wrong_name_untrusted_and_expired_are_refused_with_the_reason`), `src/verify.rs` unit tests
@@ -12,17 +12,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/faulty.rs"]
-mod faulty;
-#[path = "support/process.rs"]
-mod process;
-#[path = "support/refusals.rs"]
-mod refusals;
-
 use std::sync::atomic::AtomicBool;
 
 use loadgen::FailureKind;
 use refusals::{Case, Running};
+use test_support::{faulty, refusals};
 
 /// Runs 5 operations against the case's server with its CA file and name, as
 /// `tlsbench load URL --connect-to ADDR --cacert CA -n 5 -c 1 --new-conn` would: each

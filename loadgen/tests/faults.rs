@@ -10,9 +10,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/faulty.rs"]
-mod faulty;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::certs::GeneratedChain;
 use faulty::{Cut, Tarpit, Truncating, good_chain};
 use loadgen::{FailureKind, LoadOptions, RunResult};
+use test_support::faulty;
 
 /// A run must end by itself within this; past it the test stops the run and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(30);

@@ -1,12 +1,7 @@
 //! Checks the nginx test harness itself with independent clients (curl, openssl s_client): it
 //! serves the hello page over HTTPS with the generated chain, resumes TLS 1.3 sessions with
 //! tickets and TLS 1.2 sessions by ID, and resumes nothing with the cache and tickets off.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
-
-#[path = "support/nginx.rs"]
-mod nginx;
-#[path = "support/process.rs"]
-mod process;
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::certs::{self, CertPaths, ChainOptions, KeyType};
 use nginx::{HELLO_PAGE, Nginx, NginxOptions};
 use process::{Captured, run_bounded};
+use test_support::{nginx, process};
 
 /// Longest any curl or openssl run may take before it is killed and the test fails.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);

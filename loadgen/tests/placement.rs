@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -14,6 +11,7 @@ use common::cpu::{CpuError, CpuList, allowed_cpus};
 use loadgen::{LoadError, Observer};
 use server::Resumption;
 use support::TestServer;
+use test_support::load_target as support;
 
 /// The CPUs a thread may run on, from `/proc/<task>/status` (`thread-self`, `self/task/<tid>`).
 fn cpus_of(task: &str) -> Option<CpuList> {

@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/server.rs"]
-mod support;
-
 use loadgen::report;
 use server::Resumption;
 use support::TestServer;
+use test_support::load_target as support;
 
 fn document(srv: &TestServer, n: u64) -> serde_json::Value {
     document_at(srv, n, None)

@@ -7,9 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -20,6 +17,7 @@ use loadgen::{FailureKind, Target};
 use server::stats::FailureCause;
 use server::{Resumption, Settings};
 use support::TestServer;
+use test_support::load_target as support;
 
 /// Connections a run makes before `max_errors` stops it; the relay serves no more.
 const CONNECTIONS: usize = 3;

@@ -24,9 +24,6 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod conn;
-// Harnesses for fuzz/ and tests/fuzz_corpus.rs; not API.
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod session_cache;

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Write;
@@ -14,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::certs::KeyType;
 use rustls::version::TLS13;
+use test_support::loopback as support;
 
 struct Counting;
 

@@ -13,8 +13,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -909,6 +907,7 @@ use rustls::crypto::tls13::OkmBlock;
 use rustls::{ContentType, Tls13CipherSuite};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use test_support::loopback as support;
 
 const CHANGE_CIPHER_SPEC: u8 = 0x14;
 const APPLICATION_DATA: u8 = 0x17;

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -16,6 +14,7 @@ use server::http::{HELLO_PAGE, Status};
 use server::stats::TimeoutKind;
 use server::{Settings, TlsOptions};
 use support::ClientResume;
+use test_support::loopback as support;
 
 fn client() -> std::sync::Arc<rustls::ClientConfig> {
     support::client_config(KeyType::EcdsaP256, &[&TLS13], ClientResume::Off)

@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
@@ -12,6 +10,7 @@ use std::time::Duration;
 use common::certs::KeyType;
 use server::http::{HELLO_PAGE, Status};
 use server::{Server, Settings, TlsOptions};
+use test_support::loopback as support;
 
 fn start_plain() -> Server {
     let c = support::chain(KeyType::EcdsaP256);

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -18,6 +16,7 @@ use std::time::{Duration, Instant};
 use common::certs::{CertPaths, KeyType};
 use server::stats::FailureCause;
 use server::{Resumption, Server, Settings, Snapshot, TlsOptions};
+use test_support::loopback as support;
 
 /// How long one client process may run before it is killed and the test fails.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -19,6 +17,7 @@ use rustls::version::{TLS12, TLS13};
 use server::stats::FailureCause;
 use server::{Resumption, Settings, TlsOptions};
 use support::ClientResume;
+use test_support::loopback as support;
 
 #[test]
 fn hello_page_byte_for_byte_for_every_key_type_and_version() {

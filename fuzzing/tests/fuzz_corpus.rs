@@ -1,18 +1,18 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`) and every crash turned
 //! regression (`fuzz/regressions/<target>/`) through the harnesses the cargo-fuzz targets run
-//! (`server::fuzzing`), so on stable Rust and without libFuzzer a bug found once stays fixed.
+//! (the `fuzzing` crate), so on stable Rust and without libFuzzer a bug found once stays fixed.
 //!
-//! `cargo test -p server --test fuzz_corpus -- --ignored write_seeds` (re)writes the seed
+//! `cargo test -p fuzzing --test fuzz_corpus -- --ignored write_seeds` (re)writes the seed
 //! inputs into the corpus directories; see `fuzz/README.md`.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use server::fuzzing::{self, CONNECTION, HTTP_HEAD};
+use fuzzing::{CONNECTION, HTTP_HEAD};
 
 fn fuzz_dir() -> PathBuf {
-    let server = Path::new(env!("CARGO_MANIFEST_DIR"));
-    server.parent().unwrap_or(server).join("fuzz")
+    let fuzzing = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fuzzing.parent().unwrap_or(fuzzing).join("fuzz")
 }
 
 /// The files of `fuzz/<kind>/<target>/`, sorted by name; none if the directory is missing.

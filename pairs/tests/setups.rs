@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use benches::pair::{self, HandshakeCase, Kind, Op, Side};
 use common::certs::KeyType;
 use common::tls::Version;
+use pairs::{HandshakeCase, HandshakeMode, Op, Side};
 use rustls::HandshakeKind;
 
 /// Handshakes per case: enough to show resumption keeps working after the first resumed
@@ -19,7 +19,7 @@ use rustls::HandshakeKind;
 const ROUNDS: usize = 3;
 
 /// Chains the client's caching verifier has been asked about (cached or not).
-fn verifications(pair: &pair::Pair) -> u64 {
+fn verifications(pair: &pairs::Pair) -> u64 {
     let v = pair.client_tls().verifier.as_ref().unwrap();
     v.hits() + v.misses()
 }
@@ -37,7 +37,7 @@ fn check_case(case: &HandshakeCase) {
         }
         .unwrap_or_else(|e| panic!("{id}: handshake {round}: {e}"));
 
-        let expected = case.kind.expected();
+        let expected = case.mode.expected();
         assert_eq!(c.client.handshake_kind(), Some(expected), "{id} client");
         assert_eq!(c.server.handshake_kind(), Some(expected), "{id} server");
         assert_eq!(
@@ -55,7 +55,7 @@ fn check_case(case: &HandshakeCase) {
             c.server.negotiated_key_exchange_group(),
         ]
         .map(|g| g.map(common::tls::group_name));
-        if case.version == Version::Tls12 && case.kind != Kind::Full {
+        if case.version == Version::Tls12 && case.mode != HandshakeMode::Full {
             // TLS 1.2 resumption exchanges no key at all.
             assert_eq!(groups, [None, None], "{id}");
         } else {
@@ -71,9 +71,9 @@ fn check_case(case: &HandshakeCase) {
             "{id}"
         );
         let verified = verifications(&pair);
-        match case.kind {
-            Kind::Full => assert_eq!(verified, verified_before + 1, "{id}"),
-            Kind::ResumedTicket | Kind::ResumedSessionId => {
+        match case.mode {
+            HandshakeMode::Full => assert_eq!(verified, verified_before + 1, "{id}"),
+            HandshakeMode::ResumedTicket | HandshakeMode::ResumedSessionId => {
                 assert_eq!(verified, verified_before, "{id}")
             }
         }
@@ -85,7 +85,7 @@ fn check_case(case: &HandshakeCase) {
 
 #[test]
 fn every_handshake_bench_does_the_handshake_it_is_named_after() {
-    let cases = pair::handshake_cases();
+    let cases = pairs::handshake_cases();
     assert_eq!(cases.len(), 11);
     for case in &cases {
         check_case(case);
@@ -94,7 +94,7 @@ fn every_handshake_bench_does_the_handshake_it_is_named_after() {
 
 #[test]
 fn handshake_ids_follow_the_report_naming() {
-    let ids: Vec<String> = pair::handshake_cases()
+    let ids: Vec<String> = pairs::handshake_cases()
         .iter()
         .flat_map(|c| Side::ALL.map(|s| c.id(s)))
         .collect();
@@ -119,12 +119,12 @@ fn handshake_ids_follow_the_report_naming() {
 /// A resumed bench whose store ran dry would do full handshakes: the check must refuse them.
 #[test]
 fn a_full_handshake_fails_the_resumed_check() {
-    let resumed = pair::handshake_cases()
+    let resumed = pairs::handshake_cases()
         .into_iter()
-        .find(|c| c.kind == Kind::ResumedTicket && c.version == Version::Tls13)
+        .find(|c| c.mode == HandshakeMode::ResumedTicket && c.version == Version::Tls13)
         .unwrap();
     let full = HandshakeCase {
-        kind: Kind::Full,
+        mode: HandshakeMode::Full,
         ..resumed
     };
     let c = full.setup().unwrap().handshake().unwrap();
@@ -146,7 +146,7 @@ const SPLIT_ROUNDS: usize = 101;
 const SIGNER_OVER_VERIFIER: f64 = 1.5;
 
 /// The median time a `side` bench counts for one handshake of `case`.
-fn median_side_time(case: &HandshakeCase, pair: &pair::Pair, side: Side) -> Duration {
+fn median_side_time(case: &HandshakeCase, pair: &pairs::Pair, side: Side) -> Duration {
     let mut times: Vec<Duration> = (0..SPLIT_ROUNDS)
         .map(|_| {
             let (c, t) = pair.handshake_for(side).unwrap();
@@ -176,13 +176,13 @@ fn signer_outweighs_verifier(signer: Duration, verifier: Duration) -> Result<f64
 /// reporting the other's time) fails the same check.
 #[test]
 fn the_server_bench_times_the_side_that_signs() {
-    let case = pair::handshake_cases()
+    let case = pairs::handshake_cases()
         .into_iter()
         .find(|c| {
             c.key_type == KeyType::Rsa2048
                 && c.version == Version::Tls13
                 && c.group == "X25519"
-                && c.kind == Kind::Full
+                && c.mode == HandshakeMode::Full
         })
         .unwrap();
     let p = case.setup().unwrap();
@@ -202,11 +202,11 @@ fn the_server_bench_times_the_side_that_signs() {
 
 #[test]
 fn every_record_bench_negotiates_its_suite_and_round_trips() {
-    let cases = pair::record_cases();
+    let cases = pairs::record_cases();
     assert_eq!(cases.len(), 24);
     for case in &cases {
         let spec = case.spec().unwrap();
-        let p = pair::Pair::new(&spec).unwrap();
+        let p = pairs::Pair::new(&spec).unwrap();
         let c = case.connect(&p).unwrap();
         let suite = c.server.negotiated_cipher_suite().unwrap();
         assert_eq!(common::tls::suite_name(suite), case.suite, "{case:?}");
@@ -215,7 +215,7 @@ fn every_record_bench_negotiates_its_suite_and_round_trips() {
             Some(spec.version)
         );
         c.expect_kind(HandshakeKind::Full).unwrap();
-        pair::record_roundtrip(case).unwrap_or_else(|e| panic!("{}: {e}", case.id(Op::Open)));
+        pairs::record_roundtrip(case).unwrap_or_else(|e| panic!("{}: {e}", case.id(Op::Open)));
     }
     assert_eq!(
         cases[0].id(Op::Seal),
@@ -231,11 +231,11 @@ fn every_record_bench_negotiates_its_suite_and_round_trips() {
 /// Several writes sealed back to back open in order, byte for byte, as the open bench needs.
 #[test]
 fn batched_records_open_in_order() {
-    let case = pair::record_cases()
+    let case = pairs::record_cases()
         .into_iter()
         .find(|c| c.size == 1024 * 1024)
         .unwrap();
-    let p = pair::Pair::new(&case.spec().unwrap()).unwrap();
+    let p = pairs::Pair::new(&case.spec().unwrap()).unwrap();
     let mut c = case.connect(&p).unwrap();
     let payload: Vec<u8> = (0..case.size).map(|i| (i % 251) as u8).collect();
     let mut records = Vec::new();

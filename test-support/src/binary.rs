@@ -1,17 +1,15 @@
-//! Support for the binary-level tests: the `tlsbench` binary as a child process (killed and
-//! reaped on drop, run to the end with a bound through `process`, which is
-//! `loadgen/tests/support/process.rs`), a server child whose stdout lines are waited on instead
-//! of sleeping, temp directories, a verifying client, and Prometheus scraping of `--admin`.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! Support for the root package's binary-level tests: the `tlsbench` binary as a child
+//! process (killed and reaped on drop, run to the end with a bound through [`process`]), a
+//! server child whose stdout lines are waited on instead of sleeping, temp directories, a
+//! verifying client, Prometheus scraping of `--admin`, and the run directory and results of
+//! `tlsbench run`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::CertificateDer;
@@ -19,11 +17,24 @@ use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use server::cli::ServerArgs;
 
-#[path = "../../loadgen/tests/support/process.rs"]
-pub mod process;
-pub use process::{ChildGuard, Ran, spawn_guarded};
+pub use crate::process::{self, ChildGuard, Ran, spawn_guarded};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_tlsbench");
+/// The `tlsbench` binary under test. Cargo builds it for the root package's integration tests
+/// and names it in `CARGO_BIN_EXE_tlsbench` when it runs them; this crate is compiled apart
+/// from them, so it reads the variable at run time.
+///
+/// # Panics
+///
+/// When the variable is not set (the test binary was not started by `cargo test`).
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| match std::env::var_os("CARGO_BIN_EXE_tlsbench") {
+        Some(path) => PathBuf::from(path),
+        None => panic!(
+            "CARGO_BIN_EXE_tlsbench is not set: run the root package's tests with cargo test"
+        ),
+    })
+}
 /// A command that should exit by itself must do so within this.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The hello page's length.
@@ -32,18 +43,12 @@ pub const HELLO_LEN: usize = 228;
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
+    /// Makes the directory (see [`crate::temp_dir`]).
     pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "tlsbench-cli-test-{tag}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        TempDir(crate::temp_dir(tag))
     }
 
+    /// The directory.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -74,6 +79,7 @@ pub fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, Receive
     (buf, done)
 }
 
+/// What [`drain`] has read so far, as (lossy) text.
 pub fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
     String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
 }
@@ -87,27 +93,34 @@ pub fn tlsbench(args: &[&str]) -> Ran {
 /// Runs the binary with `args` to completion; kills it and fails if it runs longer than
 /// `limit`.
 pub fn tlsbench_within(args: &[&str], limit: Duration) -> Ran {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(args);
     process::run_bounded(cmd, limit)
 }
 
+/// A path as a command-line argument (test paths are UTF-8).
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
 /// A `tlsbench server` child with its stdout read line by line on a thread.
 pub struct ServerProc {
+    /// The child, killed and reaped on drop.
     pub guard: ChildGuard,
+    /// Stdout lines as the reader thread reads them.
     pub lines: Receiver<String>,
+    /// The stdout lines received so far.
     pub stdout: Vec<String>,
+    /// Stderr, read to the end on a thread.
     pub stderr: Arc<Mutex<Vec<u8>>>,
+    /// Disconnects once stderr has been read to its end.
     pub stderr_done: Receiver<()>,
 }
 
 impl ServerProc {
+    /// Starts `tlsbench server` with `args`.
     pub fn start(args: &[&str]) -> ServerProc {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.arg("server").args(args);
         ServerProc::spawn(cmd)
     }
@@ -199,11 +212,13 @@ impl ServerProc {
         status
     }
 
+    /// The stdout lines received so far, one string.
     pub fn stdout_text(&self) -> String {
         self.stdout.join("\n")
     }
 }
 
+/// A verifying rustls client trusting `ca`, with rustls's default versions and resumption.
 pub fn client_config(ca: &Path) -> Arc<ClientConfig> {
     client_config_for(ca, rustls::DEFAULT_VERSIONS)
 }
@@ -324,7 +339,7 @@ pub fn server_args(dir: &Path) -> ServerArgs {
 /// `tlsbench server ARGS` as a command, for callers that wrap it (prlimit) or set its
 /// environment.
 pub fn server_command(args: &ServerArgs) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.arg("server").args(args.to_args());
     cmd
 }
@@ -361,4 +376,27 @@ pub fn server_args_with(dir: &Path, extra: &[&str]) -> ServerArgs {
 /// it is listening.
 pub fn server_in(dir: &Path, extra: &[&str]) -> (ServerProc, SocketAddr, SocketAddr) {
     server_with(dir, &server_args_with(dir, extra))
+}
+
+/// Writes `toml` as the scenario file `name` in `dir`, for `tlsbench run --scenarios`.
+pub fn write_matrix(dir: &Path, name: &str, toml: &str) -> PathBuf {
+    let matrix = dir.join(name);
+    std::fs::write(&matrix, toml).unwrap();
+    matrix
+}
+
+/// The directory one `tlsbench run --out <out>` made under `out` (the first entry: each test
+/// gives every run its own `out`).
+pub fn run_dir(out: &Path) -> PathBuf {
+    std::fs::read_dir(out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+/// `results.json` of a run directory, parsed.
+pub fn results_json(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap()).unwrap()
 }

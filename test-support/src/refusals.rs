@@ -3,10 +3,7 @@
 //! a tlsbench server on 127.0.0.1:0 with the CA file and host a client should use, what the
 //! load generator's refusal must say and what curl must exit with, and curl run on a case
 //! (bounded). Shared by the library-level `loadgen/tests/cert_refusals.rs` and the binary-level
-//! `tests/load_faults.rs`, so both check the same cases; each has `support/process.rs` in scope
-//! as `crate::process`.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! `tests/load_faults.rs`, so both check the same cases.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -14,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use crate::process::{self, Ran};
+use crate::temp_dir;
 use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -147,21 +145,12 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// A fresh, unique temp directory.
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("tlsbench-refusal-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// A case's server, running, and the CA file its client trusts.
 pub struct Running {
     server: Option<Server>,
+    /// Where the server listens.
     pub addr: SocketAddr,
+    /// The CA file its client trusts (the case's, which may be the wrong one).
     pub ca_file: PathBuf,
     dir: PathBuf,
 }
@@ -216,7 +205,7 @@ impl Drop for Running {
 }
 
 /// `curl --cacert CA --resolve HOST:PORT:127.0.0.1 https://HOST:PORT/`, bounded: a curl that
-/// is still running after [`CURL_LIMIT`] is killed and the test fails.
+/// is still running after `CURL_LIMIT` is killed and the test fails.
 pub fn curl(host: &str, addr: SocketAddr, ca_file: &Path) -> Ran {
     let url = format!("https://{host}:{}/", addr.port());
     let resolve = format!("{host}:{}:{}", addr.port(), addr.ip());

@@ -1,7 +1,6 @@
-//! Test support: an in-process tlsbench server on 127.0.0.1:0 with a generated chain, and
-//! load options aimed at it with verification on (the CA written to a temp file).
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! Test support: an in-process tlsbench server on 127.0.0.1:0 with a generated chain as the
+//! load generator's target, and load options aimed at it with verification on (the CA written
+//! to a temp file).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -14,25 +13,22 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use server::{Resumption, Server, Settings, TlsOptions};
 
-/// A fresh, unique temp directory.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("tlsbench-lg-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+pub use crate::temp_dir;
 
 /// A running server plus the files a client needs to trust it.
 pub struct TestServer {
+    /// The server; `None` once stopped.
     pub server: Option<Server>,
+    /// The chain it serves.
     pub chain: GeneratedChain,
+    /// The chain's CA, written for `--cacert`.
     pub ca_file: PathBuf,
+    /// The temp directory holding the CA file.
     pub dir: PathBuf,
 }
 
 impl TestServer {
+    /// A server with `workers` workers and `resumption`, on a fresh ECDSA P-256 chain.
     pub fn start(resumption: Resumption, workers: usize) -> TestServer {
         Self::start_with(
             resumption,
@@ -42,6 +38,7 @@ impl TestServer {
         )
     }
 
+    /// A server with `workers` workers, `resumption` and `settings`, serving `chain`.
     pub fn start_with(
         resumption: Resumption,
         workers: usize,
@@ -86,6 +83,7 @@ impl TestServer {
         }
     }
 
+    /// The TLS port (the first worker's listener).
     pub fn port(&self) -> u16 {
         self.server.as_ref().unwrap().local_addrs()[0].port()
     }
@@ -96,6 +94,7 @@ impl TestServer {
         format!("http://127.0.0.1:{port}{path}")
     }
 
+    /// The HTTPS URL of `path`, named bank32.com (resolve it to 127.0.0.1).
     pub fn url(&self, path: &str) -> String {
         format!("https://bank32.com:{}{path}", self.port())
     }
@@ -114,6 +113,7 @@ impl TestServer {
         opts
     }
 
+    /// Stops the server and returns its final counters.
     pub fn stop(&mut self) -> server::Snapshot {
         self.server.take().unwrap().stop().unwrap()
     }

@@ -1,10 +1,8 @@
 //! Test support: a child process (curl, openssl, the `tlsbench` binary) killed and reaped on
 //! drop, its stdout and stderr read to the end on threads, its exit waited for with a bound
 //! (past it the child is killed and the test fails), never slept on for readiness. Written
-//! once for the loadgen tests (`support/refusals.rs`, `nginx_harness.rs`) and the root
-//! package's tests, which include it with `#[path]` from `tests/support/mod.rs`.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! once for the loadgen tests ([`crate::refusals`], `nginx_harness.rs`) and the root package's
+//! tests ([`crate::binary`]).
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -15,14 +13,17 @@ use std::time::{Duration, Instant};
 pub struct ChildGuard(pub Option<Child>);
 
 impl ChildGuard {
+    /// The child, not yet reaped.
     pub fn child(&mut self) -> &mut Child {
         self.0.as_mut().unwrap()
     }
 
+    /// The child's process ID.
     pub fn pid(&self) -> libc::pid_t {
         libc::pid_t::try_from(self.0.as_ref().unwrap().id()).unwrap()
     }
 
+    /// Sends `sig` to the child.
     pub fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet (the
         // guard still holds it), so the pid cannot have been reused.
@@ -68,14 +69,18 @@ pub fn spawn_guarded(cmd: &mut Command, stdin: Stdio) -> ChildGuard {
 /// What a finished child did.
 #[derive(Debug)]
 pub struct Ran {
+    /// How it exited.
     pub status: ExitStatus,
+    /// All it wrote to stdout.
     pub stdout: String,
+    /// All it wrote to stderr.
     pub stderr: String,
     /// From spawn to exit.
     pub wall: Duration,
 }
 
 impl Ran {
+    /// Status, wall time, stdout and stderr, for a failed assertion's message.
     pub fn describe(&self) -> String {
         format!(
             "status {:?} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",

@@ -5,8 +5,6 @@
 //! flags exactly as the binary builds them. Shared by `loadgen/tests/faults.rs` and the
 //! binary-level `tests/load_faults.rs`.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -132,6 +130,7 @@ pub struct Tarpit {
 }
 
 impl Tarpit {
+    /// Listens on 127.0.0.1:0 and accepts on a thread until dropped.
     pub fn start() -> Tarpit {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -161,6 +160,7 @@ impl Tarpit {
         }
     }
 
+    /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -212,6 +212,7 @@ pub struct Truncating {
 }
 
 impl Truncating {
+    /// Serves `chain` on 127.0.0.1:0, cutting every response as `how` says.
     pub fn start(chain: &GeneratedChain, how: Cut) -> Truncating {
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(chain.chain_pem().as_bytes())
@@ -251,6 +252,7 @@ impl Truncating {
         }
     }
 
+    /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -1,8 +1,7 @@
-//! Test support: generated chains (once per test binary), a server on loopback port 0, a
-//! blocking rustls client that verifies the chain and the name bank32.com, and the check that a
-//! server survived what a test threw at it (a verified GET / still gets the hello page).
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! Test support for the server's tests: generated chains (once per test binary), a server on
+//! loopback port 0, a blocking rustls client that verifies the chain and the name bank32.com,
+//! and the check that a server survived what a test threw at it (a verified GET / still gets
+//! the hello page).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -19,6 +18,8 @@ use rustls::version::TLS13;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
 use server::{Server, Settings, TlsOptions};
 
+pub use crate::temp_dir;
+
 /// The generated chain of `kt`, made once per test binary.
 pub fn chain(kt: KeyType) -> GeneratedChain {
     static CHAINS: OnceLock<Mutex<HashMap<KeyType, GeneratedChain>>> = OnceLock::new();
@@ -29,6 +30,7 @@ pub fn chain(kt: KeyType) -> GeneratedChain {
         .clone()
 }
 
+/// The certificates of a PEM text.
 pub fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     CertificateDer::pem_slice_iter(pem.as_bytes())
@@ -36,6 +38,7 @@ pub fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
         .unwrap()
 }
 
+/// The private key of a PEM text.
 pub fn pem_key(pem: &str) -> PrivateKeyDer<'static> {
     use rustls::pki_types::pem::PemObject;
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()
@@ -46,16 +49,6 @@ pub fn chain_files(kt: KeyType) -> (PathBuf, certs::CertPaths) {
     let dir = temp_dir("certs");
     let p = certs::write(&dir, &chain(kt)).unwrap();
     (dir, p)
-}
-
-/// A fresh, unique directory under the system temp dir.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("tlsbench-test-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A server with `workers` workers, each on its own 127.0.0.1 port.
@@ -94,6 +87,7 @@ pub fn start_default() -> Server {
 /// How the test client resumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientResume {
+    /// No resumption.
     Off,
     /// TLS 1.3 tickets, TLS 1.2 session IDs and tickets (rustls's default).
     Default,
@@ -135,6 +129,7 @@ pub fn client_no_resume(
     client_config(KeyType::EcdsaP256, versions, ClientResume::Off)
 }
 
+/// A blocking TLS client stream.
 pub type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// Connects and completes the handshake to `addr`, verifying the name bank32.com.
@@ -153,6 +148,7 @@ pub fn connect(addr: SocketAddr, cfg: &Arc<ClientConfig>) -> Tls {
     tls
 }
 
+/// How the handshake of `tls` went (full or resumed).
 pub fn kind(tls: &Tls) -> HandshakeKind {
     tls.conn.handshake_kind().unwrap()
 }
@@ -183,6 +179,7 @@ pub fn read_head(tls: &mut Tls) -> String {
     String::from_utf8(head).unwrap()
 }
 
+/// The value of header `name` (case-insensitive) in a response head.
 pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| {
         let (n, v) = l.split_once(':')?;
@@ -190,6 +187,7 @@ pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// The status code of a response head.
 pub fn status(head: &str) -> u16 {
     head.split(' ').nth(1).unwrap().parse().unwrap()
 }
@@ -258,6 +256,7 @@ pub fn wait_for(
     }
 }
 
+/// A path as a command-line argument (test paths are UTF-8).
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
