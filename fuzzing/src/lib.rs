@@ -16,17 +16,19 @@
 //!   on plaintext behind a real handshake; the input format is on [`connection()`].
 //! - `responses`: the model of the responses a connection owes, from the request bytes alone,
 //!   and the check of what the client received against it.
-//! - [`seeds`](mod@seeds): meaningful starting inputs for both targets, written into
+//! - [`client`](mod@client): the `client` target, the load generator's response parser and
+//!   one `loadgen::conn::ClientConn` behind a real in-memory handshake, fed arbitrary bytes as
+//!   the server's plaintext; the input format is on [`client()`].
+//! - [`seeds`](mod@seeds): meaningful starting inputs for every target, written into
 //!   `fuzz/corpus/`.
-//!
-//! Client-side harnesses (the load generator's connection) belong here too, one module per
-//! target, next to these.
 
+pub mod client;
 pub mod connection;
 pub mod http_head;
 mod responses;
 pub mod seeds;
 
+pub use client::client;
 pub use connection::{
     CAP_SHIFT, CHUNK_CAPS, END_CLOSE_NOTIFY, END_EOF, END_NONE, END_SHIFT, END_SHUTDOWN,
     FLAG_PLAINTEXT, FLAG_SHORT_READS, FLAG_TLS12, connection,
@@ -38,6 +40,8 @@ pub use seeds::{Seed, connection_input, seeds};
 pub const HTTP_HEAD: &str = "http_head";
 /// Name of the connection target (its directory under `fuzz/corpus/`).
 pub const CONNECTION: &str = "connection";
+/// Name of the client target (its directory under `fuzz/corpus/`).
+pub const CLIENT: &str = "client";
 
 /// A fixed Date header value: the output must not depend on the clock.
 const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";

@@ -235,5 +235,6 @@ pub fn seeds() -> Vec<Seed> {
         0,
         b"\x80\x2e\x01\x00\x02\x00\x15\x00\x00\x00\x10\x07\x00\xc0\x05\x00\x80\x03\x00\x80",
     ));
+    out.extend(crate::client::seeds());
     out
 }

@@ -8,7 +8,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use fuzzing::{CONNECTION, HTTP_HEAD};
+use fuzzing::{CLIENT, CONNECTION, HTTP_HEAD};
 
 fn fuzz_dir() -> PathBuf {
     let fuzzing = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -75,11 +75,22 @@ fn connection_corpus_and_regressions_pass() {
 }
 
 #[test]
+fn client_corpus_and_regressions_pass() {
+    let seeds = inputs("corpus", CLIENT).len();
+    assert!(
+        seeds >= 8,
+        "fuzz/corpus/{CLIENT}/ holds {seeds} inputs: the committed corpus is the point"
+    );
+    replay(CLIENT, fuzzing::client);
+}
+
+#[test]
 fn seeds_pass() {
     for seed in fuzzing::seeds() {
         match seed.target {
             HTTP_HEAD => fuzzing::http_head(&seed.data),
             CONNECTION => fuzzing::connection(&seed.data),
+            CLIENT => fuzzing::client(&seed.data),
             other => panic!("seed {} for unknown target {other}", seed.name),
         }
     }

@@ -21,7 +21,7 @@ use crate::stats::{self, FailureKind, HandshakeClass, Measured};
 use crate::tlsconf::WorkerTls;
 
 /// A byte stream a client connection can run on.
-pub(crate) trait Transport: Read + Write {
+pub trait Transport: Read + Write {
     /// Whether a non-blocking connect has completed (`Ok(false)`: still in progress); an
     /// error is the connect's failure. Once connected, the stream is made ready for
     /// requests (TCP_NODELAY: a request head must not wait for an ACK).
@@ -45,7 +45,7 @@ impl Transport for mio::net::TcpStream {
 }
 
 /// How a connection's session starts: a rustls client, or plain.
-pub(crate) trait ClientSession: Session + Sized {
+pub trait ClientSession: Session + Sized {
     /// A session for `plan`'s server with the worker's TLS configuration.
     fn open(plan: &Plan, tls: &WorkerTls) -> Result<Self, Fail>;
 }
@@ -76,7 +76,7 @@ enum Phase {
 
 /// What one drive of the connection came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Still working.
     Pending,
     /// The operation finished at this instant; keep the connection for another (keep-alive).
@@ -89,11 +89,11 @@ pub(crate) enum Outcome {
 
 /// An operation failed: why, and for a refused certificate the message that names it.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Fail(pub FailureKind, pub Option<String>);
+pub struct Fail(pub FailureKind, pub Option<String>);
 
 /// One operation's identity on its connection.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Op {
+pub struct Op {
     /// When it should have started (its open-loop schedule slot; else when it started).
     pub intended: Instant,
     /// When it started.
@@ -103,7 +103,7 @@ pub(crate) struct Op {
 }
 
 /// One client connection over TLS (`ClientConn<ClientConnection>`) or plain TCP.
-pub(crate) struct ClientConn<S> {
+pub struct ClientConn<S> {
     tls: S,
     phase: Phase,
     /// The operation in flight, or the last one while idle.

@@ -13,8 +13,9 @@
 //! - [`verify`]: chain and hostname verification, cached per exact chain and name;
 //!   `--insecure`; failure messages that name what was expected and what was presented.
 //! - [`response`]: sans-I/O HTTP/1.1 response reading.
-//! - `plan`: what every worker does, read once from the options.
-//! - `conn`: one client connection's sans-I/O state machine over a byte transport.
+//! - [`plan`]: what every worker does, read once from the options.
+//! - [`conn`]: one client connection's sans-I/O state machine over a byte transport (public,
+//!   as the server's `Conn` is, so the `fuzzing` crate's client harness drives it).
 //! - `worker`: one thread's event loop driving its connections: slots in a free list,
 //!   deadlines and retry backoffs in a timer heap, operations started back to back or when
 //!   `schedule` says.
@@ -22,18 +23,14 @@
 //!   that never started.
 //! - [`stats`]: histograms and counters, merged once at the end.
 //! - [`report`]: the human summary, the JSON document, histogram encoding.
-//! - `fuzzing` (hidden): the client's fuzzing harness, shared by `fuzz/` and
-//!   `tests/fuzz_corpus.rs`; harness code, not the generator's.
 //!
 //! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
 
 pub mod cli;
-mod conn;
+pub mod conn;
 pub mod exit;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod oneshot;
-mod plan;
+pub mod plan;
 pub mod report;
 pub mod response;
 pub mod schedule;

@@ -8,27 +8,38 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 
 /// What every worker does, shared read-only.
-pub(crate) struct Plan {
+pub struct Plan {
+    /// The address dialled.
     pub addr: SocketAddr,
     /// Plain HTTP (an `http://` target): no TLS, no handshake.
     pub plain: bool,
+    /// The name sent as SNI and verified in the certificate.
     pub server_name: ServerName<'static>,
     /// The request head for a request that keeps the connection open.
     pub request: Vec<u8>,
     /// The same with `Connection: close`, for the last request on a connection.
     pub request_close: Vec<u8>,
+    /// The method is HEAD: responses carry no body whatever their framing says.
     pub head_request: bool,
     /// Request body bytes (`--upload`).
     pub upload: u64,
+    /// A new connection per request (`--new-conn`): the handshake is the operation.
     pub new_conn: bool,
+    /// Requests before a keep-alive connection is closed and replaced (None: never).
     pub requests_per_conn: Option<u64>,
+    /// The share of new connections that offer a saved session.
     pub resume_ratio: f64,
+    /// Deadline of each operation (connect, handshake, response).
     pub timeout: Duration,
+    /// Time before the measured window opens.
     pub warmup: Duration,
+    /// Length of the measured window (None: until the request count `-n` is reached).
     pub duration: Option<Duration>,
+    /// Verification is off (`--insecure`).
     pub insecure: bool,
     /// Where trusted roots came from, for error messages.
     pub trust: crate::verify::Trust,
+    /// How often progress is reported.
     pub report_interval: Duration,
 }
 

@@ -1,7 +1,6 @@
-//! Fuzzing harness code for the client side, not part of the load generator: the cargo-fuzz
-//! target `fuzz/fuzz_targets/client.rs` and the stable replay test `tests/fuzz_corpus.rs` both
-//! call [`client`], so a corpus file or a crash reproduces the same way in both. It lives here
-//! only until the merger moves it into the `fuzzing` crate with the server's harnesses.
+//! The `client` target: the load generator's side. The cargo-fuzz target
+//! `fuzz/fuzz_targets/client.rs` and the stable replay test `fuzzing/tests/fuzz_corpus.rs` both
+//! call [`client`], so a corpus file or a crash reproduces the same way in both.
 //!
 //! [`client`] checks two things on each input: the response parser ([`ResponseReader`]) on the
 //! payload, whole and split at input-chosen points, against what it promises; and one
@@ -24,16 +23,15 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::NoServerSessionStorage;
 use rustls::{ClientConnection, RootCertStore, ServerConfig, ServerConnection};
 
-use crate::conn::{ClientConn, ClientSession, Fail, Op, Outcome, Transport};
-use crate::plan::Plan;
-use crate::response::{Response, ResponseError, ResponseReader};
-use crate::stats::{FailureKind, Measured};
-use crate::tlsconf::{self, WorkerTls};
-use crate::verify::Trust;
-use crate::{LoadOptions, Target};
+use loadgen::conn::{ClientConn, ClientSession, Fail, Op, Outcome, Transport};
+use loadgen::plan::Plan;
+use loadgen::response::{Response, ResponseError, ResponseReader};
+use loadgen::stats::{FailureKind, Measured};
+use loadgen::tlsconf::{self, WorkerTls};
+use loadgen::verify::Trust;
+use loadgen::{LoadOptions, Target};
 
-/// Name of the client target (its directory under `fuzz/corpus/`).
-pub const CLIENT: &str = "client";
+use crate::seeds::Seed;
 
 /// Input byte 0, bit 0: the request is `HEAD` (the response has no body whatever it says).
 pub const FLAG_HEAD: u8 = 1;
@@ -435,24 +433,14 @@ fn check_outcome(outcome: Result<Outcome, Fail>, end: u8, expected: &Parsed, m: 
     }
 }
 
-/// One seed input: the target it is for, a file name and the bytes.
-pub struct Seed {
-    /// The target (its directory under `fuzz/corpus/`).
-    pub target: &'static str,
-    /// The file name, without the `seed-` prefix.
-    pub name: &'static str,
-    /// The input.
-    pub data: Vec<u8>,
-}
-
 /// The seed inputs of the client target: the shapes of response the generator must read, each
 /// with the flags that send it in pieces and end it in different ways.
 pub fn seeds() -> Vec<Seed> {
     let piece = |i: u8| i << PIECE_SHIFT;
     let end = |e: u8| e << END_SHIFT;
     let seed = |name: &'static str, flags: u8, payload: &[u8]| Seed {
-        target: CLIENT,
-        name,
+        target: crate::CLIENT,
+        name: name.to_owned(),
         data: [&[flags][..], payload].concat(),
     };
     vec![
@@ -538,7 +526,7 @@ mod tests {
         let mut m = Measured::default();
         m.counters.requests = requests;
         m.counters.body_bytes_in = body;
-        crate::stats::record(&mut m.ttfb, std::time::Duration::from_micros(5));
+        loadgen::stats::record(&mut m.ttfb, std::time::Duration::from_micros(5));
         m
     }
 
