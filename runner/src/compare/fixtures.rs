@@ -68,5 +68,8 @@ pub(super) fn args(old: PathBuf, new: PathBuf, metric: Metric) -> CompareArgs {
         metric,
         markdown: false,
         allow: Allow::default(),
+        side_by_side: false,
+        show: super::Column::ALL.to_vec(),
+        chart: None,
     }
 }
