@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the results document; bump on incompatible changes. Fields added since 1
-/// (`Row::per_repeat`, `Row::latency_merged_us`) are optional on reading, so files of either
-/// age read the same way.
+/// (`Row::per_repeat`, `Row::latency_merged_us`, `Row::cert`, `Row::presented_cert`,
+/// `RunResults::skipped`, `RunResults::server_software`) are optional on reading, so files of
+/// either age read the same way.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What a row measures, which decides its rate unit and what "per operation" means.

@@ -90,6 +90,50 @@ fn a_server_without_the_rows_group_skips_it_naming_the_group() {
 }
 
 #[test]
+fn a_missing_suite_or_version_or_a_group_the_server_prefers_is_named() {
+    let aes256 = common::tls::parse_suites(&["TLS_AES_256_GCM_SHA384".into()]).unwrap();
+    let srv = server(
+        TlsOptions {
+            suites: aes256,
+            ..TlsOptions::default()
+        },
+        Settings::default(),
+    );
+    let why = skip_reason(&standard("download tls1.3 aes-128-gcm"), &srv);
+    assert_eq!(
+        why,
+        "the server accepts none of the suites TLS_AES_128_GCM_SHA256 (it chose \
+         TLS_AES_256_GCM_SHA384 when offered all)"
+    );
+
+    let srv = server(
+        TlsOptions {
+            versions: vec![Version::Tls13],
+            ..TlsOptions::default()
+        },
+        Settings::default(),
+    );
+    let why = skip_reason(&standard("full tls1.2 x25519 ecdsa-p256"), &srv);
+    assert_eq!(
+        why,
+        "the server does not speak TLS 1.2 (it chose TLS 1.3 when offered 1.2 and 1.3)"
+    );
+
+    // The TLS 1.2 ECDSA row offers secp256r1 after X25519; a server with only the curve
+    // picks it, which is not the row's exchange.
+    let p256 = common::tls::parse_groups(&["secp256r1".into()]).unwrap();
+    let srv = server(
+        TlsOptions {
+            groups: p256,
+            ..TlsOptions::default()
+        },
+        Settings::default(),
+    );
+    let why = skip_reason(&standard("full tls1.2 x25519 ecdsa-p256"), &srv);
+    assert_eq!(why, "the server chose the group secp256r1, not X25519");
+}
+
+#[test]
 fn a_server_without_resumption_skips_resumed_rows() {
     let srv = server(
         TlsOptions {
@@ -124,11 +168,18 @@ fn a_route_the_server_refuses_skips_the_row_with_the_status() {
     let srv = server(TlsOptions::default(), settings);
     let s = scenario("kind = \"throughput\"\ntls = \"1.3\"\ndownload = 1048576\nconnections = 1\n");
     assert_eq!(skip_reason(&s, &srv), "GET /bytes/1048576: 400");
-    let s = scenario("kind = \"throughput\"\ntls = \"1.3\"\ndownload = 1000\nconnections = 1\n");
-    assert!(matches!(
-        probe(&s, &options(&s, srv.port(), &srv.ca_file)).unwrap(),
-        Probe::Honoured { .. }
-    ));
+    for body in ["download = 1000", "upload = 1048576"] {
+        let s = scenario(&format!(
+            "kind = \"throughput\"\ntls = \"1.3\"\n{body}\nconnections = 1\n"
+        ));
+        assert!(
+            matches!(
+                probe(&s, &options(&s, srv.port(), &srv.ca_file)).unwrap(),
+                Probe::Honoured { .. }
+            ),
+            "{body}"
+        );
+    }
 }
 
 #[test]
@@ -202,6 +253,41 @@ fn against_nginx_the_tls12_ecdsa_row_completes_with_the_certificates_curve_offer
         ),
         honoured => panic!("OpenSSL serves P-256 only when the curve is offered: {honoured:?}"),
     }
+
+    // What this nginx (OpenSSL 3.0, no /bytes or /sink) cannot honour is skipped, each
+    // with what it lacks.
+    let skip = |name: &str| match probe(
+        &standard(name),
+        &options(&standard(name), nginx.port(), &paths.ca),
+    )
+    .unwrap()
+    {
+        Probe::Skip(why) => why,
+        honoured => panic!("'{name}' against nginx: {honoured:?}"),
+    };
+    let why = skip("download tls1.3 aes-128-gcm");
+    assert_eq!(why, "GET /bytes/1048576: 404");
+    let why = skip("upload tls1.3 aes-128-gcm");
+    assert!(why.starts_with("POST /sink: 4"), "{why}");
+    if !openssl_has_mlkem() {
+        let why = skip("full tls1.3 x25519mlkem768 ecdsa-p256");
+        assert!(
+            why.starts_with("the server offers none of the groups X25519MLKEM768"),
+            "{why}"
+        );
+    }
     drop(nginx);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the installed OpenSSL (which nginx links) offers ML-KEM (3.5 and later).
+fn openssl_has_mlkem() -> bool {
+    let out = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .expect("openssl version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().nth(1).unwrap_or("0");
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (3, 5)
 }
