@@ -84,6 +84,9 @@ pub struct Line {
     pub cells: Vec<Cell>,
     /// Why the ratios are missing for the whole row (kinds differ); empty otherwise.
     pub note: String,
+    /// What differs between the two rows without stopping the ratios: the certificates the
+    /// servers presented; empty otherwise.
+    pub caveat: String,
 }
 
 /// Two runs side by side.
@@ -153,9 +156,16 @@ pub fn side_by_side(a: &RunResults, b: &RunResults, columns: &[Column]) -> SideB
                 }
             })
             .collect();
+        let caveat = match (&ra.presented_cert, &rb.presented_cert) {
+            (Some(x), Some(y)) if x != y => {
+                format!("the servers presented other certificates: A {x}, B {y}")
+            }
+            _ => String::new(),
+        };
         lines.push(Line {
             name: ra.name.clone(),
             cells,
+            caveat,
             note: if same_kind {
                 String::new()
             } else {
@@ -202,10 +212,14 @@ fn grid(s: &SideBySide) -> (Vec<String>, Vec<Vec<String>>) {
         .lines
         .iter()
         .map(|l| {
-            let mut cells = vec![if l.note.is_empty() {
+            let notes: Vec<&str> = [l.note.as_str(), l.caveat.as_str()]
+                .into_iter()
+                .filter(|n| !n.is_empty())
+                .collect();
+            let mut cells = vec![if notes.is_empty() {
                 l.name.clone()
             } else {
-                format!("{} ({})", l.name, l.note)
+                format!("{} ({})", l.name, notes.join("; "))
             }];
             for c in &l.cells {
                 cells.extend([value_text(&c.a), value_text(&c.b), ratio_text(c)]);
@@ -370,10 +384,27 @@ mod tests {
     }
 
     #[test]
-    fn rows_of_different_kinds_get_no_ratio() {
+    fn rows_of_different_kinds_get_no_ratio_and_other_certificates_a_caveat() {
         let (a, mut b) = pair();
         b.rows[1].kind = RowKind::Requests;
+        b.rows[0].presented_cert = Some("ecdsa-p256".into());
+        let mut a = a;
+        a.rows[0].presented_cert = Some("rsa2048".into());
         let s = side_by_side(&a, &b, &[Column::Rate]);
+        assert_eq!(
+            s.lines[0].caveat,
+            "the servers presented other certificates: A rsa2048, B ecdsa-p256"
+        );
+        assert!(
+            s.lines[0].cells[0].ratio.is_some(),
+            "a caveat keeps the ratio"
+        );
+        assert!(
+            render_text(&s).contains("full-p256 (the servers presented other certificates"),
+            "{}",
+            render_text(&s)
+        );
+        assert_eq!(s.lines[1].caveat, "");
         assert_eq!(s.lines[1].cells[0].ratio, None);
         assert_eq!(
             s.lines[1].note,
