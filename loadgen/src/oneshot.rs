@@ -337,6 +337,9 @@ pub enum ExchangeError {
     /// The handshake failed (an alert, a refused certificate, a closed connection).
     #[error("handshake failed: {0}")]
     Handshake(std::io::Error),
+    /// The leaf certificate the server presented could not be read.
+    #[error("{0}")]
+    Leaf(String),
     /// rustls finished the handshake without naming what it negotiated.
     #[error("the handshake ended without a negotiated {0}")]
     Unnegotiated(&'static str),
@@ -383,9 +386,7 @@ pub fn exchange(
         .handshake_kind()
         .ok_or(ExchangeError::Unnegotiated("handshake kind"))?;
     let leaf = match tls.conn.peer_certificates().and_then(|c| c.first()) {
-        Some(der) => Some(PresentedKey::of_leaf(der).map_err(|why| {
-            ExchangeError::Handshake(std::io::Error::new(std::io::ErrorKind::InvalidData, why))
-        })?),
+        Some(der) => Some(PresentedKey::of_leaf(der).map_err(ExchangeError::Leaf)?),
         None => None,
     };
     let group = tls.conn.negotiated_key_exchange_group();

@@ -77,7 +77,14 @@ pub fn probe(s: &Scenario, opts: &LoadOptions) -> Result<Probe, RunError> {
         Err(ExchangeError::Handshake(e)) => {
             return Ok(Probe::Skip(diagnose(s, &p, roots.as_ref(), &e)));
         }
-        Err(e) => return Ok(Probe::Skip(format!("{}: {e}", request_line(&p)))),
+        Err(
+            e @ (ExchangeError::Leaf(_)
+            | ExchangeError::Unnegotiated(_)
+            | ExchangeError::Version(_)),
+        ) => return Ok(Probe::Skip(e.to_string())),
+        Err(
+            e @ (ExchangeError::Io { .. } | ExchangeError::Response(_) | ExchangeError::Timeout(_)),
+        ) => return Ok(Probe::Skip(format!("{}: {e}", request_line(&p)))),
     };
     if let Some(why) = unfit(s, &p, &first) {
         return Ok(Probe::Skip(why));
