@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Main's test-support crate holds this as `test_support::binary` (same names).
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Main's test-support crate holds these as `test_support::{nginx, load_target}`; included by
+// path until this branch meets it (the only lines to change, with a dev-dependency).
 #[path = "../../loadgen/tests/support/nginx.rs"]
 mod nginx;
 #[path = "../../loadgen/tests/support/server.rs"]
@@ -220,7 +222,8 @@ fn a_foreign_servers_row_is_skipped_but_our_own_failing_its_row_is_an_error() {
 
 #[test]
 fn against_nginx_the_tls12_ecdsa_row_completes_with_the_certificates_curve_offered() {
-    let dir = server_support::temp_dir("probe-nginx");
+    let dir = std::env::temp_dir().join(format!("tlsbench-probe-nginx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let chain = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
     let paths = certs::write(&dir, &chain).unwrap();
     let nginx = nginx::Nginx::start(&paths.chain, &paths.key, &nginx::NginxOptions::default());
