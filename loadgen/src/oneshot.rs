@@ -1,13 +1,16 @@
 //! `tlsbench load URL -n 1 -v`: a TLS client that shows one connection step by step: each
 //! certificate of the chain with subject, issuer and validity, the verdict on chain and name,
 //! the negotiated version, suite and group, the handshake's kind (full or resumed, with or
-//! without a HelloRetryRequest), then the response.
+//! without a HelloRetryRequest), then the response. Also [`exchange`], the same connection
+//! returned typed (what was negotiated, the leaf's key, the response) for `tlsbench run`'s
+//! probe of what a server supports.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::tls::Version;
 use rustls::{ClientConnection, StreamOwned};
 
 use crate::exit::Exit;
@@ -215,4 +218,251 @@ pub fn run(opts: &LoadOptions) -> Result<Exit, LoadError> {
     let _ = out.write_all(&response);
     let _ = writeln!(out);
     Ok(Exit::Ok)
+}
+
+/// The key of a certificate as a row labels it: type and size of the leaf's public key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PresentedKey {
+    /// RSA with a modulus of this many bits.
+    Rsa(usize),
+    /// ECDSA on a named curve.
+    Ecdsa(Curve),
+    /// Ed25519.
+    Ed25519,
+    /// Anything else, by the algorithm's OID (and curve OID, if any), so it is named, never
+    /// mistaken for a known type.
+    Other(String),
+}
+
+/// The curve of an ECDSA key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Curve {
+    /// NIST P-256 (secp256r1).
+    P256,
+    /// NIST P-384 (secp384r1).
+    P384,
+    /// Another curve, by OID.
+    Other(String),
+}
+
+impl PresentedKey {
+    /// The key type of the same name that tlsbench generates, if it is one.
+    pub fn key_type(&self) -> Option<common::certs::KeyType> {
+        use common::certs::KeyType;
+        match self {
+            PresentedKey::Rsa(2048) => Some(KeyType::Rsa2048),
+            PresentedKey::Rsa(3072) => Some(KeyType::Rsa3072),
+            PresentedKey::Rsa(4096) => Some(KeyType::Rsa4096),
+            PresentedKey::Ecdsa(Curve::P256) => Some(KeyType::EcdsaP256),
+            PresentedKey::Ecdsa(Curve::P384) => Some(KeyType::EcdsaP384),
+            PresentedKey::Ed25519 => Some(KeyType::Ed25519),
+            _ => None,
+        }
+    }
+
+    /// Reads the leaf's public key from its DER; an unparseable certificate is an error.
+    pub fn of_leaf(der: &[u8]) -> Result<PresentedKey, String> {
+        use x509_parser::oid_registry::{
+            OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
+            OID_SIG_ED25519,
+        };
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| format!("the leaf certificate does not parse: {e}"))?;
+        let spki = cert.public_key();
+        let alg = &spki.algorithm.algorithm;
+        if *alg == OID_PKCS1_RSAENCRYPTION {
+            let bits = spki
+                .parsed()
+                .map_err(|e| format!("the leaf's RSA key does not parse: {e}"))?
+                .key_size();
+            return Ok(PresentedKey::Rsa(bits));
+        }
+        if *alg == OID_SIG_ED25519 {
+            return Ok(PresentedKey::Ed25519);
+        }
+        if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok());
+            return Ok(PresentedKey::Ecdsa(match curve {
+                Some(c) if c == OID_EC_P256 => Curve::P256,
+                Some(c) if c == OID_NIST_EC_P384 => Curve::P384,
+                Some(c) => Curve::Other(c.to_id_string()),
+                None => Curve::Other("(no named curve)".into()),
+            }));
+        }
+        Ok(PresentedKey::Other(alg.to_id_string()))
+    }
+}
+
+impl std::fmt::Display for PresentedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PresentedKey::Rsa(bits) => write!(f, "rsa{bits}"),
+            PresentedKey::Ecdsa(Curve::P256) => f.write_str("ecdsa-p256"),
+            PresentedKey::Ecdsa(Curve::P384) => f.write_str("ecdsa-p384"),
+            PresentedKey::Ecdsa(Curve::Other(oid)) => write!(f, "ecdsa-{oid}"),
+            PresentedKey::Ed25519 => f.write_str("ed25519"),
+            PresentedKey::Other(oid) => write!(f, "key-{oid}"),
+        }
+    }
+}
+
+/// What one connection of [`exchange`] negotiated and got back.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// The protocol version.
+    pub version: Version,
+    /// The cipher suite.
+    pub suite: rustls::SupportedCipherSuite,
+    /// The key-exchange group (None: a resumed TLS 1.2 session, which exchanges no key).
+    pub group: Option<&'static dyn rustls::crypto::SupportedKxGroup>,
+    /// Full or resumed, with or without a HelloRetryRequest.
+    pub class: HandshakeClass,
+    /// The leaf certificate's key (None: the server presented no certificate, as when
+    /// resuming).
+    pub leaf: Option<PresentedKey>,
+    /// The response to the request of `opts`.
+    pub response: crate::response::Response,
+}
+
+/// Why [`exchange`] got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// No TCP connection, or the options were refused.
+    #[error(transparent)]
+    Connect(#[from] LoadError),
+    /// The handshake failed (an alert, a refused certificate, a closed connection).
+    #[error("handshake failed: {0}")]
+    Handshake(std::io::Error),
+    /// The leaf certificate the server presented could not be read.
+    #[error("{0}")]
+    Leaf(String),
+    /// rustls finished the handshake without naming what it negotiated.
+    #[error("the handshake ended without a negotiated {0}")]
+    Unnegotiated(&'static str),
+    /// The server negotiated a version tlsbench does not speak.
+    #[error("the server negotiated {0:?}")]
+    Version(rustls::ProtocolVersion),
+    /// Sending the request or reading the response failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What we were doing.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The response could not be read.
+    #[error("reading the response: {0}")]
+    Response(#[from] crate::response::ResponseError),
+    /// The response did not end within the timeout.
+    #[error("no complete response within {0:?}")]
+    Timeout(Duration),
+}
+
+/// One connection with `config`: the handshake, then `opts`'s request (method, path, upload)
+/// with `Connection: close`, its response read to the end. What `tlsbench run` probes a
+/// server with before measuring a row. With a session store in `config`, a second call
+/// offers the session the first was given.
+pub fn exchange(
+    opts: &LoadOptions,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<Exchange, ExchangeError> {
+    let mut tls = connect(opts, config)?;
+    let saw_hrr = handshake(&mut tls).map_err(ExchangeError::Handshake)?;
+    let version = tls
+        .conn
+        .protocol_version()
+        .ok_or(ExchangeError::Unnegotiated("version"))?;
+    let version = Version::from_rustls(version).ok_or(ExchangeError::Version(version))?;
+    let suite = tls
+        .conn
+        .negotiated_cipher_suite()
+        .ok_or(ExchangeError::Unnegotiated("cipher suite"))?;
+    let kind = tls
+        .conn
+        .handshake_kind()
+        .ok_or(ExchangeError::Unnegotiated("handshake kind"))?;
+    let leaf = match tls.conn.peer_certificates().and_then(|c| c.first()) {
+        Some(der) => Some(PresentedKey::of_leaf(der).map_err(ExchangeError::Leaf)?),
+        None => None,
+    };
+    let group = tls.conn.negotiated_key_exchange_group();
+    let io = |what| move |source| ExchangeError::Io { what, source };
+    let request = crate::request_head(opts, true);
+    tls.write_all(&request).map_err(io("sending the request"))?;
+    let mut left = opts.upload;
+    while left > 0 {
+        let chunk = common::pattern::chunk(opts.upload - left, left);
+        tls.write_all(chunk).map_err(io("sending the body"))?;
+        left -= chunk.len() as u64;
+    }
+    tls.flush().map_err(io("sending the request"))?;
+    let mut reader = crate::response::ResponseReader::new();
+    reader.start(opts.method.eq_ignore_ascii_case("HEAD"));
+    let wait = opts.timeout.max(Duration::from_secs(1));
+    let deadline = std::time::Instant::now() + wait;
+    let mut buf = [0u8; 16384];
+    // Each pass reads at least one byte, meets EOF or fails (the socket has timeouts), and
+    // the deadline bounds a server that trickles.
+    let response = loop {
+        let n = match tls.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(io("reading the response")(e)),
+        };
+        if n == 0 {
+            break reader.finish_on_eof()?;
+        }
+        if let Some(done) = reader.feed(&buf[..n])?.done {
+            break done;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(ExchangeError::Timeout(wait));
+        }
+    };
+    tls.conn.send_close_notify();
+    // The answer is in; a failed goodbye changes nothing.
+    let _ = tls.conn.write_tls(&mut tls.sock);
+    Ok(Exchange {
+        version,
+        suite,
+        group,
+        class: HandshakeClass::of(kind, saw_hrr),
+        leaf,
+        response,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use common::certs::{ChainOptions, KeyType, generate};
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    #[test]
+    fn the_leafs_key_is_named_as_tlsbench_names_key_types() {
+        for kt in [
+            KeyType::Rsa2048,
+            KeyType::EcdsaP256,
+            KeyType::EcdsaP384,
+            KeyType::Ed25519,
+        ] {
+            let chain = generate(kt, &ChainOptions::default()).unwrap();
+            let leaf = CertificateDer::pem_slice_iter(chain.chain_pem().as_bytes())
+                .next()
+                .unwrap()
+                .unwrap();
+            let key = PresentedKey::of_leaf(&leaf).unwrap();
+            assert_eq!(key.to_string(), kt.name());
+            assert_eq!(key.key_type(), Some(kt));
+        }
+        assert_eq!(PresentedKey::Rsa(1024).key_type(), None);
+        assert_eq!(PresentedKey::Rsa(1024).to_string(), "rsa1024");
+        assert!(PresentedKey::of_leaf(b"not a certificate").is_err());
+    }
 }

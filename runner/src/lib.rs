@@ -16,6 +16,8 @@
 //! # Layout
 //! - [`scenario`]: the matrix file, read once into typed scenarios.
 //! - `matrix`: the repeats of each scenario (measured windows) and their aggregation.
+//! - [`probe`]: what a server can honour, asked before each row; rows it cannot are skipped
+//!   with the reason, and the certificate it presented labels the row.
 //! - [`sanity`]: the checks a run must pass to be complete.
 //! - [`floor`]: each TLS row's cost over its plain-HTTP floor row.
 //! - `report`: the table, results.json, summary.md and the charts.
@@ -35,6 +37,7 @@ pub mod compare;
 pub mod floor;
 mod harness;
 mod matrix;
+pub mod probe;
 pub mod profile;
 mod report;
 pub mod results;
@@ -51,6 +54,7 @@ use clap::Args;
 use results::RunResults;
 use scenario::Matrix;
 
+pub use matrix::client_options;
 pub use report::table;
 
 /// Why a run could not be done.
@@ -177,6 +181,8 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
         incomplete: None,
         rows: Vec::new(),
         profiles: Default::default(),
+        skipped: Vec::new(),
+        server_software: None,
     };
     let dir = args.out.join(format!(
         "{}-{}",
@@ -227,8 +233,12 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     report::write_results(&results, &dir)?;
     print!("{}", table(&results));
     println!(
-        "{} rows in {:.0} s; results: {}",
+        "{} rows{} in {:.0} s; results: {}",
         results.rows.len(),
+        match results.skipped.len() {
+            0 => String::new(),
+            n => format!(" ({n} skipped: the server cannot honour them; listed above)"),
+        },
         results.duration_s,
         dir.display()
     );

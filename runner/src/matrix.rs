@@ -7,10 +7,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use common::certs::KeyType;
 use loadgen::verify::Trust;
 use loadgen::{Hist, LoadOptions, Target};
+use rustls::NamedGroup;
+use rustls::crypto::SupportedKxGroup;
 
 use crate::child::{ServerChild, ServerCounters};
+use crate::probe::{self, RowProbe};
 use crate::profile::{self, Profiler, RowStacks};
 use crate::results::{RepeatRecord, Row, RowKind, RunResults, SessionCacheRecord, Stat};
 use crate::scenario::{Body, Matrix, Scenario};
@@ -81,6 +85,18 @@ fn load_options(
     trust: Trust,
 ) -> LoadOptions {
     let (duration, warmup) = m.timing(quick);
+    let mut opts = client_options(s, target, trust);
+    opts.threads = args.client_cpus.0.len().max(1);
+    opts.duration = Some(duration);
+    opts.warmup = warmup;
+    opts.pin_cpus = args.client_cpus.0.clone();
+    opts
+}
+
+/// What scenario `s` asks of the generator against `target`: its route, method and body,
+/// connections, versions, suites, groups ([`client_groups`]) and resumption; the run adds
+/// durations and CPUs. The probe asks the server with these same options.
+pub fn client_options(s: &Scenario, target: &Target, trust: Trust) -> LoadOptions {
     let mut target = target.clone();
     let (method, upload) = match s.body {
         Some(Body::Download(n)) => {
@@ -94,7 +110,6 @@ fn load_options(
         None => ("GET", 0),
     };
     let mut opts = LoadOptions::new(target, trust);
-    opts.threads = args.client_cpus.0.len().max(1);
     opts.connections = s.connections;
     opts.new_conn = s.kind == RowKind::Handshake;
     opts.method = method.into();
@@ -103,12 +118,37 @@ fn load_options(
         opts.tls.versions = s.tls.clone();
     }
     opts.tls.suites = s.cipher_suites.clone();
-    opts.tls.groups = s.kx_groups.clone();
+    opts.tls.groups = client_groups(s);
     opts.tls.resume = s.resume;
-    opts.duration = Some(duration);
-    opts.warmup = warmup;
-    opts.pin_cpus = args.client_cpus.0.clone();
     opts
+}
+
+/// The groups the generator offers for `s`: the row's, and on a TLS 1.2 row with an ECDSA
+/// certificate also that certificate's curve, last. TLS 1.2 has no list of signature curves
+/// of its own: a server may use an ECDSA certificate only on a curve the client offered as a
+/// group (RFC 8422 §5.1), and OpenSSL, so nginx, fails the handshake (handshake_failure) when
+/// a P-256 certificate meets an offer of X25519 alone. Last, so the row's group stays the
+/// client's first choice (the probe skips the row if the server picks the curve instead);
+/// our server, configured with the row's groups only, never picks it.
+fn client_groups(s: &Scenario) -> Vec<&'static dyn SupportedKxGroup> {
+    let mut groups = s.kx_groups.clone();
+    let curve = match s.cert {
+        KeyType::EcdsaP256 => NamedGroup::secp256r1,
+        KeyType::EcdsaP384 => NamedGroup::secp384r1,
+        _ => return groups,
+    };
+    if groups.is_empty()
+        || !s.tls.contains(&common::tls::Version::Tls12)
+        || groups.iter().any(|g| g.name() == curve)
+    {
+        return groups;
+    }
+    // Every provider tlsbench builds has both NIST curves; were one missing, the row's own
+    // groups are offered and the probe names the failure.
+    if let Some(g) = common::tls::all_groups().iter().find(|g| g.name() == curve) {
+        groups.push(*g);
+    }
+    groups
 }
 
 /// The operations of scenario `s` in one side's counts: handshakes, requests or MB (10^6
@@ -290,6 +330,8 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
         repeats: reps.len(),
         per_repeat: reps.iter().map(|r| r.record.clone()).collect(),
         tls_cost: None,
+        cert: (!s.plain).then(|| s.cert.name().to_owned()),
+        presented_cert: None,
     })
 }
 
@@ -335,6 +377,16 @@ pub(crate) fn run_matrix(
             }
         };
         let opts = load_options(s, matrix, args, quick, &target, trust);
+        // The server is not ours when it is a --target: what it supports is asked, not known.
+        let foreign = server.is_none();
+        let presented = match probe::probe_row(s, &opts, foreign)? {
+            RowProbe::Run(presented) => presented,
+            RowProbe::Skip(row) => {
+                println!("  {:<42} skipped: {}", row.name, row.reason);
+                results.skipped.push(row);
+                continue;
+            }
+        };
         let mut reps = Vec::with_capacity(repeats);
         let mut stacks = RowStacks::default();
         for _ in 0..repeats {
@@ -366,7 +418,8 @@ pub(crate) fn run_matrix(
         if reps.is_empty() || stop.load(Ordering::Acquire) {
             break;
         }
-        let row = aggregate(s, &reps, args.target.is_some())?;
+        let mut row = aggregate(s, &reps, args.target.is_some())?;
+        row.presented_cert = presented;
         println!(
             "  {:<42} {:>12} {}  server {} client {} µs/{}",
             row.name,
@@ -507,6 +560,38 @@ mod tests {
         // The per-repeat percentiles stay available as median and range.
         let p99 = row.latency_us["p99"];
         assert!(p99.min < p99.median && p99.median < p99.max, "{p99:?}");
+    }
+
+    #[test]
+    fn a_tls12_ecdsa_row_also_offers_the_certificates_curve_last() {
+        let m = Matrix::parse(
+            "[[scenario]]\nname = \"a\"\nkind = \"handshake\"\ntls = \"1.2\"\ncert = \"ecdsa-p256\"\nkx_groups = [\"X25519\"]\n\
+             [[scenario]]\nname = \"b\"\nkind = \"handshake\"\ntls = \"1.2\"\ncert = \"ecdsa-p384\"\nkx_groups = [\"X25519\", \"secp384r1\"]\n\
+             [[scenario]]\nname = \"c\"\nkind = \"handshake\"\ntls = \"1.3\"\ncert = \"ecdsa-p256\"\nkx_groups = [\"X25519\"]\n\
+             [[scenario]]\nname = \"d\"\nkind = \"handshake\"\ntls = \"1.2\"\ncert = \"rsa2048\"\nkx_groups = [\"X25519\"]\n\
+             [[scenario]]\nname = \"e\"\nkind = \"handshake\"\ntls = \"1.2,1.3\"\ncert = \"ecdsa-p384\"\nkx_groups = [\"X25519\"]\n\
+             [[scenario]]\nname = \"f\"\nkind = \"handshake\"\ntls = \"1.2\"\ncert = \"ecdsa-p256\"\n",
+        )
+        .unwrap();
+        let names = |i: usize| -> Vec<String> {
+            client_groups(&m.scenarios[i])
+                .into_iter()
+                .map(common::tls::group_name)
+                .collect()
+        };
+        assert_eq!(names(0), ["X25519", "secp256r1"]);
+        assert_eq!(
+            names(1),
+            ["X25519", "secp384r1"],
+            "already offered: not twice"
+        );
+        assert_eq!(names(2), ["X25519"], "TLS 1.3 signs apart from the groups");
+        assert_eq!(names(3), ["X25519"], "an RSA certificate has no curve");
+        assert_eq!(names(4), ["X25519", "secp384r1"]);
+        assert!(
+            names(5).is_empty(),
+            "no groups named: the provider's, which hold both"
+        );
     }
 
     #[test]

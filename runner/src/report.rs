@@ -39,7 +39,7 @@ pub fn table(r: &RunResults) -> String {
         let _ = writeln!(
             o,
             "| {} | {} {} | {} | {} | {} | {} | {} | {} /{} | {} / {} / {} / {} | {} | {} | {} |",
-            row.name,
+            name_cell(row),
             fmt_stat(
                 &row.rate,
                 if row.kind == RowKind::Throughput {
@@ -70,6 +70,33 @@ pub fn table(r: &RunResults) -> String {
             row.errors,
             row.saturated
         );
+    }
+    o.push_str(&skipped(r));
+    o
+}
+
+/// The scenario cell: the name, and the certificate when the server presented another than
+/// the scenario names.
+fn name_cell(row: &Row) -> String {
+    match (&row.cert, &row.presented_cert, row.cert_label()) {
+        (Some(c), Some(p), Some(label)) if c != p => format!("{} — cert {label}", row.name),
+        _ => row.name.clone(),
+    }
+}
+
+/// The rows the server could not honour, with why, under the table; empty when none.
+pub(crate) fn skipped(r: &RunResults) -> String {
+    let mut o = String::new();
+    if r.skipped.is_empty() {
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "\nSkipped {} row(s) the server cannot honour (not run; not a failure):",
+        r.skipped.len()
+    );
+    for k in &r.skipped {
+        let _ = writeln!(o, "- {} ({}): {}", k.name, k.kind.op_unit(), k.reason);
     }
     o
 }
@@ -176,6 +203,42 @@ mod tests {
             lines[1].split('|').count(),
             lines[0].split('|').count(),
             "the separator row has a cell per column"
+        );
+    }
+
+    #[test]
+    fn the_table_names_the_presented_certificate_when_it_differs_and_lists_skipped_rows() {
+        let base = crate::results::tests_support::row("full rsa2048", RowKind::Handshake);
+        let other = Row {
+            cert: Some("rsa2048".into()),
+            presented_cert: Some("ecdsa-p256".into()),
+            ..base.clone()
+        };
+        let same = Row {
+            name: "full ecdsa".into(),
+            cert: Some("ecdsa-p256".into()),
+            presented_cert: Some("ecdsa-p256".into()),
+            ..base
+        };
+        let mut r = RunResults::fixture(vec![other, same]);
+        let t = table(&r);
+        assert!(
+            t.contains("| full rsa2048 — cert rsa2048 (server presented ecdsa-p256) |"),
+            "{t}"
+        );
+        assert!(t.contains("| full ecdsa |"), "{t}");
+        assert!(!t.contains("Skipped"), "{t}");
+        r.skipped.push(crate::results::SkippedRow {
+            name: "full mlkem".into(),
+            kind: RowKind::Handshake,
+            reason: "the server offers none of the groups X25519MLKEM768".into(),
+        });
+        let t = table(&r);
+        assert!(
+            t.contains(
+                "- full mlkem (handshake): the server offers none of the groups X25519MLKEM768"
+            ),
+            "{t}"
         );
     }
 

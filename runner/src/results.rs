@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the results document; bump on incompatible changes. Fields added since 1
-/// (`Row::per_repeat`, `Row::latency_merged_us`) are optional on reading, so files of either
-/// age read the same way.
+/// (`Row::per_repeat`, `Row::latency_merged_us`, `Row::cert`, `Row::presented_cert`,
+/// `RunResults::skipped`, `RunResults::server_software`) are optional on reading, so files of
+/// either age read the same way.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What a row measures, which decides its rate unit and what "per operation" means.
@@ -121,6 +122,39 @@ pub struct Row {
     /// floor rows and in files written before it existed.
     #[serde(default)]
     pub tls_cost: Option<TlsCost>,
+    /// The scenario's certificate key type (`cert`, e.g. "rsa2048"); None on plain rows and
+    /// in files written before it was recorded.
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// The key type and size of the leaf certificate the server presented to the probe
+    /// handshake before the row (e.g. "ecdsa-p256"): a foreign server may present another
+    /// than the scenario names. None on plain rows and in older files.
+    #[serde(default)]
+    pub presented_cert: Option<String>,
+}
+
+impl Row {
+    /// The row's certificate as the table shows it: the scenario's, and what the server
+    /// presented when that differs (`rsa2048 (server presented ecdsa-p256)`).
+    pub fn cert_label(&self) -> Option<String> {
+        match (&self.cert, &self.presented_cert) {
+            (Some(c), Some(p)) if c != p => Some(format!("{c} (server presented {p})")),
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(p)) => Some(format!("(server presented {p})")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A scenario the server could not honour, found by the probe before the row and not run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedRow {
+    /// Scenario name.
+    pub name: String,
+    /// What it would have measured.
+    pub kind: RowKind,
+    /// What the server lacked (e.g. "the server offers none of the groups X25519MLKEM768").
+    pub reason: String,
 }
 
 /// A TLS row's cost over the TCP floor: its server CPU per operation minus the plain row's
@@ -214,6 +248,14 @@ pub struct RunResults {
     /// the run was not profiled.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, crate::profile::breakdown::RowProfile>,
+    /// Scenarios skipped because the server could not honour them (a foreign server only),
+    /// with why; not a failure of the run, and absent from `rows`. Empty in older files.
+    #[serde(default)]
+    pub skipped: Vec<SkippedRow>,
+    /// The server's software and version (e.g. "nginx/1.24.0"), as `compare --side-by-side`
+    /// labels the run; None when not recorded.
+    #[serde(default)]
+    pub server_software: Option<String>,
 }
 
 #[cfg(test)]
@@ -235,6 +277,8 @@ impl RunResults {
             incomplete: None,
             rows,
             profiles: BTreeMap::new(),
+            skipped: Vec::new(),
+            server_software: None,
         }
     }
 }
@@ -262,6 +306,8 @@ pub(crate) mod tests_support {
             repeats: 1,
             per_repeat: Vec::new(),
             tls_cost: None,
+            cert: None,
+            presented_cert: None,
         }
     }
 }

@@ -19,7 +19,10 @@ pub fn check(matrix: &Matrix, r: &RunResults) -> Vec<String> {
     let mut problems = Vec::new();
     for s in &matrix.scenarios {
         let Some(row) = r.rows.iter().find(|row| row.name == s.name) else {
-            problems.push(format!("'{}': no row", s.name));
+            // A row the probe found the server cannot honour is reported, not failed.
+            if !r.skipped.iter().any(|k| k.name == s.name) {
+                problems.push(format!("'{}': no row", s.name));
+            }
             continue;
         };
         problems.extend(
@@ -181,6 +184,8 @@ mod tests {
             repeats: 1,
             per_repeat: vec![rep],
             tls_cost: None,
+            cert: None,
+            presented_cert: None,
         }
     }
 
@@ -201,6 +206,21 @@ mod tests {
         let problems = check(&m, &r);
         assert!(!problems.is_empty(), "breaking '{name}' went unnoticed");
         problems.join("; ")
+    }
+
+    #[test]
+    fn a_skipped_row_is_no_missing_row_but_an_unlisted_absence_still_is() {
+        let (m, mut r) = sane();
+        r.rows.retain(|row| row.name != "resumed");
+        assert_eq!(check(&m, &r), ["'resumed': no row"]);
+        r.skipped.push(crate::results::SkippedRow {
+            name: "resumed".into(),
+            kind: RowKind::Handshake,
+            reason: "no session resumption: second connection was a full handshake".into(),
+        });
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        r.rows.retain(|row| row.name != "full");
+        assert_eq!(check(&m, &r), ["'full': no row"]);
     }
 
     #[test]

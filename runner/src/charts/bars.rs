@@ -245,7 +245,7 @@ pub(super) fn handshake_chart(path: &Path, rows: &[&Row]) -> Result<(), ChartErr
 /// row's name at the band's center. Its own type so that every row gets exactly one label (the
 /// automatic key points of plotters' segmented axes drop labels for some row counts).
 #[derive(Clone)]
-struct RowAxis {
+pub(crate) struct RowAxis {
     /// Row names, in matrix order.
     names: Vec<String>,
     /// 0..rows, one unit per band.
@@ -253,7 +253,7 @@ struct RowAxis {
 }
 
 impl RowAxis {
-    fn new(names: Vec<String>) -> RowAxis {
+    pub(crate) fn new(names: Vec<String>) -> RowAxis {
         let n = names.len().max(1) as f64;
         RowAxis {
             names,
@@ -267,7 +267,7 @@ impl RowAxis {
     }
 
     /// Where row `i`'s band is centered (y grows upwards, so row 0 gets the top band).
-    fn center(&self, i: usize) -> f64 {
+    pub(crate) fn center(&self, i: usize) -> f64 {
         self.names.len().saturating_sub(i + 1) as f64 + 0.5
     }
 }

@@ -52,6 +52,8 @@ pub(super) fn row(
         repeats: 3,
         per_repeat: Vec::new(),
         tls_cost: None,
+        cert: None,
+        presented_cert: None,
     }
 }
 

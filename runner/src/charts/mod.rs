@@ -5,7 +5,8 @@
 //! viewer's fonts, so nothing here needs font files.
 //!
 //! # Layout
-//! - `bars`: the handshake chart (rate beside CPU per handshake) and the throughput chart.
+//! - `bars`: the handshake chart (rate beside CPU per handshake) and the throughput chart;
+//!   their scenario axis, which the side-by-side chart of `compare` shares.
 //! - `latency`: the latency percentile curves, one panel per kind of row.
 //! - `palette`: the colours, shared with the profile chart.
 //! - `fixtures` (tests only): rows with latency histograms, and an SVG's texts.
@@ -15,6 +16,8 @@ mod bars;
 mod fixtures;
 mod latency;
 pub(crate) mod palette;
+
+pub(crate) use bars::RowAxis;
 
 use std::path::{Path, PathBuf};
 

@@ -34,6 +34,8 @@ pub(super) fn row(name: &str, kind: RowKind, server_cpu: f64, rate: f64) -> Row 
         repeats: 3,
         per_repeat: Vec::new(),
         tls_cost: None,
+        cert: None,
+        presented_cert: None,
     }
 }
 
@@ -66,5 +68,8 @@ pub(super) fn args(old: PathBuf, new: PathBuf, metric: Metric) -> CompareArgs {
         metric,
         markdown: false,
         allow: Allow::default(),
+        side_by_side: false,
+        show: super::Column::ALL.to_vec(),
+        chart: None,
     }
 }

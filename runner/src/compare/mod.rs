@@ -17,7 +17,12 @@
 //! - `instructions`: two `tlsbench icount` reports on instructions.
 //! - `alike`: the like-with-like rules, their `--allow-…` flags and findings.
 //! - `render`: the plain-text and Markdown output.
+//! - `side`: `--side-by-side`, two runs' rows next to each other with ratios (a report, not
+//!   a gate); `side_chart`: its SVG chart.
 //! - `fixtures` (tests only): a four-row run, its file, the flags.
+//!
+//! `--side-by-side` shows two runs (A = OLD, B = NEW) next to each other instead, each
+//! labelled by its server software, with the ratio B/A per metric; it never gates.
 //!
 //! This module holds the gate itself: flags, exit codes, verdicts, matching rows by name.
 
@@ -27,6 +32,8 @@ mod fixtures;
 mod instructions;
 mod render;
 mod runs;
+mod side;
+mod side_chart;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +47,7 @@ pub use alike::{Allow, Finding, Rule};
 pub use instructions::compare_instructions;
 pub use render::{render_markdown, render_text};
 pub use runs::compare;
+pub use side::{Column, SideBySide, server_label, side_by_side};
 
 /// Changes smaller than this (relative) are "the same": medians read back from JSON can differ
 /// in the last bits without anything having changed.
@@ -82,6 +90,26 @@ pub struct CompareArgs {
     /// What to accept although it is not like with like.
     #[command(flatten)]
     pub allow: Allow,
+    /// Instead of gating, show both runs' rows next to each other (A = OLD, B = NEW) with
+    /// the ratio B/A per metric, each run labelled by its server software. Never gates:
+    /// exit 0 unless an input is unreadable (2).
+    #[arg(long, conflicts_with_all = [
+        "threshold", "metric", "missing_rows", "missing_metric", "incomplete",
+        "mode_mismatch", "counting_mismatch",
+    ])]
+    pub side_by_side: bool,
+    /// With --side-by-side: the metrics shown, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = Column::ALL,
+        requires = "side_by_side"
+    )]
+    pub show: Vec<Column>,
+    /// With --side-by-side: also draw the ratios as an SVG chart into FILE.
+    #[arg(long, value_name = "FILE", requires = "side_by_side")]
+    pub chart: Option<PathBuf>,
 }
 
 /// The metric `tlsbench compare` gates on.
@@ -267,6 +295,9 @@ pub enum CompareError {
         /// The JSON error.
         source: serde_json::Error,
     },
+    /// The side-by-side chart could not be written.
+    #[error(transparent)]
+    Chart(#[from] side_chart::ChartError),
     /// A results file has a schema version this build does not understand.
     #[error("{path} has schema version {found}; this tlsbench reads version {expected}")]
     Schema {
@@ -419,6 +450,23 @@ fn load<D: Document>(path: &Path) -> Result<D, CompareError> {
 /// [`EXIT_REGRESSION`] or [`EXIT_NOT_COMPARABLE`]); an unreadable input is an error, for which
 /// the caller exits [`EXIT_NOT_COMPARABLE`].
 pub fn run(args: &CompareArgs) -> Result<i32, CompareError> {
+    if args.side_by_side {
+        let a: RunResults = load(&args.old)?;
+        let b: RunResults = load(&args.new)?;
+        let s = side_by_side(&a, &b, &args.show);
+        print!(
+            "{}",
+            if args.markdown {
+                side::render_markdown(&s)
+            } else {
+                side::render_text(&s)
+            }
+        );
+        if let Some(path) = &args.chart {
+            side_chart::write(&s, path)?;
+        }
+        return Ok(EXIT_PASS);
+    }
     let c = if args.metric == Metric::Instructions {
         let old: InstructionReport = load(&args.old)?;
         let new: InstructionReport = load(&args.new)?;
@@ -518,6 +566,38 @@ mod tests {
             .unwrap()
             .args;
         assert_eq!(a.metric, Metric::Instructions);
+        assert!(!a.side_by_side);
+        let a = Cli::try_parse_from([
+            "compare",
+            "a",
+            "b",
+            "--side-by-side",
+            "--show",
+            "rate,p99",
+            "--chart",
+            "x.svg",
+        ])
+        .unwrap()
+        .args;
+        assert!(a.side_by_side);
+        assert_eq!(a.show, [Column::Rate, Column::P99]);
+        assert_eq!(a.chart, Some(PathBuf::from("x.svg")));
+        let a = Cli::try_parse_from(["compare", "a", "b", "--side-by-side"])
+            .unwrap()
+            .args;
+        assert_eq!(a.show, Column::ALL);
+        // A gate's flags mean nothing beside the side-by-side view: refused, not ignored.
+        for gate_flag in [
+            &["--metric", "rate"][..],
+            &["--threshold", "5%"],
+            &["--allow-missing-rows"],
+        ] {
+            let mut argv = vec!["compare", "a", "b", "--side-by-side"];
+            argv.extend_from_slice(gate_flag);
+            assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?}");
+        }
+        assert!(Cli::try_parse_from(["compare", "a", "b", "--show", "rate"]).is_err());
+        assert!(Cli::try_parse_from(["compare", "a", "b", "--chart", "x.svg"]).is_err());
     }
 
     #[test]

@@ -166,6 +166,8 @@ pub(crate) mod tests {
                     repeats: 1,
                     per_repeat: Vec::new(),
                     tls_cost: None,
+                    cert: None,
+                    presented_cert: None,
                 })
                 .collect(),
         );
