@@ -6,13 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-// Main's test-support crate holds this as `test_support::binary` (same names).
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{TempDir, p, server_in, tlsbench, tlsbench_within};
+use test_support::binary::{TempDir, p, server_in, tlsbench, tlsbench_within};
 
 const MATRIX: &str = r#"
 [defaults]

@@ -7,10 +7,7 @@
 
 // Main's test-support crate holds these as `test_support::{nginx, load_target}`; included by
 // path until this branch meets it (the only lines to change, with a dev-dependency).
-#[path = "../../loadgen/tests/support/nginx.rs"]
-mod nginx;
-#[path = "../../loadgen/tests/support/server.rs"]
-mod server_support;
+use test_support::{load_target as server_support, nginx};
 
 use std::sync::atomic::AtomicBool;
 
