@@ -161,6 +161,32 @@ fn record_types(mut bytes: &[u8]) -> Vec<u8> {
 /// Plain HTTP on the TLS port: rustls queues a decode_error alert (a plaintext record).
 const DECODE_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
 
+/// The connection waits only to write (its alert), until the send timeout after `since`.
+fn assert_waits_to_send(conn: &Conn, settings: &Settings, since: Instant) {
+    assert_eq!(
+        conn.wants(),
+        Wants {
+            read: false,
+            write: true
+        }
+    );
+    assert_eq!(
+        conn.deadline(settings),
+        (since + settings.send_timeout, TimeoutKind::Send)
+    );
+}
+
+/// The connection waits only to read (a lingering close draining the peer).
+fn assert_reads_only(conn: &Conn) {
+    assert_eq!(
+        conn.wants(),
+        Wants {
+            read: true,
+            write: false
+        }
+    );
+}
+
 #[test]
 fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_lingers() {
     let mut rig = Rig::new();
@@ -175,17 +201,7 @@ fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_linge
     // The socket is full: the connection stays, waiting only to write, on the send
     // timeout; the failure is counted already.
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-    assert_eq!(
-        conn.wants(),
-        Wants {
-            read: false,
-            write: true
-        }
-    );
-    assert_eq!(
-        conn.deadline(settings),
-        (start + settings.send_timeout, TimeoutKind::Send)
-    );
+    assert_waits_to_send(&conn, settings, start);
     assert!(sock.output.is_empty() && !sock.write_shut);
     assert_eq!(
         stats.snapshot().failures_of(FailureCause::InvalidMessage),
@@ -199,13 +215,7 @@ fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_linge
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     assert_eq!(sock.output, DECODE_ERROR_ALERT);
     assert!(sock.write_shut);
-    assert_eq!(
-        conn.wants(),
-        Wants {
-            read: true,
-            write: false
-        }
-    );
+    assert_reads_only(&conn);
     assert_eq!(
         conn.deadline(settings),
         (later + settings.linger_timeout, TimeoutKind::Linger)
@@ -234,17 +244,7 @@ fn a_record_interleaved_with_a_split_client_hello_gets_unexpected_message_in_pla
 
     // Our alert waits for writable like one rustls queued, bounded by the send timeout.
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-    assert_eq!(
-        conn.wants(),
-        Wants {
-            read: false,
-            write: true
-        }
-    );
-    assert_eq!(
-        conn.deadline(settings),
-        (start + settings.send_timeout, TimeoutKind::Send)
-    );
+    assert_waits_to_send(&conn, settings, start);
     assert_eq!(
         stats.snapshot().failures_of(FailureCause::PeerMisbehaved),
         1
@@ -254,13 +254,7 @@ fn a_record_interleaved_with_a_split_client_hello_gets_unexpected_message_in_pla
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     assert_eq!(sock.output, UNEXPECTED_MESSAGE_ALERT);
     assert!(sock.write_shut);
-    assert_eq!(
-        conn.wants(),
-        Wants {
-            read: true,
-            write: false
-        }
-    );
+    assert_reads_only(&conn);
     sock.eof = true;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
     assert_eq!(stats.snapshot().failures_total(), 1);
