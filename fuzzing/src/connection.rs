@@ -6,14 +6,13 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::certs::{self, ChainOptions, KeyType};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use server::conn::{Conn, Ctx, Transport, Verdict};
 use server::{Resumption, Settings, Stats, TlsOptions};
 
 use crate::DATE;
+use crate::fixture::{self, HANDSHAKE_ROUNDS, SERVER_NAME, setup};
 use crate::responses::{check_responses, expected_responses};
 
 /// Input byte 0, bit 0: the payload is plaintext HTTP sent through a real client after a real
@@ -41,8 +40,6 @@ pub const CHUNK_CAPS: [usize; 8] = [0, 1, 2, 5, 16, 64, 512, 4096];
 
 /// At most this many chunks; the rest of the payload goes in one last chunk.
 const MAX_CHUNKS: usize = 2048;
-/// Handshake flights are few; more rounds than this is a stuck handshake.
-const HANDSHAKE_ROUNDS: usize = 16;
 /// Rounds of "the socket became writable" after the client's last byte.
 const DRAIN_ROUNDS: usize = 8;
 /// Server output the transport holds before the client reads it (then writes would block).
@@ -53,8 +50,6 @@ const OUT_CAP: usize = 64 * 1024;
 const OUT_BUDGET: usize = 256 * 1024;
 /// Largest plaintext the client keeps for checking.
 const PLAIN_KEEP: usize = 256 * 1024;
-/// The name the generated leaf certificate carries.
-const SERVER_NAME: &str = "bank32.com";
 
 /// Drives one [`Conn`] with `data`, asserting that it never misbehaves. Panics on a violation.
 ///
@@ -85,30 +80,10 @@ struct Fixture {
     tls12: Arc<ClientConfig>,
 }
 
-pub(crate) fn setup<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => panic!("fuzzing fixture: {what}: {e}"),
-    }
-}
-
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let chain = setup(
-            certs::generate(KeyType::EcdsaP256, &ChainOptions::default()),
-            "generating the chain",
-        );
-        let pem_certs = |pem: &str| {
-            setup(
-                CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>(),
-                "parsing PEM certificates",
-            )
-        };
-        let key = setup(
-            PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()),
-            "parsing the key",
-        );
+        let chain = fixture::chain();
         // Stateless tickets rather than the default session cache as well: a cache would keep
         // one session per run, so no run would free all it allocated, and libFuzzer would
         // answer each with a full leak scan (the cache is rustls's code, not the server's).
@@ -117,13 +92,10 @@ fn fixture() -> &'static Fixture {
             ..TlsOptions::default()
         };
         let server = setup(
-            options.server_config(pem_certs(&chain.chain_pem()), key),
+            options.server_config(chain.certs, chain.key),
             "server config",
         );
-        let mut roots = RootCertStore::empty();
-        for c in pem_certs(&chain.root_pem) {
-            setup(roots.add(c), "root store");
-        }
+        let roots = chain.roots;
         let client = |version: &'static rustls::SupportedProtocolVersion| {
             let mut cfg = setup(
                 ClientConfig::builder_with_provider(common::tls::provider(&[], &[]))
