@@ -11,16 +11,16 @@
 //! The input format is described on [`client`]. A failed assertion is the product here: each
 //! names an invariant the client must keep on any input.
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use common::memory::Memory;
 use common::session::Session;
 use rustls::server::NoServerSessionStorage;
 use rustls::{ClientConnection, ServerConfig, ServerConnection};
 
-use loadgen::conn::{ClientConn, ClientSession, Fail, Op, Outcome, Transport};
+use loadgen::conn::{ClientConn, ClientSession, Fail, Op, Outcome};
 use loadgen::plan::Plan;
 use loadgen::response::{Response, ResponseError, ResponseReader};
 use loadgen::stats::{FailureKind, Measured};
@@ -227,48 +227,6 @@ fn options(head_request: bool) -> LoadOptions {
         opts.method = "HEAD".into();
     }
     opts
-}
-
-/// The client's transport: what the server wrote, read back; what the client writes.
-#[derive(Default)]
-struct Memory {
-    input: VecDeque<u8>,
-    eof: bool,
-    output: Vec<u8>,
-}
-
-impl Read for Memory {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = buf.len().min(self.input.len());
-        for (dst, src) in buf.iter_mut().zip(self.input.drain(..n)) {
-            *dst = src;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for Memory {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Transport for Memory {
-    fn connected(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
 }
 
 /// Moves what `server` has to send into the client's input.

@@ -6,9 +6,10 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::memory::Memory;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
-use server::conn::{Conn, Ctx, Transport, Verdict};
+use server::conn::{Conn, Ctx, Verdict};
 use server::{Resumption, Settings, Stats, TlsOptions};
 
 use crate::DATE;
@@ -127,75 +128,6 @@ pub(crate) fn new_client(tls12: bool) -> ClientConnection {
     client
 }
 
-/// The server's socket, in memory.
-struct Memory {
-    /// Client bytes not yet read by the server.
-    input: Vec<u8>,
-    read_pos: usize,
-    /// The client closed its side: reads past `input` return 0.
-    eof: bool,
-    /// Server bytes not yet read by the client.
-    output: Vec<u8>,
-    /// Largest single write accepted (short writes exercise rustls's partial writes).
-    write_max: usize,
-    /// Output bytes still accepted in this run.
-    budget: usize,
-    /// `shutdown_write` was called.
-    write_shut: bool,
-}
-
-impl Read for Memory {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = &self.input[self.read_pos..];
-        if available.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.read_pos += n;
-        if self.read_pos == self.input.len() {
-            self.input.clear();
-            self.read_pos = 0;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for Memory {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        assert!(!self.write_shut, "write after shutdown_write");
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let room = OUT_CAP
-            .saturating_sub(self.output.len())
-            .min(self.budget)
-            .min(self.write_max);
-        if room == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = room.min(buf.len());
-        self.output.extend_from_slice(&buf[..n]);
-        self.budget -= n;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Transport for Memory {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.write_shut = true;
-        Ok(())
-    }
-}
-
 /// Chunk sizes from a seed (xorshift), so the payload itself stays free of control bytes.
 struct Chunker {
     state: u32,
@@ -240,14 +172,12 @@ impl Run {
         );
         Run {
             conn: Conn::new(tls, start),
+            // The server's socket: a send buffer of OUT_CAP, short writes, a volume bound.
             io: Memory {
-                input: Vec::new(),
-                read_pos: 0,
-                eof: false,
-                output: Vec::new(),
-                write_max: [usize::MAX, 7, 300, 5000][usize::from(seed & 3)],
-                budget: OUT_BUDGET,
-                write_shut: false,
+                output_cap: Some(OUT_CAP),
+                write_budget: Some(OUT_BUDGET),
+                write_max: [None, Some(7), Some(300), Some(5000)][usize::from(seed & 3)],
+                ..Memory::default()
             },
             stats: Stats::new(1),
             settings: Settings::default(),
@@ -313,7 +243,7 @@ impl Run {
         let mut rest = payload;
         while open && !rest.is_empty() {
             let n = self.chunks.next_len(rest.len());
-            self.io.input.extend_from_slice(&rest[..n]);
+            self.io.input.extend(&rest[..n]);
             rest = &rest[n..];
             open = self.event(Event::Ready) == Verdict::Open;
             records.take(&mut self.io.output);

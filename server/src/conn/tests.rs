@@ -8,6 +8,7 @@ use super::*;
 use crate::config::TlsOptions;
 use crate::stats::Stats;
 use common::certs::{self, ChainOptions, KeyType};
+use common::memory::Memory;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
@@ -49,51 +50,12 @@ impl Rig {
     }
 }
 
-/// A socket in memory whose writes block until `writable` is set.
-#[derive(Default)]
-struct Socket {
-    input: Vec<u8>,
-    eof: bool,
-    output: Vec<u8>,
-    writable: bool,
-    write_shut: bool,
-}
-
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = buf.len().min(self.input.len());
-        buf[..n].copy_from_slice(&self.input[..n]);
-        self.input.drain(..n);
-        Ok(n)
-    }
-}
-
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        assert!(!self.write_shut, "write after shutdown_write");
-        if !self.writable {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Transport for Socket {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.write_shut = true;
-        Ok(())
+/// A socket in memory holding `input` for the connection to read, whose writes block until
+/// the test lifts its `output_cap`.
+fn socket(input: &[u8]) -> Memory {
+    Memory {
+        output_cap: Some(0),
+        ..Memory::reading(input)
     }
 }
 
@@ -193,10 +155,7 @@ fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_linge
     let (mut ctx, stats) = rig.ctx();
     let (settings, start) = (ctx.settings, ctx.now);
     let mut conn = Conn::new(server_connection(), start);
-    let mut sock = Socket {
-        input: b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n".to_vec(),
-        ..Socket::default()
-    };
+    let mut sock = socket(b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n");
 
     // The socket is full: the connection stays, waiting only to write, on the send
     // timeout; the failure is counted already.
@@ -209,7 +168,7 @@ fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_linge
     );
 
     // Writable: the alert goes out whole, then the FIN; the connection lingers, reading.
-    sock.writable = true;
+    sock.output_cap = None;
     let later = start + Duration::from_millis(10);
     ctx.now = later;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
@@ -222,7 +181,7 @@ fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_linge
     );
 
     // The client's bytes are drained; its FIN ends the connection.
-    sock.input = vec![0x17; 100_000];
+    sock.input = vec![0x17; 100_000].into();
     sock.eof = true;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
     assert!(sock.input.is_empty());
@@ -237,10 +196,7 @@ fn a_record_interleaved_with_a_split_client_hello_gets_unexpected_message_in_pla
     let (mut ctx, stats) = rig.ctx();
     let (settings, start) = (ctx.settings, ctx.now);
     let mut conn = Conn::new(server_connection(), start);
-    let mut sock = Socket {
-        input: INTERLEAVED.to_vec(),
-        ..Socket::default()
-    };
+    let mut sock = socket(&INTERLEAVED);
 
     // Our alert waits for writable like one rustls queued, bounded by the send timeout.
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
@@ -250,7 +206,7 @@ fn a_record_interleaved_with_a_split_client_hello_gets_unexpected_message_in_pla
         1
     );
 
-    sock.writable = true;
+    sock.output_cap = None;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     assert_eq!(sock.output, UNEXPECTED_MESSAGE_ALERT);
     assert!(sock.write_shut);
@@ -273,27 +229,20 @@ fn once_rustls_has_spoken_the_server_adds_no_alert_of_its_own() {
     let mut conn = Conn::new(hrr_server_connection(), start);
     let mut input = client_hello_records();
     input.extend_from_slice(&rest);
-    let mut sock = Socket {
-        input,
-        ..Socket::default()
-    };
+    let mut sock = socket(&input);
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-    sock.writable = true;
+    sock.output_cap = None;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     assert!(sock.write_shut);
     assert_eq!(record_types(&sock.output), HRR_FLIGHT, "no alert after it");
 
     // Written: the HelloRetryRequest went out before the interleaved record came in.
     let mut conn = Conn::new(hrr_server_connection(), start);
-    let mut sock = Socket {
-        input: client_hello_records(),
-        writable: true,
-        ..Socket::default()
-    };
+    let mut sock = Memory::reading(&client_hello_records());
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     let hrr = sock.output.len();
     assert_eq!(record_types(&sock.output), HRR_FLIGHT);
-    sock.input = rest;
+    sock.input = rest.into();
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     assert!(sock.write_shut);
     assert_eq!(sock.output.len(), hrr, "nothing after the HRR");
@@ -310,10 +259,7 @@ fn an_alert_that_cannot_be_written_is_cut_at_the_send_timeout() {
     let (mut ctx, stats) = rig.ctx();
     let (settings, start) = (ctx.settings, ctx.now);
     let mut conn = Conn::new(server_connection(), start);
-    let mut sock = Socket {
-        input: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
-        ..Socket::default()
-    };
+    let mut sock = socket(b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     ctx.now = start + settings.send_timeout;
     assert_eq!(conn.on_timeout(&mut sock, &mut ctx), Verdict::Close);
