@@ -412,23 +412,34 @@ fn load_target() -> LoadTarget {
 }
 
 impl LoadTarget {
-    /// `tlsbench load https://HOST:PORT/ --connect-to ADDR --cacert CA`, to add flags to.
-    fn load_command(&self, host: &str) -> Command {
+    /// `tlsbench load https://HOST:PORT/ --connect-to ADDR`: trusting the platform's roots
+    /// only, to add flags to.
+    fn load_command_without_ca(&self, host: &str) -> Command {
         let mut cmd = Command::new(bin());
         cmd.arg("load")
             .arg(format!("https://{host}:{}/", self.addr.port()))
-            .args([
-                "--connect-to",
-                &self.addr.to_string(),
-                "--cacert",
-                p(&self.ca),
-            ]);
+            .args(["--connect-to", &self.addr.to_string()]);
+        cmd
+    }
+
+    /// [`Self::load_command_without_ca`] trusting the server's CA (`--cacert CA`).
+    fn load_command(&self, host: &str) -> Command {
+        let mut cmd = self.load_command_without_ca(host);
+        cmd.args(["--cacert", p(&self.ca)]);
         cmd
     }
 
     /// [`Self::load_command`] with `args`, run to the end (bounded by [`EXIT_TIMEOUT`]).
     fn load(&self, host: &str, args: &[&str]) -> Ran {
         let mut cmd = self.load_command(host);
+        cmd.args(args);
+        support::process::run_bounded(cmd, EXIT_TIMEOUT)
+    }
+
+    /// [`Self::load_command_without_ca`] with `args`, run to the end (bounded by
+    /// [`EXIT_TIMEOUT`]).
+    fn load_without_ca(&self, host: &str, args: &[&str]) -> Ran {
+        let mut cmd = self.load_command_without_ca(host);
         cmd.args(args);
         support::process::run_bounded(cmd, EXIT_TIMEOUT)
     }
@@ -471,33 +482,15 @@ fn load_refuses_a_wrong_name_with_the_names_and_exit_4() {
         ran.describe()
     );
     // Without --cacert the platform roots do not know Model CA: refused as untrusted.
-    let url = format!("https://bank32.com:{}/", t.addr.port());
-    let ran = tlsbench(&[
-        "load",
-        &url,
-        "--connect-to",
-        &t.addr.to_string(),
-        "-n",
-        "5",
-        "-q",
-    ]);
+    let ran = t.load_without_ca("bank32.com", &["-n", "5", "-q"]);
     assert_eq!(ran.status.code(), Some(4), "{}", ran.describe());
     assert!(ran.stderr.contains("not trusted"), "{}", ran.describe());
     // --insecure connects, says so loudly, and records it.
     let json = t._dir.path().join("insecure.json");
-    let url = format!("https://evil.example:{}/", t.addr.port());
-    let ran = tlsbench(&[
-        "load",
-        &url,
-        "--connect-to",
-        &t.addr.to_string(),
-        "--insecure",
-        "-n",
-        "5",
-        "-q",
-        "--json",
-        p(&json),
-    ]);
+    let ran = t.load_without_ca(
+        "evil.example",
+        &["--insecure", "-n", "5", "-q", "--json", p(&json)],
+    );
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
     assert!(
         ran.stderr.contains("will NOT be verified"),
