@@ -74,8 +74,12 @@ pub fn start_on(
 
 /// The server's rustls config for `kt`'s chain with `opts`, for servers started by hand.
 pub fn server_config(kt: KeyType, opts: &TlsOptions) -> Arc<ServerConfig> {
-    let c = chain(kt);
-    opts.server_config(pem_certs(&c.chain_pem()), pem_key(&c.leaf_key_pem))
+    chain_config(&chain(kt), opts)
+}
+
+/// The server's rustls config presenting `chain` with `opts`.
+pub fn chain_config(chain: &GeneratedChain, opts: &TlsOptions) -> Arc<ServerConfig> {
+    opts.server_config(pem_certs(&chain.chain_pem()), pem_key(&chain.leaf_key_pem))
         .unwrap()
 }
 
