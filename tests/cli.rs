@@ -6,15 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use support::{
-    EXIT_TIMEOUT, Ran, ServerProc, TempDir, bin, client_config, drain, p, read_hello, results_json,
-    run_dir, scrape, server_in, spawn_guarded, text, tlsbench, wait_until, write_matrix,
+    EXIT_TIMEOUT, ONE_ROW_MATRIX, Ran, ServerProc, TempDir, bin, client_config, drain, lines, p,
+    quick_run, read_hello, results_json, run_dir, scrape, server_in, spawn_guarded, text, tlsbench,
+    wait_until, write_matrix,
 };
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -214,6 +215,27 @@ fn load_client(
     (mine, result.err())
 }
 
+/// The stdout of a two-worker server that exited on a signal, after checking that it exited
+/// with 0, printed its summary and said on stderr that it was shutting down.
+fn exited_cleanly(srv: &ServerProc, status: ExitStatus) -> String {
+    let stdout = srv.stdout_text();
+    let stderr = text(&srv.stderr);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("tlsbench server summary (2 workers,"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("tlsbench server: shutting down"),
+        "{stderr}"
+    );
+    stdout
+}
+
 #[test]
 fn server_exits_cleanly_on_sigterm_under_load() {
     const CLIENTS: usize = 4;
@@ -284,17 +306,7 @@ fn server_exits_cleanly_on_sigterm_under_load() {
     let received: u64 = results.iter().map(|r| r.0).sum();
     assert_eq!(received, done.load(Ordering::SeqCst));
 
-    let stdout = srv.stdout_text();
-    let stderr = text(&srv.stderr);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.contains("tlsbench server summary (2 workers,"),
-        "{stdout}"
-    );
+    let stdout = exited_cleanly(&srv, status);
     assert!(
         stdout.contains("TLS 1.3 handshakes: 4 full, 0 resumed, 0 full with HRR"),
         "{stdout}"
@@ -305,10 +317,6 @@ fn server_exits_cleanly_on_sigterm_under_load() {
     assert!(
         requests >= received && requests <= received + CLIENTS as u64,
         "server counted {requests} requests, clients received {received}; clients: {results:?}\n{stdout}"
-    );
-    assert!(
-        stderr.contains("tlsbench server: shutting down"),
-        "{stderr}"
     );
 }
 
@@ -330,25 +338,11 @@ fn server_exits_promptly_on_sigint_when_idle() {
     // A server that missed the signal never exits; one that exits does so in milliseconds. A
     // bound is only a hang detector here, so it is the generous one every child gets.
     let status = srv.signal_and_wait(libc::SIGINT, EXIT_TIMEOUT);
-    let stdout = srv.stdout_text();
-    let stderr = text(&srv.stderr);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.contains("tlsbench server summary (2 workers,"),
-        "{stdout}"
-    );
+    let stdout = exited_cleanly(&srv, status);
     assert_eq!(summary_requests(&stdout), 0, "{stdout}");
     assert!(
         stdout.contains("connections: 0 accepted, 0 closed"),
         "{stdout}"
-    );
-    assert!(
-        stderr.contains("tlsbench server: shutting down"),
-        "{stderr}"
     );
 }
 
@@ -368,16 +362,7 @@ fn server_exits_on_sigterm_when_its_stderr_is_gone() {
         .stderr(stderr_writer);
     let mut guard = support::ChildGuard(Some(cmd.spawn().unwrap()));
     drop(cmd);
-    let out = guard.child().stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = lines(guard.child().stdout.take().unwrap());
     let deadline = Instant::now() + EXIT_TIMEOUT;
     loop {
         let line = lines
@@ -427,23 +412,34 @@ fn load_target() -> LoadTarget {
 }
 
 impl LoadTarget {
-    /// `tlsbench load https://HOST:PORT/ --connect-to ADDR --cacert CA`, to add flags to.
-    fn load_command(&self, host: &str) -> Command {
+    /// `tlsbench load https://HOST:PORT/ --connect-to ADDR`: trusting the platform's roots
+    /// only, to add flags to.
+    fn load_command_without_ca(&self, host: &str) -> Command {
         let mut cmd = Command::new(bin());
         cmd.arg("load")
             .arg(format!("https://{host}:{}/", self.addr.port()))
-            .args([
-                "--connect-to",
-                &self.addr.to_string(),
-                "--cacert",
-                p(&self.ca),
-            ]);
+            .args(["--connect-to", &self.addr.to_string()]);
+        cmd
+    }
+
+    /// [`Self::load_command_without_ca`] trusting the server's CA (`--cacert CA`).
+    fn load_command(&self, host: &str) -> Command {
+        let mut cmd = self.load_command_without_ca(host);
+        cmd.args(["--cacert", p(&self.ca)]);
         cmd
     }
 
     /// [`Self::load_command`] with `args`, run to the end (bounded by [`EXIT_TIMEOUT`]).
     fn load(&self, host: &str, args: &[&str]) -> Ran {
         let mut cmd = self.load_command(host);
+        cmd.args(args);
+        support::process::run_bounded(cmd, EXIT_TIMEOUT)
+    }
+
+    /// [`Self::load_command_without_ca`] with `args`, run to the end (bounded by
+    /// [`EXIT_TIMEOUT`]).
+    fn load_without_ca(&self, host: &str, args: &[&str]) -> Ran {
+        let mut cmd = self.load_command_without_ca(host);
         cmd.args(args);
         support::process::run_bounded(cmd, EXIT_TIMEOUT)
     }
@@ -486,33 +482,15 @@ fn load_refuses_a_wrong_name_with_the_names_and_exit_4() {
         ran.describe()
     );
     // Without --cacert the platform roots do not know Model CA: refused as untrusted.
-    let url = format!("https://bank32.com:{}/", t.addr.port());
-    let ran = tlsbench(&[
-        "load",
-        &url,
-        "--connect-to",
-        &t.addr.to_string(),
-        "-n",
-        "5",
-        "-q",
-    ]);
+    let ran = t.load_without_ca("bank32.com", &["-n", "5", "-q"]);
     assert_eq!(ran.status.code(), Some(4), "{}", ran.describe());
     assert!(ran.stderr.contains("not trusted"), "{}", ran.describe());
     // --insecure connects, says so loudly, and records it.
     let json = t._dir.path().join("insecure.json");
-    let url = format!("https://evil.example:{}/", t.addr.port());
-    let ran = tlsbench(&[
-        "load",
-        &url,
-        "--connect-to",
-        &t.addr.to_string(),
-        "--insecure",
-        "-n",
-        "5",
-        "-q",
-        "--json",
-        p(&json),
-    ]);
+    let ran = t.load_without_ca(
+        "evil.example",
+        &["--insecure", "-n", "5", "-q", "--json", p(&json)],
+    );
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
     assert!(
         ran.stderr.contains("will NOT be verified"),
@@ -771,22 +749,13 @@ fn base64_decode(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
 
-const MINI_MATRIX: &str = r#"
-[defaults]
-connections = 4
-duration = "1s"
-warmup = "200ms"
-quick_duration = "1s"
-quick_warmup = "200ms"
+/// The one-row matrix and three more rows: a resumed handshake, keep-alive requests and a
+/// download.
+fn mini_matrix() -> String {
+    format!("{ONE_ROW_MATRIX}\n{MORE_ROWS}")
+}
 
-[[scenario]]
-name = "full tls1.3 x25519 ecdsa-p256"
-kind = "handshake"
-tls = "1.3"
-kx_groups = ["X25519"]
-server_resumption = "off"
-resume = "off"
-
+const MORE_ROWS: &str = r#"
 [[scenario]]
 name = "resumed tls1.3 tickets"
 kind = "handshake"
@@ -824,22 +793,19 @@ fn servers_using(certs: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Fails if a server process started for `certs` outlived the run.
+fn assert_no_server_left(certs: &Path) {
+    let left = servers_using(certs);
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn run_writes_results_table_and_charts_and_compare_gates() {
     let dir = TempDir::new("run");
     make_certs(dir.path(), "ecdsa-p256");
-    let matrix = write_matrix(dir.path(), "mini.toml", MINI_MATRIX);
+    let matrix = write_matrix(dir.path(), "mini.toml", &mini_matrix());
     let out = dir.path().join("results");
-    let ran = tlsbench(&[
-        "run",
-        "--quick",
-        "--scenarios",
-        p(&matrix),
-        "--out",
-        p(&out),
-        "--certs-dir",
-        p(dir.path()),
-    ]);
+    let ran = tlsbench(&quick_run(&matrix, &out, &["--certs-dir", p(dir.path())]));
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
     assert!(
         ran.stdout.contains("| scenario | rate |"),
@@ -900,11 +866,7 @@ fn run_writes_results_table_and_charts_and_compare_gates() {
         rows[1]
     );
     assert_eq!(rows[0]["resumed_share"].as_f64().unwrap(), 0.0);
-    assert!(
-        servers_using(dir.path()).is_empty(),
-        "{:?}",
-        servers_using(dir.path())
-    );
+    assert_no_server_left(dir.path());
 
     // compare: identical inputs pass; the same file against itself is no regression.
     let results = run_dir.join("results.json");
@@ -978,16 +940,7 @@ fn run_measures_the_tcp_floor_and_each_tls_rows_cost_over_it() {
     // Five rows, each with its own server: bounded well above their ~10 s, since other
     // tests share the machine's cores.
     let ran = support::tlsbench_within(
-        &[
-            "run",
-            "--quick",
-            "--scenarios",
-            p(&matrix),
-            "--out",
-            p(&out),
-            "--certs-dir",
-            p(dir.path()),
-        ],
+        &quick_run(&matrix, &out, &["--certs-dir", p(dir.path())]),
         Duration::from_secs(120),
     );
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
@@ -1040,36 +993,21 @@ fn run_measures_the_tcp_floor_and_each_tls_rows_cost_over_it() {
             .contains("download 65536 bytes"),
         "{none}"
     );
-    assert!(servers_using(dir.path()).is_empty());
+    assert_no_server_left(dir.path());
 }
 
 #[test]
 fn run_interrupted_keeps_rows_and_leaves_no_server() {
     let dir = TempDir::new("run-int");
     make_certs(dir.path(), "ecdsa-p256");
-    let matrix = write_matrix(dir.path(), "mini.toml", MINI_MATRIX);
+    let matrix = write_matrix(dir.path(), "mini.toml", &mini_matrix());
     let out = dir.path().join("results");
     let mut run = spawn_guarded(
-        Command::new(bin()).args([
-            "run",
-            "--quick",
-            "--scenarios",
-            p(&matrix),
-            "--out",
-            p(&out),
-            "--certs-dir",
-            p(dir.path()),
-        ]),
+        Command::new(bin()).args(quick_run(&matrix, &out, &["--certs-dir", p(dir.path())])),
         Stdio::null(),
     );
     let (stderr, _) = drain(run.child().stderr.take().unwrap());
-    let lines = BufReader::new(run.child().stdout.take().unwrap()).lines();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
+    let rx = lines(run.child().stdout.take().unwrap());
     // The first row is printed as soon as it is measured; interrupt during the second.
     let deadline = Instant::now() + EXIT_TIMEOUT;
     loop {
@@ -1091,18 +1029,14 @@ fn run_interrupted_keeps_rows_and_leaves_no_server() {
     let rows = doc["rows"].as_array().unwrap();
     assert!(!rows.is_empty() && rows.len() < 4, "{} rows", rows.len());
     assert_eq!(rows[0]["name"], "full tls1.3 x25519 ecdsa-p256");
-    assert!(
-        servers_using(dir.path()).is_empty(),
-        "{:?}",
-        servers_using(dir.path())
-    );
+    assert_no_server_left(dir.path());
 }
 
 #[test]
 fn run_against_an_external_target_reports_client_side_only() {
     let t = load_target();
     // The matrix's server fields do not apply to a server we did not start.
-    let keep_alive_only = MINI_MATRIX
+    let keep_alive_only = mini_matrix()
         .split("[[scenario]]")
         .filter(|part| part.contains("keep-alive hello") || part.contains("[defaults]"))
         .collect::<Vec<_>>()
@@ -1110,20 +1044,18 @@ fn run_against_an_external_target_reports_client_side_only() {
     let matrix = write_matrix(t._dir.path(), "target.toml", &keep_alive_only);
     let out = t._dir.path().join("results");
     let url = format!("https://bank32.com:{}/", t.addr.port());
-    let ran = tlsbench(&[
-        "run",
-        "--quick",
-        "--scenarios",
-        p(&matrix),
-        "--out",
-        p(&out),
-        "--target",
-        &url,
-        "--connect-to",
-        &t.addr.to_string(),
-        "--cacert",
-        p(&t.ca),
-    ]);
+    let ran = tlsbench(&quick_run(
+        &matrix,
+        &out,
+        &[
+            "--target",
+            &url,
+            "--connect-to",
+            &t.addr.to_string(),
+            "--cacert",
+            p(&t.ca),
+        ],
+    ));
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
     assert!(ran.stdout.contains("- (not ours)"), "{}", ran.describe());
     let run_dir = run_dir(&out);
@@ -1146,16 +1078,11 @@ fn run_refuses_a_floor_row_against_an_external_target() {
         .join("[[scenario]]");
     let matrix = write_matrix(dir.path(), "floor.toml", &floor_only);
     let out = dir.path().join("results");
-    let ran = tlsbench(&[
-        "run",
-        "--quick",
-        "--scenarios",
-        p(&matrix),
-        "--out",
-        p(&out),
-        "--target",
-        "https://127.0.0.1:9/",
-    ]);
+    let ran = tlsbench(&quick_run(
+        &matrix,
+        &out,
+        &["--target", "https://127.0.0.1:9/"],
+    ));
     assert_eq!(ran.status.code(), Some(3), "{}", ran.describe());
     assert!(
         ran.stderr.contains("'floor: keep-alive plain'")

@@ -11,25 +11,9 @@ use std::time::Duration;
 use test_support::binary as support;
 
 use support::process::run_bounded;
-use support::{TempDir, bin, p, results_json, run_dir, tlsbench, write_matrix};
-
-const ONE_ROW: &str = r#"
-[defaults]
-connections = 4
-duration = "1s"
-warmup = "200ms"
-quick_duration = "1s"
-quick_warmup = "200ms"
-
-[[scenario]]
-name = "full tls1.3 x25519 ecdsa-p256"
-kind = "handshake"
-tls = "1.3"
-cert = "ecdsa-p256"
-kx_groups = ["X25519"]
-server_resumption = "off"
-resume = "off"
-"#;
+use support::{
+    ONE_ROW_MATRIX, TempDir, bin, p, quick_run, results_json, run_dir, tlsbench, write_matrix,
+};
 
 /// Folding DWARF stacks of a debug build takes tens of seconds per side.
 const PROFILED_RUN: Duration = Duration::from_secs(300);
@@ -56,21 +40,14 @@ fn profile_writes_flame_graphs_and_a_breakdown_of_100_percent() {
         return;
     }
     let dir = TempDir::new("profile");
-    let matrix = write_matrix(dir.path(), "one.toml", ONE_ROW);
+    let matrix = write_matrix(dir.path(), "one.toml", ONE_ROW_MATRIX);
     let out = dir.path().join("results");
     let mut cmd = Command::new(bin());
-    cmd.args([
-        "run",
-        "--quick",
-        "--profile",
-        "both",
-        "--scenarios",
-        p(&matrix),
-        "--out",
-        p(&out),
-        "--certs-dir",
-        p(dir.path()),
-    ]);
+    cmd.args(quick_run(
+        &matrix,
+        &out,
+        &["--profile", "both", "--certs-dir", p(dir.path())],
+    ));
     let ran = run_bounded(cmd, PROFILED_RUN);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
     let run_dir = run_dir(&out);
@@ -119,22 +96,16 @@ fn profile_writes_flame_graphs_and_a_breakdown_of_100_percent() {
 #[test]
 fn profile_without_perf_exits_naming_the_package_and_writes_nothing() {
     let dir = TempDir::new("profile-noperf");
-    let matrix = write_matrix(dir.path(), "one.toml", ONE_ROW);
+    let matrix = write_matrix(dir.path(), "one.toml", ONE_ROW_MATRIX);
     let out = dir.path().join("results");
     let empty = dir.path().join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
     let mut cmd = Command::new(bin());
-    cmd.env("PATH", &empty).args([
-        "run",
-        "--quick",
-        "--profile",
-        "--scenarios",
-        p(&matrix),
-        "--out",
-        p(&out),
-        "--certs-dir",
-        p(dir.path()),
-    ]);
+    cmd.env("PATH", &empty).args(quick_run(
+        &matrix,
+        &out,
+        &["--profile", "--certs-dir", p(dir.path())],
+    ));
     let ran = run_bounded(cmd, Duration::from_secs(60));
     assert!(!ran.status.success(), "{}", ran.describe());
     assert!(ran.stderr.contains("linux-perf"), "{}", ran.describe());

@@ -296,36 +296,34 @@ fn no_key_log_unless_asked_and_ticket_keys_stay_in_memory() {
     server.signal_and_wait(libc::SIGTERM, EXIT_TIMEOUT);
 }
 
-#[test]
-fn admin_binds_loopback_unless_given_an_address() {
-    let dir = TempDir::new("sec-admin");
-    let certs = dir.path().join("certs");
-    // Spelt out rather than through ServerArgs (which holds an address): a bare port is the
-    // command-line form under test.
+/// A server with `--admin ADMIN`, and the admin address it says it listens on. Spelt out
+/// rather than through ServerArgs (which holds an address): a bare port is the command-line
+/// form under test.
+fn server_with_admin(certs: &Path, admin: &str) -> (ServerProc, SocketAddr) {
     let mut server = ServerProc::start(&[
         "--listen",
         "127.0.0.1:0",
         "--certs-dir",
-        p(&certs),
+        p(certs),
         "--admin",
-        "0",
+        admin,
     ]);
     let admin = server.addr_after("admin listening on http://");
+    (server, admin)
+}
+
+#[test]
+fn admin_binds_loopback_unless_given_an_address() {
+    let dir = TempDir::new("sec-admin");
+    let certs = dir.path().join("certs");
+    let (mut server, admin) = server_with_admin(&certs, "0");
     assert_eq!(admin.ip(), std::net::Ipv4Addr::LOCALHOST);
     assert_eq!(scrape(admin).accepted, 0);
     server.signal_and_wait(libc::SIGTERM, EXIT_TIMEOUT);
     assert!(!text(&server.stderr).contains("not on loopback"));
 
     // An explicit wildcard address is honoured, and said out loud.
-    let mut server = ServerProc::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--certs-dir",
-        p(&certs),
-        "--admin",
-        "0.0.0.0:0",
-    ]);
-    let admin = server.addr_after("admin listening on http://");
+    let (mut server, admin) = server_with_admin(&certs, "0.0.0.0:0");
     assert!(admin.ip().is_unspecified());
     assert!(wait_until(EXIT_TIMEOUT, || text(&server.stderr)
         .contains("not on loopback")));

@@ -10,6 +10,8 @@
 //! - [`chunked`]: the streaming decoder of chunked bodies, requests and responses alike.
 //! - [`pattern`]: the `/bytes/N` body both sides agree on.
 //! - [`io`]: non-blocking I/O outcomes (`WouldBlock`, `Interrupted`) and the output window.
+//! - [`memory`]: one end of a connection held in memory, the socket of the in-memory tests and
+//!   fuzzing harnesses.
 //! - [`cpu`]: CPU-time accounting and CPU placement (lists, pinning, SMT siblings).
 //! - [`keylog`]: the NSS key log for decrypting captures.
 //! - [`env`](mod@env): the environment a result was measured in.
@@ -28,6 +30,7 @@ pub mod env;
 pub mod http;
 pub mod io;
 pub mod keylog;
+pub mod memory;
 pub mod pattern;
 pub mod procfs;
 #[cfg(test)]

@@ -11,19 +11,16 @@
 //! The input format is described on [`client`]. A failed assertion is the product here: each
 //! names an invariant the client must keep on any input.
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use common::certs::{self, ChainOptions, KeyType};
+use common::memory::Memory;
 use common::session::Session;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::NoServerSessionStorage;
-use rustls::{ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use rustls::{ClientConnection, ServerConfig, ServerConnection};
 
-use loadgen::conn::{ClientConn, ClientSession, Fail, Op, Outcome, Transport};
+use loadgen::conn::{ClientConn, ClientSession, Fail, Op, Outcome};
 use loadgen::plan::Plan;
 use loadgen::response::{Response, ResponseError, ResponseReader};
 use loadgen::stats::{FailureKind, Measured};
@@ -31,6 +28,7 @@ use loadgen::tlsconf::{self, WorkerTls};
 use loadgen::verify::Trust;
 use loadgen::{LoadOptions, Target};
 
+use crate::fixture::{self, HANDSHAKE_ROUNDS, SERVER_NAME, setup};
 use crate::seeds::Seed;
 
 /// Input byte 0, bit 0: the request is `HEAD` (the response has no body whatever it says).
@@ -57,10 +55,6 @@ pub const PIECES: [usize; 16] = [
 
 /// At most this many pieces; the rest of the payload goes in one last piece.
 const MAX_PIECES: usize = 4096;
-/// Handshake flights are few; more rounds than this is a stuck handshake.
-const HANDSHAKE_ROUNDS: usize = 16;
-/// The name the generated leaf certificate carries.
-const SERVER_NAME: &str = "bank32.com";
 
 /// Checks the response parser and a connection on `data`. Panics on a violation.
 ///
@@ -184,30 +178,10 @@ struct Fixture {
     tls12: WorkerTls,
 }
 
-fn setup<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => panic!("fuzzing fixture: {what}: {e}"),
-    }
-}
-
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let chain = setup(
-            certs::generate(KeyType::EcdsaP256, &ChainOptions::default()),
-            "generating the chain",
-        );
-        let pem_certs = |pem: &str| {
-            setup(
-                CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>(),
-                "parsing PEM certificates",
-            )
-        };
-        let key = setup(
-            PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()),
-            "parsing the key",
-        );
+        let chain = fixture::chain();
         let versions = [common::tls::Version::Tls12, common::tls::Version::Tls13];
         let server = setup(
             ServerConfig::builder_with_provider(common::tls::provider(&[], &[]))
@@ -216,18 +190,14 @@ fn fixture() -> &'static Fixture {
         )
         .with_no_client_auth();
         let mut server = setup(
-            server.with_single_cert(pem_certs(&chain.chain_pem()), key),
+            server.with_single_cert(chain.certs, chain.key),
             "server certificate",
         );
         // No resumption: a session cache would keep one session per run, so no run would
         // free all it allocated (libFuzzer's leak check); the client does not resume here.
         server.session_storage = Arc::new(NoServerSessionStorage {});
         server.send_tls13_tickets = 0;
-        let mut roots = RootCertStore::empty();
-        for c in pem_certs(&chain.root_pem) {
-            setup(roots.add(c), "root store");
-        }
-        let roots = Arc::new(roots);
+        let roots = Arc::new(chain.roots);
         let client = |version| {
             let mut opts = options(false);
             opts.tls.versions = vec![version];
@@ -257,48 +227,6 @@ fn options(head_request: bool) -> LoadOptions {
         opts.method = "HEAD".into();
     }
     opts
-}
-
-/// The client's transport: what the server wrote, read back; what the client writes.
-#[derive(Default)]
-struct Memory {
-    input: VecDeque<u8>,
-    eof: bool,
-    output: Vec<u8>,
-}
-
-impl Read for Memory {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = buf.len().min(self.input.len());
-        for (dst, src) in buf.iter_mut().zip(self.input.drain(..n)) {
-            *dst = src;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for Memory {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Transport for Memory {
-    fn connected(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
 }
 
 /// Moves what `server` has to send into the client's input.

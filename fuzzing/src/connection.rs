@@ -6,14 +6,14 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::certs::{self, ChainOptions, KeyType};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
-use server::conn::{Conn, Ctx, Transport, Verdict};
+use common::memory::Memory;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use server::conn::{Conn, Ctx, Verdict};
 use server::{Resumption, Settings, Stats, TlsOptions};
 
 use crate::DATE;
+use crate::fixture::{self, HANDSHAKE_ROUNDS, SERVER_NAME, setup};
 use crate::responses::{check_responses, expected_responses};
 
 /// Input byte 0, bit 0: the payload is plaintext HTTP sent through a real client after a real
@@ -41,8 +41,6 @@ pub const CHUNK_CAPS: [usize; 8] = [0, 1, 2, 5, 16, 64, 512, 4096];
 
 /// At most this many chunks; the rest of the payload goes in one last chunk.
 const MAX_CHUNKS: usize = 2048;
-/// Handshake flights are few; more rounds than this is a stuck handshake.
-const HANDSHAKE_ROUNDS: usize = 16;
 /// Rounds of "the socket became writable" after the client's last byte.
 const DRAIN_ROUNDS: usize = 8;
 /// Server output the transport holds before the client reads it (then writes would block).
@@ -53,8 +51,6 @@ const OUT_CAP: usize = 64 * 1024;
 const OUT_BUDGET: usize = 256 * 1024;
 /// Largest plaintext the client keeps for checking.
 const PLAIN_KEEP: usize = 256 * 1024;
-/// The name the generated leaf certificate carries.
-const SERVER_NAME: &str = "bank32.com";
 
 /// Drives one [`Conn`] with `data`, asserting that it never misbehaves. Panics on a violation.
 ///
@@ -85,30 +81,10 @@ struct Fixture {
     tls12: Arc<ClientConfig>,
 }
 
-pub(crate) fn setup<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => panic!("fuzzing fixture: {what}: {e}"),
-    }
-}
-
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let chain = setup(
-            certs::generate(KeyType::EcdsaP256, &ChainOptions::default()),
-            "generating the chain",
-        );
-        let pem_certs = |pem: &str| {
-            setup(
-                CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>(),
-                "parsing PEM certificates",
-            )
-        };
-        let key = setup(
-            PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()),
-            "parsing the key",
-        );
+        let chain = fixture::chain();
         // Stateless tickets rather than the default session cache as well: a cache would keep
         // one session per run, so no run would free all it allocated, and libFuzzer would
         // answer each with a full leak scan (the cache is rustls's code, not the server's).
@@ -117,13 +93,10 @@ fn fixture() -> &'static Fixture {
             ..TlsOptions::default()
         };
         let server = setup(
-            options.server_config(pem_certs(&chain.chain_pem()), key),
+            options.server_config(chain.certs, chain.key),
             "server config",
         );
-        let mut roots = RootCertStore::empty();
-        for c in pem_certs(&chain.root_pem) {
-            setup(roots.add(c), "root store");
-        }
+        let roots = chain.roots;
         let client = |version: &'static rustls::SupportedProtocolVersion| {
             let mut cfg = setup(
                 ClientConfig::builder_with_provider(common::tls::provider(&[], &[]))
@@ -153,75 +126,6 @@ pub(crate) fn new_client(tls12: bool) -> ClientConnection {
     // The harness moves records itself and bounds the volume; rustls must not refuse a write.
     client.set_buffer_limit(None);
     client
-}
-
-/// The server's socket, in memory.
-struct Memory {
-    /// Client bytes not yet read by the server.
-    input: Vec<u8>,
-    read_pos: usize,
-    /// The client closed its side: reads past `input` return 0.
-    eof: bool,
-    /// Server bytes not yet read by the client.
-    output: Vec<u8>,
-    /// Largest single write accepted (short writes exercise rustls's partial writes).
-    write_max: usize,
-    /// Output bytes still accepted in this run.
-    budget: usize,
-    /// `shutdown_write` was called.
-    write_shut: bool,
-}
-
-impl Read for Memory {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = &self.input[self.read_pos..];
-        if available.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.read_pos += n;
-        if self.read_pos == self.input.len() {
-            self.input.clear();
-            self.read_pos = 0;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for Memory {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        assert!(!self.write_shut, "write after shutdown_write");
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let room = OUT_CAP
-            .saturating_sub(self.output.len())
-            .min(self.budget)
-            .min(self.write_max);
-        if room == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = room.min(buf.len());
-        self.output.extend_from_slice(&buf[..n]);
-        self.budget -= n;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Transport for Memory {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.write_shut = true;
-        Ok(())
-    }
 }
 
 /// Chunk sizes from a seed (xorshift), so the payload itself stays free of control bytes.
@@ -268,14 +172,12 @@ impl Run {
         );
         Run {
             conn: Conn::new(tls, start),
+            // The server's socket: a send buffer of OUT_CAP, short writes, a volume bound.
             io: Memory {
-                input: Vec::new(),
-                read_pos: 0,
-                eof: false,
-                output: Vec::new(),
-                write_max: [usize::MAX, 7, 300, 5000][usize::from(seed & 3)],
-                budget: OUT_BUDGET,
-                write_shut: false,
+                output_cap: Some(OUT_CAP),
+                write_budget: Some(OUT_BUDGET),
+                write_max: [None, Some(7), Some(300), Some(5000)][usize::from(seed & 3)],
+                ..Memory::default()
             },
             stats: Stats::new(1),
             settings: Settings::default(),
@@ -341,7 +243,7 @@ impl Run {
         let mut rest = payload;
         while open && !rest.is_empty() {
             let n = self.chunks.next_len(rest.len());
-            self.io.input.extend_from_slice(&rest[..n]);
+            self.io.input.extend(&rest[..n]);
             rest = &rest[n..];
             open = self.event(Event::Ready) == Verdict::Open;
             records.take(&mut self.io.output);

@@ -14,6 +14,8 @@
 //! - [`connection`](mod@connection): the `connection` target, one `server::conn::Conn` with a
 //!   real `rustls::ServerConnection` over an in-memory transport, on raw client TLS bytes or
 //!   on plaintext behind a real handshake; the input format is on [`connection()`].
+//! - `fixture`: the setup both connection targets share: the generated chain and the panic
+//!   naming a setup step that failed.
 //! - `responses`: the model of the responses a connection owes, from the request bytes alone,
 //!   and the check of what the client received against it.
 //! - [`client`](mod@client): the `client` target, the load generator's response parser and
@@ -24,6 +26,7 @@
 
 pub mod client;
 pub mod connection;
+mod fixture;
 pub mod http_head;
 mod responses;
 pub mod seeds;

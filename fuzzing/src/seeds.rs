@@ -3,8 +3,9 @@
 
 use crate::connection::{
     CAP_SHIFT, END_CLOSE_NOTIFY, END_EOF, END_NONE, END_SHIFT, END_SHUTDOWN, FLAG_PLAINTEXT,
-    FLAG_SHORT_READS, FLAG_TLS12, new_client, setup,
+    FLAG_SHORT_READS, FLAG_TLS12, new_client,
 };
+use crate::fixture::setup;
 use crate::{CONNECTION, HTTP_HEAD};
 
 /// One seed input of a target, written to `fuzz/corpus/<target>/seed-<name>`.

@@ -44,6 +44,13 @@ impl Transport for mio::net::TcpStream {
     }
 }
 
+/// Connections driven in memory (unit tests, the fuzzing harness): connected from the start.
+impl Transport for common::memory::Memory {
+    fn connected(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+}
+
 /// How a connection's session starts: a rustls client, or plain.
 pub trait ClientSession: Session + Sized {
     /// A session for `plan`'s server with the worker's TLS configuration.

@@ -45,6 +45,14 @@ impl Transport for mio::net::TcpStream {
     }
 }
 
+/// Connections driven in memory (unit tests, the fuzzing harnesses).
+impl Transport for common::memory::Memory {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        common::memory::Memory::shutdown_write(self);
+        Ok(())
+    }
+}
+
 /// What the worker needs to drive a connection, borrowed for one event.
 pub struct Ctx<'a> {
     /// The worker's counters.

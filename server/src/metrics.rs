@@ -9,7 +9,7 @@
 //! which are sparse (256 codes): an absent alert is one never received.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -113,45 +113,48 @@ impl Snapshot {
 
     /// The Prometheus text exposition format (version 0.0.4) at `/metrics`.
     pub fn prometheus(&self) -> String {
-        let mut o = String::with_capacity(4096);
-        let head = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        let counter = |o: &mut String, name: &str, help: &str, value: u64| {
-            head(o, name, "counter", help);
-            let _ = writeln!(o, "{name} {value}");
-        };
-        counter(
-            &mut o,
+        let mut out = String::with_capacity(4096);
+        let o = &mut out;
+        single(
+            o,
             CONNECTIONS_ACCEPTED,
+            COUNTER,
             "TCP connections accepted.",
             self.accepted,
         );
-        counter(
-            &mut o,
+        single(
+            o,
             CONNECTIONS_CLOSED,
+            COUNTER,
             "Connections closed.",
             self.closed,
         );
-        counter(
-            &mut o,
+        single(
+            o,
             CONNECTIONS_REFUSED,
+            COUNTER,
             "Connections closed at once because --max-connections was reached.",
             self.refused,
         );
-        counter(
-            &mut o,
+        single(
+            o,
             ACCEPT_ERRORS,
+            COUNTER,
             "accept() failures (EMFILE, ENFILE, ...).",
             self.accept_errors,
         );
-        head(&mut o, CONNECTIONS_ACTIVE, "gauge", "Connections open now.");
-        let _ = writeln!(o, "{CONNECTIONS_ACTIVE} {}", self.active());
+        single(
+            o,
+            CONNECTIONS_ACTIVE,
+            GAUGE,
+            "Connections open now.",
+            self.active(),
+        );
 
         head(
-            &mut o,
+            o,
             HANDSHAKES,
-            "counter",
+            COUNTER,
             "Completed TLS handshakes by protocol version and kind (handshake_kind(), and resumed_hrr for a resumption after a HelloRetryRequest).",
         );
         for (version, counts) in VERSIONS.iter().zip(&self.handshakes) {
@@ -163,122 +166,145 @@ impl Snapshot {
                 );
             }
         }
-        head(
-            &mut o,
-            HANDSHAKE_FAILURES,
-            "counter",
-            "Handshakes that did not complete, by cause.",
-        );
-        for cause in FailureCause::ALL {
-            let (c, n) = (cause.as_str(), self.failures_of(cause));
-            let _ = writeln!(o, "{HANDSHAKE_FAILURES}{{cause=\"{c}\"}} {n}");
-        }
-        head(
-            &mut o,
-            TLS_ERRORS,
-            "counter",
-            "Connections ended by a TLS error after their handshake, by cause.",
-        );
-        for cause in FailureCause::ALL.into_iter().filter(|c| c.is_tls()) {
-            let (c, n) = (cause.as_str(), self.tls_errors_of(cause));
-            let _ = writeln!(o, "{TLS_ERRORS}{{cause=\"{c}\"}} {n}");
-        }
-        head(
-            &mut o,
-            ALERTS_RECEIVED,
-            "counter",
-            "Fatal alerts received from clients during handshakes, by alert name.",
-        );
-        for (name, n) in alerts(self) {
-            let _ = writeln!(o, "{ALERTS_RECEIVED}{{alert=\"{name}\"}} {n}");
-        }
-        head(
-            &mut o,
-            TIMEOUTS,
-            "counter",
-            "Connections closed by a timeout, by phase.",
-        );
-        for kind in TimeoutKind::ALL {
-            let (phase, n) = (kind.as_str(), self.timeouts_of(kind));
-            let _ = writeln!(o, "{TIMEOUTS}{{phase=\"{phase}\"}} {n}");
-        }
-        head(
-            &mut o,
-            REQUESTS,
-            "counter",
-            "HTTP responses by status code.",
-        );
-        for status in Status::ALL {
-            let (code, n) = (status.code(), self.requests_of(status));
-            let _ = writeln!(o, "{REQUESTS}{{status=\"{code}\"}} {n}");
-        }
-        head(
-            &mut o,
-            PLAINTEXT_BYTES,
-            "counter",
-            "Application bytes through TLS, by direction.",
-        );
-        let _ = writeln!(o, "{PLAINTEXT_BYTES}{{direction=\"in\"}} {}", self.bytes_in);
-        let _ = writeln!(
+        family(
             o,
-            "{PLAINTEXT_BYTES}{{direction=\"out\"}} {}",
-            self.bytes_out
+            HANDSHAKE_FAILURES,
+            "Handshakes that did not complete, by cause.",
+            "cause",
+            FailureCause::ALL.map(|c| (c.as_str(), self.failures_of(c))),
         );
-        head(&mut o, CPU_SECONDS, "counter", "Process CPU time by mode.");
+        family(
+            o,
+            TLS_ERRORS,
+            "Connections ended by a TLS error after their handshake, by cause.",
+            "cause",
+            FailureCause::ALL
+                .into_iter()
+                .filter(|c| c.is_tls())
+                .map(|c| (c.as_str(), self.tls_errors_of(c))),
+        );
+        family(
+            o,
+            ALERTS_RECEIVED,
+            "Fatal alerts received from clients during handshakes, by alert name.",
+            "alert",
+            alerts(self),
+        );
+        family(
+            o,
+            TIMEOUTS,
+            "Connections closed by a timeout, by phase.",
+            "phase",
+            TimeoutKind::ALL.map(|k| (k.as_str(), self.timeouts_of(k))),
+        );
+        family(
+            o,
+            REQUESTS,
+            "HTTP responses by status code.",
+            "status",
+            Status::ALL.map(|s| (s.code(), self.requests_of(s))),
+        );
+        family(
+            o,
+            PLAINTEXT_BYTES,
+            "Application bytes through TLS, by direction.",
+            "direction",
+            [("in", self.bytes_in), ("out", self.bytes_out)],
+        );
         let (user, sys) = (self.cpu.user.as_secs_f64(), self.cpu.sys.as_secs_f64());
-        let _ = writeln!(o, "{CPU_SECONDS}{{mode=\"user\"}} {user:.6}");
-        let _ = writeln!(o, "{CPU_SECONDS}{{mode=\"system\"}} {sys:.6}");
-        head(
-            &mut o,
-            PROCESS_CPU_SECONDS,
-            "counter",
-            "Total user and system CPU time spent in seconds.",
+        family(
+            o,
+            CPU_SECONDS,
+            "Process CPU time by mode.",
+            "mode",
+            [("user", Seconds(user)), ("system", Seconds(sys))],
         );
-        let total = self.cpu.total().as_secs_f64();
-        let _ = writeln!(o, "{PROCESS_CPU_SECONDS} {total:.6}");
-        head(&mut o, UPTIME, "gauge", "Time since the server started.");
+        single(
+            o,
+            PROCESS_CPU_SECONDS,
+            COUNTER,
+            "Total user and system CPU time spent in seconds.",
+            Seconds(self.cpu.total().as_secs_f64()),
+        );
+        head(o, UPTIME, GAUGE, "Time since the server started.");
         let _ = writeln!(o, "{UPTIME} {:.3}", self.uptime.as_secs_f64());
-        head(&mut o, WORKERS, "gauge", "Worker threads.");
-        let _ = writeln!(o, "{WORKERS} {}", self.workers);
+        single(o, WORKERS, GAUGE, "Worker threads.", self.workers);
         if let Some(c) = &self.session_cache {
-            let gauge = |o: &mut String, name: &str, help: &str, value: u64| {
-                head(o, name, "gauge", help);
-                let _ = writeln!(o, "{name} {value}");
-            };
-            gauge(
-                &mut o,
+            single(
+                o,
                 SESSION_CACHE_ENTRIES,
+                GAUGE,
                 "Entries in the stateful session cache now.",
                 c.entries,
             );
-            gauge(
-                &mut o,
+            single(
+                o,
                 SESSION_CACHE_CAPACITY,
+                GAUGE,
                 "The most entries the session cache keeps.",
                 c.capacity,
             );
-            counter(
-                &mut o,
+            single(
+                o,
                 SESSION_CACHE_STORED,
+                COUNTER,
                 "Sessions stored (TLS 1.2 session ids, TLS 1.3 stateful tickets).",
                 c.stored,
             );
-            counter(
-                &mut o,
+            single(
+                o,
                 SESSION_CACHE_EVICTED,
+                COUNTER,
                 "Entries evicted unused to make room for new ones.",
                 c.evicted,
             );
-            head(
-                &mut o,
+            family(
+                o,
                 SESSION_CACHE_LOOKUPS,
-                "counter",
                 "Session-cache lookups by result.",
+                "result",
+                [("hit", c.hits), ("miss", c.misses)],
             );
-            let _ = writeln!(o, "{SESSION_CACHE_LOOKUPS}{{result=\"hit\"}} {}", c.hits);
-            let _ = writeln!(o, "{SESSION_CACHE_LOOKUPS}{{result=\"miss\"}} {}", c.misses);
         }
-        o
+        out
+    }
+}
+
+/// Prometheus metric types, as `# TYPE` names them.
+const COUNTER: &str = "counter";
+const GAUGE: &str = "gauge";
+
+/// A family's `# HELP` and `# TYPE` lines.
+fn head(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// An unlabelled series: its head and its one value.
+fn single(o: &mut String, name: &str, kind: &str, help: &str, value: impl Display) {
+    head(o, name, kind, help);
+    let _ = writeln!(o, "{name} {value}");
+}
+
+/// A counter family with one label: its head and a series per (label value, count).
+fn family<L: Display, V: Display>(
+    o: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    series: impl IntoIterator<Item = (L, V)>,
+) {
+    head(o, name, COUNTER, help);
+    for (value_of_label, n) in series {
+        let _ = writeln!(o, "{name}{{{label}=\"{value_of_label}\"}} {n}");
+    }
+}
+
+/// CPU seconds as the exposition writes them: to the microsecond the clock reads.
+struct Seconds(f64);
+
+impl Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.6}", self.0)
     }
 }
 

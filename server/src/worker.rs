@@ -200,15 +200,9 @@ impl Worker {
                     WAKER => {}
                     Token(t) => {
                         let key = t - FIRST_CONN;
-                        let verdict = match self.conns.get_mut(key) {
+                        let (conns, mut ctx) = self.lend(now);
+                        let verdict = match conns.get_mut(key) {
                             Some(entry) => {
-                                let mut ctx = Ctx {
-                                    stats: &self.stats,
-                                    settings: &self.settings,
-                                    date: self.date.get(),
-                                    now,
-                                    scratch: &mut self.scratch,
-                                };
                                 let trust_short_reads =
                                     !event.is_read_closed() && !event.is_error();
                                 entry
@@ -364,6 +358,19 @@ impl Worker {
         }
     }
 
+    /// The connections, and what the worker lends one of them for an event at `now`: borrowed
+    /// apart, so a connection in the slab can be driven with them.
+    fn lend(&mut self, now: Instant) -> (&mut Slab<Entry>, Ctx<'_>) {
+        let ctx = Ctx {
+            stats: &self.stats,
+            settings: &self.settings,
+            date: self.date.get(),
+            now,
+            scratch: &mut self.scratch,
+        };
+        (&mut self.conns, ctx)
+    }
+
     fn remove(&mut self, key: usize) {
         if let Some(mut entry) = self.conns.try_remove(key) {
             let _ = self.poll.registry().deregister(&mut entry.stream);
@@ -374,17 +381,11 @@ impl Worker {
 
     fn sweep(&mut self, now: Instant) {
         let mut expired = std::mem::take(&mut self.expired);
-        for (key, entry) in self.conns.iter_mut() {
-            if entry.conn.deadline(&self.settings).0 > now {
+        let (conns, mut ctx) = self.lend(now);
+        for (key, entry) in conns.iter_mut() {
+            if entry.conn.deadline(ctx.settings).0 > now {
                 continue;
             }
-            let mut ctx = Ctx {
-                stats: &self.stats,
-                settings: &self.settings,
-                date: self.date.get(),
-                now,
-                scratch: &mut self.scratch,
-            };
             if entry.conn.on_timeout(&mut entry.stream, &mut ctx) == Verdict::Close {
                 expired.push(key);
             }
@@ -430,17 +431,9 @@ impl Worker {
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            let verdict = match self.conns.get_mut(key) {
-                Some(entry) => {
-                    let mut ctx = Ctx {
-                        stats: &self.stats,
-                        settings: &self.settings,
-                        date: self.date.get(),
-                        now,
-                        scratch: &mut self.scratch,
-                    };
-                    entry.conn.begin_shutdown(&mut entry.stream, &mut ctx)
-                }
+            let (conns, mut ctx) = self.lend(now);
+            let verdict = match conns.get_mut(key) {
+                Some(entry) => entry.conn.begin_shutdown(&mut entry.stream, &mut ctx),
                 None => continue,
             };
             self.settle(key, verdict);
@@ -450,14 +443,8 @@ impl Worker {
     fn close_all(&mut self, now: Instant) {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(entry) = self.conns.get_mut(key) {
-                let mut ctx = Ctx {
-                    stats: &self.stats,
-                    settings: &self.settings,
-                    date: self.date.get(),
-                    now,
-                    scratch: &mut self.scratch,
-                };
+            let (conns, mut ctx) = self.lend(now);
+            if let Some(entry) = conns.get_mut(key) {
                 entry.conn.on_forced_close(&mut ctx);
             }
             self.remove(key);

@@ -99,13 +99,7 @@ fn keep_alive_requests_allocate_only_inside_rustls() {
 fn plain_keep_alive_requests_allocate_nothing() {
     use std::io::{BufRead, BufReader, Read};
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let c = support::chain(KeyType::EcdsaP256);
-    let cfg = server::TlsOptions::default()
-        .server_config(
-            support::pem_certs(&c.chain_pem()),
-            support::pem_key(&c.leaf_key_pem),
-        )
-        .unwrap();
+    let cfg = support::server_config(KeyType::EcdsaP256, &server::TlsOptions::default());
     let bind = || vec![std::net::TcpListener::bind("127.0.0.1:0").unwrap()];
     let server =
         server::Server::start_with_plain(bind(), bind(), cfg, server::Settings::default()).unwrap();

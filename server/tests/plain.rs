@@ -13,13 +13,7 @@ use server::{Server, Settings, TlsOptions};
 use test_support::loopback as support;
 
 fn start_plain() -> Server {
-    let c = support::chain(KeyType::EcdsaP256);
-    let cfg = TlsOptions::default()
-        .server_config(
-            support::pem_certs(&c.chain_pem()),
-            support::pem_key(&c.leaf_key_pem),
-        )
-        .unwrap();
+    let cfg = support::server_config(KeyType::EcdsaP256, &TlsOptions::default());
     let tls = vec![TcpListener::bind("127.0.0.1:0").unwrap()];
     let plain = vec![TcpListener::bind("127.0.0.1:0").unwrap()];
     Server::start_with_plain(tls, plain, cfg, Settings::default()).unwrap()
@@ -79,13 +73,7 @@ fn plain_listener_serves_the_same_routes_byte_for_byte_without_a_handshake() {
 
 #[test]
 fn plain_and_tls_listeners_must_pair_one_per_worker() {
-    let c = support::chain(KeyType::EcdsaP256);
-    let cfg = TlsOptions::default()
-        .server_config(
-            support::pem_certs(&c.chain_pem()),
-            support::pem_key(&c.leaf_key_pem),
-        )
-        .unwrap();
+    let cfg = support::server_config(KeyType::EcdsaP256, &TlsOptions::default());
     let tls = vec![TcpListener::bind("127.0.0.1:0").unwrap()];
     let plain = (0..2)
         .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())

@@ -79,6 +79,21 @@ pub fn drain(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, Receive
     (buf, done)
 }
 
+/// Reads `r` line by line on a thread; the receiver disconnects at its end (EOF), so a
+/// child's closed stdout is seen as a disconnect.
+pub fn lines(r: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// What [`drain`] has read so far, as (lossy) text.
 pub fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
     String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
@@ -130,16 +145,7 @@ impl ServerProc {
     pub fn spawn(mut cmd: Command) -> ServerProc {
         let mut guard = spawn_guarded(&mut cmd, Stdio::null());
         let (stderr, stderr_done) = drain(guard.child().stderr.take().unwrap());
-        let out = guard.child().stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines(guard.child().stdout.take().unwrap());
         ServerProc {
             guard,
             lines,
@@ -376,6 +382,33 @@ pub fn server_args_with(dir: &Path, extra: &[&str]) -> ServerArgs {
 /// it is listening.
 pub fn server_in(dir: &Path, extra: &[&str]) -> (ServerProc, SocketAddr, SocketAddr) {
     server_with(dir, &server_args_with(dir, extra))
+}
+
+/// A one-row scenario file for `tlsbench run --quick`: a full TLS 1.3 handshake (X25519,
+/// ecdsa-p256, no resumption) on four connections for one second after 200 ms of warm-up.
+pub const ONE_ROW_MATRIX: &str = r#"
+[defaults]
+connections = 4
+duration = "1s"
+warmup = "200ms"
+quick_duration = "1s"
+quick_warmup = "200ms"
+
+[[scenario]]
+name = "full tls1.3 x25519 ecdsa-p256"
+kind = "handshake"
+tls = "1.3"
+cert = "ecdsa-p256"
+kx_groups = ["X25519"]
+server_resumption = "off"
+resume = "off"
+"#;
+
+/// The arguments of `tlsbench run --quick --scenarios MATRIX --out OUT` followed by `extra`.
+pub fn quick_run<'a>(matrix: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "--quick", "--scenarios", p(matrix), "--out", p(out)];
+    args.extend(extra);
+    args
 }
 
 /// Writes `toml` as the scenario file `name` in `dir`, for `tlsbench run --scenarios`.

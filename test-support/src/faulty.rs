@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use server::{Server, Settings, TlsOptions};
+
+use crate::loopback::{chain_config, pem_certs, pem_key};
 
 /// Connections a fake server accepts before it stops by itself: far above what any test
 /// makes, so a runaway client ends the accept loop instead of a test never finishing.
@@ -52,12 +52,7 @@ pub fn target_flags(host: &str, addr: SocketAddr) -> [String; 3] {
 /// A tlsbench server presenting `chain` on `addr` (port 0: any), with SO_REUSEADDR and
 /// SO_REUSEPORT so a successor can take the same port once it has stopped.
 pub fn serve(chain: &GeneratedChain, addr: SocketAddr) -> Server {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(chain.chain_pem().as_bytes())
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()).unwrap();
-    let cfg = TlsOptions::default().server_config(certs, key).unwrap();
+    let cfg = chain_config(chain, &TlsOptions::default());
     Server::start(
         server::bind(addr, 1, 128).unwrap(),
         cfg,
@@ -214,11 +209,7 @@ pub struct Truncating {
 impl Truncating {
     /// Serves `chain` on 127.0.0.1:0, cutting every response as `how` says.
     pub fn start(chain: &GeneratedChain, how: Cut) -> Truncating {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(chain.chain_pem().as_bytes())
-                .collect::<Result<_, _>>()
-                .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()).unwrap();
+        let (certs, key) = (pem_certs(&chain.chain_pem()), pem_key(&chain.leaf_key_pem));
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let cfg = Arc::new(
             ServerConfig::builder_with_provider(provider)

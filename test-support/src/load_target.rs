@@ -9,9 +9,9 @@ use std::sync::atomic::AtomicBool;
 use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
 use loadgen::verify::Trust;
 use loadgen::{LoadOptions, RunResult, Target};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use server::{Resumption, Server, Settings, TlsOptions};
+
+use crate::loopback::chain_config;
 
 pub use crate::temp_dir;
 
@@ -59,12 +59,7 @@ impl TestServer {
         chain: GeneratedChain,
         settings: Settings,
     ) -> TestServer {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(chain.chain_pem().as_bytes())
-                .collect::<Result<_, _>>()
-                .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()).unwrap();
-        let cfg = opts.server_config(certs, key).unwrap();
+        let cfg = chain_config(&chain, &opts);
         let bind = || {
             (0..workers)
                 .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())

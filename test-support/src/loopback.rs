@@ -15,7 +15,9 @@ use rustls::client::Resumption as ClientResumption;
 use rustls::client::Tls12Resumption;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::version::TLS13;
-use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
+use rustls::{
+    ClientConfig, ClientConnection, HandshakeKind, RootCertStore, ServerConfig, StreamOwned,
+};
 use server::{Server, Settings, TlsOptions};
 
 pub use crate::temp_dir;
@@ -67,11 +69,18 @@ pub fn start_on(
     opts: &TlsOptions,
     settings: Settings,
 ) -> Server {
-    let c = chain(kt);
-    let cfg = opts
-        .server_config(pem_certs(&c.chain_pem()), pem_key(&c.leaf_key_pem))
-        .unwrap();
-    Server::start(listeners, cfg, settings).unwrap()
+    Server::start(listeners, server_config(kt, opts), settings).unwrap()
+}
+
+/// The server's rustls config for `kt`'s chain with `opts`, for servers started by hand.
+pub fn server_config(kt: KeyType, opts: &TlsOptions) -> Arc<ServerConfig> {
+    chain_config(&chain(kt), opts)
+}
+
+/// The server's rustls config presenting `chain` with `opts`.
+pub fn chain_config(chain: &GeneratedChain, opts: &TlsOptions) -> Arc<ServerConfig> {
+    opts.server_config(pem_certs(&chain.chain_pem()), pem_key(&chain.leaf_key_pem))
+        .unwrap()
 }
 
 /// The default server: ecdsa-p256, TLS 1.2+1.3, both resumption mechanisms, one worker.

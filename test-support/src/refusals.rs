@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use crate::loopback::{pem_certs, pem_key};
 use crate::process::{self, Ran};
 use crate::temp_dir;
 use common::certs::{self, ChainOptions, GeneratedChain, KeyType};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use server::{Server, Settings, TlsOptions};
 
 /// curl's CURLE_PEER_FAILED_VERIFICATION: the certificate or its name did not verify.
@@ -158,14 +157,11 @@ pub struct Running {
 impl Running {
     /// Starts a one-worker tlsbench server presenting the case's chain (or its leaf alone).
     pub fn start(case: &Case) -> Running {
-        let mut chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(case.chain.chain_pem().as_bytes())
-                .collect::<Result<_, _>>()
-                .unwrap();
+        let mut chain = pem_certs(&case.chain.chain_pem());
         if case.leaf_only {
             chain.truncate(1);
         }
-        let key = PrivateKeyDer::from_pem_slice(case.chain.leaf_key_pem.as_bytes()).unwrap();
+        let key = pem_key(&case.chain.leaf_key_pem);
         let cfg = TlsOptions::default().server_config(chain, key).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server = Server::start(vec![listener], cfg, Settings::default()).unwrap();

@@ -1,14 +1,12 @@
 //! [`ClientConn`] driven in memory against the server's own connection state machine
-//! (`server::conn::Conn`) over a pair of byte queues: no socket, no thread, every byte and
-//! counter exact.
+//! (`server::conn::Conn`), each on its end of an in-memory socket: no socket, no thread,
+//! every byte and counter exact.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::certs::KeyType;
+use common::memory::Memory;
 use rustls::ServerConfig;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
@@ -20,93 +18,6 @@ use super::*;
 use crate::stats::LoadCounters;
 use crate::verify::{Trust, testutil};
 use crate::{LoadOptions, ResumeMode, Target, tlsconf};
-
-/// The two directions of one connection, and how each side's reads end.
-#[derive(Default)]
-struct Wire {
-    to_server: VecDeque<u8>,
-    to_client: VecDeque<u8>,
-    /// Bytes the client may still read before its reads would block; `None`: all there are.
-    client_budget: Option<usize>,
-    /// The server's side is closed: once `to_client` is drained the client reads EOF.
-    server_closed: bool,
-}
-
-/// The client's end of a [`Wire`].
-struct ClientEnd(Rc<RefCell<Wire>>);
-/// The server's end of a [`Wire`].
-struct ServerEnd(Rc<RefCell<Wire>>);
-
-impl Read for ClientEnd {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut w = self.0.borrow_mut();
-        let ready = w.client_budget.unwrap_or(usize::MAX).min(w.to_client.len());
-        if ready == 0 {
-            return if w.to_client.is_empty() && w.server_closed {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = ready.min(buf.len());
-        for (dst, src) in buf.iter_mut().zip(w.to_client.drain(..n)) {
-            *dst = src;
-        }
-        if let Some(b) = w.client_budget.as_mut() {
-            *b -= n;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for ClientEnd {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().to_server.extend(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Transport for ClientEnd {
-    fn connected(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
-}
-
-impl Read for ServerEnd {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut w = self.0.borrow_mut();
-        if w.to_server.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = buf.len().min(w.to_server.len());
-        for (dst, src) in buf.iter_mut().zip(w.to_server.drain(..n)) {
-            *dst = src;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for ServerEnd {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().to_client.extend(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl server::conn::Transport for ServerEnd {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.0.borrow_mut().server_closed = true;
-        Ok(())
-    }
-}
 
 /// One certificate chain, the server's config for it and a client trusting it.
 struct Setup {
@@ -145,12 +56,16 @@ fn op(now: Instant) -> Op {
     }
 }
 
-/// A client connection and the server's, joined by a [`Wire`].
+/// A client connection and the server's, each on its end of an in-memory socket; what one
+/// side writes reaches the other's input after each drive, its FIN the other's EOF.
 struct Pair<C, S> {
     client: ClientConn<C>,
     server: ServerConn<S>,
     server_open: bool,
-    wire: Rc<RefCell<Wire>>,
+    /// The client's end: its input is what the server sent.
+    client_io: Memory,
+    /// The server's end: its input is what the client sent.
+    server_io: Memory,
     stats: Stats,
     wstats: Arc<WorkerStats>,
     settings: server::Settings,
@@ -166,7 +81,8 @@ impl<C: Session, S: Session> Pair<C, S> {
             client,
             server,
             server_open: true,
-            wire: Rc::default(),
+            client_io: Memory::default(),
+            server_io: Memory::default(),
             stats,
             wstats,
             settings: server::Settings::default(),
@@ -176,16 +92,17 @@ impl<C: Session, S: Session> Pair<C, S> {
     }
 
     fn drive_client(&mut self, plan: &Plan) -> Result<Outcome, Fail> {
-        let mut io = ClientEnd(Rc::clone(&self.wire));
-        self.client
-            .on_ready(&mut io, plan, &mut self.m, Instant::now)
+        let outcome = self
+            .client
+            .on_ready(&mut self.client_io, plan, &mut self.m, Instant::now);
+        self.client_io.carry_to(&mut self.server_io);
+        outcome
     }
 
     fn drive_server(&mut self) {
         if !self.server_open {
             return;
         }
-        let mut io = ServerEnd(Rc::clone(&self.wire));
         let mut ctx = Ctx {
             stats: &self.wstats,
             settings: &self.settings,
@@ -193,7 +110,9 @@ impl<C: Session, S: Session> Pair<C, S> {
             now: Instant::now(),
             scratch: &mut self.scratch,
         };
-        self.server_open = self.server.on_ready(&mut io, &mut ctx, false) == Verdict::Open;
+        self.server_open =
+            self.server.on_ready(&mut self.server_io, &mut ctx, false) == Verdict::Open;
+        self.server_io.carry_to(&mut self.client_io);
     }
 
     /// Drives both sides in turn until the client's operation ends (bounded).
@@ -331,10 +250,7 @@ fn keep_alive_serves_n_requests_and_closes_after_the_last() {
     assert_eq!(p.m.handshake.len(), 1);
     // The last request said `Connection: close`: the server half-closed after answering it.
     p.drive_server();
-    assert!(
-        p.wire.borrow().server_closed,
-        "no FIN after the last request"
-    );
+    assert!(p.client_io.eof, "no FIN after the last request");
     assert_eq!(p.stats.snapshot().requests_total(), N);
 }
 
@@ -345,22 +261,16 @@ fn a_response_split_at_every_byte_is_read_the_same() {
     let mut whole = plain_pair(&s);
     assert_eq!(ended(whole.drive_client(&s.plan)), Ok(Ended::Pending));
     assert_eq!(
-        whole
-            .wire
-            .borrow()
-            .to_server
-            .iter()
-            .copied()
-            .collect::<Vec<u8>>(),
+        whole.server_io.input.iter().copied().collect::<Vec<u8>>(),
         s.plan.request,
         "the request head, byte for byte"
     );
     whole.drive_server();
-    let len = whole.wire.borrow().to_client.len();
+    let len = whole.client_io.input.len();
     assert!(len > HELLO_PAGE.len(), "{len}");
     for split in 0..len {
         let mut p = plain_pair(&s);
-        p.wire.borrow_mut().client_budget = Some(split);
+        p.client_io.read_budget = Some(split);
         assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
         p.drive_server();
         assert_eq!(
@@ -368,7 +278,7 @@ fn a_response_split_at_every_byte_is_read_the_same() {
             Ok(Ended::Pending),
             "split at {split}"
         );
-        p.wire.borrow_mut().client_budget = None;
+        p.client_io.read_budget = None;
         assert_eq!(
             ended(p.drive_client(&s.plan)),
             Ok(Ended::Keep),
@@ -396,7 +306,7 @@ fn a_handshake_the_server_never_answers_times_out_at_the_deadline() {
     let started = p.client.op().started;
     // The ClientHello goes out; the server is never driven.
     assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
-    assert!(!p.wire.borrow().to_server.is_empty());
+    assert!(!p.server_io.input.is_empty());
     let deadline = started + Duration::from_secs(3);
     assert_eq!(p.client.deadline(&s.plan), Some(deadline));
     assert_eq!(
@@ -419,10 +329,10 @@ fn a_server_that_closes_mid_response_costs_a_short_body() {
     assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
     p.drive_server();
     {
-        let mut w = p.wire.borrow_mut();
-        let head = w.to_client.len() - HELLO_PAGE.len();
-        w.to_client.truncate(head + 100);
-        w.server_closed = true;
+        let w = &mut p.client_io;
+        let head = w.input.len() - HELLO_PAGE.len();
+        w.input.truncate(head + 100);
+        w.eof = true;
     }
     assert_eq!(
         p.drive_client(&s.plan),
@@ -447,11 +357,11 @@ fn a_server_that_closes_mid_response_costs_a_short_body() {
         p.drive_server();
     }
     {
-        let mut w = p.wire.borrow_mut();
-        assert!(!w.to_client.is_empty(), "no response in flight");
-        let half = w.to_client.len() / 2;
-        w.to_client.truncate(half);
-        w.server_closed = true;
+        let w = &mut p.client_io;
+        assert!(!w.input.is_empty(), "no response in flight");
+        let half = w.input.len() / 2;
+        w.input.truncate(half);
+        w.eof = true;
     }
     assert_eq!(
         p.drive_client(&s.plan),

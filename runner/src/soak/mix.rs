@@ -29,79 +29,92 @@ pub(crate) struct MixSpec {
 /// The mix: rates modest enough that two cores shared with the sampler (and whatever else
 /// runs) keep up, so the load is the same in the first minute and the tenth.
 pub(crate) const MIX: [MixSpec; 6] = [
-    MixSpec {
-        name: "full",
-        what: "new connection per request, TLS 1.3, no resumption offered",
-        tls: Version::Tls13,
-        resume: ResumeMode::Off,
-        new_conn: true,
-        method: "GET",
-        path: "/",
-        upload: 0,
-        rate: 50.0,
-        connections: 4,
-    },
-    MixSpec {
-        name: "resumed-tls13",
-        what: "new connection per request, TLS 1.3 ticket resumption",
-        tls: Version::Tls13,
-        resume: ResumeMode::Ticket,
-        new_conn: true,
-        method: "GET",
-        path: "/",
-        upload: 0,
-        rate: 50.0,
-        connections: 4,
-    },
-    MixSpec {
-        name: "resumed-tls12",
-        what: "new connection per request, TLS 1.2 session-ID resumption",
-        tls: Version::Tls12,
-        resume: ResumeMode::SessionId,
-        new_conn: true,
-        method: "GET",
-        path: "/",
-        upload: 0,
-        rate: 50.0,
-        connections: 4,
-    },
-    MixSpec {
-        name: "keep-alive",
-        what: "GET / on kept-alive TLS 1.3 connections",
-        tls: Version::Tls13,
-        resume: ResumeMode::Off,
-        new_conn: false,
-        method: "GET",
-        path: "/",
-        upload: 0,
-        rate: 500.0,
-        connections: 8,
-    },
-    MixSpec {
-        name: "download",
-        what: "GET /bytes/1MiB on kept-alive TLS 1.3 connections",
-        tls: Version::Tls13,
-        resume: ResumeMode::Off,
-        new_conn: false,
-        method: "GET",
-        path: "/bytes/1048576",
-        upload: 0,
-        rate: 10.0,
-        connections: 4,
-    },
-    MixSpec {
-        name: "upload",
-        what: "POST /sink with a 1 MiB body on kept-alive TLS 1.3 connections",
-        tls: Version::Tls13,
-        resume: ResumeMode::Off,
-        new_conn: false,
-        method: "POST",
-        path: "/sink",
-        upload: MIB,
-        rate: 10.0,
-        connections: 4,
-    },
+    MixSpec::handshakes(
+        "full",
+        "new connection per request, TLS 1.3, no resumption offered",
+        Version::Tls13,
+        ResumeMode::Off,
+    ),
+    MixSpec::handshakes(
+        "resumed-tls13",
+        "new connection per request, TLS 1.3 ticket resumption",
+        Version::Tls13,
+        ResumeMode::Ticket,
+    ),
+    MixSpec::handshakes(
+        "resumed-tls12",
+        "new connection per request, TLS 1.2 session-ID resumption",
+        Version::Tls12,
+        ResumeMode::SessionId,
+    ),
+    MixSpec::kept_alive(
+        "keep-alive",
+        "GET / on kept-alive TLS 1.3 connections",
+        ("GET", "/", 0),
+        500.0,
+        8,
+    ),
+    MixSpec::kept_alive(
+        "download",
+        "GET /bytes/1MiB on kept-alive TLS 1.3 connections",
+        ("GET", "/bytes/1048576", 0),
+        10.0,
+        4,
+    ),
+    MixSpec::kept_alive(
+        "upload",
+        "POST /sink with a 1 MiB body on kept-alive TLS 1.3 connections",
+        ("POST", "/sink", MIB),
+        10.0,
+        4,
+    ),
 ];
+
+impl MixSpec {
+    /// A new connection per `GET /`, 50 a second on four connections: a handshake each.
+    const fn handshakes(
+        name: &'static str,
+        what: &'static str,
+        tls: Version,
+        resume: ResumeMode,
+    ) -> MixSpec {
+        MixSpec {
+            name,
+            what,
+            tls,
+            resume,
+            new_conn: true,
+            method: "GET",
+            path: "/",
+            upload: 0,
+            rate: 50.0,
+            connections: 4,
+        }
+    }
+
+    /// `(method, path, upload bytes)` at `rate` on `connections` kept-alive TLS 1.3
+    /// connections.
+    const fn kept_alive(
+        name: &'static str,
+        what: &'static str,
+        (method, path, upload): (&'static str, &'static str, u64),
+        rate: f64,
+        connections: usize,
+    ) -> MixSpec {
+        MixSpec {
+            name,
+            what,
+            tls: Version::Tls13,
+            resume: ResumeMode::Off,
+            new_conn: false,
+            method,
+            path,
+            upload,
+            rate,
+            connections,
+        }
+    }
+}
 
 /// Connections the mix can hold open at once.
 pub fn mix_connections() -> u64 {

@@ -8,6 +8,7 @@ use super::*;
 use crate::config::TlsOptions;
 use crate::stats::Stats;
 use common::certs::{self, ChainOptions, KeyType};
+use common::memory::Memory;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
@@ -49,51 +50,12 @@ impl Rig {
     }
 }
 
-/// A socket in memory whose writes block until `writable` is set.
-#[derive(Default)]
-struct Socket {
-    input: Vec<u8>,
-    eof: bool,
-    output: Vec<u8>,
-    writable: bool,
-    write_shut: bool,
-}
-
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        }
-        let n = buf.len().min(self.input.len());
-        buf[..n].copy_from_slice(&self.input[..n]);
-        self.input.drain(..n);
-        Ok(n)
-    }
-}
-
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        assert!(!self.write_shut, "write after shutdown_write");
-        if !self.writable {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Transport for Socket {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.write_shut = true;
-        Ok(())
+/// A socket in memory holding `input` for the connection to read, whose writes block until
+/// the test lifts its `output_cap`.
+fn socket(input: &[u8]) -> Memory {
+    Memory {
+        output_cap: Some(0),
+        ..Memory::reading(input)
     }
 }
 
@@ -161,20 +123,8 @@ fn record_types(mut bytes: &[u8]) -> Vec<u8> {
 /// Plain HTTP on the TLS port: rustls queues a decode_error alert (a plaintext record).
 const DECODE_ERROR_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
 
-#[test]
-fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_lingers() {
-    let mut rig = Rig::new();
-    let (mut ctx, stats) = rig.ctx();
-    let (settings, start) = (ctx.settings, ctx.now);
-    let mut conn = Conn::new(server_connection(), start);
-    let mut sock = Socket {
-        input: b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n".to_vec(),
-        ..Socket::default()
-    };
-
-    // The socket is full: the connection stays, waiting only to write, on the send
-    // timeout; the failure is counted already.
-    assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+/// The connection waits only to write (its alert), until the send timeout after `since`.
+fn assert_waits_to_send(conn: &Conn, settings: &Settings, since: Instant) {
     assert_eq!(
         conn.wants(),
         Wants {
@@ -184,21 +134,12 @@ fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_linge
     );
     assert_eq!(
         conn.deadline(settings),
-        (start + settings.send_timeout, TimeoutKind::Send)
+        (since + settings.send_timeout, TimeoutKind::Send)
     );
-    assert!(sock.output.is_empty() && !sock.write_shut);
-    assert_eq!(
-        stats.snapshot().failures_of(FailureCause::InvalidMessage),
-        1
-    );
+}
 
-    // Writable: the alert goes out whole, then the FIN; the connection lingers, reading.
-    sock.writable = true;
-    let later = start + Duration::from_millis(10);
-    ctx.now = later;
-    assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-    assert_eq!(sock.output, DECODE_ERROR_ALERT);
-    assert!(sock.write_shut);
+/// The connection waits only to read (a lingering close draining the peer).
+fn assert_reads_only(conn: &Conn) {
     assert_eq!(
         conn.wants(),
         Wants {
@@ -206,13 +147,41 @@ fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_linge
             write: false
         }
     );
+}
+
+#[test]
+fn a_tls_failure_waits_for_writable_to_send_its_alert_then_half_closes_and_lingers() {
+    let mut rig = Rig::new();
+    let (mut ctx, stats) = rig.ctx();
+    let (settings, start) = (ctx.settings, ctx.now);
+    let mut conn = Conn::new(server_connection(), start);
+    let mut sock = socket(b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n");
+
+    // The socket is full: the connection stays, waiting only to write, on the send
+    // timeout; the failure is counted already.
+    assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+    assert_waits_to_send(&conn, settings, start);
+    assert!(sock.output.is_empty() && !sock.write_shut);
+    assert_eq!(
+        stats.snapshot().failures_of(FailureCause::InvalidMessage),
+        1
+    );
+
+    // Writable: the alert goes out whole, then the FIN; the connection lingers, reading.
+    sock.output_cap = None;
+    let later = start + Duration::from_millis(10);
+    ctx.now = later;
+    assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
+    assert_eq!(sock.output, DECODE_ERROR_ALERT);
+    assert!(sock.write_shut);
+    assert_reads_only(&conn);
     assert_eq!(
         conn.deadline(settings),
         (later + settings.linger_timeout, TimeoutKind::Linger)
     );
 
     // The client's bytes are drained; its FIN ends the connection.
-    sock.input = vec![0x17; 100_000];
+    sock.input = vec![0x17; 100_000].into();
     sock.eof = true;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
     assert!(sock.input.is_empty());
@@ -227,40 +196,21 @@ fn a_record_interleaved_with_a_split_client_hello_gets_unexpected_message_in_pla
     let (mut ctx, stats) = rig.ctx();
     let (settings, start) = (ctx.settings, ctx.now);
     let mut conn = Conn::new(server_connection(), start);
-    let mut sock = Socket {
-        input: INTERLEAVED.to_vec(),
-        ..Socket::default()
-    };
+    let mut sock = socket(&INTERLEAVED);
 
     // Our alert waits for writable like one rustls queued, bounded by the send timeout.
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-    assert_eq!(
-        conn.wants(),
-        Wants {
-            read: false,
-            write: true
-        }
-    );
-    assert_eq!(
-        conn.deadline(settings),
-        (start + settings.send_timeout, TimeoutKind::Send)
-    );
+    assert_waits_to_send(&conn, settings, start);
     assert_eq!(
         stats.snapshot().failures_of(FailureCause::PeerMisbehaved),
         1
     );
 
-    sock.writable = true;
+    sock.output_cap = None;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     assert_eq!(sock.output, UNEXPECTED_MESSAGE_ALERT);
     assert!(sock.write_shut);
-    assert_eq!(
-        conn.wants(),
-        Wants {
-            read: true,
-            write: false
-        }
-    );
+    assert_reads_only(&conn);
     sock.eof = true;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Close);
     assert_eq!(stats.snapshot().failures_total(), 1);
@@ -279,27 +229,20 @@ fn once_rustls_has_spoken_the_server_adds_no_alert_of_its_own() {
     let mut conn = Conn::new(hrr_server_connection(), start);
     let mut input = client_hello_records();
     input.extend_from_slice(&rest);
-    let mut sock = Socket {
-        input,
-        ..Socket::default()
-    };
+    let mut sock = socket(&input);
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
-    sock.writable = true;
+    sock.output_cap = None;
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     assert!(sock.write_shut);
     assert_eq!(record_types(&sock.output), HRR_FLIGHT, "no alert after it");
 
     // Written: the HelloRetryRequest went out before the interleaved record came in.
     let mut conn = Conn::new(hrr_server_connection(), start);
-    let mut sock = Socket {
-        input: client_hello_records(),
-        writable: true,
-        ..Socket::default()
-    };
+    let mut sock = Memory::reading(&client_hello_records());
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     let hrr = sock.output.len();
     assert_eq!(record_types(&sock.output), HRR_FLIGHT);
-    sock.input = rest;
+    sock.input = rest.into();
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     assert!(sock.write_shut);
     assert_eq!(sock.output.len(), hrr, "nothing after the HRR");
@@ -316,10 +259,7 @@ fn an_alert_that_cannot_be_written_is_cut_at_the_send_timeout() {
     let (mut ctx, stats) = rig.ctx();
     let (settings, start) = (ctx.settings, ctx.now);
     let mut conn = Conn::new(server_connection(), start);
-    let mut sock = Socket {
-        input: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
-        ..Socket::default()
-    };
+    let mut sock = socket(b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(conn.on_ready(&mut sock, &mut ctx, true), Verdict::Open);
     ctx.now = start + settings.send_timeout;
     assert_eq!(conn.on_timeout(&mut sock, &mut ctx), Verdict::Close);
