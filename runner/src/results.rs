@@ -121,6 +121,22 @@ pub struct Row {
     /// floor rows and in files written before it existed.
     #[serde(default)]
     pub tls_cost: Option<TlsCost>,
+    /// Whose count of operations [`Row::server_cpu_us`] divides by: the server's own (ours,
+    /// from its admin counters) or the generator's (a foreign server, which has no counters).
+    /// Files written before it existed hold the server's.
+    #[serde(default)]
+    pub server_ops_from: OpsFrom,
+}
+
+/// Whose count of a row's operations its server CPU per operation divides by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpsFrom {
+    /// The server's own counters.
+    #[default]
+    Server,
+    /// The generator's: a foreign server (`--server-pid`, `--server-cgroup`, `--peer`).
+    Client,
 }
 
 /// A TLS row's cost over the TCP floor: its server CPU per operation minus the plain row's
@@ -204,6 +220,15 @@ pub struct RunResults {
     pub client_cpus: Vec<usize>,
     /// The scenario file's text, as used.
     pub scenarios_toml: String,
+    /// The server's software and version: `tlsbench-server <v> (rustls <v>, aws-lc-rs <v>)`
+    /// for ours, the program's own words for a peer (`nginx/1.22.1`); None for a `--target`
+    /// and in files written before it existed.
+    #[serde(default)]
+    pub server_software: Option<String>,
+    /// Where a foreign server's CPU was read from (`--server-pid`, `--server-cgroup`, a
+    /// peer's process tree); None for ours (its admin counters) and an unmeasured `--target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_source: Option<String>,
     /// Where it ran.
     pub environment: common::env::Environment,
     /// Set when the run was cut short (Ctrl-C, error): rows so far are kept.
@@ -214,6 +239,18 @@ pub struct RunResults {
     /// the run was not profiled.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, crate::profile::breakdown::RowProfile>,
+}
+
+/// Our server's software line for results: its version and the TLS crates' from the
+/// environment's Cargo.lock versions.
+pub fn our_server_software(env: &common::env::Environment) -> String {
+    let v = |name: &str| env.crates.get(name).map_or("unknown", String::as_str);
+    format!(
+        "tlsbench-server {} (rustls {}, aws-lc-rs {})",
+        env.tlsbench_version,
+        v("rustls"),
+        v("aws-lc-rs")
+    )
 }
 
 #[cfg(test)]
@@ -231,6 +268,8 @@ impl RunResults {
             server_cpus: vec![0],
             client_cpus: vec![1],
             scenarios_toml: String::new(),
+            server_software: None,
+            server_cpu_source: None,
             environment: common::env::Environment::collect(),
             incomplete: None,
             rows,
@@ -262,6 +301,7 @@ pub(crate) mod tests_support {
             repeats: 1,
             per_repeat: Vec::new(),
             tls_cost: None,
+            server_ops_from: OpsFrom::Server,
         }
     }
 }
@@ -289,5 +329,21 @@ mod tests {
             }
         );
         assert_eq!(Stat::of(&[]), Stat::default());
+    }
+
+    #[test]
+    fn our_server_is_named_with_its_tls_crates() {
+        let env = common::env::Environment::collect();
+        let s = our_server_software(&env);
+        assert!(s.starts_with("tlsbench-server "), "{s}");
+        assert!(
+            s.contains(&format!("rustls {}", env.crates["rustls"])),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!("aws-lc-rs {}", env.crates["aws-lc-rs"])),
+            "{s}"
+        );
+        assert!(!s.contains("unknown"), "{s}");
     }
 }

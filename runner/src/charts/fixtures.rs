@@ -52,6 +52,7 @@ pub(super) fn row(
         repeats: 3,
         per_repeat: Vec::new(),
         tls_cost: None,
+        server_ops_from: crate::results::OpsFrom::Server,
     }
 }
 
