@@ -84,6 +84,7 @@ name = "download 1MB tls1.3"
 kind = "throughput"
 tls = "1.3"
 kx_groups = ["X25519"]
+cipher_suites = ["TLS_AES_128_GCM_SHA256"]
 connections = 4
 download = 1000000
 

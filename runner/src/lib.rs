@@ -238,7 +238,8 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     let profiler = args
         .profile
         .map(|side| {
-            let external = args.target.is_some();
+            // A peer is not ours either: server-side sampling follows our server child only.
+            let external = args.target.is_some() || args.peer.is_some();
             profile::Profiler::new(args.perf.clone(), side, args.call_graph, external, &dir)
         })
         .transpose()?;
