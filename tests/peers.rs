@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -255,6 +256,26 @@ server_resumption = "off"
     let (server, _) = cpus();
     let site = Site::of(&matrix.scenarios[0], &matrix, &certs, &[server]);
     let outside = Peer::start(&nginx, &site, &[server]).unwrap();
+    // The peer's hello page is ours, byte for byte.
+    let ca = certs.join("ecdsa-p256").join("ca.pem");
+    let name = rustls::pki_types::ServerName::try_from("bank32.com").unwrap();
+    let conn = rustls::ClientConnection::new(support::client_config(&ca), name).unwrap();
+    let tcp = std::net::TcpStream::connect(outside.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n")
+        .unwrap();
+    support::read_hello(&mut tls).unwrap();
+    drop(tls);
+    // Pinned to the server CPU: the master and, by inheritance, every worker (one exists:
+    // it answered).
+    let group = runner::peer::group_members(outside.pid);
+    assert!(group.len() >= 2, "master and a worker: {group:?}");
+    for pid in group {
+        let status = common::procfs::status(&pid.to_string()).unwrap();
+        let allowed = common::cpu::allowed_cpus(&status).unwrap();
+        assert_eq!(allowed.0, [server], "process {pid}");
+    }
     let port = outside.addr.port();
     let url = format!("https://bank32.com:{port}/");
     let by_pid = run(
@@ -266,7 +287,7 @@ server_resumption = "off"
             "--connect-to",
             &outside.addr.to_string(),
             "--cacert",
-            p(&certs.join("ecdsa-p256").join("ca.pem")),
+            p(&ca),
             "--server-pid",
             &outside.pid.to_string(),
         ],

@@ -80,6 +80,7 @@ pub fn config(site: &Site, dir: &Path, port: u16, as_root: bool) -> Result<Strin
     if let Some(n) = site.tls13_tickets {
         let _ = writeln!(tls, "        ssl_conf_command NumTickets {n};");
     }
+    let hello = quoted(server::http::HELLO_PAGE)?;
     let user = if as_root { "user root;\n" } else { "" };
     let workers = site.workers;
     Ok(format!(
@@ -116,9 +117,10 @@ http {{
 {tls}
         root {d}/html;
 
+        # The page from memory, as ours serves it: no file opened per request.
         location = / {{
             default_type text/html;
-            index index.html;
+            return 200 "{hello}";
         }}
         location /bytes/ {{
             default_type application/octet-stream;
@@ -132,6 +134,19 @@ http {{
 }}
 "#
     ))
+}
+
+/// `page` inside an nginx double-quoted string: `"` and `\` escaped; a `$` (a variable to
+/// nginx, with no escape) or a byte that is not UTF-8 is refused.
+fn quoted(page: &[u8]) -> Result<String, PeerError> {
+    let text = std::str::from_utf8(page)
+        .map_err(|e| config_err(format!("the hello page is not UTF-8: {e}")))?;
+    if text.contains('$') {
+        return Err(config_err(
+            "the hello page holds a '$', which nginx would read as a variable".into(),
+        ));
+    }
+    Ok(text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn is_root() -> bool {
@@ -282,6 +297,7 @@ mod tests {
             "client_max_body_size 0;",
             "location /bytes/ {",
             "root /p/html;",
+            "return 200 \"<!DOCTYPE html><html><head><title>Hello World</title>",
         ] {
             assert!(c.contains(line), "{line} missing from\n{c}");
         }
@@ -292,6 +308,14 @@ mod tests {
         assert!(c.contains("shared:SSL") && c.contains("ssl_session_tickets off;"));
         let c = config(&site(Resumption::Tickets), Path::new("/p"), 1, false).unwrap();
         assert!(c.contains("ssl_session_cache off;") && c.contains("ssl_session_tickets on;"));
+    }
+
+    #[test]
+    fn the_hello_page_is_quoted_for_nginx_and_a_dollar_is_refused() {
+        assert_eq!(quoted(br#"a "b" \c"#).unwrap(), r#"a \"b\" \\c"#);
+        let e = quoted(b"costs $5").unwrap_err().to_string();
+        assert!(e.contains("'$'"), "{e}");
+        assert!(quoted(&[0xff]).is_err());
     }
 
     #[test]
