@@ -269,7 +269,7 @@ server_resumption = "off"
     drop(tls);
     // Pinned to the server CPU: the master and, by inheritance, every worker (one exists:
     // it answered).
-    let group = runner::peer::group_members(outside.pid);
+    let group = runner::peer::group_members(outside.pid).unwrap();
     assert!(group.len() >= 2, "master and a worker: {group:?}");
     for pid in group {
         let status = common::procfs::status(&pid.to_string()).unwrap();
@@ -366,4 +366,25 @@ fn a_missing_peer_program_pid_or_cgroup_is_refused_by_name_before_the_run() {
         None,
     );
     assert!(e.contains(p(&no_cgroup)) && e.contains("cpu.stat"), "{e}");
+}
+
+#[test]
+fn a_peer_is_not_ours_to_profile() {
+    if program(PeerKind::Nginx).is_none() {
+        return;
+    }
+    let dir = TempDir::new("peer-profile");
+    let out = dir.path().join("results");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "--quick", "--peer", "nginx", "--profile", "server"])
+        .args(["--out", p(&out)]);
+    let ran = run_bounded(cmd, Duration::from_secs(30));
+    assert_ne!(ran.status.code(), Some(0), "{}", ran.describe());
+    assert!(
+        ran.stderr
+            .contains("the server is not ours (--target or --peer)"),
+        "{}",
+        ran.describe()
+    );
+    assert!(!out.exists(), "a refused run wrote {}", out.display());
 }

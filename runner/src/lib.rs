@@ -5,7 +5,9 @@
 //!   loopback), runs the load generator in this process pinned to the other CPUs, reads the
 //!   server's CPU time and counters at the start and end of the measured window, and turns
 //!   them into CPU per operation on both sides. Results go to `results/<UTC>-<host>/` as
-//!   JSON, a markdown table and SVG charts.
+//!   JSON, a markdown table and SVG charts. `--peer` starts nginx or `openssl s_server` in
+//!   place of our server; `--target` with `--server-pid`/`--server-cgroup` costs a server
+//!   started elsewhere.
 //! - `tlsbench run --profile` ([`profile`]): perf samples of each row's measured window,
 //!   flame graphs and a component breakdown.
 //! - `tlsbench compare` ([`compare`]): the regression gate between two such results files, or

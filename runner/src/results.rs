@@ -212,7 +212,8 @@ pub struct RunResults {
     pub duration_s: f64,
     /// Quick or full mode.
     pub quick: bool,
-    /// `--target` URL when the server was external (server columns are then empty).
+    /// `--target` URL when the server was external (server columns are then empty, unless
+    /// `--server-pid` or `--server-cgroup` read its CPU: see `server_cpu_source`).
     pub target: Option<String>,
     /// CPUs the server and the client were pinned to.
     pub server_cpus: Vec<usize>,

@@ -364,11 +364,8 @@ fn command(program: &Path, cpus: &[usize]) -> Command {
 }
 
 /// PIDs of the processes in process group `pgid` (from `/proc/*/stat`, field 5).
-pub fn group_members(pgid: u32) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
+pub fn group_members(pgid: u32) -> std::io::Result<Vec<u32>> {
+    Ok(fs::read_dir("/proc")?
         .flatten()
         .filter_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
@@ -382,7 +379,7 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
                 .ok()?;
             (group == pgid).then_some(pid)
         })
-        .collect()
+        .collect())
 }
 
 fn stop_group(child: &mut Child, kind: PeerKind) -> Result<(), PeerError> {
@@ -408,7 +405,7 @@ fn stop_group(child: &mut Child, kind: PeerKind) -> Result<(), PeerError> {
     // killing it reaches only them.
     let deadline = Instant::now() + STOP_TIMEOUT;
     loop {
-        let left = group_members(pgid);
+        let left = group_members(pgid).map_err(io_err("listing /proc"))?;
         if left.is_empty() {
             return Ok(());
         }
