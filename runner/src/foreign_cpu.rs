@@ -379,6 +379,39 @@ mod tests {
         assert_eq!(CpuSource::from_flags(&[], None).unwrap(), None);
     }
 
+    /// This process's cgroup v2 directory, when cgroup v2 is mounted.
+    fn own_cgroup() -> Option<PathBuf> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        let mount = mounts.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+        })?;
+        let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let path = groups.lines().find_map(|l| l.strip_prefix("0::"))?;
+        Some(mount.join(path.trim_start_matches('/')))
+    }
+
+    #[test]
+    fn a_real_cgroups_usage_grows_with_work_in_it() {
+        let Some(dir) = own_cgroup().filter(|d| d.join("cpu.stat").exists()) else {
+            eprintln!("SKIPPED: no cgroup v2 with cpu.stat for this process");
+            return;
+        };
+        let source = CpuSource::from_flags(&[], Some(&dir)).unwrap().unwrap();
+        let before = source.read().unwrap();
+        let mut x = 0u64;
+        let mut rounds = 0;
+        while source.read().unwrap() <= before && rounds < 10_000 {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+            rounds += 1;
+        }
+        let grew = source.since(before, source.read().unwrap()).unwrap();
+        assert!(grew > Duration::ZERO, "{} did not grow", source);
+    }
+
     #[test]
     fn this_process_is_a_tree_whose_cpu_grows_with_a_childs_work() {
         let me = CpuSource::from_flags(&[std::process::id()], None)
