@@ -62,6 +62,16 @@ pub(crate) fn child_target(child: &ServerChild) -> Result<Target, RunError> {
     )?)
 }
 
+/// The URL of a peer at `addr` serving its hello page at `path`: the certificates' name,
+/// dialled at the address.
+pub(crate) fn local_target(addr: std::net::SocketAddr, path: &str) -> Result<Target, RunError> {
+    Ok(Target::new(
+        &format!("https://{SERVER_NAME}:{}{path}", addr.port()),
+        None,
+        Some(&addr.to_string()),
+    )?)
+}
+
 /// The plain-HTTP URL of a local server child started with `--plain-listen` (a floor row).
 pub(crate) fn child_plain_target(child: &ServerChild) -> Result<Target, RunError> {
     let addr = child.plain.ok_or_else(|| {

@@ -5,7 +5,9 @@
 //!   loopback), runs the load generator in this process pinned to the other CPUs, reads the
 //!   server's CPU time and counters at the start and end of the measured window, and turns
 //!   them into CPU per operation on both sides. Results go to `results/<UTC>-<host>/` as
-//!   JSON, a markdown table and SVG charts.
+//!   JSON, a markdown table and SVG charts. `--peer` starts nginx or `openssl s_server` in
+//!   place of our server; `--target` with `--server-pid`/`--server-cgroup` costs a server
+//!   started elsewhere.
 //! - `tlsbench run --profile` ([`profile`]): perf samples of each row's measured window,
 //!   flame graphs and a component breakdown.
 //! - `tlsbench compare` ([`compare`]): the regression gate between two such results files, or
@@ -25,6 +27,9 @@
 //! - `harness`: what `run` and `soak` share (signals, the executable, certificates, the
 //!   child's URL, JSON files, UTC timestamps, file names).
 //! - `child`: the server child process and its admin counters.
+//! - [`peer`]: `--peer`: nginx or `openssl s_server` started for each row in place of ours.
+//! - [`foreign_cpu`]: the CPU of a server that is not ours (`--server-pid`, `--server-cgroup`,
+//!   a peer's process tree).
 //! - [`compare`]: `tlsbench compare OLD NEW` (run results or instruction counts).
 //! - [`charts`]: SVG charts with plotters, and the palette every chart draws from.
 //! - [`soak`]: `tlsbench soak`: its good and broken clients, sampling, bounds and verdict.
@@ -35,8 +40,10 @@ pub mod charts;
 mod child;
 pub mod compare;
 pub mod floor;
+pub mod foreign_cpu;
 mod harness;
 mod matrix;
+pub mod peer;
 pub mod probe;
 pub mod profile;
 mod report;
@@ -75,6 +82,12 @@ pub enum RunError {
     /// `--profile` could not profile.
     #[error("profile: {0}")]
     Profile(#[from] profile::ProfileError),
+    /// A peer could not be found, configured or started.
+    #[error(transparent)]
+    Peer(#[from] peer::PeerError),
+    /// A foreign server's CPU could not be read.
+    #[error("server CPU: {0}")]
+    ForeignCpu(#[from] foreign_cpu::ForeignCpuError),
     /// The load generator refused its options.
     #[error("load: {0}")]
     Load(#[from] loadgen::LoadError),
@@ -118,6 +131,26 @@ pub struct RunArgs {
     /// With --target: dial this HOST:PORT instead of the URL's host.
     #[arg(long, requires = "target")]
     pub connect_to: Option<String>,
+    /// With --target: the server's CPU is that of these processes, all their threads and
+    /// all their descendants (/proc), read at the measured window's edges; CPU per operation
+    /// divides by the generator's count.
+    #[arg(
+        long,
+        requires = "target",
+        value_delimiter = ',',
+        conflicts_with = "server_cgroup"
+    )]
+    pub server_pid: Vec<u32>,
+    /// With --target: the server's CPU is this cgroup v2 directory's cpu.stat usage_usec
+    /// (a relative path is under /sys/fs/cgroup).
+    #[arg(long, requires = "target")]
+    pub server_cgroup: Option<PathBuf>,
+    /// Start this TLS server for each row instead of ours, pinned to --server-cpus, from a
+    /// generated configuration (the row's certificate, TLS and resumption; /, /bytes/N,
+    /// /sink). Its program is looked for in PATH and /usr/sbin (or only in
+    /// TLSBENCH_PEER_PATH when set).
+    #[arg(long, value_enum, conflicts_with = "target")]
+    pub peer: Option<peer::PeerKind>,
     /// Certificates directory (generated when missing).
     #[arg(long, default_value = "certs")]
     pub certs_dir: PathBuf,
@@ -141,6 +174,13 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     // Read before this process confines itself to the client CPUs: `cores` is the machine's
     // usable CPUs, not the generator's share of them.
     let env = common::env::Environment::collect();
+    // Found (and its version read) before anything is written: a missing program is refused
+    // naming its package.
+    let peer = args.peer.map(peer::PeerProgram::find).transpose()?;
+    // Read once now so a PID that does not exist or a cgroup without cpu.stat is refused at
+    // start, with its name.
+    let foreign_cpu =
+        foreign_cpu::CpuSource::from_flags(&args.server_pid, args.server_cgroup.as_deref())?;
     let server_cpus = args.target.is_none().then_some(&args.server_cpus);
     let placement = common::cpu::place_generator(server_cpus, &args.client_cpus);
     for warning in placement.map_err(|e| RunError::Args(e.to_string()))? {
@@ -177,12 +217,24 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
         },
         client_cpus: args.client_cpus.0.clone(),
         scenarios_toml: text,
+        server_software: match (&peer, &args.target) {
+            (Some(p), _) => Some(p.version.clone()),
+            (None, Some(_)) => None,
+            (None, None) => Some(results::our_server_software(&env)),
+        },
+        server_cpu_source: match (&peer, &foreign_cpu) {
+            (Some(p), _) => Some(format!(
+                "/proc: the {} peer's process tree",
+                p.kind.program()
+            )),
+            (None, Some(source)) => Some(source.to_string()),
+            (None, None) => None,
+        },
         environment: env.clone(),
         incomplete: None,
         rows: Vec::new(),
         profiles: Default::default(),
         skipped: Vec::new(),
-        server_software: None,
     };
     let dir = args.out.join(format!(
         "{}-{}",
@@ -193,7 +245,8 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     let profiler = args
         .profile
         .map(|side| {
-            let external = args.target.is_some();
+            // A peer is not ours either: server-side sampling follows our server child only.
+            let external = args.target.is_some() || args.peer.is_some();
             profile::Profiler::new(args.perf.clone(), side, args.call_graph, external, &dir)
         })
         .transpose()?;
@@ -212,6 +265,10 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
         &matrix,
         args,
         &exe,
+        matrix::Foreign {
+            peer: peer.as_ref(),
+            cpu: foreign_cpu.as_ref(),
+        },
         quick,
         repeats,
         &stop,

@@ -1,11 +1,12 @@
-//! The matrix of `tlsbench run`: for each scenario, a server child (unless `--target`), the
-//! repeats (each one measured window of the load generator, bracketed by the server's
-//! counters), and their aggregation into one [`Row`].
+//! The matrix of `tlsbench run`: for each scenario, a server child (ours, or a `--peer`;
+//! none with `--target`), the repeats (each one measured window of the load generator,
+//! bracketed by the server's counters, or a foreign server's CPU), and their aggregation into
+//! one [`Row`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::certs::KeyType;
 use loadgen::verify::Trust;
@@ -14,9 +15,11 @@ use rustls::NamedGroup;
 use rustls::crypto::SupportedKxGroup;
 
 use crate::child::{ServerChild, ServerCounters};
+use crate::foreign_cpu::CpuSource;
+use crate::peer::{Peer, PeerProgram, Site};
 use crate::probe::{self, RowProbe};
 use crate::profile::{self, Profiler, RowStacks};
-use crate::results::{RepeatRecord, Row, RowKind, RunResults, SessionCacheRecord, Stat};
+use crate::results::{OpsFrom, RepeatRecord, Row, RowKind, RunResults, SessionCacheRecord, Stat};
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
 
@@ -30,11 +33,41 @@ fn scrape(server: &ServerChild) -> Scrape {
         .map_err(|e| e.to_string())
 }
 
-/// The server's counters at the start of the measured window, read when warm-up ends (and
-/// with `--profile`, perf started then).
+/// One read of a foreign server's CPU and when it returned, or why it failed.
+type ForeignScrape = Result<(Duration, Instant), String>;
+
+fn read_foreign(source: &CpuSource) -> ForeignScrape {
+    source
+        .read()
+        .map(|cpu| (cpu, Instant::now()))
+        .map_err(|e| e.to_string())
+}
+
+/// A server that is not ours: the peer started for each row, and where a `--target`'s CPU
+/// is read from.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Foreign<'a> {
+    /// `--peer`: started for each row in place of ours.
+    pub peer: Option<&'a PeerProgram>,
+    /// `--server-pid` / `--server-cgroup` with `--target`.
+    pub cpu: Option<&'a CpuSource>,
+}
+
+/// A foreign server's CPU during one repeat: where it is read from, and its CPUs when known
+/// (a peer's; a `--target`'s are not ours to know), for its utilisation.
+#[derive(Clone, Copy)]
+struct ForeignCpu<'a> {
+    source: &'a CpuSource,
+    cores: Option<usize>,
+}
+
+/// The server's counters (or a foreign server's CPU) at the start of the measured window,
+/// read when warm-up ends (and with `--profile`, perf started then).
 struct Window<'a> {
     server: Option<&'a ServerChild>,
     before: Option<Scrape>,
+    foreign: Option<ForeignCpu<'a>>,
+    foreign_before: Option<ForeignScrape>,
     profiler: Option<&'a Profiler>,
     profile: Option<profile::Window>,
 }
@@ -43,6 +76,9 @@ impl loadgen::Observer for Window<'_> {
     fn measuring(&mut self) {
         if let Some(s) = self.server {
             self.before = Some(scrape(s));
+        }
+        if let Some(f) = self.foreign {
+            self.foreign_before = Some(read_foreign(f.source));
         }
         if let Some(p) = self.profiler {
             self.profile = Some(p.start(self.server.map(|s| s.pid)));
@@ -60,6 +96,22 @@ fn server_window(before: Option<Scrape>, after: Scrape) -> Result<(ServerCounter
     let (a, ta) =
         after.map_err(|e| format!("reading the server's counters at the window's end: {e}"))?;
     Ok((a.since(&b), ta.saturating_duration_since(tb).as_secs_f64()))
+}
+
+/// A foreign server's side of one measured window: its CPU between the reads at the window's
+/// edges and the seconds between them. As for ours, a failed or missing read is an error.
+fn foreign_window(
+    source: &CpuSource,
+    before: Option<ForeignScrape>,
+    after: ForeignScrape,
+) -> Result<(Duration, f64), String> {
+    let (b, tb) = before
+        .ok_or("the measured window never started, so the server's CPU was not read at its start")?
+        .map_err(|e| format!("reading the server's CPU at the window's start: {e}"))?;
+    let (a, ta) =
+        after.map_err(|e| format!("reading the server's CPU at the window's end: {e}"))?;
+    let cpu = source.since(b, a).map_err(|e| e.to_string())?;
+    Ok((cpu, ta.saturating_duration_since(tb).as_secs_f64()))
 }
 
 /// What one repeat measured.
@@ -177,6 +229,7 @@ fn one_repeat(
     s: &Scenario,
     opts: &LoadOptions,
     server: Option<&ServerChild>,
+    foreign: Option<ForeignCpu<'_>>,
     server_cpus: usize,
     stop: &AtomicBool,
     profiler: Option<(&Profiler, &mut RowStacks)>,
@@ -184,6 +237,8 @@ fn one_repeat(
     let mut window = Window {
         server,
         before: None,
+        foreign,
+        foreign_before: None,
         profiler: profiler.as_ref().map(|(p, _)| *p),
         profile: None,
     };
@@ -204,8 +259,8 @@ fn one_repeat(
         c.body_bytes_in + c.body_bytes_out,
     );
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
-    let (server_ops, server_cpu_us, server_util, session_cache) = match server {
-        Some(child) => {
+    let (server_ops, server_cpu_us, server_util, session_cache) = match (server, foreign) {
+        (Some(child), _) => {
             let (d, wall) = server_window(window.before, scrape(child))
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
             let sops = operations(s, d.handshakes, d.requests, d.bytes);
@@ -223,7 +278,21 @@ fn one_repeat(
                 }),
             )
         }
-        None => (None, None, None, None),
+        // A foreign server counts nothing we can read: its CPU divides by the generator's
+        // count of the same operations.
+        (None, Some(f)) => {
+            let after = read_foreign(f.source);
+            let (cpu, wall) = foreign_window(f.source, window.foreign_before.take(), after)
+                .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
+            let cpu_s = cpu.as_secs_f64();
+            (
+                None,
+                (ops > 0.0).then(|| cpu_s * 1e6 / ops),
+                f.cores.map(|c| cpu_s / (wall.max(1e-9) * c.max(1) as f64)),
+                None,
+            )
+        }
+        (None, None) => (None, None, None, None),
     };
     Ok((
         Repeat {
@@ -276,7 +345,7 @@ fn merge<'a>(hists: impl IntoIterator<Item = &'a Hist>) -> Result<Hist, RunError
     Ok(all)
 }
 
-fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunError> {
+fn aggregate(s: &Scenario, reps: &[Repeat], ops_from: OpsFrom) -> Result<Row, RunError> {
     let stat = |f: &dyn Fn(&Repeat) -> f64| Stat::of(&reps.iter().map(f).collect::<Vec<_>>());
     let each: Vec<BTreeMap<String, f64>> = reps.iter().map(|r| percentiles(&r.hist)).collect();
     let latency_us = PERCENTILES
@@ -309,7 +378,7 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
         rate: stat(&|r| r.record.rate),
         latency_us,
         latency_merged_us: percentiles(&merged),
-        server_cpu_us: (!external && !server_vals.is_empty()).then(|| Stat::of(&server_vals)),
+        server_cpu_us: (!server_vals.is_empty()).then(|| Stat::of(&server_vals)),
         client_cpu_us: Stat::of(
             &reps
                 .iter()
@@ -332,6 +401,7 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
         tls_cost: None,
         cert: (!s.plain).then(|| s.cert.name().to_owned()),
         presented_cert: None,
+        server_ops_from: ops_from,
     })
 }
 
@@ -343,6 +413,7 @@ pub(crate) fn run_matrix(
     matrix: &Matrix,
     args: &RunArgs,
     exe: &Path,
+    foreign: Foreign<'_>,
     quick: bool,
     repeats: usize,
     stop: &AtomicBool,
@@ -353,19 +424,29 @@ pub(crate) fn run_matrix(
         if stop.load(Ordering::Acquire) {
             break;
         }
-        let (server, target, trust) = match &args.target {
-            Some(_) if s.plain => {
+        let mut peer = None;
+        let (server, target, trust) = match (&args.target, foreign.peer) {
+            (Some(_), _) | (None, Some(_)) if s.plain => {
                 return Err(RunError::Args(format!(
-                    "scenario '{}': a plain floor row (tls = \"none\") needs the local server, not --target",
+                    "scenario '{}': a plain floor row (tls = \"none\") needs the local server, not --target or --peer",
                     s.name
                 )));
             }
-            Some(url) => {
+            (Some(url), _) => {
                 let t = Target::new(url, None, args.connect_to.as_deref())?;
                 let trust = args.cacert.clone().map_or(Trust::Platform, Trust::CaFile);
                 (None, t, trust)
             }
-            None => {
+            (None, Some(program)) => {
+                let site = Site::of(s, matrix, &args.certs_dir, &args.server_cpus.0);
+                let p = Peer::start(program, &site, &args.server_cpus.0)
+                    .map_err(|e| RunError::Server(format!("scenario '{}': {e}", s.name)))?;
+                let t = harness::local_target(p.addr, p.hello_path)?;
+                let ca = common::certs::paths(&args.certs_dir, s.cert).ca;
+                peer = Some(p);
+                (None, t, Trust::CaFile(ca))
+            }
+            (None, None) => {
                 let child = ServerChild::start(exe, &args.certs_dir, s, &args.server_cpus.0)?;
                 let t = if s.plain {
                     harness::child_plain_target(&child)?
@@ -377,15 +458,31 @@ pub(crate) fn run_matrix(
             }
         };
         let opts = load_options(s, matrix, args, quick, &target, trust);
-        // The server is not ours when it is a --target: what it supports is asked, not known.
-        let foreign = server.is_none();
-        let presented = match probe::probe_row(s, &opts, foreign)? {
+        // The server is not ours when it is a --target or a peer: what it supports is asked,
+        // not known.
+        let presented = match probe::probe_row(s, &opts, server.is_none())? {
             RowProbe::Run(presented) => presented,
             RowProbe::Skip(row) => {
                 println!("  {:<42} skipped: {}", row.name, row.reason);
                 results.skipped.push(row);
+                if let Some(p) = peer {
+                    p.stop()?;
+                }
                 continue;
             }
+        };
+        // A peer's CPU is its process tree's; a --target's is whatever the flags name.
+        let peer_cpu = peer.as_ref().map(|p| CpuSource::Pids(vec![p.pid]));
+        let foreign_cpu = match (&peer_cpu, foreign.cpu) {
+            (Some(source), _) => Some(ForeignCpu {
+                source,
+                cores: Some(args.server_cpus.0.len()),
+            }),
+            (None, Some(source)) => Some(ForeignCpu {
+                source,
+                cores: None,
+            }),
+            (None, None) => None,
         };
         let mut reps = Vec::with_capacity(repeats);
         let mut stacks = RowStacks::default();
@@ -397,6 +494,7 @@ pub(crate) fn run_matrix(
                 s,
                 &opts,
                 server.as_ref(),
+                foreign_cpu,
                 args.server_cpus.0.len(),
                 stop,
                 profiler.map(|p| (p, &mut stacks)),
@@ -415,10 +513,18 @@ pub(crate) fn run_matrix(
         if let Some(child) = server {
             child.stop();
         }
+        if let Some(p) = peer {
+            p.stop()?;
+        }
         if reps.is_empty() || stop.load(Ordering::Acquire) {
             break;
         }
-        let mut row = aggregate(s, &reps, args.target.is_some())?;
+        let ops_from = if foreign_cpu.is_some() {
+            OpsFrom::Client
+        } else {
+            OpsFrom::Server
+        };
+        let mut row = aggregate(s, &reps, ops_from)?;
         row.presented_cert = presented;
         println!(
             "  {:<42} {:>12} {}  server {} client {} µs/{}",
@@ -545,7 +651,7 @@ mod tests {
                 errors: 0,
             })
             .collect();
-        let row = aggregate(&m.scenarios[0], &reps, true).unwrap();
+        let row = aggregate(&m.scenarios[0], &reps, OpsFrom::Client).unwrap();
         let merged = merge(reps.iter().map(|r| &r.hist)).unwrap();
         assert_eq!(row.latency_merged_us, percentiles(&merged));
         assert_eq!(row.per_repeat.len(), 3);

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::results::{Row, RowKind, RunResults, Stat};
+use crate::results::{OpsFrom, Row, RowKind, RunResults, Stat};
 use crate::{RunError, charts, harness, profile};
 
 pub(crate) fn fmt_stat(s: &Stat, digits: usize) -> String {
@@ -53,7 +53,12 @@ pub fn table(r: &RunResults) -> String {
             lat("p99"),
             lat("p99.9"),
             match (&row.server_cpu_us, &r.target) {
-                (Some(s), _) => format!("{} /{}", fmt_stat(s, 1), row.kind.op_unit()),
+                (Some(s), _) => format!(
+                    "{} /{}{}",
+                    fmt_stat(s, 1),
+                    row.kind.op_unit(),
+                    client_count_mark(row)
+                ),
                 (None, Some(_)) => "- (not ours)".into(),
                 // A local server not measured fails the row's sanity check; say so here too.
                 (None, None) => "MISSING".into(),
@@ -70,6 +75,9 @@ pub fn table(r: &RunResults) -> String {
             row.errors,
             row.saturated
         );
+    }
+    if r.rows.iter().any(|row| !client_count_mark(row).is_empty()) {
+        let _ = writeln!(o, "\n{CLIENT_COUNT_NOTE}");
     }
     o.push_str(&skipped(r));
     o
@@ -99,6 +107,18 @@ pub(crate) fn skipped(r: &RunResults) -> String {
         let _ = writeln!(o, "- {} ({}): {}", k.name, k.kind.op_unit(), k.reason);
     }
     o
+}
+
+/// The note under a table whose server CPU divides by the generator's count.
+const CLIENT_COUNT_NOTE: &str =
+    "ᶜ server CPU ÷ the generator's count of operations: the server's own counts are not read";
+
+/// The mark of a server CPU cell whose operations are the client's count.
+fn client_count_mark(row: &Row) -> &'static str {
+    match (row.server_ops_from, &row.server_cpu_us) {
+        (OpsFrom::Client, Some(_)) => " ᶜ",
+        _ => "",
+    }
 }
 
 /// A TLS row's cost over its floor; "-" on floor rows and where there is none (the reason is
@@ -240,6 +260,20 @@ mod tests {
             ),
             "{t}"
         );
+    }
+
+    #[test]
+    fn server_cpu_over_the_clients_count_is_marked_and_explained() {
+        let ours = crate::results::tests_support::row("ours", RowKind::Handshake);
+        let t = table(&RunResults::fixture(vec![ours.clone()]));
+        assert!(!t.contains('ᶜ'), "{t}");
+        let foreign = Row {
+            server_ops_from: OpsFrom::Client,
+            ..ours
+        };
+        let t = table(&RunResults::fixture(vec![foreign]));
+        assert!(t.contains("100.0 /handshake ᶜ |"), "{t}");
+        assert!(t.ends_with(&format!("{CLIENT_COUNT_NOTE}\n")), "{t}");
     }
 
     #[test]

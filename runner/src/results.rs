@@ -131,6 +131,11 @@ pub struct Row {
     /// than the scenario names. None on plain rows and in older files.
     #[serde(default)]
     pub presented_cert: Option<String>,
+    /// Whose count of operations [`Row::server_cpu_us`] divides by: the server's own (ours,
+    /// from its admin counters) or the generator's (a foreign server, which has no counters).
+    /// Files written before it existed hold the server's.
+    #[serde(default)]
+    pub server_ops_from: OpsFrom,
 }
 
 impl Row {
@@ -155,6 +160,17 @@ pub struct SkippedRow {
     pub kind: RowKind,
     /// What the server lacked (e.g. "the server offers none of the groups X25519MLKEM768").
     pub reason: String,
+}
+
+/// Whose count of a row's operations its server CPU per operation divides by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpsFrom {
+    /// The server's own counters.
+    #[default]
+    Server,
+    /// The generator's: a foreign server (`--server-pid`, `--server-cgroup`, `--peer`).
+    Client,
 }
 
 /// A TLS row's cost over the TCP floor: its server CPU per operation minus the plain row's
@@ -230,7 +246,8 @@ pub struct RunResults {
     pub duration_s: f64,
     /// Quick or full mode.
     pub quick: bool,
-    /// `--target` URL when the server was external (server columns are then empty).
+    /// `--target` URL when the server was external (server columns are then empty, unless
+    /// `--server-pid` or `--server-cgroup` read its CPU: see `server_cpu_source`).
     pub target: Option<String>,
     /// CPUs the server and the client were pinned to.
     pub server_cpus: Vec<usize>,
@@ -238,6 +255,15 @@ pub struct RunResults {
     pub client_cpus: Vec<usize>,
     /// The scenario file's text, as used.
     pub scenarios_toml: String,
+    /// The server's software and version: `tlsbench-server <v> (rustls <v>, aws-lc-rs <v>)`
+    /// for ours, the program's own words for a peer (`nginx/1.22.1`); None for a `--target`
+    /// and in files written before it existed.
+    #[serde(default)]
+    pub server_software: Option<String>,
+    /// Where a foreign server's CPU was read from (`--server-pid`, `--server-cgroup`, a
+    /// peer's process tree); None for ours (its admin counters) and an unmeasured `--target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_source: Option<String>,
     /// Where it ran.
     pub environment: common::env::Environment,
     /// Set when the run was cut short (Ctrl-C, error): rows so far are kept.
@@ -252,10 +278,18 @@ pub struct RunResults {
     /// with why; not a failure of the run, and absent from `rows`. Empty in older files.
     #[serde(default)]
     pub skipped: Vec<SkippedRow>,
-    /// The server's software and version (e.g. "nginx/1.24.0"), as `compare --side-by-side`
-    /// labels the run; None when not recorded.
-    #[serde(default)]
-    pub server_software: Option<String>,
+}
+
+/// Our server's software line for results: its version and the TLS crates' from the
+/// environment's Cargo.lock versions.
+pub fn our_server_software(env: &common::env::Environment) -> String {
+    let v = |name: &str| env.crates.get(name).map_or("unknown", String::as_str);
+    format!(
+        "tlsbench-server {} (rustls {}, aws-lc-rs {})",
+        env.tlsbench_version,
+        v("rustls"),
+        v("aws-lc-rs")
+    )
 }
 
 #[cfg(test)]
@@ -273,12 +307,13 @@ impl RunResults {
             server_cpus: vec![0],
             client_cpus: vec![1],
             scenarios_toml: String::new(),
+            server_software: None,
+            server_cpu_source: None,
             environment: common::env::Environment::collect(),
             incomplete: None,
             rows,
             profiles: BTreeMap::new(),
             skipped: Vec::new(),
-            server_software: None,
         }
     }
 }
@@ -308,6 +343,7 @@ pub(crate) mod tests_support {
             tls_cost: None,
             cert: None,
             presented_cert: None,
+            server_ops_from: OpsFrom::Server,
         }
     }
 }
@@ -335,5 +371,21 @@ mod tests {
             }
         );
         assert_eq!(Stat::of(&[]), Stat::default());
+    }
+
+    #[test]
+    fn our_server_is_named_with_its_tls_crates() {
+        let env = common::env::Environment::collect();
+        let s = our_server_software(&env);
+        assert!(s.starts_with("tlsbench-server "), "{s}");
+        assert!(
+            s.contains(&format!("rustls {}", env.crates["rustls"])),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!("aws-lc-rs {}", env.crates["aws-lc-rs"])),
+            "{s}"
+        );
+        assert!(!s.contains("unknown"), "{s}");
     }
 }

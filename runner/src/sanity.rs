@@ -2,7 +2,7 @@
 //! fails one makes the run incomplete (exit 3). Each check is a function of a row (and its
 //! scenario) so a unit test can make it fail on a synthetic row.
 
-use crate::results::{RepeatRecord, Row, RowKind, RunResults};
+use crate::results::{OpsFrom, RepeatRecord, Row, RowKind, RunResults};
 use crate::scenario::{Matrix, Scenario};
 
 /// How far the two sides' counts of the same operation may differ, as a share of the larger,
@@ -36,7 +36,11 @@ pub fn check(matrix: &Matrix, r: &RunResults) -> Vec<String> {
 
 /// The problems of one row.
 pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
-    let local = r.target.is_none();
+    // Ours, a peer, or a --target whose CPU --server-pid/--server-cgroup read: measured.
+    let measured = r.target.is_none() || r.server_cpu_source.is_some();
+    // A foreign server counts nothing: its CPU divides by the generator's count, so there is
+    // no second count to hold it against.
+    let own_counts = row.server_ops_from == OpsFrom::Server;
     let mut problems = Vec::new();
     if row.rate.median <= 0.0 {
         problems.push("no operations measured".to_owned());
@@ -44,7 +48,7 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
     if row.errors > 0 {
         problems.push(format!("{} errors", row.errors));
     }
-    if local && row.server_cpu_us.is_none() {
+    if measured && row.server_cpu_us.is_none() {
         problems.push("no server CPU: the local server was not measured".to_owned());
     }
     if row.per_repeat.len() != row.repeats {
@@ -56,9 +60,13 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
     }
     for (i, rep) in row.per_repeat.iter().enumerate() {
         let n = i + 1;
-        if local {
-            problems.extend(counts_agree(row.kind, rep).map(|p| format!("repeat {n}: {p}")));
+        if measured {
+            if own_counts {
+                problems.extend(counts_agree(row.kind, rep).map(|p| format!("repeat {n}: {p}")));
+            }
             match rep.server_cpu_us {
+                // A --target's CPUs are not ours to know: nothing to hold its CPU against.
+                Some(_) if r.server_cpus.is_empty() => {}
                 Some(us) => problems.extend(
                     cpu_fits("server", us, rep.rate, r.server_cpus.len())
                         .map(|p| format!("repeat {n}: {p}")),
@@ -186,6 +194,7 @@ mod tests {
             tls_cost: None,
             cert: None,
             presented_cert: None,
+            server_ops_from: OpsFrom::Server,
         }
     }
 
@@ -238,6 +247,47 @@ mod tests {
             row.per_repeat[0].server_ops = None;
         }
         assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+    }
+
+    #[test]
+    fn a_foreign_server_measured_from_outside_needs_its_cpu_but_no_count_of_its_own() {
+        // A peer or --server-pid: CPU per op over the generator's count, no server count.
+        let foreign = |r: &mut RunResults, target: Option<&str>| {
+            r.target = target.map(str::to_owned);
+            r.server_cpu_source = Some("/proc: the nginx peer's process tree".into());
+            for row in &mut r.rows {
+                row.server_ops_from = OpsFrom::Client;
+                row.per_repeat[0].server_ops = None;
+            }
+        };
+        let (m, mut r) = sane();
+        foreign(&mut r, None);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        foreign(&mut r, Some("https://nginx.test/"));
+        r.server_cpus.clear();
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        // Measured from outside yet without CPU: refused, as for ours.
+        let p = broken("full", |row, r| {
+            foreign(r, Some("https://nginx.test/"));
+            row.server_ops_from = OpsFrom::Client;
+            row.per_repeat[0].server_ops = None;
+            row.server_cpu_us = None;
+        });
+        assert!(p.contains("'full': no server CPU"), "{p}");
+        // A peer on known CPUs is held to them.
+        let p = broken("full", |row, r| {
+            foreign(r, None);
+            row.server_ops_from = OpsFrom::Client;
+            row.per_repeat[0].server_ops = None;
+            row.per_repeat[0].server_cpu_us = Some(2000.0);
+        });
+        assert!(p.contains("server CPU 2000.0 µs/op"), "{p}");
+        // Our own server's count is still required when the row says the counts are its own.
+        let p = broken("full", |row, r| {
+            r.server_cpu_source = Some("x".into());
+            row.per_repeat[0].server_ops = None;
+        });
+        assert!(p.contains("no server count"), "{p}");
     }
 
     #[test]

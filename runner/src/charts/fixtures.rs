@@ -54,6 +54,7 @@ pub(super) fn row(
         tls_cost: None,
         cert: None,
         presented_cert: None,
+        server_ops_from: crate::results::OpsFrom::Server,
     }
 }
 

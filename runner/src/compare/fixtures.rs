@@ -36,6 +36,7 @@ pub(super) fn row(name: &str, kind: RowKind, server_cpu: f64, rate: f64) -> Row 
         tls_cost: None,
         cert: None,
         presented_cert: None,
+        server_ops_from: crate::results::OpsFrom::Server,
     }
 }
 

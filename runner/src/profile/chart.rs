@@ -168,6 +168,7 @@ pub(crate) mod tests {
                     tls_cost: None,
                     cert: None,
                     presented_cert: None,
+                    server_ops_from: crate::results::OpsFrom::Server,
                 })
                 .collect(),
         );

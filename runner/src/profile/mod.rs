@@ -52,7 +52,7 @@ pub enum ProfileError {
     #[error(transparent)]
     Perf(#[from] PerfError),
     /// `--profile server` with no server of ours.
-    #[error("--profile {0}: the server is not ours (--target); profile the client only")]
+    #[error("--profile {0}: the server is not ours (--target or --peer); profile the client only")]
     NotOurs(&'static str),
     /// A side had no samples.
     #[error("scenario '{row}', {side}: {source}")]
