@@ -37,6 +37,11 @@ pub fn bin() -> &'static Path {
 }
 /// A command that should exit by itself must do so within this.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a server child may take to say where it listens. Generous because a server
+/// without certificates first generates every key type's (RSA-4096 included), which on a
+/// loaded machine has taken more than 20 s; the wait ends as soon as the line comes.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// The hello page's length.
 pub const HELLO_LEN: usize = 228;
 /// A fresh directory under the system temp dir, removed on drop.
@@ -180,7 +185,7 @@ impl ServerProc {
 
     /// The address in the `... listening on <scheme>ADDR/...` line.
     pub fn addr_after(&mut self, marker: &str) -> SocketAddr {
-        let rest = self.line_after(marker, EXIT_TIMEOUT);
+        let rest = self.line_after(marker, READY_TIMEOUT);
         let addr = rest.split('/').next().unwrap();
         addr.parse()
             .unwrap_or_else(|e| panic!("bad address {addr:?} in {rest:?}: {e}"))
