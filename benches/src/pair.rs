@@ -238,6 +238,7 @@ impl Pair {
         };
         let server = server_opts.server_config(material.chain.clone(), material.key.clone_key())?;
         let client_opts = ClientTlsOptions {
+            provider: server_opts.provider,
             versions: vec![spec.version],
             suites,
             groups,

@@ -79,6 +79,11 @@ pub struct LoadArgs {
     #[arg(long = "tls")]
     pub tls_versions: Option<String>,
 
+    /// Crypto provider: aws-lc-rs, or ring (builds with the cargo feature `ring`; no
+    /// X25519MLKEM768, no P-521). `tlsbench list` shows what each supports.
+    #[arg(long, default_value = "aws-lc-rs")]
+    pub provider: tls::Provider,
+
     /// Cipher suites in preference order (IANA or rustls names), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub cipher_suites: Vec<String>,
@@ -225,10 +230,15 @@ impl LoadArgs {
             headers: self.headers.clone(),
             upload,
             tls: ClientTlsOptions {
+                provider: self.provider,
                 versions,
-                suites: tls::parse_suites(&self.cipher_suites)
+                suites: self
+                    .provider
+                    .parse_suites(&self.cipher_suites)
                     .map_err(|e| LoadError::Options(e.to_string()))?,
-                groups: tls::parse_groups(&self.kx_groups)
+                groups: self
+                    .provider
+                    .parse_groups(&self.kx_groups)
                     .map_err(|e| LoadError::Options(e.to_string()))?,
                 alpn: self
                     .alpn

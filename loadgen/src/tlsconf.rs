@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::tls::{self, TlsError, Version};
+use common::tls::{self, Provider, TlsError, Version};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
     Tls12Resumption, Tls13ClientSessionValue,
@@ -33,6 +33,8 @@ pub enum ResumeMode {
 /// The TLS side of a load run, by name.
 #[derive(Clone, Debug)]
 pub struct ClientTlsOptions {
+    /// The crypto provider doing the handshakes, records and certificate checks.
+    pub provider: Provider,
     /// Protocol versions offered.
     pub versions: Vec<Version>,
     /// Cipher suites in preference order; empty = the provider's defaults.
@@ -233,7 +235,7 @@ pub fn worker_tls(
     if opts.resume == ResumeMode::SessionId && opts.versions.contains(&Version::Tls13) {
         return Err(TlsConfError::SessionIdNeedsTls12);
     }
-    let provider = tls::provider(&opts.suites, &opts.groups);
+    let provider = opts.provider.crypto(&opts.suites, &opts.groups)?;
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&tls::rustls_versions(&opts.versions))
         .map_err(TlsError::from)?
@@ -303,6 +305,7 @@ mod tests {
 
     fn options(versions: &[Version], resume: ResumeMode, trust: Trust) -> ClientTlsOptions {
         ClientTlsOptions {
+            provider: Provider::default(),
             versions: versions.to_vec(),
             suites: Vec::new(),
             groups: Vec::new(),

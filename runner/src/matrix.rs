@@ -72,7 +72,7 @@ struct Repeat {
     errors: u64,
 }
 
-fn load_options(
+pub(crate) fn load_options(
     s: &Scenario,
     m: &Matrix,
     args: &RunArgs,
@@ -102,6 +102,7 @@ fn load_options(
     if !s.plain {
         opts.tls.versions = s.tls.clone();
     }
+    opts.tls.provider = s.provider;
     opts.tls.suites = s.cipher_suites.clone();
     opts.tls.groups = s.kx_groups.clone();
     opts.tls.resume = s.resume;
@@ -290,6 +291,7 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
         repeats: reps.len(),
         per_repeat: reps.iter().map(|r| r.record.clone()).collect(),
         tls_cost: None,
+        provider: s.provider.name().to_owned(),
     })
 }
 

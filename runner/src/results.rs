@@ -121,6 +121,14 @@ pub struct Row {
     /// floor rows and in files written before it existed.
     #[serde(default)]
     pub tls_cost: Option<TlsCost>,
+    /// The crypto provider both sides ran on (`aws-lc-rs`, `ring`); files written before it
+    /// existed ran on aws-lc-rs, the only provider then.
+    #[serde(default = "provider_before_the_field")]
+    pub provider: String,
+}
+
+fn provider_before_the_field() -> String {
+    "aws-lc-rs".to_owned()
 }
 
 /// A TLS row's cost over the TCP floor: its server CPU per operation minus the plain row's
@@ -262,6 +270,7 @@ pub(crate) mod tests_support {
             repeats: 1,
             per_repeat: Vec::new(),
             tls_cost: None,
+            provider: "aws-lc-rs".into(),
         }
     }
 }

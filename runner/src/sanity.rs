@@ -181,6 +181,7 @@ mod tests {
             repeats: 1,
             per_repeat: vec![rep],
             tls_cost: None,
+            provider: "aws-lc-rs".into(),
         }
     }
 
