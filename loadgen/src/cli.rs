@@ -450,6 +450,37 @@ mod tests {
         Cmd::try_parse_from(argv).map(|c| c.args)
     }
 
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_with_a_group_it_lacks_is_refused_naming_both() {
+        let dial = ["--connect-to", "127.0.0.1:1"];
+        let a = parse(
+            &[
+                &dial[..],
+                &["--provider", "ring", "--kx-groups", "X25519MLKEM768"],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let err = a.options().err().unwrap().to_string();
+        assert!(
+            err.contains("the ring provider has no key-exchange group X25519MLKEM768"),
+            "{err}"
+        );
+        let ok = parse(&[&dial[..], &["--provider", "ring"]].concat())
+            .unwrap()
+            .options()
+            .unwrap();
+        assert_eq!(ok.tls.provider, tls::Provider::Ring);
+    }
+
+    #[cfg(not(feature = "ring"))]
+    #[test]
+    fn ring_without_its_feature_is_refused_naming_the_feature() {
+        let err = parse(&["--provider", "ring"]).err().unwrap().to_string();
+        assert!(err.contains("cargo feature `ring`"), "{err}");
+    }
+
     #[test]
     fn a_bare_duration_is_seconds_as_in_wrk_and_h2load() {
         let a = parse(&["-d", "3", "--warmup", "1.5", "--timeout", "2"]).unwrap();

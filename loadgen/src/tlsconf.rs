@@ -297,6 +297,8 @@ mod tests {
     use clap::ValueEnum;
     use common::certs::KeyType;
     use rustls::HandshakeKind;
+    #[cfg(feature = "ring")]
+    use rustls::pki_types::pem::PemObject as _;
     use server::TlsOptions;
 
     use super::*;
@@ -388,6 +390,71 @@ mod tests {
         offer_only_when_told(addr, &w, Version::Tls12);
         let stats = server.stop().unwrap();
         assert_eq!(stats.handshakes_of("1.2", "resumed"), 1);
+    }
+
+    /// A TLS 1.3 ECDSA handshake with `server` on the server and `client` on the generator;
+    /// returns the negotiated group and both configs' providers as their randomness names
+    /// them ("Ring", "AwsLcRs"): which library did the work, not which one was asked for.
+    #[cfg(feature = "ring")]
+    fn tls13_ecdsa_pair(server: Provider, client: Provider) -> (String, String, String) {
+        let a = chain(KeyType::EcdsaP256);
+        let trust = Trust::CaFile(ca_file(&[&a]));
+        let roots = root_store(&trust).unwrap();
+        let server_opts = TlsOptions {
+            provider: server,
+            versions: vec![Version::Tls13],
+            ..TlsOptions::default()
+        };
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(a.leaf_key_pem.as_bytes());
+        let server_cfg = server_opts
+            .server_config(
+                crate::verify::testutil::pem_certs(&a.chain_pem()),
+                key.unwrap(),
+            )
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let srv = server::Server::start(
+            vec![listener],
+            Arc::clone(&server_cfg),
+            server::Settings::default(),
+        )
+        .unwrap();
+        let addr = srv.local_addrs()[0];
+        let mut opts = options(&[Version::Tls13], ResumeMode::Off, trust);
+        opts.provider = client;
+        let w = worker_tls(&opts, Some(&roots)).unwrap();
+        let mut tls = handshake(addr, &w.config, "bank32.com").unwrap();
+        assert_eq!(
+            tls.conn.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        let group = tls::group_name(tls.conn.negotiated_key_exchange_group().unwrap());
+        get_root(&mut tls);
+        let stats = srv.stop().unwrap();
+        assert_eq!(stats.handshakes_of("1.3", "full"), 1);
+        (
+            group,
+            format!("{:?}", server_cfg.crypto_provider().secure_random),
+            format!("{:?}", w.config.crypto_provider().secure_random),
+        )
+    }
+
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_on_both_sides_completes_a_tls13_ecdsa_handshake() {
+        let (group, server, client) = tls13_ecdsa_pair(Provider::Ring, Provider::Ring);
+        assert_eq!((server.as_str(), client.as_str()), ("Ring", "Ring"));
+        // ring's first group: it has no X25519MLKEM768 to prefer.
+        assert_eq!(group, "X25519");
+    }
+
+    #[cfg(feature = "ring")]
+    #[test]
+    fn a_ring_server_and_an_aws_lc_rs_generator_agree_on_a_group_both_have() {
+        let (group, server, client) = tls13_ecdsa_pair(Provider::Ring, Provider::AwsLcRs);
+        assert_eq!((server.as_str(), client.as_str()), ("Ring", "AwsLcRs"));
+        // The generator offers X25519MLKEM768 first; the ring server picks X25519.
+        assert_eq!(group, "X25519");
     }
 
     #[test]
