@@ -121,8 +121,9 @@ pub struct Row {
     /// floor rows and in files written before it existed.
     #[serde(default)]
     pub tls_cost: Option<TlsCost>,
-    /// The crypto provider both sides ran on (`aws-lc-rs`, `ring`); files written before it
-    /// existed ran on aws-lc-rs, the only provider then.
+    /// The crypto provider tlsbench's sides ran on (`aws-lc-rs`, `ring`): the server child's
+    /// and the generator's, or only the generator's against `--target`; files written before
+    /// it existed ran on aws-lc-rs, the only provider then.
     #[serde(default = "provider_before_the_field")]
     pub provider: String,
 }
