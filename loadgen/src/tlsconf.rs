@@ -372,6 +372,27 @@ mod tests {
         assert_eq!(stats.handshakes_of("1.3", "resumed"), 1);
     }
 
+    /// ring's ticketer and store: a ring server's TLS 1.3 ticket resumes a ring generator.
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_tls13_tickets_resume() {
+        let a = chain(KeyType::EcdsaP256);
+        let trust = Trust::CaFile(ca_file(&[&a]));
+        let roots = root_store(&trust).unwrap();
+        let server_opts = TlsOptions {
+            provider: Provider::Ring,
+            resumption: server::Resumption::Tickets,
+            ..TlsOptions::default()
+        };
+        let (server, addr) = start(&a, &server_opts);
+        let mut opts = options(&[Version::Tls13], ResumeMode::Ticket, trust);
+        opts.provider = Provider::Ring;
+        let w = worker_tls(&opts, Some(&roots)).unwrap();
+        offer_only_when_told(addr, &w, Version::Tls13);
+        let stats = server.stop().unwrap();
+        assert_eq!(stats.handshakes_of("1.3", "resumed"), 1);
+    }
+
     #[test]
     fn tls12_session_ids_are_offered_only_when_told() {
         let a = chain(KeyType::EcdsaP256);
@@ -392,12 +413,13 @@ mod tests {
         assert_eq!(stats.handshakes_of("1.2", "resumed"), 1);
     }
 
-    /// A TLS 1.3 ECDSA handshake with `server` on the server and `client` on the generator;
-    /// returns the negotiated group and both configs' providers as their randomness names
-    /// them ("Ring", "AwsLcRs"): which library did the work, not which one was asked for.
+    /// A TLS 1.3 handshake with a `key` certificate, `server` on the server and `client` on
+    /// the generator; returns the negotiated group and both configs' providers as their
+    /// randomness names them ("Ring", "AwsLcRs"): which library did the work, not which one
+    /// was asked for.
     #[cfg(feature = "ring")]
-    fn tls13_ecdsa_pair(server: Provider, client: Provider) -> (String, String, String) {
-        let a = chain(KeyType::EcdsaP256);
+    fn tls13_pair(key: KeyType, server: Provider, client: Provider) -> (String, String, String) {
+        let a = chain(key);
         let trust = Trust::CaFile(ca_file(&[&a]));
         let roots = root_store(&trust).unwrap();
         let server_opts = TlsOptions {
@@ -442,16 +464,27 @@ mod tests {
     #[cfg(feature = "ring")]
     #[test]
     fn ring_on_both_sides_completes_a_tls13_ecdsa_handshake() {
-        let (group, server, client) = tls13_ecdsa_pair(Provider::Ring, Provider::Ring);
+        let (group, server, client) =
+            tls13_pair(KeyType::EcdsaP256, Provider::Ring, Provider::Ring);
         assert_eq!((server.as_str(), client.as_str()), ("Ring", "Ring"));
         // ring's first group: it has no X25519MLKEM768 to prefer.
         assert_eq!(group, "X25519");
+        // rcgen's RSA and Ed25519 keys load and sign on ring too.
+        for key in [KeyType::Rsa2048, KeyType::Ed25519] {
+            let (_, server, client) = tls13_pair(key, Provider::Ring, Provider::Ring);
+            assert_eq!(
+                (server.as_str(), client.as_str()),
+                ("Ring", "Ring"),
+                "{key}"
+            );
+        }
     }
 
     #[cfg(feature = "ring")]
     #[test]
     fn a_ring_server_and_an_aws_lc_rs_generator_agree_on_a_group_both_have() {
-        let (group, server, client) = tls13_ecdsa_pair(Provider::Ring, Provider::AwsLcRs);
+        let (group, server, client) =
+            tls13_pair(KeyType::EcdsaP256, Provider::Ring, Provider::AwsLcRs);
         assert_eq!((server.as_str(), client.as_str()), ("Ring", "AwsLcRs"));
         // The generator offers X25519MLKEM768 first; the ring server picks X25519.
         assert_eq!(group, "X25519");
