@@ -160,6 +160,14 @@ pub fn rustls_versions(versions: &[Version]) -> Vec<&'static SupportedProtocolVe
     v.into_iter().map(Version::rustls).collect()
 }
 
+/// Other names `--kx-groups` takes for a group, with the IANA name each stands for (the
+/// curve names OpenSSL and NIST use).
+pub const GROUP_ALIASES: &[(&str, &str)] = &[
+    ("P-256", "secp256r1"),
+    ("prime256v1", "secp256r1"),
+    ("P-384", "secp384r1"),
+];
+
 /// A rustls crypto provider: the library doing a connection's cryptography, chosen per side
 /// (`--provider`) so providers can be compared row by row. aws-lc-rs is the default; ring
 /// exists only in builds with the cargo feature `ring`, so a value of this type is always one
@@ -281,13 +289,11 @@ impl Provider {
     /// `P-256`, `prime256v1`, `P-384`); a group only another provider has is refused naming
     /// this one.
     pub fn find_group(self, name: &str) -> Result<&'static dyn SupportedKxGroup, TlsError> {
-        let wanted = match name.trim() {
-            n if n.eq_ignore_ascii_case("P-256") || n.eq_ignore_ascii_case("prime256v1") => {
-                "secp256r1"
-            }
-            n if n.eq_ignore_ascii_case("P-384") => "secp384r1",
-            n => n,
-        };
+        let given = name.trim();
+        let wanted = GROUP_ALIASES
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(given))
+            .map_or(given, |(_, iana)| *iana);
         let matches = |g: &dyn SupportedKxGroup| group_name(g).eq_ignore_ascii_case(wanted);
         if let Some(g) = self.groups().iter().find(|g| matches(**g)) {
             return Ok(*g);

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use rustls::SignatureScheme;
 use serde::Serialize;
 
-use super::{Provider, Version, group_name, suite_name};
+use super::{GROUP_ALIASES, Provider, Version, group_name, suite_name};
 use crate::certs::KeyType;
 
 /// One name and the providers (of this build) that support it.
@@ -52,6 +52,8 @@ pub struct Catalogue {
     pub cipher_suites: Vec<Entry>,
     /// Key-exchange groups (`--kx-groups`).
     pub kx_groups: Vec<Entry>,
+    /// Other names `--kx-groups` takes, each with the IANA name it stands for.
+    pub group_aliases: &'static [(&'static str, &'static str)],
     /// Certificate key types (`--cert-type`): a provider supports one when it verifies the
     /// signature scheme that key signs TLS 1.3 handshakes with.
     pub cert_types: Vec<Entry>,
@@ -103,6 +105,7 @@ impl Catalogue {
                 .collect(),
             cipher_suites: Vec::new(),
             kx_groups: Vec::new(),
+            group_aliases: GROUP_ALIASES,
             cert_types: Vec::new(),
             signature_schemes: Vec::new(),
         };
@@ -153,6 +156,17 @@ impl Catalogue {
             out.push('\n');
             table(&mut out, title, entries);
         }
+        let aliases: Vec<String> = self
+            .group_aliases
+            .iter()
+            .map(|(alias, iana)| format!("{alias} = {iana}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nNames match in any case; suites also by their rustls name (TLS13_AES_128_GCM_SHA256);\n\
+             groups also as {}.",
+            aliases.join(", ")
+        );
         out
     }
 }

@@ -104,7 +104,24 @@ fn nothing_the_parsers_accept_is_missing_from_the_list() {
     for (name, _) in Provider::KNOWN {
         assert!(text.contains(name), "{name}:\n{text}");
     }
+    for (alias, iana) in GROUP_ALIASES {
+        assert!(
+            text.contains(&format!("{alias} = {iana}")),
+            "{alias}:\n{text}"
+        );
+        for &p in Provider::BUILT {
+            assert_eq!(
+                group_name(p.find_group(alias).unwrap()),
+                *iana,
+                "{p}: {alias}"
+            );
+        }
+    }
     let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(
+        json["group_aliases"][0],
+        serde_json::json!(["P-256", "secp256r1"])
+    );
     assert_eq!(
         json["kx_groups"][0]["providers"][0],
         serde_json::json!(Provider::default().name())
