@@ -1,8 +1,9 @@
 //! Crypto providers through the `tlsbench` binary: a ring server and a ring generator complete
 //! TLS 1.3 ECDSA handshakes and each says it ran on ring (the server's listening line, the
 //! load JSON); a ring server serves the default aws-lc-rs generator; ring with a group it
-//! lacks is refused by both commands before anything runs; `tlsbench list` prints in text
-//! every name its JSON holds.
+//! lacks is refused by both commands before anything runs; a matrix row with
+//! `provider = "ring"` runs and records its provider; `tlsbench list` prints in text every
+//! name its JSON holds.
 
 #![cfg(feature = "ring")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -142,5 +143,61 @@ fn list_prints_in_text_every_name_its_json_holds() {
         text.stdout.contains("ring         built in"),
         "{}",
         text.stdout
+    );
+}
+
+const RING_ROW: &str = r#"
+[defaults]
+connections = 4
+quick_duration = "1s"
+quick_warmup = "200ms"
+
+[[scenario]]
+name = "full tls1.3 ecdsa-p256, ring"
+kind = "handshake"
+tls = "1.3"
+cert = "ecdsa-p256"
+provider = "ring"
+"#;
+
+#[test]
+fn a_ring_row_of_the_matrix_runs_and_records_its_provider() {
+    let dir = TempDir::new("run-ring");
+    let certs = tlsbench(&["certs", "--out", p(dir.path()), "--key-type", "ecdsa-p256"]);
+    assert!(certs.status.success(), "{}", certs.describe());
+    let matrix = dir.path().join("ring.toml");
+    std::fs::write(&matrix, RING_ROW).unwrap();
+    let out = dir.path().join("results");
+    // One row with its own server: bounded well above its ~3 s, the machine's cores are shared.
+    let ran = support::tlsbench_within(
+        &[
+            "run",
+            "--quick",
+            "--scenarios",
+            p(&matrix),
+            "--out",
+            p(&out),
+            "--certs-dir",
+            p(dir.path()),
+        ],
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.describe());
+    let run_dir = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap())
+            .unwrap();
+    let row = &doc["rows"][0];
+    assert_eq!(row["provider"], "ring", "{row}");
+    assert_eq!(row["errors"], 0, "{row}");
+    assert!(row["handshakes"]["full"].as_u64().unwrap() > 0, "{row}");
+    assert!(
+        row["server_cpu_us"]["median"].as_f64().unwrap() > 0.0,
+        "{row}"
     );
 }
