@@ -610,6 +610,47 @@ mod tests {
         );
     }
 
+    /// The shipped comparison file: rows in pairs that differ only in provider and name.
+    #[cfg(feature = "ring")]
+    #[test]
+    fn the_providers_file_pairs_each_row_with_its_ring_twin() {
+        let m = Matrix::parse(include_str!("../../scenarios/providers.toml")).unwrap();
+        assert!(!m.scenarios.is_empty() && m.scenarios.len() % 2 == 0);
+        for pair in m.scenarios.chunks(2) {
+            let (aws, ring) = (&pair[0], &pair[1]);
+            assert_eq!(
+                (aws.provider, ring.provider),
+                (Provider::AwsLcRs, Provider::Ring)
+            );
+            // Everything but name and provider is the same: the server's flags and the
+            // generator's options.
+            let server = |s: &Scenario| ServerArgs {
+                provider: Provider::default(),
+                ..s.server_args(Path::new("/c"), &[0])
+            };
+            assert_eq!(server(aws), server(ring), "{}", ring.name);
+            let same = |s: &Scenario| {
+                (
+                    s.kind,
+                    s.tls.clone(),
+                    s.cert,
+                    s.resume,
+                    s.body,
+                    s.connections,
+                    s.kx_groups
+                        .iter()
+                        .map(|g| tls::group_name(*g))
+                        .collect::<Vec<_>>(),
+                    s.cipher_suites
+                        .iter()
+                        .map(|c| tls::suite_name(*c))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            assert_eq!(same(aws), same(ring), "{}", ring.name);
+        }
+    }
+
     #[test]
     fn a_floor_row_is_plain_and_refuses_tls_settings() {
         let m = Matrix::parse(&with("tls", "\"none\"")).unwrap();
