@@ -35,6 +35,10 @@ enum Command {
     Load(Box<loadgen::cli::LoadArgs>),
     /// Generate certificate chains (Model CA → intermediate → bank32.com) for every key type.
     Certs(CertsArgs),
+    /// List the crypto providers and what each supports: cipher suites with their TLS
+    /// versions, key-exchange groups, certificate key types and signature schemes, by the
+    /// names --cipher-suites, --kx-groups and --cert-type accept.
+    List(ListArgs),
     /// Summarise `cargo bench -p benches` (criterion's output) into Markdown and CSV tables:
     /// handshakes/s, record GB/s, ratios to the crypto floor, HTTP per-request overhead. Only
     /// the last run's results count: older ones or another profile's are left out and listed.
@@ -53,6 +57,14 @@ struct BenchReportArgs {
     /// Output directory for bench-<UTC time>.{md,csv} and bench-latest.{md,csv}.
     #[arg(long, default_value = "results")]
     out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// JSON instead of aligned text (providers, cipher_suites, kx_groups, cert_types,
+    /// signature_schemes; each name with the providers supporting it).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -105,6 +117,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             return Ok(exit.code());
         }
         Command::Certs(args) => certs_command(&args)?,
+        Command::List(args) => {
+            let catalogue = common::tls::catalogue::Catalogue::build();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&catalogue)?);
+            } else {
+                print!("{}", catalogue.text());
+            }
+        }
         Command::BenchReport(args) => bench_report_command(&args)?,
         Command::Icount(args) => {
             if let Some(path) = icount::run(&args).context("icount")? {

@@ -2,8 +2,9 @@
 //! the benches measure the same configuration and read the same bytes the same way.
 //!
 //! # Layout
-//! - [`tls`]: TLS versions, cipher suites and key-exchange groups from names, into the
-//!   aws-lc-rs provider every rustls config is built from.
+//! - [`tls`]: TLS versions, cipher suites, key-exchange groups and the crypto provider
+//!   (aws-lc-rs, or ring with the feature `ring`) from names, into the rustls provider every
+//!   config is built from; `tls::catalogue` lists what each provider supports.
 //! - [`certs`]: certificate chains and key files: generating, writing and loading them.
 //! - [`session`]: the record layer under a connection's HTTP, rustls or plain TCP for the floor.
 //! - [`http`]: the HTTP field-value tokens both sides parse (OWS, lengths, `Connection`).

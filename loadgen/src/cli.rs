@@ -79,6 +79,11 @@ pub struct LoadArgs {
     #[arg(long = "tls")]
     pub tls_versions: Option<String>,
 
+    /// Crypto provider: aws-lc-rs, or ring (builds with the cargo feature `ring`; no
+    /// X25519MLKEM768, no P-521). `tlsbench list` shows what each supports.
+    #[arg(long, default_value = "aws-lc-rs")]
+    pub provider: tls::Provider,
+
     /// Cipher suites in preference order (IANA or rustls names), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub cipher_suites: Vec<String>,
@@ -225,10 +230,15 @@ impl LoadArgs {
             headers: self.headers.clone(),
             upload,
             tls: ClientTlsOptions {
+                provider: self.provider,
                 versions,
-                suites: tls::parse_suites(&self.cipher_suites)
+                suites: self
+                    .provider
+                    .parse_suites(&self.cipher_suites)
                     .map_err(|e| LoadError::Options(e.to_string()))?,
-                groups: tls::parse_groups(&self.kx_groups)
+                groups: self
+                    .provider
+                    .parse_groups(&self.kx_groups)
                     .map_err(|e| LoadError::Options(e.to_string()))?,
                 alpn: self
                     .alpn
@@ -438,6 +448,37 @@ mod tests {
         let mut argv = vec!["load", "https://bank32.com/"];
         argv.extend(extra);
         Cmd::try_parse_from(argv).map(|c| c.args)
+    }
+
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_with_a_group_it_lacks_is_refused_naming_both() {
+        let dial = ["--connect-to", "127.0.0.1:1"];
+        let a = parse(
+            &[
+                &dial[..],
+                &["--provider", "ring", "--kx-groups", "X25519MLKEM768"],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let err = a.options().err().unwrap().to_string();
+        assert!(
+            err.contains("the ring provider has no key-exchange group X25519MLKEM768"),
+            "{err}"
+        );
+        let ok = parse(&[&dial[..], &["--provider", "ring"]].concat())
+            .unwrap()
+            .options()
+            .unwrap();
+        assert_eq!(ok.tls.provider, tls::Provider::Ring);
+    }
+
+    #[cfg(not(feature = "ring"))]
+    #[test]
+    fn ring_without_its_feature_is_refused_naming_the_feature() {
+        let err = parse(&["--provider", "ring"]).err().unwrap().to_string();
+        assert!(err.contains("cargo feature `ring`"), "{err}");
     }
 
     #[test]

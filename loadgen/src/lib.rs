@@ -135,6 +135,7 @@ impl LoadOptions {
             headers: Vec::new(),
             upload: 0,
             tls: ClientTlsOptions {
+                provider: common::tls::Provider::default(),
                 versions: vec![common::tls::Version::Tls12, common::tls::Version::Tls13],
                 suites: Vec::new(),
                 groups: Vec::new(),

@@ -93,10 +93,7 @@ fn refused_or_failed(
             // Fetch the chain again without verification, only to show it.
             let mut cfg = (*wt.config).clone();
             cfg.dangerous()
-                .set_certificate_verifier(InsecureVerifier::new(&common::tls::provider(
-                    &opts.tls.suites,
-                    &opts.tls.groups,
-                )));
+                .set_certificate_verifier(InsecureVerifier::new(wt.config.crypto_provider()));
             if let Ok(mut shown) = connect(opts, Arc::new(cfg)) {
                 while shown.conn.is_handshaking() {
                     if shown.conn.complete_io(&mut shown.sock).is_err() {

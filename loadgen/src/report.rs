@@ -194,6 +194,8 @@ pub struct Config {
     pub upload_bytes: u64,
     /// Resumption mode.
     pub resume: &'static str,
+    /// The crypto provider (`aws-lc-rs`, `ring`).
+    pub provider: common::tls::Provider,
     /// Fraction offering a session.
     pub resume_ratio: f64,
     /// TLS versions offered.
@@ -296,6 +298,7 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
                 ResumeMode::Ticket => "ticket",
                 ResumeMode::SessionId => "session-id",
             },
+            provider: opts.tls.provider,
             resume_ratio: if opts.tls.resume == ResumeMode::Off {
                 0.0
             } else {
@@ -424,13 +427,14 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "tlsbench load {} — {} connections on {} threads, {}, resume {} (ratio {}), {}",
+        "tlsbench load {} — {} connections on {} threads, {}, resume {} (ratio {}), provider {}, {}",
         d.config.url,
         d.config.connections,
         d.config.threads,
         d.config.mode,
         d.config.resume,
         d.config.resume_ratio,
+        d.config.provider,
         if opts.rate.is_some() {
             "open loop"
         } else {

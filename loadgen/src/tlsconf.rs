@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::tls::{self, TlsError, Version};
+use common::tls::{self, Provider, TlsError, Version};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
     Tls12Resumption, Tls13ClientSessionValue,
@@ -33,6 +33,8 @@ pub enum ResumeMode {
 /// The TLS side of a load run, by name.
 #[derive(Clone, Debug)]
 pub struct ClientTlsOptions {
+    /// The crypto provider doing the handshakes, records and certificate checks.
+    pub provider: Provider,
     /// Protocol versions offered.
     pub versions: Vec<Version>,
     /// Cipher suites in preference order; empty = the provider's defaults.
@@ -233,7 +235,7 @@ pub fn worker_tls(
     if opts.resume == ResumeMode::SessionId && opts.versions.contains(&Version::Tls13) {
         return Err(TlsConfError::SessionIdNeedsTls12);
     }
-    let provider = tls::provider(&opts.suites, &opts.groups);
+    let provider = opts.provider.crypto(&opts.suites, &opts.groups)?;
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&tls::rustls_versions(&opts.versions))
         .map_err(TlsError::from)?
@@ -295,6 +297,8 @@ mod tests {
     use clap::ValueEnum;
     use common::certs::KeyType;
     use rustls::HandshakeKind;
+    #[cfg(feature = "ring")]
+    use rustls::pki_types::pem::PemObject as _;
     use server::TlsOptions;
 
     use super::*;
@@ -303,6 +307,7 @@ mod tests {
 
     fn options(versions: &[Version], resume: ResumeMode, trust: Trust) -> ClientTlsOptions {
         ClientTlsOptions {
+            provider: Provider::default(),
             versions: versions.to_vec(),
             suites: Vec::new(),
             groups: Vec::new(),
@@ -367,6 +372,27 @@ mod tests {
         assert_eq!(stats.handshakes_of("1.3", "resumed"), 1);
     }
 
+    /// ring's ticketer and store: a ring server's TLS 1.3 ticket resumes a ring generator.
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_tls13_tickets_resume() {
+        let a = chain(KeyType::EcdsaP256);
+        let trust = Trust::CaFile(ca_file(&[&a]));
+        let roots = root_store(&trust).unwrap();
+        let server_opts = TlsOptions {
+            provider: Provider::Ring,
+            resumption: server::Resumption::Tickets,
+            ..TlsOptions::default()
+        };
+        let (server, addr) = start(&a, &server_opts);
+        let mut opts = options(&[Version::Tls13], ResumeMode::Ticket, trust);
+        opts.provider = Provider::Ring;
+        let w = worker_tls(&opts, Some(&roots)).unwrap();
+        offer_only_when_told(addr, &w, Version::Tls13);
+        let stats = server.stop().unwrap();
+        assert_eq!(stats.handshakes_of("1.3", "resumed"), 1);
+    }
+
     #[test]
     fn tls12_session_ids_are_offered_only_when_told() {
         let a = chain(KeyType::EcdsaP256);
@@ -385,6 +411,83 @@ mod tests {
         offer_only_when_told(addr, &w, Version::Tls12);
         let stats = server.stop().unwrap();
         assert_eq!(stats.handshakes_of("1.2", "resumed"), 1);
+    }
+
+    /// A TLS 1.3 handshake with a `key` certificate, `server` on the server and `client` on
+    /// the generator; returns the negotiated group and both configs' providers as their
+    /// randomness names them ("Ring", "AwsLcRs"): which library did the work, not which one
+    /// was asked for.
+    #[cfg(feature = "ring")]
+    fn tls13_pair(key: KeyType, server: Provider, client: Provider) -> (String, String, String) {
+        let a = chain(key);
+        let trust = Trust::CaFile(ca_file(&[&a]));
+        let roots = root_store(&trust).unwrap();
+        let server_opts = TlsOptions {
+            provider: server,
+            versions: vec![Version::Tls13],
+            ..TlsOptions::default()
+        };
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(a.leaf_key_pem.as_bytes());
+        let server_cfg = server_opts
+            .server_config(
+                crate::verify::testutil::pem_certs(&a.chain_pem()),
+                key.unwrap(),
+            )
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let srv = server::Server::start(
+            vec![listener],
+            Arc::clone(&server_cfg),
+            server::Settings::default(),
+        )
+        .unwrap();
+        let addr = srv.local_addrs()[0];
+        let mut opts = options(&[Version::Tls13], ResumeMode::Off, trust);
+        opts.provider = client;
+        let w = worker_tls(&opts, Some(&roots)).unwrap();
+        let mut tls = handshake(addr, &w.config, "bank32.com").unwrap();
+        assert_eq!(
+            tls.conn.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
+        let group = tls::group_name(tls.conn.negotiated_key_exchange_group().unwrap());
+        get_root(&mut tls);
+        let stats = srv.stop().unwrap();
+        assert_eq!(stats.handshakes_of("1.3", "full"), 1);
+        (
+            group,
+            format!("{:?}", server_cfg.crypto_provider().secure_random),
+            format!("{:?}", w.config.crypto_provider().secure_random),
+        )
+    }
+
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_on_both_sides_completes_a_tls13_ecdsa_handshake() {
+        let (group, server, client) =
+            tls13_pair(KeyType::EcdsaP256, Provider::Ring, Provider::Ring);
+        assert_eq!((server.as_str(), client.as_str()), ("Ring", "Ring"));
+        // ring's first group: it has no X25519MLKEM768 to prefer.
+        assert_eq!(group, "X25519");
+        // rcgen's RSA and Ed25519 keys load and sign on ring too.
+        for key in [KeyType::Rsa2048, KeyType::Ed25519] {
+            let (_, server, client) = tls13_pair(key, Provider::Ring, Provider::Ring);
+            assert_eq!(
+                (server.as_str(), client.as_str()),
+                ("Ring", "Ring"),
+                "{key}"
+            );
+        }
+    }
+
+    #[cfg(feature = "ring")]
+    #[test]
+    fn a_ring_server_and_an_aws_lc_rs_generator_agree_on_a_group_both_have() {
+        let (group, server, client) =
+            tls13_pair(KeyType::EcdsaP256, Provider::Ring, Provider::AwsLcRs);
+        assert_eq!((server.as_str(), client.as_str()), ("Ring", "AwsLcRs"));
+        // The generator offers X25519MLKEM768 first; the ring server picks X25519.
+        assert_eq!(group, "X25519");
     }
 
     #[test]

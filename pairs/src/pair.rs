@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::certs::KeyType;
-use common::tls::{self, Version};
+use common::tls::{self, Provider, Version};
 use loadgen::tlsconf::{ClientTlsOptions, ResumeMode, WorkerTls, worker_tls};
 use loadgen::verify::Trust;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -54,12 +54,18 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// Builds both configs with the product's own config code.
+    /// Builds both configs with the product's own config code, on the default provider.
     pub fn new(spec: &PairSpec) -> Result<Pair, PairError> {
+        Pair::on(Provider::default(), spec)
+    }
+
+    /// [`Pair::new`] with both sides on `provider`; a suite or group it lacks is refused.
+    pub fn on(provider: Provider, spec: &PairSpec) -> Result<Pair, PairError> {
         let material = material(spec.key_type)?;
-        let suites = tls::parse_suites(&spec.suites)?;
-        let groups = tls::parse_groups(std::slice::from_ref(&spec.group))?;
+        let suites = provider.parse_suites(&spec.suites)?;
+        let groups = provider.parse_groups(std::slice::from_ref(&spec.group))?;
         let server_opts = TlsOptions {
+            provider,
             versions: vec![spec.version],
             suites: suites.clone(),
             groups: groups.clone(),
@@ -68,6 +74,7 @@ impl Pair {
         };
         let server = server_opts.server_config(material.chain.clone(), material.key.clone_key())?;
         let client_opts = ClientTlsOptions {
+            provider: server_opts.provider,
             versions: vec![spec.version],
             suites,
             groups,

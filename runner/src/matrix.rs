@@ -128,7 +128,7 @@ struct Repeat {
     errors: u64,
 }
 
-fn load_options(
+pub(crate) fn load_options(
     s: &Scenario,
     m: &Matrix,
     args: &RunArgs,
@@ -169,6 +169,7 @@ pub fn client_options(s: &Scenario, target: &Target, trust: Trust) -> LoadOption
     if !s.plain {
         opts.tls.versions = s.tls.clone();
     }
+    opts.tls.provider = s.provider;
     opts.tls.suites = s.cipher_suites.clone();
     opts.tls.groups = client_groups(s);
     opts.tls.resume = s.resume;
@@ -402,6 +403,7 @@ fn aggregate(s: &Scenario, reps: &[Repeat], ops_from: OpsFrom) -> Result<Row, Ru
         cert: (!s.plain).then(|| s.cert.name().to_owned()),
         presented_cert: None,
         server_ops_from: ops_from,
+        provider: s.provider.name().to_owned(),
     })
 }
 

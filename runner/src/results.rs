@@ -136,6 +136,11 @@ pub struct Row {
     /// Files written before it existed hold the server's.
     #[serde(default)]
     pub server_ops_from: OpsFrom,
+    /// The crypto provider tlsbench's sides ran on (`aws-lc-rs`, `ring`): the server child's
+    /// and the generator's, or only the generator's against `--target`; files written before
+    /// it existed ran on aws-lc-rs, the only provider then.
+    #[serde(default = "provider_before_the_field")]
+    pub provider: String,
 }
 
 impl Row {
@@ -171,6 +176,10 @@ pub enum OpsFrom {
     Server,
     /// The generator's: a foreign server (`--server-pid`, `--server-cgroup`, `--peer`).
     Client,
+}
+
+fn provider_before_the_field() -> String {
+    "aws-lc-rs".to_owned()
 }
 
 /// A TLS row's cost over the TCP floor: its server CPU per operation minus the plain row's
@@ -344,6 +353,7 @@ pub(crate) mod tests_support {
             cert: None,
             presented_cert: None,
             server_ops_from: OpsFrom::Server,
+            provider: "aws-lc-rs".into(),
         }
     }
 }

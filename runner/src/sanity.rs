@@ -195,6 +195,7 @@ mod tests {
             cert: None,
             presented_cert: None,
             server_ops_from: OpsFrom::Server,
+            provider: "aws-lc-rs".into(),
         }
     }
 

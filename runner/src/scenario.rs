@@ -1,6 +1,7 @@
 //! The scenario matrix: a TOML file (the standard one is `scenarios/standard.toml`, built in),
 //! read once into typed [`Scenario`]s — TLS versions, key type, suites, groups, both sides'
-//! resumption modes, bodies, durations, or `tls = "none"` for a plain-HTTP floor row — so a
+//! resumption modes, bodies, durations, the crypto provider of both sides (`provider = "ring"`),
+//! or `tls = "none"` for a plain-HTTP floor row — so a
 //! typo fails in a second, naming the scenario and the field, rather than ten minutes into a
 //! run, and nothing downstream parses a string again.
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use common::certs::KeyType;
-use common::tls::{self, Version};
+use common::tls::{self, Provider, Version};
 use loadgen::ResumeMode;
 use rustls::SupportedCipherSuite;
 use rustls::crypto::SupportedKxGroup;
@@ -75,6 +76,8 @@ pub struct Scenario {
     pub plain: bool,
     /// Certificate key type.
     pub cert: KeyType,
+    /// The crypto provider of both sides (server child and generator).
+    pub provider: Provider,
     /// Key-exchange groups of both sides, in preference order (empty: the provider's).
     pub kx_groups: Vec<&'static dyn SupportedKxGroup>,
     /// Cipher suites of both sides, in preference order (empty: all).
@@ -112,6 +115,7 @@ impl Scenario {
             pin_cpus: Some(common::cpu::CpuList(cpus.to_vec())),
             certs_dir: certs.to_path_buf(),
             cert_type: self.cert,
+            provider: self.provider,
             resumption: self.server_resumption,
             tls13_tickets: self
                 .tls13_tickets
@@ -277,11 +281,15 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
     let cert = f
         .parsed("cert", |s: String| s.parse::<KeyType>())?
         .unwrap_or(KeyType::EcdsaP256);
+    // Before the suites and groups: they are parsed for this provider, which refuses what it lacks.
+    let provider = f
+        .parsed("provider", |s: String| s.parse::<Provider>())?
+        .unwrap_or_default();
     let kx_groups = f
-        .parsed("kx_groups", |v: Vec<String>| tls::parse_groups(&v))?
+        .parsed("kx_groups", |v: Vec<String>| provider.parse_groups(&v))?
         .unwrap_or_default();
     let cipher_suites = f
-        .parsed("cipher_suites", |v: Vec<String>| tls::parse_suites(&v))?
+        .parsed("cipher_suites", |v: Vec<String>| provider.parse_suites(&v))?
         .unwrap_or_default();
     let server_resumption = f
         .parsed("server_resumption", value_enum::<Resumption>)?
@@ -315,6 +323,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         let tls_only = [
             ("kx_groups", !kx_groups.is_empty()),
             ("cipher_suites", !cipher_suites.is_empty()),
+            ("provider", provider != Provider::default()),
             ("resume", resume != ResumeMode::Off),
             ("tls13_tickets", tls13_tickets.is_some()),
         ];
@@ -338,6 +347,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         tls,
         plain,
         cert,
+        provider,
         kx_groups,
         cipher_suites,
         server_resumption,
@@ -520,6 +530,125 @@ mod tests {
             back.cipher_suites,
             vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_owned()]
         );
+    }
+
+    #[test]
+    fn the_provider_defaults_to_aws_lc_rs_and_an_unknown_one_is_refused() {
+        let m = Matrix::parse(BASE).unwrap();
+        assert_eq!(m.scenarios[0].provider, Provider::AwsLcRs);
+        let e = refused("provider = \"openssl\"");
+        assert!(
+            e.contains("scenario 'a'") && e.contains("field `provider`") && e.contains("openssl"),
+            "{e}"
+        );
+        // The plain floor row has no TLS, hence no provider to choose.
+        #[cfg(feature = "ring")]
+        {
+            let e = Matrix::parse(&format!("{}provider = \"ring\"\n", with("tls", "\"none\"")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("field `provider`") && e.contains("plain row"),
+                "{e}"
+            );
+        }
+    }
+
+    #[cfg(not(feature = "ring"))]
+    #[test]
+    fn ring_without_its_feature_is_refused_naming_the_feature() {
+        let e = refused("provider = \"ring\"");
+        assert!(
+            e.contains("field `provider`") && e.contains("cargo feature `ring`"),
+            "{e}"
+        );
+    }
+
+    #[cfg(feature = "ring")]
+    #[test]
+    fn a_ring_row_reaches_both_sides_and_refuses_what_ring_lacks() {
+        let m = Matrix::parse(&format!(
+            "{BASE}provider = \"ring\"\nkx_groups = [\"X25519\"]\n"
+        ))
+        .unwrap();
+        let s = &m.scenarios[0];
+        assert_eq!(s.provider, Provider::Ring);
+        // The server child's command line, through the server's own parser.
+        let a = s.server_args(Path::new("/c"), &[1]);
+        let mut line: Vec<std::ffi::OsString> = vec!["server".into()];
+        line.extend(a.to_args());
+        assert!(line.iter().any(|f| f == "--provider=ring"), "{line:?}");
+        let back = ServerArgs::try_parse_from(line).unwrap();
+        assert_eq!(back, a);
+        let tls = back.tls_options().unwrap();
+        assert_eq!(tls.provider, Provider::Ring);
+        assert_eq!(tls::group_name(tls.groups[0]), "X25519");
+        // The generator side: the options the runner hands to loadgen.
+        #[derive(clap::Parser)]
+        struct Run {
+            #[command(flatten)]
+            args: crate::RunArgs,
+        }
+        let args = <Run as clap::Parser>::try_parse_from(["run"]).unwrap().args;
+        let target = loadgen::Target::new("https://127.0.0.1:1/", None, None).unwrap();
+        let opts = crate::matrix::load_options(
+            s,
+            &m,
+            &args,
+            true,
+            &target,
+            loadgen::verify::Trust::Platform,
+        );
+        assert_eq!(opts.tls.provider, Provider::Ring);
+
+        let e = refused("provider = \"ring\"\nkx_groups = [\"X25519MLKEM768\"]");
+        assert!(
+            e.contains("scenario 'a'")
+                && e.contains("field `kx_groups`")
+                && e.contains("the ring provider has no key-exchange group X25519MLKEM768"),
+            "{e}"
+        );
+    }
+
+    /// The shipped comparison file: rows in pairs that differ only in provider and name.
+    #[cfg(feature = "ring")]
+    #[test]
+    fn the_providers_file_pairs_each_row_with_its_ring_twin() {
+        let m = Matrix::parse(include_str!("../../scenarios/providers.toml")).unwrap();
+        assert!(!m.scenarios.is_empty() && m.scenarios.len() % 2 == 0);
+        for pair in m.scenarios.chunks(2) {
+            let (aws, ring) = (&pair[0], &pair[1]);
+            assert_eq!(
+                (aws.provider, ring.provider),
+                (Provider::AwsLcRs, Provider::Ring)
+            );
+            // Everything but name and provider is the same: the server's flags and the
+            // generator's options.
+            let server = |s: &Scenario| ServerArgs {
+                provider: Provider::default(),
+                ..s.server_args(Path::new("/c"), &[0])
+            };
+            assert_eq!(server(aws), server(ring), "{}", ring.name);
+            let same = |s: &Scenario| {
+                (
+                    s.kind,
+                    s.tls.clone(),
+                    s.cert,
+                    s.resume,
+                    s.body,
+                    s.connections,
+                    s.kx_groups
+                        .iter()
+                        .map(|g| tls::group_name(*g))
+                        .collect::<Vec<_>>(),
+                    s.cipher_suites
+                        .iter()
+                        .map(|c| tls::suite_name(*c))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            assert_eq!(same(aws), same(ring), "{}", ring.name);
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use common::certs::{self, KeyType};
-use common::tls;
+use common::tls::{self, Provider};
 
 use crate::config::{Resumption, Settings, TlsOptions};
 use crate::http::Limits;
@@ -44,11 +44,16 @@ pub struct ServerArgs {
     #[arg(long = "tls", default_value = "1.2,1.3")]
     pub tls_versions: String,
 
+    /// Crypto provider: aws-lc-rs, or ring (builds with the cargo feature `ring`; no
+    /// X25519MLKEM768, no P-521). `tlsbench list` shows what each supports.
+    #[arg(long, default_value = "aws-lc-rs")]
+    pub provider: Provider,
+
     /// Cipher suites in preference order, by IANA or rustls name, comma-separated [default: all AEAD suites].
     #[arg(long, value_delimiter = ',')]
     pub cipher_suites: Vec<String>,
 
-    /// Key-exchange groups in preference order (X25519MLKEM768, X25519, secp256r1, secp384r1) [default: X25519MLKEM768,X25519,secp256r1,secp384r1].
+    /// Key-exchange groups in preference order (X25519MLKEM768, X25519, secp256r1, secp384r1) [default: the provider's: X25519MLKEM768,X25519,secp256r1,secp384r1 with aws-lc-rs, X25519,secp256r1,secp384r1 with ring].
     #[arg(long, value_delimiter = ',')]
     pub kx_groups: Vec<String>,
 
@@ -203,6 +208,7 @@ impl ServerArgs {
         }
         flag("backlog", &self.backlog);
         flag("tls", &self.tls_versions);
+        flag("provider", &self.provider);
         if !self.cipher_suites.is_empty() {
             flag("cipher-suites", &self.cipher_suites.join(","));
         }
@@ -302,9 +308,10 @@ impl ServerArgs {
             )));
         }
         Ok(TlsOptions {
+            provider: self.provider,
             versions: tls::parse_versions(&self.tls_versions)?,
-            suites: tls::parse_suites(&self.cipher_suites)?,
-            groups: tls::parse_groups(&self.kx_groups)?,
+            suites: self.provider.parse_suites(&self.cipher_suites)?,
+            groups: self.provider.parse_groups(&self.kx_groups)?,
             resumption: self.resumption,
             session_cache: self.session_cache,
             tls13_tickets: self.tls13_tickets,
@@ -425,8 +432,9 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "tlsbench server listening on https://{addr}/ ({threads} workers, TLS {}, resumption {:?}, certificate {cert_label})",
+            "tlsbench server listening on https://{addr}/ ({threads} workers, TLS {}, provider {}, resumption {:?}, certificate {cert_label})",
             versions.join("+"),
+            tls_opts.provider,
             args.resumption
         );
         if let Some(p) = plain_addr {
@@ -474,9 +482,45 @@ mod tests {
     use std::ffi::OsString;
     use std::time::Duration;
 
-    use super::{ServerArgs, parse_admin_addr};
+    use super::{Provider, ServerArgs, parse_admin_addr};
     use crate::config::Resumption;
     use common::certs::KeyType;
+
+    /// A provider other than the default, where the build has one.
+    #[cfg(feature = "ring")]
+    const CHANGED_PROVIDER: Provider = Provider::Ring;
+    #[cfg(not(feature = "ring"))]
+    const CHANGED_PROVIDER: Provider = Provider::AwsLcRs;
+
+    #[cfg(feature = "ring")]
+    #[test]
+    fn ring_with_a_group_it_lacks_is_refused_naming_both() {
+        let a = ServerArgs::try_parse_from([
+            "server",
+            "--provider",
+            "ring",
+            "--kx-groups",
+            "X25519,X25519MLKEM768",
+        ])
+        .unwrap();
+        assert_eq!(a.provider, Provider::Ring);
+        let err = a.tls_options().unwrap_err().to_string();
+        assert!(
+            err.contains("the ring provider has no key-exchange group X25519MLKEM768"),
+            "{err}"
+        );
+        let ok = ServerArgs::try_parse_from(["server", "--provider", "ring"]).unwrap();
+        assert_eq!(ok.tls_options().unwrap().provider, Provider::Ring);
+    }
+
+    #[cfg(not(feature = "ring"))]
+    #[test]
+    fn ring_without_its_feature_is_refused_naming_the_feature() {
+        let err = ServerArgs::try_parse_from(["server", "--provider", "ring"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cargo feature `ring`"), "{err}");
+    }
 
     fn round_trip(a: &ServerArgs) -> ServerArgs {
         let mut line: Vec<OsString> = vec!["server".into()];
@@ -515,6 +559,7 @@ mod tests {
             threads: Some(3),
             backlog: 7,
             tls_versions: "1.2".into(),
+            provider: CHANGED_PROVIDER,
             cipher_suites: vec![
                 "TLS_AES_256_GCM_SHA384".into(),
                 "TLS_AES_128_GCM_SHA256".into(),
@@ -554,6 +599,7 @@ mod tests {
             threads,
             backlog,
             tls_versions,
+            provider,
             cipher_suites,
             kx_groups,
             cert_type,
@@ -586,6 +632,11 @@ mod tests {
         assert_ne!(threads, &d.threads, "threads");
         assert_ne!(backlog, &d.backlog, "backlog");
         assert_ne!(tls_versions, &d.tls_versions, "tls_versions");
+        #[cfg(feature = "ring")]
+        assert_ne!(provider, &d.provider, "provider");
+        // Without ring there is no other provider to change to.
+        #[cfg(not(feature = "ring"))]
+        let _ = provider;
         assert_ne!(cipher_suites, &d.cipher_suites, "cipher_suites");
         assert_ne!(kx_groups, &d.kx_groups, "kx_groups");
         assert_ne!(cert_type, &d.cert_type, "cert_type");

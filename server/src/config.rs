@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::tls::{self, Version};
+use common::tls::{self, Provider, Version};
 use rustls::crypto::SupportedKxGroup;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::NoServerSessionStorage;
@@ -93,6 +93,8 @@ pub enum Resumption {
 /// The TLS side of the server, by name.
 #[derive(Clone, Debug)]
 pub struct TlsOptions {
+    /// The crypto provider doing the handshakes, records and tickets.
+    pub provider: Provider,
     /// Protocol versions offered.
     pub versions: Vec<Version>,
     /// Cipher suites in preference order; empty = the provider's defaults.
@@ -116,6 +118,7 @@ pub struct TlsOptions {
 impl Default for TlsOptions {
     fn default() -> Self {
         TlsOptions {
+            provider: Provider::default(),
             versions: vec![Version::Tls12, Version::Tls13],
             suites: Vec::new(),
             groups: Vec::new(),
@@ -146,7 +149,7 @@ impl TlsOptions {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<ServerTls, ServerError> {
-        let provider = tls::provider(&self.suites, &self.groups);
+        let provider = self.provider.crypto(&self.suites, &self.groups)?;
         let mut cfg = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&tls::rustls_versions(&self.versions))
             .map_err(tls::TlsError::from)?
@@ -170,8 +173,7 @@ impl TlsOptions {
         if tickets {
             // One ticketer for all workers (the config is shared): a ticket issued by one
             // thread opens on any other. Its keys rotate every 6 hours and live only in memory.
-            cfg.ticketer =
-                rustls::crypto::aws_lc_rs::Ticketer::new().map_err(tls::TlsError::from)?;
+            cfg.ticketer = self.provider.ticketer()?;
         }
         cfg.send_tls13_tickets = if cache || tickets {
             self.tls13_tickets

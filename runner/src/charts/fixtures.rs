@@ -55,6 +55,7 @@ pub(super) fn row(
         cert: None,
         presented_cert: None,
         server_ops_from: crate::results::OpsFrom::Server,
+        provider: "aws-lc-rs".to_owned(),
     }
 }
 

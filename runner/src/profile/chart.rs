@@ -169,6 +169,7 @@ pub(crate) mod tests {
                     cert: None,
                     presented_cert: None,
                     server_ops_from: crate::results::OpsFrom::Server,
+                    provider: "aws-lc-rs".into(),
                 })
                 .collect(),
         );

@@ -86,7 +86,10 @@ fn hrr_server_connection() -> ServerConnection {
 
 /// The records of rustls's first ClientHello, as its client would send them.
 fn client_hello_records() -> Vec<u8> {
-    let cfg = rustls::ClientConfig::builder()
+    // An explicit provider: with ring built in too, rustls has no process default to pick.
+    let cfg = rustls::ClientConfig::builder_with_provider(common::tls::provider(&[], &[]))
+        .with_safe_default_protocol_versions()
+        .unwrap()
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("bank32.com").unwrap();
