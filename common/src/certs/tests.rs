@@ -360,7 +360,6 @@ fn key_type_names_round_trip() {
 /// Verifies `client`'s certificate as a server requiring client certificates does.
 fn verify_client(client: &GeneratedClient, at: UnixTime) -> Result<(), rustls::Error> {
     use rustls::server::WebPkiClientVerifier;
-    use rustls::server::danger::ClientCertVerifier;
     let mut roots = RootCertStore::empty();
     roots.add(der(&client.ca_pem)).unwrap();
     let verifier = WebPkiClientVerifier::builder_with_provider(
