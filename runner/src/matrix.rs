@@ -123,6 +123,22 @@ pub fn client_options(s: &Scenario, target: &Target, trust: Trust) -> LoadOption
     opts
 }
 
+/// The generated client identity a mutual-TLS row sends (its `client_cert`, from the certs
+/// directory), if it sends one.
+pub fn client_identity(
+    s: &Scenario,
+    certs: &Path,
+) -> Result<Option<loadgen::client_cert::ClientIdentity>, RunError> {
+    let Some(kt) = s.mutual.and_then(|m| m.cert) else {
+        return Ok(None);
+    };
+    let p = common::certs::client_paths(certs, kt);
+    let provider = common::tls::provider(&[], &[]);
+    loadgen::client_cert::ClientIdentity::load(&p.cert, &p.key, &provider)
+        .map(Some)
+        .map_err(|e| RunError::Scenarios(format!("scenario '{}': {e}", s.name)))
+}
+
 /// The groups the generator offers for `s`: the row's, and on a TLS 1.2 row with an ECDSA
 /// certificate also that certificate's curve, last. TLS 1.2 has no list of signature curves
 /// of its own: a server may use an ECDSA certificate only on a curve the client offered as a
@@ -376,7 +392,8 @@ pub(crate) fn run_matrix(
                 (Some(child), t, Trust::CaFile(ca))
             }
         };
-        let opts = load_options(s, matrix, args, quick, &target, trust);
+        let mut opts = load_options(s, matrix, args, quick, &target, trust);
+        opts.tls.client_cert = client_identity(s, &args.certs_dir)?;
         // The server is not ours when it is a --target: what it supports is asked, not known.
         let foreign = server.is_none();
         let presented = match probe::probe_row(s, &opts, foreign)? {
