@@ -111,6 +111,11 @@ fn each_refusal_is_an_error_with_the_servers_alert_and_its_counter() {
             "unsupported_certificate",
             RefusalCause::WrongKeyUsage,
         ),
+        (
+            Some(&ids.bad_signature),
+            "decrypt_error",
+            RefusalCause::BadSignature,
+        ),
     ];
     for (id, alert, cause) in cases {
         let mut t = Target13::new(&ids, ClientAuth::Required);

@@ -1,6 +1,6 @@
 //! Mutual TLS against real clients: curl `--cert/--key` and `openssl s_client -cert -key`
 //! succeed with ecdsa-p256 and rsa2048 client certificates; each refusal (none sent, unknown
-//! CA, expired, serverAuth only) reaches them as its alert and is counted by cause; `optional`
+//! CA, expired, serverAuth only, a signature that does not verify) reaches them as its alert and is counted by cause; `optional`
 //! serves a client without a certificate and counts it as none; a resumed TLS 1.3 session
 //! still carries the client's identity.
 
@@ -134,6 +134,11 @@ fn each_refusal_reaches_curl_and_openssl_as_its_alert_and_is_counted_by_cause() 
             RefusalCause::WrongKeyUsage,
             "alert unsupported certificate",
         ),
+        (
+            Some(&ids.bad_signature),
+            RefusalCause::BadSignature,
+            "alert decrypt error",
+        ),
     ];
     for (n, (id, cause, alert)) in cases.iter().enumerate() {
         let ran = curl(port, &server_files.ca, *id);
@@ -150,14 +155,14 @@ fn each_refusal_reaches_curl_and_openssl_as_its_alert_and_is_counted_by_cause() 
         let s = srv.settled(2 * (n as u64 + 1));
         assert_eq!(s.client_auth_refusals_of(*cause), 2, "{}", s.summary());
     }
-    let s = srv.settled(8);
+    let s = srv.settled(10);
     assert_eq!(
         s.client_auth_refusals.iter().sum::<u64>(),
-        8,
+        10,
         "{}",
         s.summary()
     );
-    assert_eq!(s.failures_total(), 8, "{}", s.summary());
+    assert_eq!(s.failures_total(), 10, "{}", s.summary());
     assert_eq!(s.handshakes_total(), 0, "{}", s.summary());
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,6 +1,7 @@
 //! Test support for mutual TLS: one client CA (made with rcgen here, so the test holds the
 //! issuer) and the client identities a server must accept or refuse — good ecdsa-p256 and
-//! rsa2048 certificates, an expired one, a serverAuth-only one and one from another CA — as
+//! rsa2048 certificates, an expired one, a serverAuth-only one, one from another CA and one
+//! from an impostor with the CA's name but not its key — as
 //! files for curl, `openssl s_client` and the load generator (`--cert`/`--key`), plus a
 //! server on 127.0.0.1:0 requiring (or offering) client auth with that CA.
 
@@ -44,6 +45,9 @@ pub struct ClientCerts {
     pub server_only: Identity,
     /// A valid client certificate from a CA the server does not trust.
     pub unknown_ca: Identity,
+    /// Signed by an impostor CA with the trusted CA's name but another key: the name chains,
+    /// the signature does not verify.
+    pub bad_signature: Identity,
 }
 
 impl Drop for ClientCerts {
@@ -76,7 +80,19 @@ impl ClientCerts {
         let ca_path = dir.join("client-ca.pem");
         write(&ca_path, &ca.pem(), 0o644);
 
-        let issue = |tag: &str, key: KeyPair, eku: ExtendedKeyUsagePurpose, expired: bool| {
+        // Same distinguished name as the real CA, another key.
+        let mut impostor_params = CertificateParams::default();
+        impostor_params.distinguished_name = name("tlsbench test client CA");
+        impostor_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        impostor_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let impostor_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let impostor = CertifiedIssuer::self_signed(impostor_params, impostor_key).unwrap();
+
+        let issue_by = |issuer: &CertifiedIssuer<'_, KeyPair>,
+                        tag: &str,
+                        key: KeyPair,
+                        eku: ExtendedKeyUsagePurpose,
+                        expired: bool| {
             let mut p = CertificateParams::default();
             p.distinguished_name = name(&format!("tlsbench test client {tag}"));
             p.is_ca = IsCa::ExplicitNoCa;
@@ -86,7 +102,7 @@ impl ClientCerts {
                 p.not_before = rcgen::date_time_ymd(2020, 1, 1);
                 p.not_after = rcgen::date_time_ymd(2021, 1, 1);
             }
-            let cert = p.signed_by(&key, &ca).unwrap();
+            let cert = p.signed_by(&key, issuer).unwrap();
             let id = Identity {
                 cert: dir.join(format!("{tag}.pem")),
                 key: dir.join(format!("{tag}-key.pem")),
@@ -94,6 +110,9 @@ impl ClientCerts {
             write(&id.cert, &cert.pem(), 0o644);
             write(&id.key, &key.serialize_pem(), 0o600);
             id
+        };
+        let issue = |tag: &str, key: KeyPair, eku: ExtendedKeyUsagePurpose, expired: bool| {
+            issue_by(&ca, tag, key, eku, expired)
         };
         let p256 = || KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let rsa = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048).unwrap();
@@ -111,6 +130,13 @@ impl ClientCerts {
             ExtendedKeyUsagePurpose::ServerAuth,
             false,
         );
+        let bad_signature = issue_by(
+            &impostor,
+            "bad-signature",
+            p256(),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            false,
+        );
         let other = certs::generate_client(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
         let other_dir = dir.join("other");
         let other = certs::write_client(&other_dir, &other).unwrap();
@@ -124,6 +150,7 @@ impl ClientCerts {
                 cert: other.cert,
                 key: other.key,
             },
+            bad_signature,
             dir,
         }
     }
