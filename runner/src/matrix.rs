@@ -220,11 +220,13 @@ fn one_repeat(
         c.body_bytes_in + c.body_bytes_out,
     );
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
+    let mut client_certs = None;
     let (server_ops, server_cpu_us, server_util, session_cache) = match server {
         Some(child) => {
             let (d, wall) = server_window(window.before, scrape(child))
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
             let sops = operations(s, d.handshakes, d.requests, d.bytes);
+            client_certs = s.mutual.map(|_| d.client_certs);
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
@@ -253,6 +255,7 @@ fn one_repeat(
                 server_cpu_us,
                 latency_hdr: loadgen::report::encode_hist(&r.measured.request),
                 session_cache,
+                client_certs,
             },
             server_util,
             client_share: r.measured.max_worker_cpu_share,
