@@ -161,7 +161,7 @@ pub fn write(out: &Path, chain: &GeneratedChain) -> Result<CertPaths, CertError>
     Ok(paths)
 }
 
-/// Writes `client`'s files under `out` (see [`ClientPaths`]) as [`write`] writes a chain's:
+/// Writes `client`'s files under `out` (see [`ClientPaths`]) as [`write()`] writes a chain's:
 /// staged, renamed into place, the key 0600 from its creation.
 pub fn write_client(out: &Path, client: &GeneratedClient) -> Result<ClientPaths, CertError> {
     let paths = client_paths(out, client.key_type);
