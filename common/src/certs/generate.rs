@@ -303,7 +303,10 @@ pub fn generate_client(
         }
     };
     let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = distinguished_name("Model Client CA", "Model Client CA");
+    // The key type in the name: a server trusting every generated client CA names each one
+    // apart in its CertificateRequest, and a client picks by name.
+    ca_params.distinguished_name =
+        distinguished_name("Model Client CA", &format!("Model Client CA {key_type}"));
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca_params.serial_number = Some(random_serial()?);

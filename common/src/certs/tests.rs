@@ -378,6 +378,16 @@ fn client_identities_verify_as_client_certificates_for_every_key_type() {
     for kt in [KeyType::EcdsaP256, KeyType::Rsa2048, KeyType::Ed25519] {
         let client = generate_client(kt, &ChainOptions::default()).unwrap();
         verify_client(&client, UnixTime::now()).unwrap_or_else(|e| panic!("{kt}: {e}"));
+        // Each key type's client CA carries its name, so a server trusting them all names
+        // each apart in its CertificateRequest.
+        let mut roots = RootCertStore::empty();
+        roots.add(der(&client.ca_pem)).unwrap();
+        let subject = roots.roots[0].subject.as_ref().to_vec();
+        let name = kt.name().as_bytes();
+        assert!(
+            subject.windows(name.len()).any(|w| w == name),
+            "{kt}: the client CA's subject does not name its key type"
+        );
         PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).unwrap();
         assert!(!format!("{client:?}").contains(&client.key_pem));
     }
