@@ -190,3 +190,19 @@ fn resumed_connections_are_not_asked_again_yet_stay_authenticated() {
         s.summary()
     );
 }
+
+#[test]
+fn the_summary_and_the_json_show_what_the_server_asked_and_what_was_sent() {
+    let ids = ClientCerts::new();
+    let t = Target13::new(&ids, ClientAuth::Required).with_identity(&ids.good_rsa);
+    let r = load_target::run(&t.opts);
+    let doc = loadgen::report::document(&t.opts, &r, vec!["load".into()]);
+    let human = loadgen::report::human(&t.opts, &doc);
+    assert!(
+        human.contains("client certificates: the server asked on 6 handshakes, we sent one on 6"),
+        "{human}"
+    );
+    let json = serde_json::to_value(&doc).unwrap();
+    assert_eq!(json["results"]["counts"]["cert_requested"], 6, "{json}");
+    assert_eq!(json["results"]["counts"]["cert_sent"], 6, "{json}");
+}
