@@ -146,16 +146,25 @@ fn certs_command(args: &CertsArgs) -> anyhow::Result<()> {
     };
     for kt in types {
         let p = certs::paths(&args.out, kt);
-        if !args.force && p.chain.exists() && p.key.exists() && p.ca.exists() {
+        let c = certs::client_paths(&args.out, kt);
+        if !args.force
+            && [&p.chain, &p.key, &p.ca, &c.ca, &c.cert, &c.key]
+                .iter()
+                .all(|f| f.exists())
+        {
             println!("{kt:<10} kept       {}", p.dir.display());
             continue;
         }
+        let client = certs::generate_client(kt, &certs::ChainOptions::default())
+            .with_context(|| format!("generating the {kt} client certificate"))?;
+        certs::write_client(&args.out, &client)
+            .with_context(|| format!("writing the {kt} client certificate"))?;
         let chain = certs::generate(kt, &certs::ChainOptions::default())
             .with_context(|| format!("generating the {kt} chain"))?;
         let p =
             certs::write(&args.out, &chain).with_context(|| format!("writing the {kt} chain"))?;
         println!(
-            "{kt:<10} generated  {} (chain.pem: leaf+intermediate, key.pem: 0600, ca.pem: trust this)",
+            "{kt:<10} generated  {} (chain.pem: leaf+intermediate, key.pem: 0600, ca.pem: trust this; client.pem with client-key.pem: 0600 for --cert/--key, client-ca.pem: what --client-auth trusts)",
             p.dir.display()
         );
     }

@@ -76,6 +76,23 @@ fn certs_writes_each_key_type_and_keeps_existing_files() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{kt}: key.pem mode {mode:o}");
+        // The mutual-TLS identity beside the chain: its own CA, one certificate, a private key.
+        let client = std::fs::read(dir.join("client.pem")).unwrap();
+        assert_eq!(count_certs(&client), 1, "{kt}: client.pem");
+        assert_eq!(
+            count_certs(&std::fs::read(dir.join("client-ca.pem")).unwrap()),
+            1
+        );
+        assert_ne!(
+            std::fs::read(dir.join("client-ca.pem")).unwrap(),
+            ca,
+            "{kt}: its own CA"
+        );
+        let mode = std::fs::metadata(dir.join("client-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{kt}: client-key.pem mode {mode:o}");
         before.push((chain, key, ca));
     }
     // Only the types asked for.

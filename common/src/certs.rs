@@ -1,5 +1,5 @@
 //! Certificates for tests and benchmarks: a root CA → intermediate CA → leaf chain per key
-//! type, generated with rcgen on aws-lc-rs ([`generate()`]), written to disk without ever
+//! type and a client CA → client certificate pair for mutual TLS, generated with rcgen on aws-lc-rs ([`generate()`]), written to disk without ever
 //! exposing or half-writing the key ([`write()`], [`ensure`]), and loaded back for the server and
 //! the clients ([`load_certs`], [`load_private_key`]). This file holds the key types, the
 //! errors and the loaders; generating and writing are submodules, re-exported here.
@@ -18,8 +18,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 mod files;
 mod generate;
 
-pub use files::{CertPaths, ensure, paths, write};
-pub use generate::{ChainOptions, GeneratedChain, generate};
+pub use files::{CertPaths, ClientPaths, client_paths, ensure, paths, write, write_client};
+pub use generate::{ChainOptions, GeneratedChain, GeneratedClient, generate, generate_client};
 
 /// Key types of the generated set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -41,6 +41,9 @@ pub trait Session {
     fn handshake_kind(&self) -> Option<rustls::HandshakeKind>;
     /// The negotiated version (none, for plain).
     fn protocol_version(&self) -> Option<rustls::ProtocolVersion>;
+    /// The peer's certificate chain once the handshake has it: the server's for a client,
+    /// the client's (mutual TLS) for a server; none for plain.
+    fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]>;
     /// Queues a close_notify (plain has none: the FIN says it).
     fn send_close_notify(&mut self);
     /// The plaintext received.
@@ -81,6 +84,9 @@ macro_rules! rustls_session {
             }
             fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
                 rustls::CommonState::protocol_version(self)
+            }
+            fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+                rustls::CommonState::peer_certificates(self)
             }
             fn send_close_notify(&mut self) {
                 rustls::CommonState::send_close_notify(self)
@@ -185,6 +191,10 @@ impl Session for Plain {
     }
 
     fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        None
+    }
+
+    fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
         None
     }
 

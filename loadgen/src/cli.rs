@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::Args;
 use common::tls;
 
+use crate::client_cert::ClientIdentity;
 use crate::exit::Exit;
 use crate::report;
 use crate::stats::Hist;
@@ -103,6 +104,15 @@ pub struct LoadArgs {
     /// Trust these CA certificates (PEM, may hold several) instead of the platform's roots.
     #[arg(long)]
     pub cacert: Option<PathBuf>,
+
+    /// Client certificate chain (PEM, leaf first) sent when the server asks for one (mutual
+    /// TLS; curl's --cert).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of --cert (PEM; must not be world-readable).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
 
     /// DO NOT verify the server's chain or hostname (recorded in the results).
     #[arg(short = 'k', long)]
@@ -253,6 +263,14 @@ impl LoadArgs {
                     None => Trust::Platform,
                 },
                 insecure: self.insecure,
+                client_cert: match (&self.cert, &self.key) {
+                    (Some(cert), Some(key)) => Some(
+                        // Only the provider's key loader is used: suites and groups do not matter.
+                        ClientIdentity::load(cert, key, &tls::provider(&[], &[]))
+                            .map_err(|e| LoadError::Options(e.to_string()))?,
+                    ),
+                    _ => None,
+                },
             },
             resume_ratio: self.resume_ratio,
             rate: self.rate,

@@ -15,6 +15,7 @@ use common::io::{OUT_WINDOW, interrupted, would_block};
 use common::session::{Plain, Session};
 use rustls::ClientConnection;
 
+use crate::client_cert::{self, CertRequest};
 use crate::plan::Plan;
 use crate::response::{Response, ResponseReader};
 use crate::stats::{self, FailureKind, HandshakeClass, Measured};
@@ -128,6 +129,8 @@ pub struct ClientConn<S> {
     offered: bool,
     /// The server answered with a HelloRetryRequest (rustls forgets it if it then resumes).
     saw_hrr: bool,
+    /// The server's CertificateRequest and our answer (none: it did not ask).
+    cert_request: Option<CertRequest>,
     reader: ResponseReader,
     /// Bytes of the request head queued so far.
     head_off: usize,
@@ -153,6 +156,7 @@ impl<S: Session> ClientConn<S> {
             served: 0,
             offered,
             saw_hrr: false,
+            cert_request: None,
             reader: ResponseReader::new(),
             head_off: 0,
             close_after: false,
@@ -300,7 +304,16 @@ impl<S: Session> ClientConn<S> {
                     Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
                 }
                 if progress || eof {
-                    if let Err(err) = self.tls.process_new_packets() {
+                    let handshaking = self.phase == Phase::Handshaking;
+                    if handshaking {
+                        // Whatever an earlier connection on this thread left unread is not ours.
+                        let _ = client_cert::take_request();
+                    }
+                    let processed = self.tls.process_new_packets();
+                    if handshaking && let Some(answer) = client_cert::take_request() {
+                        self.cert_request = Some(answer);
+                    }
+                    if let Err(err) = processed {
                         // Let the peer see our alert before we go.
                         let _ = self.tls.write_tls(io);
                         return Err(classify_tls(&err, m, plan));
@@ -491,6 +504,14 @@ impl<S: Session> ClientConn<S> {
         }
         if self.offered {
             k.offered += 1;
+        }
+        match self.cert_request {
+            Some(CertRequest::Sent) => {
+                k.cert_requested += 1;
+                k.cert_sent += 1;
+            }
+            Some(CertRequest::NoneSent) => k.cert_requested += 1,
+            None => {}
         }
         if tls13 {
             k.tls13 += 1;

@@ -8,6 +8,8 @@
 //! - [`exit`]: the exit codes of `tlsbench load`.
 //! - [`oneshot`]: `-n 1 -v`, one connection shown step by step (chain, verdict, handshake).
 //! - [`target`]: URL, verified name (`--sni`), dialled address (`--connect-to`).
+//! - [`client_cert`]: mutual TLS: the `--cert`/`--key` identity and the resolver noting, per
+//!   connection, whether the server asked for a certificate and whether one was sent.
 //! - [`tlsconf`]: one rustls `ClientConfig` per worker; the per-worker session store that
 //!   offers a saved session on exactly `--resume-ratio` of new connections.
 //! - [`verify`]: chain and hostname verification, cached per exact chain and name;
@@ -27,6 +29,7 @@
 //! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
 
 pub mod cli;
+pub mod client_cert;
 pub mod conn;
 pub mod exit;
 pub mod oneshot;
@@ -144,6 +147,7 @@ impl LoadOptions {
                 resume: ResumeMode::Off,
                 trust,
                 insecure: false,
+                client_cert: None,
             },
             resume_ratio: 1.0,
             rate: None,

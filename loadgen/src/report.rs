@@ -465,6 +465,13 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
             c.offer_missed
         );
     }
+    if c.cert_requested > 0 || opts.tls.client_cert.is_some() {
+        let _ = writeln!(
+            o,
+            "  client certificates: the server asked on {} handshakes, we sent one on {}",
+            c.cert_requested, c.cert_sent
+        );
+    }
     let _ = writeln!(
         o,
         "  requests: {} ok ({:.1}/s)",

@@ -160,6 +160,10 @@ pub struct LoadCounters {
     pub offered: u64,
     /// Of those, how many resumed.
     pub offered_resumed: u64,
+    /// Handshakes where the server asked for a client certificate (a CertificateRequest).
+    pub cert_requested: u64,
+    /// Of those, how many we answered with a certificate (`--cert`).
+    pub cert_sent: u64,
     /// Connections that were to offer a session but found none saved (the server issued too
     /// few tickets or sessions for the concurrency, or none at all).
     pub offer_missed: u64,
@@ -197,6 +201,8 @@ impl LoadCounters {
         self.offered += o.offered;
         self.offered_resumed += o.offered_resumed;
         self.offer_missed += o.offer_missed;
+        self.cert_requested += o.cert_requested;
+        self.cert_sent += o.cert_sent;
         self.started += o.started;
         self.not_started += o.not_started;
         self.requests += o.requests;

@@ -17,6 +17,7 @@ use rustls::crypto::SupportedKxGroup;
 use rustls::{ClientConfig, NamedGroup, RootCertStore, SupportedCipherSuite};
 use rustls_pki_types::ServerName;
 
+use crate::client_cert::{ClientIdentity, NotingResolver};
 use crate::verify::{CachingVerifier, InsecureVerifier, Trust, VerifyError};
 
 /// How the generator resumes sessions.
@@ -51,6 +52,9 @@ pub struct ClientTlsOptions {
     pub trust: Trust,
     /// Accept any certificate chain and name (handshake signatures are still checked).
     pub insecure: bool,
+    /// The certificate sent when a server asks for one (`--cert`/`--key`); none: an empty
+    /// Certificate message, which a server requiring client auth refuses.
+    pub client_cert: Option<ClientIdentity>,
 }
 
 /// Why a worker's TLS configuration could not be built.
@@ -253,7 +257,9 @@ pub fn worker_tls(
             Some(verifier),
         )
     };
-    let mut config = builder.with_no_client_auth();
+    // Installed with or without a certificate, so a server asking for one is noted either way.
+    let mut config =
+        builder.with_client_cert_resolver(NotingResolver::new(opts.client_cert.as_ref()));
 
     let store = match opts.resume {
         ResumeMode::Off => {
@@ -316,6 +322,7 @@ mod tests {
             resume,
             trust,
             insecure: false,
+            client_cert: None,
         }
     }
 

@@ -83,6 +83,7 @@ impl Pair {
             resume: spec.resume,
             trust: Trust::CaFile(material.ca_file.clone()),
             insecure: false,
+            client_cert: None,
         };
         let client = worker_tls(&client_opts, Some(&material.roots))?;
         Ok(Pair {

@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use server::Snapshot;
 use server::cli::ServerArgs;
+use server::client_auth::ClientCert;
 use server::metrics::{self, MetricsError};
 use server::session_cache::CacheCounts;
 
 use crate::RunError;
+use crate::results::ClientCertsRecord;
 use crate::scenario::Scenario;
 
 /// How long the server may take to print its listening lines.
@@ -37,6 +39,8 @@ pub struct ServerCounters {
     /// The stateful session cache: its occupancy when read, and (after [`ServerCounters::since`])
     /// what was stored, evicted and looked up in between. None: the server has no cache.
     pub session_cache: Option<CacheCounts>,
+    /// Handshakes by client certificate (accepted, none) and client-certificate refusals.
+    pub client_certs: ClientCertsRecord,
 }
 
 impl ServerCounters {
@@ -47,6 +51,20 @@ impl ServerCounters {
             handshakes: self.handshakes.saturating_sub(earlier.handshakes),
             requests: self.requests.saturating_sub(earlier.requests),
             bytes: self.bytes.saturating_sub(earlier.bytes),
+            client_certs: ClientCertsRecord {
+                accepted: self
+                    .client_certs
+                    .accepted
+                    .saturating_sub(earlier.client_certs.accepted),
+                none: self
+                    .client_certs
+                    .none
+                    .saturating_sub(earlier.client_certs.none),
+                refused: self
+                    .client_certs
+                    .refused
+                    .saturating_sub(earlier.client_certs.refused),
+            },
             session_cache: self.session_cache.map(|now| {
                 let before = earlier.session_cache.unwrap_or_default();
                 CacheCounts {
@@ -69,6 +87,11 @@ impl ServerCounters {
             requests: s.requests_total(),
             bytes: s.bytes_in + s.bytes_out,
             session_cache: s.session_cache,
+            client_certs: ClientCertsRecord {
+                accepted: s.client_certs_of(ClientCert::Accepted),
+                none: s.client_certs_of(ClientCert::None),
+                refused: s.client_auth_refusals.iter().sum(),
+            },
         }
     }
 }
@@ -293,6 +316,7 @@ mod tests {
                 requests: 8,
                 bytes: 150,
                 session_cache: None,
+                client_certs: ClientCertsRecord::default(),
             }
         );
         let later = ServerCounters {
@@ -301,6 +325,11 @@ mod tests {
             requests: 8,
             bytes: 151,
             session_cache: None,
+            client_certs: ClientCertsRecord {
+                accepted: 3,
+                none: 0,
+                refused: 1,
+            },
         };
         assert_eq!(
             later.since(&c),
@@ -310,6 +339,11 @@ mod tests {
                 requests: 0,
                 bytes: 1,
                 session_cache: None,
+                client_certs: ClientCertsRecord {
+                    accepted: 3,
+                    none: 0,
+                    refused: 1,
+                },
             }
         );
     }

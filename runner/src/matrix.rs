@@ -176,6 +176,22 @@ pub fn client_options(s: &Scenario, target: &Target, trust: Trust) -> LoadOption
     opts
 }
 
+/// The generated client identity a mutual-TLS row sends (its `client_cert`, from the certs
+/// directory), if it sends one.
+pub fn client_identity(
+    s: &Scenario,
+    certs: &Path,
+) -> Result<Option<loadgen::client_cert::ClientIdentity>, RunError> {
+    let Some(kt) = s.mutual.and_then(|m| m.cert) else {
+        return Ok(None);
+    };
+    let p = common::certs::client_paths(certs, kt);
+    let provider = common::tls::provider(&[], &[]);
+    loadgen::client_cert::ClientIdentity::load(&p.cert, &p.key, &provider)
+        .map(Some)
+        .map_err(|e| RunError::Scenarios(format!("scenario '{}': {e}", s.name)))
+}
+
 /// The groups the generator offers for `s`: the row's, and on a TLS 1.2 row with an ECDSA
 /// certificate also that certificate's curve, last. TLS 1.2 has no list of signature curves
 /// of its own: a server may use an ECDSA certificate only on a curve the client offered as a
@@ -260,11 +276,13 @@ fn one_repeat(
         c.body_bytes_in + c.body_bytes_out,
     );
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
+    let mut client_certs = None;
     let (server_ops, server_cpu_us, server_util, session_cache) = match (server, foreign) {
         (Some(child), _) => {
             let (d, wall) = server_window(window.before, scrape(child))
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
             let sops = operations(s, d.handshakes, d.requests, d.bytes);
+            client_certs = s.mutual.map(|_| d.client_certs);
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
@@ -307,6 +325,7 @@ fn one_repeat(
                 server_cpu_us,
                 latency_hdr: loadgen::report::encode_hist(&r.measured.request),
                 session_cache,
+                client_certs,
             },
             server_util,
             client_share: r.measured.max_worker_cpu_share,
@@ -459,7 +478,8 @@ pub(crate) fn run_matrix(
                 (Some(child), t, Trust::CaFile(ca))
             }
         };
-        let opts = load_options(s, matrix, args, quick, &target, trust);
+        let mut opts = load_options(s, matrix, args, quick, &target, trust);
+        opts.tls.client_cert = client_identity(s, &args.certs_dir)?;
         // The server is not ours when it is a --target or a peer: what it supports is asked,
         // not known.
         let presented = match probe::probe_row(s, &opts, server.is_none())? {

@@ -218,6 +218,21 @@ pub struct RepeatRecord {
     /// The server's stateful session cache over the window (None: no cache, or not ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_cache: Option<SessionCacheRecord>,
+    /// The server's client-certificate counts over the window, for mutual-TLS rows against
+    /// our server (None otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certs: Option<ClientCertsRecord>,
+}
+
+/// What the server counted of client certificates in one measured window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCertsRecord {
+    /// Handshakes that completed with a client certificate (verified, or resumed with one).
+    pub accepted: u64,
+    /// Handshakes that completed without one.
+    pub none: u64,
+    /// Handshakes refused for the client certificate (any cause).
+    pub refused: u64,
 }
 
 /// What the server's session cache did in one measured window: the occupancy at its end

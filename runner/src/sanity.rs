@@ -2,7 +2,7 @@
 //! fails one makes the run incomplete (exit 3). Each check is a function of a row (and its
 //! scenario) so a unit test can make it fail on a synthetic row.
 
-use crate::results::{OpsFrom, RepeatRecord, Row, RowKind, RunResults};
+use crate::results::{ClientCertsRecord, OpsFrom, RepeatRecord, Row, RowKind, RunResults};
 use crate::scenario::{Matrix, Scenario};
 
 /// How far the two sides' counts of the same operation may differ, as a share of the larger,
@@ -63,6 +63,8 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
         if measured {
             if own_counts {
                 problems.extend(counts_agree(row.kind, rep).map(|p| format!("repeat {n}: {p}")));
+                problems
+                    .extend(client_certs(s, rep.client_certs).map(|p| format!("repeat {n}: {p}")));
             }
             match rep.server_cpu_us {
                 // A --target's CPUs are not ours to know: nothing to hold its CPU against.
@@ -103,6 +105,33 @@ pub fn counts_agree(kind: RowKind, rep: &RepeatRecord) -> Option<String> {
             unit = kind.op_unit(),
         )
     })
+}
+
+/// On a mutual-TLS row the server counted what the row asked for: every handshake with a
+/// client certificate (resumed ones included: the ticket carries it) when the generator sends
+/// one, none with one when it does not, and no refusal either way.
+pub fn client_certs(s: &Scenario, counted: Option<ClientCertsRecord>) -> Option<String> {
+    let m = s.mutual?;
+    let Some(c) = counted else {
+        return Some("no client-certificate counts from the server".to_owned());
+    };
+    if c.refused > 0 {
+        return Some(format!(
+            "the server refused {} client certificates",
+            c.refused
+        ));
+    }
+    match m.cert {
+        Some(kt) if c.none > 0 || c.accepted == 0 => Some(format!(
+            "the generator sends a {kt} client certificate, yet the server counted {} handshakes with one and {} without",
+            c.accepted, c.none
+        )),
+        None if c.accepted > 0 => Some(format!(
+            "the generator sends no client certificate, yet the server accepted {}",
+            c.accepted
+        )),
+        _ => None,
+    }
 }
 
 /// CPU µs per operation × operations per second is the side's CPU use in cores: at most its
@@ -175,6 +204,7 @@ mod tests {
             server_cpu_us: Some(300.0),
             latency_hdr: String::new(),
             session_cache: None,
+            client_certs: None,
         };
         Row {
             name: name.to_owned(),
@@ -216,6 +246,45 @@ mod tests {
         let problems = check(&m, &r);
         assert!(!problems.is_empty(), "breaking '{name}' went unnoticed");
         problems.join("; ")
+    }
+
+    #[test]
+    fn a_mutual_tls_row_needs_the_servers_client_certificates_to_match_what_was_sent() {
+        let parse = |extra: &str| {
+            let m = Matrix::parse(&format!(
+                "[[scenario]]\nname = \"m\"\nkind = \"handshake\"\ntls = \"1.3\"\n{extra}"
+            ))
+            .unwrap();
+            m.scenarios[0].clone()
+        };
+        let sends = parse("client_auth = \"required\"\nclient_cert = \"ecdsa-p256\"\n");
+        let silent = parse("client_auth = \"optional\"\n");
+        let plain_tls = parse("");
+        let rec = |accepted, none, refused| {
+            Some(ClientCertsRecord {
+                accepted,
+                none,
+                refused,
+            })
+        };
+        assert_eq!(client_certs(&sends, rec(2000, 0, 0)), None);
+        assert_eq!(client_certs(&silent, rec(0, 2000, 0)), None);
+        assert_eq!(client_certs(&plain_tls, None), None);
+        for (s, counted, says) in [
+            (&sends, None, "no client-certificate counts"),
+            (
+                &sends,
+                rec(1990, 10, 0),
+                "1990 handshakes with one and 10 without",
+            ),
+            (&sends, rec(0, 0, 0), "0 handshakes with one"),
+            (&sends, rec(2000, 0, 3), "refused 3"),
+            (&silent, rec(5, 1995, 0), "accepted 5"),
+            (&silent, rec(0, 2000, 1), "refused 1"),
+        ] {
+            let p = client_certs(s, counted).unwrap_or_else(|| panic!("{counted:?} passed"));
+            assert!(p.contains(says), "{p}");
+        }
     }
 
     #[test]

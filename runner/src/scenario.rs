@@ -18,6 +18,7 @@ use rustls::SupportedCipherSuite;
 use rustls::crypto::SupportedKxGroup;
 use serde::de::DeserializeOwned;
 use server::cli::ServerArgs;
+use server::client_auth::ClientAuth;
 use server::config::Resumption;
 
 use crate::RunError;
@@ -62,6 +63,16 @@ pub enum Body {
     Upload(u64),
 }
 
+/// Mutual TLS of a row: the server asks for client certificates (`client_auth`), and the
+/// generator answers with the generated client identity of `cert` (`client_cert`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MutualTls {
+    /// `optional` or `required` (never off: a row without client auth has no `MutualTls`).
+    pub mode: ClientAuth,
+    /// Key type of the client certificate sent; `None` (only with `optional`): none is sent.
+    pub cert: Option<KeyType>,
+}
+
 /// One row of the matrix, typed.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -93,6 +104,8 @@ pub struct Scenario {
     pub body: Option<Body>,
     /// Concurrent connections (the scenario's, else `[defaults]`).
     pub connections: usize,
+    /// Client certificates asked for and sent (`client_auth`, `client_cert`); `None`: none.
+    pub mutual: Option<MutualTls>,
 }
 
 impl Scenario {
@@ -132,6 +145,13 @@ impl Scenario {
                 .iter()
                 .map(|c| tls::suite_name(*c))
                 .collect(),
+            client_auth: self.mutual.map_or(ClientAuth::Off, |m| m.mode),
+            // The one CA of the client certificate sent, so the CertificateRequest names one
+            // CA as a deployment's would; with none sent, the server's default (every one).
+            client_ca: self
+                .mutual
+                .and_then(|m| m.cert)
+                .map(|kt| common::certs::client_paths(certs, kt).ca),
             ..ServerArgs::default()
         }
     }
@@ -298,6 +318,8 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         .parsed("resume", value_enum::<ResumeMode>)?
         .unwrap_or(ResumeMode::Off);
     let tls13_tickets = f.take::<usize>("tls13_tickets")?;
+    let client_auth = f.parsed("client_auth", value_enum::<ClientAuth>)?;
+    let client_cert = f.parsed("client_cert", |s: String| s.parse::<KeyType>())?;
     let download = f.take::<u64>("download")?;
     let upload = f.take::<u64>("upload")?;
     let connections = f
@@ -326,6 +348,8 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
             ("provider", provider != Provider::default()),
             ("resume", resume != ResumeMode::Off),
             ("tls13_tickets", tls13_tickets.is_some()),
+            ("client_auth", client_auth.is_some()),
+            ("client_cert", client_cert.is_some()),
         ];
         if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set) {
             return Err(f.bad_field(key, "a plain row (tls = \"none\") has no TLS to configure"));
@@ -340,6 +364,22 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
     if tls13_tickets.is_some() && !tls.contains(&Version::Tls13) {
         return Err(f.bad_field("tls13_tickets", "the row does not offer TLS 1.3"));
     }
+    let mutual = match (client_auth, client_cert) {
+        (None | Some(ClientAuth::Off), None) => None,
+        (None | Some(ClientAuth::Off), Some(_)) => {
+            return Err(f.bad_field(
+                "client_cert",
+                "needs client_auth = \"required\" or \"optional\"",
+            ));
+        }
+        (Some(ClientAuth::Required), None) => {
+            return Err(f.bad_field(
+                "client_cert",
+                "missing: client_auth = \"required\" refuses every client without one",
+            ));
+        }
+        (Some(mode), cert) => Some(MutualTls { mode, cert }),
+    };
     f.finish()?;
     Ok(Scenario {
         name,
@@ -355,6 +395,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         tls13_tickets,
         body,
         connections,
+        mutual,
     })
 }
 
@@ -430,7 +471,31 @@ mod tests {
     fn the_standard_matrix_parses_and_covers_the_issue() {
         let m = Matrix::parse(STANDARD).unwrap();
         let count = |k: RowKind| m.scenarios.iter().filter(|s| s.kind == k).count();
-        assert_eq!(count(RowKind::Handshake), 12);
+        assert_eq!(count(RowKind::Handshake), 15);
+        let mutual = |name: &str| {
+            m.scenarios
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.mutual)
+                .map(|m| (m.mode, m.cert))
+        };
+        for (name, kt) in [
+            (
+                "full tls1.3 x25519 ecdsa-p256 mtls ecdsa-p256",
+                KeyType::EcdsaP256,
+            ),
+            (
+                "full tls1.3 x25519 ecdsa-p256 mtls rsa2048",
+                KeyType::Rsa2048,
+            ),
+            ("resumed tls1.3 ticket mtls ecdsa-p256", KeyType::EcdsaP256),
+        ] {
+            assert_eq!(
+                mutual(name),
+                Some((ClientAuth::Required, Some(kt))),
+                "{name}"
+            );
+        }
         // Stateful TLS 1.3 resumption both with rustls's two tickets and with one.
         let tickets = |name: &str| {
             m.scenarios
@@ -798,6 +863,81 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `repeats`"), "{e}");
+    }
+
+    #[test]
+    fn client_auth_reaches_the_server_with_the_client_certs_ca_and_bad_pairs_are_refused() {
+        let m = Matrix::parse(&format!(
+            "{BASE}client_auth = \"required\"\nclient_cert = \"rsa2048\"\n"
+        ))
+        .unwrap();
+        let s = &m.scenarios[0];
+        assert_eq!(
+            s.mutual,
+            Some(MutualTls {
+                mode: ClientAuth::Required,
+                cert: Some(KeyType::Rsa2048)
+            })
+        );
+        let a = s.server_args(Path::new("/c"), &[1]);
+        assert_eq!(a.client_auth, ClientAuth::Required);
+        assert_eq!(
+            a.client_ca.as_deref(),
+            Some(Path::new("/c/rsa2048/client-ca.pem"))
+        );
+        let mut line: Vec<std::ffi::OsString> = vec!["server".into()];
+        line.extend(a.to_args());
+        let back = ServerArgs::try_parse_from(line).unwrap();
+        assert_eq!(
+            (back.client_auth, back.client_ca),
+            (a.client_auth, a.client_ca)
+        );
+        // Optional without a certificate: the server's default CAs, nothing sent.
+        let m = Matrix::parse(&format!("{BASE}client_auth = \"optional\"\n")).unwrap();
+        let s = &m.scenarios[0];
+        assert_eq!(
+            s.mutual,
+            Some(MutualTls {
+                mode: ClientAuth::Optional,
+                cert: None
+            })
+        );
+        assert_eq!(s.server_args(Path::new("/c"), &[1]).client_ca, None);
+        assert_eq!(Matrix::parse(BASE).unwrap().scenarios[0].mutual, None);
+        assert_eq!(
+            Matrix::parse(BASE).unwrap().scenarios[0]
+                .server_args(Path::new("/c"), &[1])
+                .client_auth,
+            ClientAuth::Off
+        );
+
+        let e = refused("client_auth = \"required\"");
+        assert!(e.contains("field `client_cert`: missing"), "{e}");
+        let e = refused("client_cert = \"ecdsa-p256\"");
+        assert!(
+            e.contains("field `client_cert`") && e.contains("needs client_auth"),
+            "{e}"
+        );
+        let e = refused("client_auth = \"sometimes\"\nclient_cert = \"ecdsa-p256\"");
+        assert!(
+            e.contains("field `client_auth`") && e.contains("off, optional, required"),
+            "{e}"
+        );
+        let e = refused("client_auth = \"required\"\nclient_cert = \"dsa\"");
+        assert!(
+            e.contains("field `client_cert`") && e.contains("dsa"),
+            "{e}"
+        );
+        let e = Matrix::parse(&format!(
+            "{}client_auth = \"optional\"\n",
+            with("tls", "\"none\"")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("field `client_auth`") && e.contains("plain row"),
+            "{e}"
+        );
     }
 
     #[test]

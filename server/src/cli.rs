@@ -10,6 +10,7 @@ use clap::Args;
 use common::certs::{self, KeyType};
 use common::tls::{self, Provider};
 
+use crate::client_auth::{ClientAuth, ClientAuthOptions};
 use crate::config::{Resumption, Settings, TlsOptions};
 use crate::http::Limits;
 use crate::{Server, ServerError, Snapshot};
@@ -72,6 +73,16 @@ pub struct ServerArgs {
     /// Private key file (PEM; must not be world-readable).
     #[arg(long, requires = "cert")]
     pub key: Option<PathBuf>,
+
+    /// Client certificates (mutual TLS): off, optional (asked for; a client without one is
+    /// served, a bad one refused), required (a client without a valid one is refused).
+    #[arg(long, value_enum, default_value_t = ClientAuth::Off)]
+    pub client_auth: ClientAuth,
+
+    /// Client CA certificates (PEM) trusted to issue client certificates [default with
+    /// --client-auth optional|required: every key type's generated client-ca.pem in --certs-dir].
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
 
     /// Session resumption: off, stateful (session cache: TLS 1.2 session IDs, TLS 1.3 stateful
     /// tickets), tickets (stateless: RFC 5077 and TLS 1.3 PSK tickets), both.
@@ -219,6 +230,7 @@ impl ServerArgs {
         if self.cert.is_none() && self.key.is_none() {
             flag("cert-type", &self.cert_type);
         }
+        flag("client-auth", &self.client_auth.as_str());
         flag("resumption", &self.resumption_name());
         flag("session-cache", &self.session_cache);
         flag("tls13-tickets", &self.tls13_tickets);
@@ -264,6 +276,9 @@ impl ServerArgs {
         }
         if let Some(p) = &self.keylog {
             path_flag(&mut out, "keylog", p);
+        }
+        if let Some(p) = &self.client_ca {
+            path_flag(&mut out, "client-ca", p);
         }
         out
     }
@@ -324,6 +339,48 @@ impl ServerArgs {
                 .map(|p| p.as_bytes().to_vec())
                 .collect(),
             keylog: self.keylog.clone(),
+            client_auth: self.client_auth_options()?,
+        })
+    }
+
+    /// `--client-auth` with its CAs read: `--client-ca`, else every key type's generated
+    /// client CA in `--certs-dir` (generated if missing), so any generated client identity is
+    /// accepted. A `--client-ca` without client auth is refused rather than ignored.
+    fn client_auth_options(&self) -> Result<ClientAuthOptions, ServerError> {
+        if self.client_auth == ClientAuth::Off {
+            if let Some(p) = &self.client_ca {
+                return Err(ServerError::Config(format!(
+                    "--client-ca {} needs --client-auth optional or required",
+                    p.display()
+                )));
+            }
+            return Ok(ClientAuthOptions::default());
+        }
+        let sources = match &self.client_ca {
+            Some(p) => vec![p.clone()],
+            None => {
+                let all: Vec<PathBuf> = KeyType::ALL
+                    .iter()
+                    .map(|&kt| certs::client_paths(&self.certs_dir, kt).ca)
+                    .collect();
+                if !all.iter().all(|p| p.is_file()) {
+                    eprintln!(
+                        "tlsbench server: client CAs missing in {}; generating the missing sets",
+                        self.certs_dir.display()
+                    );
+                    certs::ensure(&self.certs_dir, &KeyType::ALL)?;
+                }
+                all
+            }
+        };
+        let mut roots = Vec::new();
+        for p in &sources {
+            roots.extend(certs::load_certs(p)?);
+        }
+        Ok(ClientAuthOptions {
+            mode: self.client_auth,
+            roots,
+            sources,
         })
     }
 }
@@ -432,10 +489,11 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "tlsbench server listening on https://{addr}/ ({threads} workers, TLS {}, provider {}, resumption {:?}, certificate {cert_label})",
+            "tlsbench server listening on https://{addr}/ ({threads} workers, TLS {}, provider {}, resumption {:?}, certificate {cert_label}, client auth {})",
             versions.join("+"),
             tls_opts.provider,
-            args.resumption
+            args.resumption,
+            client_auth_label(&tls_opts.client_auth)
         );
         if let Some(p) = plain_addr {
             let _ = writeln!(
@@ -466,6 +524,15 @@ pub fn run(args: ServerArgs) -> Result<Snapshot, ServerError> {
     Ok(snapshot)
 }
 
+/// `off`, or the mode and the CA files trusted (`required (certs/ecdsa-p256/client-ca.pem)`).
+fn client_auth_label(c: &ClientAuthOptions) -> String {
+    if c.mode == ClientAuth::Off {
+        return "off".into();
+    }
+    let files: Vec<String> = c.sources.iter().map(|p| p.display().to_string()).collect();
+    format!("{} ({})", c.mode.as_str(), files.join(", "))
+}
+
 /// `--admin`: a bare port means loopback, so exposing the metrics beyond this machine always
 /// takes an explicit address.
 pub fn parse_admin_addr(s: &str) -> Result<SocketAddr, String> {
@@ -482,7 +549,8 @@ mod tests {
     use std::ffi::OsString;
     use std::time::Duration;
 
-    use super::{Provider, ServerArgs, parse_admin_addr};
+    use super::{ClientAuthOptions, Provider, ServerArgs, parse_admin_addr};
+    use crate::client_auth::ClientAuth;
     use crate::config::Resumption;
     use common::certs::KeyType;
 
@@ -570,6 +638,8 @@ mod tests {
             cert: None,
             key: None,
             resumption: Resumption::Stateful,
+            client_auth: ClientAuth::Required,
+            client_ca: Some("/tmp/client ca.pem".into()),
             session_cache: 11,
             tls13_tickets: 0,
             max_fragment: Some(512),
@@ -605,6 +675,8 @@ mod tests {
             cert_type,
             certs_dir,
             resumption,
+            client_auth,
+            client_ca,
             session_cache,
             tls13_tickets,
             max_fragment,
@@ -642,6 +714,8 @@ mod tests {
         assert_ne!(cert_type, &d.cert_type, "cert_type");
         assert_ne!(certs_dir, &d.certs_dir, "certs_dir");
         assert_ne!(resumption, &d.resumption, "resumption");
+        assert_ne!(client_auth, &d.client_auth, "client_auth");
+        assert_ne!(client_ca, &d.client_ca, "client_ca");
         assert_ne!(session_cache, &d.session_cache, "session_cache");
         assert_ne!(tls13_tickets, &d.tls13_tickets, "tls13_tickets");
         assert_ne!(max_fragment, &d.max_fragment, "max_fragment");
@@ -670,6 +744,43 @@ mod tests {
             ..ServerArgs::default()
         };
         assert_eq!(round_trip(&by_path), by_path);
+    }
+
+    #[test]
+    fn client_auth_reads_its_cas_and_refuses_a_ca_without_it() {
+        let dir = test_support::temp_dir("server-client-ca");
+        let client = common::certs::generate_client(
+            KeyType::EcdsaP256,
+            &common::certs::ChainOptions::default(),
+        )
+        .unwrap();
+        let written = common::certs::write_client(&dir, &client).unwrap();
+        let args = |auth: &str, ca: Option<&std::path::Path>| {
+            let mut line: Vec<OsString> =
+                vec!["server".into(), format!("--client-auth={auth}").into()];
+            if let Some(ca) = ca {
+                let mut flag = OsString::from("--client-ca=");
+                flag.push(ca);
+                line.push(flag);
+            }
+            ServerArgs::try_parse_from(line).unwrap()
+        };
+        let opts = args("required", Some(&written.ca)).tls_options().unwrap();
+        assert_eq!(opts.client_auth.mode, ClientAuth::Required);
+        assert_eq!(opts.client_auth.roots.len(), 1);
+        assert_eq!(opts.client_auth.sources, std::slice::from_ref(&written.ca));
+        let err = args("off", Some(&written.ca)).tls_options().unwrap_err();
+        assert!(err.to_string().contains("needs --client-auth"), "{err}");
+        let err = args("optional", Some(&dir.join("absent.pem")))
+            .tls_options()
+            .unwrap_err();
+        assert!(err.to_string().contains("absent.pem"), "{err}");
+        assert!(ServerArgs::try_parse_from(["server", "--client-auth", "sometimes"]).is_err());
+        assert_eq!(
+            args("off", None).tls_options().unwrap().client_auth,
+            ClientAuthOptions::default()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use rustls::server::NoServerSessionStorage;
 use rustls::{ServerConfig, SupportedCipherSuite};
 
 use crate::ServerError;
+use crate::client_auth::ClientAuthOptions;
 use crate::http::Limits;
 use crate::session_cache::{Gauge, SessionCache};
 
@@ -113,6 +114,8 @@ pub struct TlsOptions {
     pub alpn: Vec<Vec<u8>>,
     /// Where to write the NSS key log, if anywhere.
     pub keylog: Option<PathBuf>,
+    /// Whether client certificates are asked for, required, and which CAs issue them.
+    pub client_auth: ClientAuthOptions,
 }
 
 impl Default for TlsOptions {
@@ -128,6 +131,7 @@ impl Default for TlsOptions {
             max_fragment: None,
             alpn: vec![b"http/1.1".to_vec()],
             keylog: None,
+            client_auth: ClientAuthOptions::default(),
         }
     }
 }
@@ -150,10 +154,11 @@ impl TlsOptions {
         key: PrivateKeyDer<'static>,
     ) -> Result<ServerTls, ServerError> {
         let provider = self.provider.crypto(&self.suites, &self.groups)?;
+        let client_verifier = self.client_auth.verifier(provider.clone())?;
         let mut cfg = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&tls::rustls_versions(&self.versions))
             .map_err(tls::TlsError::from)?
-            .with_no_client_auth()
+            .with_client_cert_verifier(client_verifier)
             .with_single_cert(chain, key)
             .map_err(tls::TlsError::from)?;
         let (cache, tickets) = match self.resumption {

@@ -14,6 +14,7 @@ use std::time::Instant;
 use common::session::{Plain, Session};
 use rustls::ServerConnection;
 
+use crate::client_auth::{ClientCert, RefusalCause};
 use crate::config::Settings;
 use crate::http::Request;
 use crate::stats::{FailureCause, HandshakeClass, TimeoutKind, WorkerStats};
@@ -403,6 +404,8 @@ impl<S: Session> Conn<S> {
             .unwrap_or(rustls::HandshakeKind::Full);
         let class = HandshakeClass::of(kind, self.hrr_sent);
         ctx.stats.handshake(self.session.protocol_version(), class);
+        ctx.stats
+            .client_cert(ClientCert::of(self.session.peer_certificates()));
         self.phase = Phase::Idle;
         self.idle_since = ctx.now;
     }
@@ -439,6 +442,11 @@ impl<S: Session> Conn<S> {
             // the Finished (and queued its tickets) before it failed, so the handshake did
             // complete and the failure is one after it.
             self.handshake_done(ctx);
+        }
+        if matches!(self.phase, Phase::Handshake)
+            && let Some(refusal) = RefusalCause::of(err)
+        {
+            ctx.stats.client_auth_refused(refusal);
         }
         if !matches!(self.phase, Phase::Handshake) {
             // Not a handshake failure (abort counts none), but a close worth counting: e.g.

@@ -3,6 +3,8 @@
 //! every handshake, failure and request so the cost of a handshake can be read off the server.
 //!
 //! # Layout
+//! - [`client_auth`]: mutual TLS: the `--client-auth` policy, its rustls verifier, and the
+//!   per-connection outcome (certificate accepted, none, or refused by cause).
 //! - [`config`]: runtime [`Settings`] and the TLS side ([`TlsOptions`] → one shared
 //!   `rustls::ServerConfig`, so session caches and ticket keys span all workers).
 //! - [`http`]: sans-I/O HTTP/1.1: head parsing and routing, body framing, response heads.
@@ -22,6 +24,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod client_auth;
 pub mod config;
 pub mod conn;
 pub mod http;

@@ -18,6 +18,7 @@ use common::cpu::CpuTime;
 use rustls::AlertDescription;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::client_auth::{ClientCert, RefusalCause};
 use crate::http::Status;
 use crate::session_cache::CacheCounts;
 use crate::stats::{FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
@@ -38,6 +39,11 @@ pub const HANDSHAKES: &str = "tlsbench_handshakes_total";
 pub const HANDSHAKE_FAILURES: &str = "tlsbench_handshake_failures_total";
 /// Established connections ended by a rustls error, labelled `cause`.
 pub const TLS_ERRORS: &str = "tlsbench_tls_errors_total";
+/// Completed TLS handshakes, labelled `result` ([`ClientCert::as_str`]: a client certificate
+/// accepted, or none).
+pub const CLIENT_CERTS: &str = "tlsbench_client_certs_total";
+/// Client certificates refused, labelled `cause` ([`RefusalCause::as_str`]).
+pub const CLIENT_AUTH_REFUSALS: &str = "tlsbench_client_auth_refusals_total";
 /// Fatal alerts received during handshakes, labelled `alert` (only those received).
 pub const ALERTS_RECEIVED: &str = "tlsbench_handshake_alerts_received_total";
 /// Connections closed by a timeout, labelled `phase` ([`TimeoutKind::as_str`]).
@@ -182,6 +188,20 @@ impl Snapshot {
                 .into_iter()
                 .filter(|c| c.is_tls())
                 .map(|c| (c.as_str(), self.tls_errors_of(c))),
+        );
+        family(
+            o,
+            CLIENT_CERTS,
+            "Completed TLS handshakes by client certificate: accepted (verified, or carried by the resumed session) or none.",
+            "result",
+            ClientCert::ALL.map(|r| (r.as_str(), self.client_certs_of(r))),
+        );
+        family(
+            o,
+            CLIENT_AUTH_REFUSALS,
+            "Handshakes refused for the client certificate, by cause.",
+            "cause",
+            RefusalCause::ALL.map(|c| (c.as_str(), self.client_auth_refusals_of(c))),
         );
         family(
             o,
@@ -377,6 +397,10 @@ struct Wire {
     requests: BTreeMap<String, u64>,
     bytes_in: u64,
     bytes_out: u64,
+    /// result → count.
+    client_certs: BTreeMap<String, u64>,
+    /// cause → count.
+    client_auth_refusals: BTreeMap<String, u64>,
     /// `null` without a session cache; required either way, so a reader never takes a
     /// missing field for "no cache".
     #[serde(deserialize_with = "Option::deserialize")]
@@ -522,6 +546,12 @@ impl From<&Snapshot> for Wire {
             requests: labelled(&Status::ALL, Status::code, &s.requests),
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
+            client_certs: labelled(&ClientCert::ALL, ClientCert::as_str, &s.client_certs),
+            client_auth_refusals: labelled(
+                &RefusalCause::ALL,
+                RefusalCause::as_str,
+                &s.client_auth_refusals,
+            ),
             session_cache: s.session_cache.map(WireCache::from),
         }
     }
@@ -597,6 +627,20 @@ impl TryFrom<Wire> for Snapshot {
             )?,
             bytes_in: w.bytes_in,
             bytes_out: w.bytes_out,
+            client_certs: unlabelled(
+                &format!("{CLIENT_CERTS}{{"),
+                "result",
+                &ClientCert::ALL,
+                ClientCert::as_str,
+                w.client_certs,
+            )?,
+            client_auth_refusals: unlabelled(
+                &format!("{CLIENT_AUTH_REFUSALS}{{"),
+                "cause",
+                &RefusalCause::ALL,
+                RefusalCause::as_str,
+                w.client_auth_refusals,
+            )?,
             session_cache: w.session_cache.map(CacheCounts::from),
         })
     }
@@ -662,6 +706,8 @@ mod tests {
             .chain(&mut s.tls_errors)
             .chain(&mut s.timeouts)
             .chain(&mut s.requests)
+            .chain(&mut s.client_certs)
+            .chain(&mut s.client_auth_refusals)
         {
             *c = n();
         }
@@ -734,6 +780,14 @@ mod tests {
             let series = format!("{REQUESTS}{{status=\"{}\"}}", status.code());
             assert_eq!(value(&series), s.requests_of(status) as f64);
         }
+        for r in ClientCert::ALL {
+            let series = format!("{CLIENT_CERTS}{{result=\"{}\"}}", r.as_str());
+            assert_eq!(value(&series), s.client_certs_of(r) as f64);
+        }
+        for c in RefusalCause::ALL {
+            let series = format!("{CLIENT_AUTH_REFUSALS}{{cause=\"{}\"}}", c.as_str());
+            assert_eq!(value(&series), s.client_auth_refusals_of(c) as f64);
+        }
         let alert = format!("{ALERTS_RECEIVED}{{alert=\"bad_certificate\"}}");
         assert_eq!(value(&alert), s.alerts_received[42] as f64);
         assert_eq!(value(PROCESS_CPU_SECONDS), 1.750001);
@@ -753,7 +807,15 @@ mod tests {
 
     #[test]
     fn a_missing_series_is_an_error_naming_it() {
-        let cases: [(&[&str], &str); 8] = [
+        let cases: [(&[&str], &str); 10] = [
+            (
+                &["client_certs", "none"],
+                "missing series tlsbench_client_certs_total{result=\"none\"}",
+            ),
+            (
+                &["client_auth_refusals", "wrong_key_usage"],
+                "missing series tlsbench_client_auth_refusals_total{cause=\"wrong_key_usage\"}",
+            ),
             (
                 &["handshakes", "1.3", "resumed_hrr"],
                 "missing series tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed_hrr\"}",

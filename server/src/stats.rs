@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::cpu::{self, CpuTime};
 use rustls::{AlertDescription, HandshakeKind};
 
+use crate::client_auth::{ClientCert, RefusalCause};
 use crate::http::Status;
 use crate::session_cache::{CacheCounts, Gauge};
 
@@ -224,6 +225,8 @@ pub struct WorkerStats {
     requests: [AtomicU64; Status::ALL.len()],
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    client_certs: [AtomicU64; ClientCert::ALL.len()],
+    client_auth_refusals: [AtomicU64; RefusalCause::ALL.len()],
 }
 
 impl Default for WorkerStats {
@@ -241,6 +244,8 @@ impl Default for WorkerStats {
             requests: Default::default(),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            client_certs: Default::default(),
+            client_auth_refusals: Default::default(),
         }
     }
 }
@@ -275,6 +280,15 @@ impl WorkerStats {
             _ => 1,
         };
         bump(&self.handshakes[v][class.index()], 1);
+    }
+    /// A TLS handshake completed carrying (or not) a client certificate.
+    pub fn client_cert(&self, result: ClientCert) {
+        bump(&self.client_certs[result.index()], 1);
+    }
+    /// A client's certificate was refused (the handshake failure is counted apart, by its
+    /// [`FailureCause`], as before client auth existed).
+    pub fn client_auth_refused(&self, cause: RefusalCause) {
+        bump(&self.client_auth_refusals[cause.index()], 1);
     }
     /// A handshake failed.
     pub fn handshake_failed(&self, cause: FailureCause, alert: Option<AlertDescription>) {
@@ -381,6 +395,16 @@ impl Stats {
             }
             s.bytes_in += load(&w.bytes_in);
             s.bytes_out += load(&w.bytes_out);
+            for (dst, src) in s.client_certs.iter_mut().zip(&w.client_certs) {
+                *dst += load(src);
+            }
+            for (dst, src) in s
+                .client_auth_refusals
+                .iter_mut()
+                .zip(&w.client_auth_refusals)
+            {
+                *dst += load(src);
+            }
         }
         s
     }
@@ -422,6 +446,10 @@ pub struct Snapshot {
     pub bytes_in: u64,
     /// Plaintext bytes sent.
     pub bytes_out: u64,
+    /// Completed TLS handshakes by [`ClientCert`] order (accepted, none).
+    pub client_certs: [u64; ClientCert::ALL.len()],
+    /// Client certificates refused, by [`RefusalCause`] order.
+    pub client_auth_refusals: [u64; RefusalCause::ALL.len()],
     /// The stateful session cache (`None`: the server has none, or did not attach it).
     pub session_cache: Option<CacheCounts>,
 }
@@ -445,6 +473,8 @@ impl Default for Snapshot {
             requests: [0; Status::ALL.len()],
             bytes_in: 0,
             bytes_out: 0,
+            client_certs: [0; ClientCert::ALL.len()],
+            client_auth_refusals: [0; RefusalCause::ALL.len()],
             session_cache: None,
         }
     }
@@ -497,6 +527,16 @@ impl Snapshot {
         self.tls_errors.iter().sum()
     }
 
+    /// Completed TLS handshakes with this client-certificate result.
+    pub fn client_certs_of(&self, result: ClientCert) -> u64 {
+        self.client_certs[result.index()]
+    }
+
+    /// Client certificates refused for this cause.
+    pub fn client_auth_refusals_of(&self, cause: RefusalCause) -> u64 {
+        self.client_auth_refusals[cause.index()]
+    }
+
     /// Responses with this status.
     pub fn requests_of(&self, status: Status) -> u64 {
         self.requests[status.index()]
@@ -547,6 +587,19 @@ impl Snapshot {
                 .map(|c| (self.tls_errors_of(*c), c.as_str())),
         );
         let _ = writeln!(o, "  TLS errors after the handshake: {tls_errors}");
+        let refusals: u64 = self.client_auth_refusals.iter().sum();
+        let refusals = with_parts(
+            refusals,
+            RefusalCause::ALL
+                .iter()
+                .map(|c| (self.client_auth_refusals_of(*c), c.as_str())),
+        );
+        let _ = writeln!(
+            o,
+            "  client certificates: {} accepted, {} none; refused {refusals}",
+            self.client_certs_of(ClientCert::Accepted),
+            self.client_certs_of(ClientCert::None)
+        );
         let requests = with_parts(
             self.requests_total(),
             Status::ALL
@@ -634,6 +687,10 @@ mod tests {
             Some(AlertDescription::BadCertificate),
         );
         b.tls_error(FailureCause::PeerMisbehaved);
+        a.client_cert(ClientCert::Accepted);
+        b.client_cert(ClientCert::Accepted);
+        b.client_cert(ClientCert::None);
+        a.client_auth_refused(RefusalCause::UnknownCa);
         b.request(Status::Ok);
         b.request(Status::NotFound);
         a.bytes_in(10);
@@ -669,6 +726,16 @@ mod tests {
         assert!(text.contains("tlsbench_tls_errors_total{cause=\"peer_misbehaved\"} 1\n"));
         assert!(!text.contains("tlsbench_tls_errors_total{cause=\"timeout\"}"));
         assert!(text.contains("tlsbench_connections_active 2\n"));
+        assert_eq!(s.client_certs_of(ClientCert::Accepted), 2);
+        assert_eq!(s.client_certs_of(ClientCert::None), 1);
+        assert_eq!(s.client_auth_refusals_of(RefusalCause::UnknownCa), 1);
+        assert!(text.contains("tlsbench_client_certs_total{result=\"accepted\"} 2\n"));
+        assert!(text.contains("tlsbench_client_auth_refusals_total{cause=\"unknown_ca\"} 1\n"));
+        assert!(text.contains("tlsbench_client_auth_refusals_total{cause=\"none_sent\"} 0\n"));
+        assert!(
+            s.summary()
+                .contains("client certificates: 2 accepted, 1 none; refused 1 (1 unknown_ca)")
+        );
         assert!(s.summary().contains(
             "TLS 1.3 handshakes: 1 full, 1 resumed, 0 full with HRR, 1 resumed after HRR"
         ));

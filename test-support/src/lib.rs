@@ -15,6 +15,8 @@
 //! - [`faulty`]: servers that misbehave on purpose (tarpit, truncated responses, a successor
 //!   with another CA), for the load generator's fault tests at library and binary level.
 //! - [`refusals`]: the certificate cases a client must refuse, and curl run on them.
+//! - [`client_certs`]: mutual TLS: a client CA with good, expired, serverAuth-only and
+//!   foreign client identities as files, and a server requiring them.
 //! - [`nginx`]: a real nginx on loopback for interoperability tests.
 
 // Test code: a failed unwrap is a failed test, with its message.
@@ -24,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod binary;
+pub mod client_certs;
 pub mod faulty;
 pub mod load_target;
 pub mod loopback;

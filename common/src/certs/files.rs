@@ -1,5 +1,6 @@
 //! Writing a chain's files (`chain.pem`, `key.pem`, `ca.pem` under one directory per key
-//! type) so that a reader never sees a half-written file and the key is never readable by
+//! type, and the client identity's `client-ca.pem`, `client.pem`, `client-key.pem` beside
+//! them) so that a reader never sees a half-written file and the key is never readable by
 //! others, not even for an instant.
 
 use std::fs::{self, File, OpenOptions, Permissions};
@@ -10,7 +11,7 @@ use std::process;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::generate::{ChainOptions, GeneratedChain};
+use super::generate::{ChainOptions, GeneratedChain, GeneratedClient, generate_client};
 use super::{CertError, KeyType, generate, io_error};
 
 /// Where one key type's files live: `<out>/<name>/chain.pem`, `key.pem`, `ca.pem`.
@@ -42,6 +43,36 @@ pub fn paths(out: &Path, key_type: KeyType) -> CertPaths {
         key: dir.join("key.pem"),
         ca: dir.join("ca.pem"),
         dir,
+    }
+}
+
+/// Where one key type's client identity lives, beside its server chain:
+/// `<out>/<name>/client-ca.pem`, `client.pem`, `client-key.pem`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientPaths {
+    /// The client CA certificate, what a server requiring client certificates trusts.
+    pub ca: PathBuf,
+    /// The client certificate (clientAuth), what a client sends (`--cert`).
+    pub cert: PathBuf,
+    /// The client certificate's private key (PKCS#8 PEM, mode 0600; `--key`).
+    pub key: PathBuf,
+}
+
+impl ClientPaths {
+    fn all_present(&self) -> bool {
+        [&self.ca, &self.cert, &self.key]
+            .into_iter()
+            .all(|path| path.is_file())
+    }
+}
+
+/// The paths of `key_type`'s client identity under `out`; touches nothing on disk.
+pub fn client_paths(out: &Path, key_type: KeyType) -> ClientPaths {
+    let dir = out.join(key_type.name());
+    ClientPaths {
+        ca: dir.join("client-ca.pem"),
+        cert: dir.join("client.pem"),
+        key: dir.join("client-key.pem"),
     }
 }
 
@@ -119,29 +150,60 @@ impl Drop for Staged {
 /// get 0644.
 pub fn write(out: &Path, chain: &GeneratedChain) -> Result<CertPaths, CertError> {
     let paths = paths(out, chain.key_type);
-    fs::create_dir_all(&paths.dir).map_err(io_error("create directory", &paths.dir))?;
-    let staged = [
-        Staged::new(&paths.key, chain.leaf_key_pem.as_bytes(), 0o600)?,
-        Staged::new(&paths.chain, chain.chain_pem().as_bytes(), 0o644)?,
-        Staged::new(&paths.ca, chain.root_pem.as_bytes(), 0o644)?,
-    ];
+    publish(
+        &paths.dir,
+        [
+            (&paths.key, chain.leaf_key_pem.as_bytes(), 0o600),
+            (&paths.chain, chain.chain_pem().as_bytes(), 0o644),
+            (&paths.ca, chain.root_pem.as_bytes(), 0o644),
+        ],
+    )?;
+    Ok(paths)
+}
+
+/// Writes `client`'s files under `out` (see [`ClientPaths`]) as [`write()`] writes a chain's:
+/// staged, renamed into place, the key 0600 from its creation.
+pub fn write_client(out: &Path, client: &GeneratedClient) -> Result<ClientPaths, CertError> {
+    let paths = client_paths(out, client.key_type);
+    let dir = out.join(client.key_type.name());
+    publish(
+        &dir,
+        [
+            (&paths.key, client.key_pem.as_bytes(), 0o600),
+            (&paths.cert, client.cert_pem.as_bytes(), 0o644),
+            (&paths.ca, client.ca_pem.as_bytes(), 0o644),
+        ],
+    )?;
+    Ok(paths)
+}
+
+/// Stages every file before the first rename, so a failure while writing leaves any previous
+/// set untouched, then renames them and syncs the directory.
+fn publish(dir: &Path, files: [(&PathBuf, &[u8], u32); 3]) -> Result<(), CertError> {
+    fs::create_dir_all(dir).map_err(io_error("create directory", dir))?;
+    let staged = files
+        .into_iter()
+        .map(|(path, contents, mode)| Staged::new(path, contents, mode))
+        .collect::<Result<Vec<_>, _>>()?;
     for file in staged {
         file.commit()?;
     }
     // The renames live in the directory; syncing it makes them survive a power loss.
-    File::open(&paths.dir)
+    File::open(dir)
         .and_then(|dir| dir.sync_all())
-        .map_err(io_error("sync directory", &paths.dir))?;
-    Ok(paths)
+        .map_err(io_error("sync directory", dir))
 }
 
 /// Generates (with [`ChainOptions::default`]) and writes every key type in `types` whose
-/// three files are not all present; returns the paths of all of them, existing or new, in the
-/// order of `types`.
+/// three chain files, or whose three client files, are not all present (each set on its
+/// own); returns the chain paths of all of them, existing or new, in the order of `types`.
 pub fn ensure(out: &Path, types: &[KeyType]) -> Result<Vec<CertPaths>, CertError> {
     types
         .iter()
         .map(|&key_type| {
+            if !client_paths(out, key_type).all_present() {
+                write_client(out, &generate_client(key_type, &ChainOptions::default())?)?;
+            }
             let existing = paths(out, key_type);
             if existing.all_present() {
                 Ok(existing)

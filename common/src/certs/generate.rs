@@ -1,5 +1,6 @@
 //! Generating a chain: root CA → intermediate CA → leaf, one key type for all three, with
-//! random serials and a validity window every verifier reads the same way.
+//! random serials and a validity window every verifier reads the same way; and a client
+//! identity for mutual TLS: a client CA and a client certificate it signed.
 
 use std::fmt;
 use std::fs::File;
@@ -140,6 +141,18 @@ fn set_validity(params: &mut CertificateParams, not_before: i64, not_after: i64)
     params.not_after = at(not_after);
 }
 
+/// The validity window of `opts` as checked seconds since the epoch.
+fn validity(opts: &ChainOptions) -> Result<(i64, i64), CertError> {
+    let not_before = cert_seconds(opts.not_before, "not_before is outside 1950..=9999")?;
+    let not_after = cert_seconds(opts.not_after, "not_after is outside 1950..=9999")?;
+    if not_after <= not_before {
+        return Err(CertError::InvalidValidity {
+            reason: "not_after is not later than not_before",
+        });
+    }
+    Ok((not_before, not_after))
+}
+
 /// A fresh random, positive serial number of 16 bytes (RFC 5280 allows up to 20).
 fn random_serial() -> Result<SerialNumber, CertError> {
     const SOURCE: &str = "/dev/urandom";
@@ -164,13 +177,7 @@ fn distinguished_name(organization: &str, common_name: &str) -> DistinguishedNam
 /// all with keys of `key_type`. Only the leaf's key is kept; the CA keys are dropped here, so
 /// nothing can ever issue another certificate under this root.
 pub fn generate(key_type: KeyType, opts: &ChainOptions) -> Result<GeneratedChain, CertError> {
-    let not_before = cert_seconds(opts.not_before, "not_before is outside 1950..=9999")?;
-    let not_after = cert_seconds(opts.not_after, "not_after is outside 1950..=9999")?;
-    if not_after <= not_before {
-        return Err(CertError::InvalidValidity {
-            reason: "not_after is not later than not_before",
-        });
-    }
+    let (not_before, not_after) = validity(opts)?;
     let failed = |what: &'static str| {
         move |source| CertError::Generate {
             key_type,
@@ -248,5 +255,83 @@ pub fn generate(key_type: KeyType, opts: &ChainOptions) -> Result<GeneratedChain
         intermediate_pem: intermediate.pem(),
         leaf_pem: leaf.pem(),
         leaf_key_pem: leaf_key.serialize_pem(),
+    })
+}
+
+/// PEM text of one generated client identity for mutual TLS.
+#[derive(Clone)]
+pub struct GeneratedClient {
+    /// Key type of the CA and the client certificate.
+    pub key_type: KeyType,
+    /// The client CA certificate: what a server requiring client certificates trusts
+    /// (`--client-ca`). A CA of its own, apart from the server chain's root, so trusting
+    /// clients never means trusting whoever holds a server certificate.
+    pub ca_pem: String,
+    /// The client certificate (clientAuth extended key usage), signed by the client CA.
+    pub cert_pem: String,
+    /// The client certificate's private key as PKCS#8 (`PRIVATE KEY`).
+    pub key_pem: String,
+}
+
+// Hand-written so that debug output and panics in tests never print the private key.
+impl fmt::Debug for GeneratedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedClient")
+            .field("key_type", &self.key_type)
+            .field("ca_pem", &self.ca_pem)
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Generates a client CA and a client certificate signed by it, both with keys of
+/// `key_type`, valid over `opts`'s window (its names are for server leaves and are not used).
+/// The CA signs the client certificate directly: a client sends one certificate, and the
+/// handshake cost measured is that of verifying one signature chain link. The CA key is
+/// dropped here, as in [`generate`].
+pub fn generate_client(
+    key_type: KeyType,
+    opts: &ChainOptions,
+) -> Result<GeneratedClient, CertError> {
+    let (not_before, not_after) = validity(opts)?;
+    let failed = |what: &'static str| {
+        move |source| CertError::Generate {
+            key_type,
+            what,
+            source,
+        }
+    };
+    let mut ca_params = CertificateParams::default();
+    // The key type in the name: a server trusting every generated client CA names each one
+    // apart in its CertificateRequest, and a client picks by name.
+    ca_params.distinguished_name =
+        distinguished_name("Model Client CA", &format!("Model Client CA {key_type}"));
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params.serial_number = Some(random_serial()?);
+    set_validity(&mut ca_params, not_before, not_after);
+    let ca_key = key_type.generate_key().map_err(failed("client CA key"))?;
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, ca_key).map_err(failed("client CA certificate"))?;
+
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name("Bank32 Inc.", "tlsbench client");
+    params.is_ca = IsCa::ExplicitNoCa;
+    // clientAuth only: a server verifying client certificates (webpki) refuses one without it.
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    params.serial_number = Some(random_serial()?);
+    set_validity(&mut params, not_before, not_after);
+    let key = key_type.generate_key().map_err(failed("client key"))?;
+    let cert = params
+        .signed_by(&key, &ca)
+        .map_err(failed("client certificate"))?;
+    Ok(GeneratedClient {
+        key_type,
+        ca_pem: ca.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
     })
 }

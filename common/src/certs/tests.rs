@@ -356,3 +356,79 @@ fn key_type_names_round_trip() {
         assert!(message.contains(name), "{message} lacks {name}");
     }
 }
+
+/// Verifies `client`'s certificate as a server requiring client certificates does.
+fn verify_client(client: &GeneratedClient, at: UnixTime) -> Result<(), rustls::Error> {
+    use rustls::server::WebPkiClientVerifier;
+    let mut roots = RootCertStore::empty();
+    roots.add(der(&client.ca_pem)).unwrap();
+    let verifier = WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+    )
+    .build()
+    .unwrap();
+    verifier
+        .verify_client_cert(&der(&client.cert_pem), &[], at)
+        .map(|_| ())
+}
+
+#[test]
+fn client_identities_verify_as_client_certificates_for_every_key_type() {
+    for kt in [KeyType::EcdsaP256, KeyType::Rsa2048, KeyType::Ed25519] {
+        let client = generate_client(kt, &ChainOptions::default()).unwrap();
+        verify_client(&client, UnixTime::now()).unwrap_or_else(|e| panic!("{kt}: {e}"));
+        // Each key type's client CA carries its name, so a server trusting them all names
+        // each apart in its CertificateRequest.
+        let mut roots = RootCertStore::empty();
+        roots.add(der(&client.ca_pem)).unwrap();
+        let subject = roots.roots[0].subject.as_ref().to_vec();
+        let name = kt.name().as_bytes();
+        assert!(
+            subject.windows(name.len()).any(|w| w == name),
+            "{kt}: the client CA's subject does not name its key type"
+        );
+        PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).unwrap();
+        assert!(!format!("{client:?}").contains(&client.key_pem));
+    }
+    let expired = generate_client(
+        KeyType::EcdsaP256,
+        &ChainOptions {
+            not_before: SystemTime::now() - Duration::from_secs(7200),
+            not_after: SystemTime::now() - Duration::from_secs(3600),
+            ..ChainOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        certificate_error(verify_client(&expired, UnixTime::now())),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. }
+    ));
+}
+
+#[test]
+fn client_files_are_written_beside_the_chain_with_a_private_key() {
+    let out = TempDir::new("client");
+    let types = [KeyType::EcdsaP256];
+    ensure(&out.0, &types).unwrap();
+    let p = client_paths(&out.0, KeyType::EcdsaP256);
+    let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&p.key), 0o600);
+    assert_eq!(mode(&p.cert), 0o644);
+    assert_eq!(mode(&p.ca), 0o644);
+    load_private_key(&p.key).unwrap();
+    assert_eq!(load_certs(&p.cert).unwrap().len(), 1);
+    let chain_files = |p: &CertPaths| [&p.chain, &p.key, &p.ca].map(|f| fs::read(f).unwrap());
+    let chain_before = chain_files(&paths(&out.0, KeyType::EcdsaP256));
+    let client_before = fs::read(&p.cert).unwrap();
+
+    // A missing client file regenerates the client set only; the chain is kept.
+    fs::remove_file(&p.key).unwrap();
+    ensure(&out.0, &types).unwrap();
+    assert_ne!(fs::read(&p.cert).unwrap(), client_before);
+    assert_eq!(
+        chain_files(&paths(&out.0, KeyType::EcdsaP256)),
+        chain_before
+    );
+    assert_eq!(mode(&p.key), 0o600);
+}
