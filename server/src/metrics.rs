@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::http::Status;
 use crate::session_cache::CacheCounts;
-use crate::stats::{FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
+use crate::stats::{DIRECTIONS, FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
 
 /// TCP connections accepted (refused ones included).
 pub const CONNECTIONS_ACCEPTED: &str = "tlsbench_connections_accepted_total";
@@ -46,6 +46,10 @@ pub const TIMEOUTS: &str = "tlsbench_timeouts_total";
 pub const REQUESTS: &str = "tlsbench_requests_total";
 /// Plaintext bytes, labelled `direction` (`in`, `out`).
 pub const PLAINTEXT_BYTES: &str = "tlsbench_plaintext_bytes_total";
+/// TLS bytes through the sockets, labelled `direction` (`in`, `out`).
+pub const TLS_BYTES: &str = "tlsbench_tls_bytes_total";
+/// The TLS bytes of completed handshakes, labelled `direction` (`in`, `out`).
+pub const HANDSHAKE_BYTES: &str = "tlsbench_handshake_bytes_total";
 /// Process CPU seconds, labelled `mode` (`user`, `system`).
 pub const CPU_SECONDS: &str = "tlsbench_cpu_seconds_total";
 /// Process CPU seconds, user plus system (the name Prometheus client libraries use).
@@ -224,6 +228,24 @@ impl Snapshot {
             "{PLAINTEXT_BYTES}{{direction=\"out\"}} {}",
             self.bytes_out
         );
+        head(
+            &mut o,
+            TLS_BYTES,
+            "counter",
+            "TLS bytes read from and written to client sockets, by direction.",
+        );
+        for (d, n) in DIRECTIONS.iter().zip(self.tls_bytes) {
+            let _ = writeln!(o, "{TLS_BYTES}{{direction=\"{d}\"}} {n}");
+        }
+        head(
+            &mut o,
+            HANDSHAKE_BYTES,
+            "counter",
+            "TLS bytes of completed handshakes, by direction.",
+        );
+        for (d, n) in DIRECTIONS.iter().zip(self.handshake_bytes) {
+            let _ = writeln!(o, "{HANDSHAKE_BYTES}{{direction=\"{d}\"}} {n}");
+        }
         head(&mut o, CPU_SECONDS, "counter", "Process CPU time by mode.");
         let (user, sys) = (self.cpu.user.as_secs_f64(), self.cpu.sys.as_secs_f64());
         let _ = writeln!(o, "{CPU_SECONDS}{{mode=\"user\"}} {user:.6}");
@@ -351,6 +373,10 @@ struct Wire {
     requests: BTreeMap<String, u64>,
     bytes_in: u64,
     bytes_out: u64,
+    /// direction → count.
+    tls_bytes: BTreeMap<String, u64>,
+    /// direction → count.
+    handshake_bytes: BTreeMap<String, u64>,
     /// `null` without a session cache; required either way, so a reader never takes a
     /// missing field for "no cache".
     #[serde(deserialize_with = "Option::deserialize")]
@@ -496,6 +522,8 @@ impl From<&Snapshot> for Wire {
             requests: labelled(&Status::ALL, Status::code, &s.requests),
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
+            tls_bytes: labelled(&DIRECTIONS, |d| d, &s.tls_bytes),
+            handshake_bytes: labelled(&DIRECTIONS, |d| d, &s.handshake_bytes),
             session_cache: s.session_cache.map(WireCache::from),
         }
     }
@@ -571,6 +599,20 @@ impl TryFrom<Wire> for Snapshot {
             )?,
             bytes_in: w.bytes_in,
             bytes_out: w.bytes_out,
+            tls_bytes: unlabelled(
+                &format!("{TLS_BYTES}{{"),
+                "direction",
+                &DIRECTIONS,
+                |d| d,
+                w.tls_bytes,
+            )?,
+            handshake_bytes: unlabelled(
+                &format!("{HANDSHAKE_BYTES}{{"),
+                "direction",
+                &DIRECTIONS,
+                |d| d,
+                w.handshake_bytes,
+            )?,
             session_cache: w.session_cache.map(CacheCounts::from),
         })
     }
@@ -636,6 +678,8 @@ mod tests {
             .chain(&mut s.tls_errors)
             .chain(&mut s.timeouts)
             .chain(&mut s.requests)
+            .chain(&mut s.tls_bytes)
+            .chain(&mut s.handshake_bytes)
         {
             *c = n();
         }
@@ -715,6 +759,12 @@ mod tests {
             value(&format!("{PLAINTEXT_BYTES}{{direction=\"out\"}}")),
             s.bytes_out as f64
         );
+        for (i, d) in DIRECTIONS.iter().enumerate() {
+            let tls = format!("{TLS_BYTES}{{direction=\"{d}\"}}");
+            assert_eq!(value(&tls), s.tls_bytes[i] as f64);
+            let hs = format!("{HANDSHAKE_BYTES}{{direction=\"{d}\"}}");
+            assert_eq!(value(&hs), s.handshake_bytes[i] as f64);
+        }
         let cache = s.session_cache.unwrap();
         assert_eq!(value(SESSION_CACHE_ENTRIES), cache.entries as f64);
         assert_eq!(value(SESSION_CACHE_CAPACITY), cache.capacity as f64);
@@ -727,7 +777,7 @@ mod tests {
 
     #[test]
     fn a_missing_series_is_an_error_naming_it() {
-        let cases: [(&[&str], &str); 8] = [
+        let cases: [(&[&str], &str); 10] = [
             (
                 &["handshakes", "1.3", "resumed_hrr"],
                 "missing series tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed_hrr\"}",
@@ -749,6 +799,14 @@ mod tests {
                 "missing series tlsbench_requests_total{status=\"200\"}",
             ),
             (&["bytes_out"], "missing field `bytes_out`"),
+            (
+                &["tls_bytes", "in"],
+                "missing series tlsbench_tls_bytes_total{direction=\"in\"}",
+            ),
+            (
+                &["handshake_bytes", "out"],
+                "missing series tlsbench_handshake_bytes_total{direction=\"out\"}",
+            ),
             (&["session_cache"], "missing field `session_cache`"),
             (&["session_cache", "evicted"], "missing field `evicted`"),
         ];

@@ -17,6 +17,10 @@ use crate::session_cache::{CacheCounts, Gauge};
 /// Protocol versions counted apart: index 0 is TLS 1.2, 1 is TLS 1.3.
 pub const VERSIONS: [&str; 2] = ["1.2", "1.3"];
 
+/// Directions of TLS bytes counted apart (the `direction` label): index 0 is from clients,
+/// 1 is to them.
+pub const DIRECTIONS: [&str; 2] = ["in", "out"];
+
 /// How a completed handshake is counted. rustls's `handshake_kind()` says `Resumed` for a
 /// resumption after a HelloRetryRequest too (it overwrites `FullWithHelloRetryRequest`), yet
 /// that handshake costs an extra round trip and a second ClientHello: the connection notes
@@ -224,6 +228,8 @@ pub struct WorkerStats {
     requests: [AtomicU64; Status::ALL.len()],
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    tls_bytes: [AtomicU64; 2],
+    handshake_bytes: [AtomicU64; 2],
 }
 
 impl Default for WorkerStats {
@@ -241,6 +247,8 @@ impl Default for WorkerStats {
             requests: Default::default(),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            tls_bytes: Default::default(),
+            handshake_bytes: Default::default(),
         }
     }
 }
@@ -304,6 +312,20 @@ impl WorkerStats {
     /// Plaintext bytes handed to TLS for clients.
     pub fn bytes_out(&self, n: u64) {
         bump(&self.bytes_out, n);
+    }
+    /// TLS bytes read from a client's socket.
+    pub fn tls_in(&self, n: u64) {
+        bump(&self.tls_bytes[0], n);
+    }
+    /// TLS bytes written to a client's socket.
+    pub fn tls_out(&self, n: u64) {
+        bump(&self.tls_bytes[1], n);
+    }
+    /// The TLS bytes a completed handshake took each way (see `conn::wire` for where its
+    /// share of the stream ends).
+    pub fn handshake_bytes(&self, bytes_in: u64, bytes_out: u64) {
+        bump(&self.handshake_bytes[0], bytes_in);
+        bump(&self.handshake_bytes[1], bytes_out);
     }
 }
 
@@ -381,6 +403,12 @@ impl Stats {
             }
             s.bytes_in += load(&w.bytes_in);
             s.bytes_out += load(&w.bytes_out);
+            for (dst, src) in s.tls_bytes.iter_mut().zip(&w.tls_bytes) {
+                *dst += load(src);
+            }
+            for (dst, src) in s.handshake_bytes.iter_mut().zip(&w.handshake_bytes) {
+                *dst += load(src);
+            }
         }
         s
     }
@@ -422,6 +450,12 @@ pub struct Snapshot {
     pub bytes_in: u64,
     /// Plaintext bytes sent.
     pub bytes_out: u64,
+    /// TLS bytes through the sockets, by [`DIRECTIONS`] order (every byte read or written,
+    /// handshakes, records and alerts alike).
+    pub tls_bytes: [u64; 2],
+    /// The TLS bytes of completed handshakes, by [`DIRECTIONS`] order (failed ones are in
+    /// [`Snapshot::tls_bytes`] only).
+    pub handshake_bytes: [u64; 2],
     /// The stateful session cache (`None`: the server has none, or did not attach it).
     pub session_cache: Option<CacheCounts>,
 }
@@ -445,6 +479,8 @@ impl Default for Snapshot {
             requests: [0; Status::ALL.len()],
             bytes_in: 0,
             bytes_out: 0,
+            tls_bytes: [0; 2],
+            handshake_bytes: [0; 2],
             session_cache: None,
         }
     }
@@ -559,6 +595,12 @@ impl Snapshot {
             "  plaintext: {} bytes in, {} bytes out",
             self.bytes_in, self.bytes_out
         );
+        let [tls_in, tls_out] = self.tls_bytes;
+        let [hs_in, hs_out] = self.handshake_bytes;
+        let _ = writeln!(
+            o,
+            "  TLS on the wire: {tls_in} bytes in, {tls_out} bytes out; of which handshakes {hs_in} in, {hs_out} out"
+        );
         if let Some(c) = &self.session_cache {
             let _ = writeln!(
                 o,
@@ -638,6 +680,10 @@ mod tests {
         b.request(Status::NotFound);
         a.bytes_in(10);
         b.bytes_in(5);
+        a.tls_in(300);
+        b.tls_out(4000);
+        a.handshake_bytes(250, 3000);
+        b.handshake_bytes(1, 2);
         let s = stats.snapshot();
         assert_eq!((s.accepted, s.closed, s.active()), (3, 1, 2));
         assert_eq!(s.handshakes_of("1.3", "full"), 1);
@@ -655,6 +701,11 @@ mod tests {
         );
         assert_eq!(s.requests_total(), 2);
         assert_eq!(s.bytes_in, 15);
+        assert_eq!(s.tls_bytes, [300, 4000]);
+        assert_eq!(s.handshake_bytes, [251, 3002]);
+        assert!(s.summary().contains(
+            "TLS on the wire: 300 bytes in, 4000 bytes out; of which handshakes 251 in, 3002 out"
+        ));
         let text = s.prometheus();
         assert!(text.contains("tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed\"} 1\n"));
         assert!(
