@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use stats::{FailureKind, HandshakeClass, Hist, Measured};
+pub use stats::{FailureKind, HandshakeClass, Hist, LoadCounters, Measured};
 pub use target::Target;
 pub use tlsconf::{ClientTlsOptions, ResumeMode};
 

@@ -196,6 +196,37 @@ impl<C: Session, S: Session> Pair<C, S> {
         self.server_open = self.server.on_ready(&mut io, &mut ctx, false) == Verdict::Open;
     }
 
+    /// The client's counters, once its bytes on the wire are checked against the server's
+    /// (what one side wrote the other read, or it is still on the wire) and cleared, so the
+    /// rest can be compared exactly.
+    fn counters_wire_checked(&self) -> LoadCounters {
+        let s = self.stats.snapshot();
+        let c = &self.m.counters;
+        let w = self.wire.borrow();
+        assert_eq!(
+            s.tls_bytes[0] + w.to_server.len() as u64,
+            c.tls_bytes_out,
+            "client to server"
+        );
+        assert_eq!(
+            s.tls_bytes[1],
+            c.tls_bytes_in + w.to_client.len() as u64,
+            "server to client"
+        );
+        assert_eq!(
+            s.handshake_bytes,
+            [c.handshake_bytes_out, c.handshake_bytes_in],
+            "handshake bytes: the server's (in, out) vs the client's (out, in)"
+        );
+        LoadCounters {
+            tls_bytes_in: 0,
+            tls_bytes_out: 0,
+            handshake_bytes_in: 0,
+            handshake_bytes_out: 0,
+            ..c.clone()
+        }
+    }
+
     /// Drives both sides in turn until the client's operation ends (bounded).
     fn exchange(&mut self, plan: &Plan) -> Result<Outcome, Fail> {
         for _ in 0..50 {
@@ -253,7 +284,7 @@ fn a_full_handshake_then_one_request_and_its_response() {
     let mut p = tls_pair(&s);
     assert_eq!(ended(p.exchange(&s.plan)), Ok(Ended::Keep));
     assert_eq!(
-        p.m.counters,
+        p.counters_wire_checked(),
         LoadCounters {
             full: 1,
             tls13: 1,
@@ -288,7 +319,7 @@ fn a_second_connection_resumes_with_the_first_ones_ticket() {
     let mut second = tls_pair(&s);
     assert_eq!(ended(second.exchange(&s.plan)), Ok(Ended::Keep));
     assert_eq!(
-        second.m.counters,
+        second.counters_wire_checked(),
         LoadCounters {
             resumed: 1,
             offered: 1,
@@ -318,7 +349,7 @@ fn keep_alive_serves_n_requests_and_closes_after_the_last() {
         }
     }
     assert_eq!(
-        p.m.counters,
+        p.counters_wire_checked(),
         LoadCounters {
             full: 1,
             tls13: 1,
@@ -375,7 +406,7 @@ fn a_response_split_at_every_byte_is_read_the_same() {
             "split at {split}"
         );
         assert_eq!(
-            p.m.counters,
+            p.counters_wire_checked(),
             LoadCounters {
                 requests: 1,
                 body_bytes_in: HELLO,
@@ -408,8 +439,17 @@ fn a_handshake_the_server_never_answers_times_out_at_the_deadline() {
         p.client.expired(deadline, &s.plan),
         Some(FailureKind::Timeout)
     );
-    assert_eq!(p.m.counters, LoadCounters::default());
+    let hello = p.wire.borrow().to_server.len() as u64;
+    assert_eq!(
+        p.m.counters,
+        LoadCounters {
+            tls_bytes_out: hello,
+            ..LoadCounters::default()
+        },
+        "the ClientHello is on the wire, no handshake is counted"
+    );
     assert_eq!(p.m.handshake.len(), 0);
+    assert_eq!(p.m.handshake_bytes_out.len(), 0);
 }
 
 #[test]
@@ -418,12 +458,13 @@ fn a_server_that_closes_mid_response_costs_a_short_body() {
     let mut p = plain_pair(&s);
     assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
     p.drive_server();
-    {
+    let received = {
         let mut w = p.wire.borrow_mut();
         let head = w.to_client.len() - HELLO_PAGE.len();
         w.to_client.truncate(head + 100);
         w.server_closed = true;
-    }
+        head + 100
+    };
     assert_eq!(
         p.drive_client(&s.plan),
         Err(Fail(FailureKind::ShortBody, None))
@@ -432,6 +473,8 @@ fn a_server_that_closes_mid_response_costs_a_short_body() {
         p.m.counters,
         LoadCounters {
             body_bytes_in: 100,
+            tls_bytes_in: received as u64,
+            tls_bytes_out: s.plan.request.len() as u64,
             ..LoadCounters::default()
         }
     );
