@@ -34,6 +34,8 @@ pub struct ServerCounters {
     pub requests: u64,
     /// Plaintext bytes in plus out.
     pub bytes: u64,
+    /// TLS bytes of completed handshakes, (in, out).
+    pub handshake_bytes: (u64, u64),
     /// The stateful session cache: its occupancy when read, and (after [`ServerCounters::since`])
     /// what was stored, evicted and looked up in between. None: the server has no cache.
     pub session_cache: Option<CacheCounts>,
@@ -47,6 +49,14 @@ impl ServerCounters {
             handshakes: self.handshakes.saturating_sub(earlier.handshakes),
             requests: self.requests.saturating_sub(earlier.requests),
             bytes: self.bytes.saturating_sub(earlier.bytes),
+            handshake_bytes: (
+                self.handshake_bytes
+                    .0
+                    .saturating_sub(earlier.handshake_bytes.0),
+                self.handshake_bytes
+                    .1
+                    .saturating_sub(earlier.handshake_bytes.1),
+            ),
             session_cache: self.session_cache.map(|now| {
                 let before = earlier.session_cache.unwrap_or_default();
                 CacheCounts {
@@ -68,6 +78,7 @@ impl ServerCounters {
             handshakes: s.handshakes_total(),
             requests: s.requests_total(),
             bytes: s.bytes_in + s.bytes_out,
+            handshake_bytes: (s.handshake_bytes[0], s.handshake_bytes[1]),
             session_cache: s.session_cache,
         }
     }
@@ -277,6 +288,7 @@ mod tests {
             },
             bytes_in: 100,
             bytes_out: 50,
+            handshake_bytes: [4000, 9000],
             ..Snapshot::default()
         };
         s.handshakes[1][0] = 10;
@@ -292,6 +304,7 @@ mod tests {
                 handshakes: 17,
                 requests: 8,
                 bytes: 150,
+                handshake_bytes: (4000, 9000),
                 session_cache: None,
             }
         );
@@ -300,6 +313,7 @@ mod tests {
             handshakes: 20,
             requests: 8,
             bytes: 151,
+            handshake_bytes: (4300, 9800),
             session_cache: None,
         };
         assert_eq!(
@@ -309,6 +323,7 @@ mod tests {
                 handshakes: 3,
                 requests: 0,
                 bytes: 1,
+                handshake_bytes: (300, 800),
                 session_cache: None,
             }
         );

@@ -12,7 +12,10 @@ use loadgen::{Hist, LoadOptions, Target};
 
 use crate::child::{ServerChild, ServerCounters};
 use crate::profile::{self, Profiler, RowStacks};
-use crate::results::{RepeatRecord, Row, RowKind, RunResults, SessionCacheRecord, Stat};
+use crate::results::{
+    BytesPerHandshake, HandshakeBytes, HandshakeBytesRecord, RepeatRecord, Row, RowKind,
+    RunResults, SessionCacheRecord, Stat,
+};
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
 
@@ -63,6 +66,8 @@ struct Repeat {
     record: RepeatRecord,
     /// Whole-operation latency, µs: merged with the other repeats' for the row.
     hist: Hist,
+    /// TLS bytes per handshake, (client to server, server to client): merged likewise.
+    handshake_bytes: (Hist, Hist),
     server_util: Option<f64>,
     client_share: f64,
     full: u64,
@@ -164,11 +169,25 @@ fn one_repeat(
         c.body_bytes_in + c.body_bytes_out,
     );
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
+    let (hs_out, hs_in) = (
+        &r.measured.handshake_bytes_out,
+        &r.measured.handshake_bytes_in,
+    );
+    let mut handshake_bytes = HandshakeBytesRecord {
+        client_out: c.handshake_bytes_out,
+        client_in: c.handshake_bytes_in,
+        server_in: None,
+        server_out: None,
+        largest: (largest(hs_out), largest(hs_in)),
+        in_flight: s.connections as u64,
+    };
     let (server_ops, server_cpu_us, server_util, session_cache) = match server {
         Some(child) => {
             let (d, wall) = server_window(window.before, scrape(child))
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
             let sops = operations(s, d.handshakes, d.requests, d.bytes);
+            handshake_bytes.server_in = Some(d.handshake_bytes.0);
+            handshake_bytes.server_out = Some(d.handshake_bytes.1);
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
@@ -188,6 +207,7 @@ fn one_repeat(
     Ok((
         Repeat {
             hist: r.measured.request.clone(),
+            handshake_bytes: (hs_out.clone(), hs_in.clone()),
             record: RepeatRecord {
                 rate: ops / secs,
                 client_ops: ops,
@@ -197,6 +217,7 @@ fn one_repeat(
                 server_cpu_us,
                 latency_hdr: loadgen::report::encode_hist(&r.measured.request),
                 session_cache,
+                handshake_bytes: Some(handshake_bytes),
             },
             server_util,
             client_share: r.measured.max_worker_cpu_share,
@@ -208,6 +229,28 @@ fn one_repeat(
         },
         r.incomplete,
     ))
+}
+
+/// The largest value of `h`, 0 when empty (no handshake: nothing under way either).
+fn largest(h: &Hist) -> u64 {
+    if h.is_empty() { 0 } else { h.max() }
+}
+
+/// Mean and p99 of one direction's bytes per handshake over every repeat: the histograms
+/// merged, the mean from the exact totals.
+fn bytes_per_handshake<'a>(
+    hists: impl IntoIterator<Item = &'a Hist>,
+    total: u64,
+) -> Result<Option<BytesPerHandshake>, RunError> {
+    let mut all = loadgen::stats::new_bytes_hist();
+    for h in hists {
+        all.add(h)
+            .map_err(|e| RunError::Results(format!("merging handshake byte histograms: {e:?}")))?;
+    }
+    Ok((!all.is_empty()).then(|| BytesPerHandshake {
+        mean: total as f64 / all.len() as f64,
+        p99: all.value_at_percentile(99.0) as f64,
+    }))
 }
 
 /// The percentiles the table shows, by name.
@@ -263,6 +306,20 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
         .fold(0.0f64, f64::max)
         >= 0.9;
     let client_sat = reps.iter().map(|r| r.client_share).fold(0.0f64, f64::max) >= 0.9;
+    let generator = |f: fn(&HandshakeBytesRecord) -> u64| {
+        reps.iter()
+            .filter_map(|r| r.record.handshake_bytes.as_ref())
+            .map(f)
+            .sum::<u64>()
+    };
+    let out = bytes_per_handshake(
+        reps.iter().map(|r| &r.handshake_bytes.0),
+        generator(|h| h.client_out),
+    )?;
+    let inn = bytes_per_handshake(
+        reps.iter().map(|r| &r.handshake_bytes.1),
+        generator(|h| h.client_in),
+    )?;
     Ok(Row {
         name: s.name.clone(),
         kind: s.kind,
@@ -290,6 +347,13 @@ fn aggregate(s: &Scenario, reps: &[Repeat], external: bool) -> Result<Row, RunEr
         repeats: reps.len(),
         per_repeat: reps.iter().map(|r| r.record.clone()).collect(),
         tls_cost: None,
+        handshake_bytes: match (out, inn) {
+            (Some(client_to_server), Some(server_to_client)) => Some(HandshakeBytes {
+                client_to_server,
+                server_to_client,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -483,6 +547,10 @@ mod tests {
                     ..RepeatRecord::default()
                 },
                 hist,
+                handshake_bytes: (
+                    loadgen::stats::new_bytes_hist(),
+                    loadgen::stats::new_bytes_hist(),
+                ),
                 server_util: None,
                 client_share: 0.1,
                 full: 20,

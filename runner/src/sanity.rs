@@ -2,7 +2,7 @@
 //! fails one makes the run incomplete (exit 3). Each check is a function of a row (and its
 //! scenario) so a unit test can make it fail on a synthetic row.
 
-use crate::results::{RepeatRecord, Row, RowKind, RunResults};
+use crate::results::{HandshakeBytesRecord, RepeatRecord, Row, RowKind, RunResults};
 use crate::scenario::{Matrix, Scenario};
 
 /// How far the two sides' counts of the same operation may differ, as a share of the larger,
@@ -55,6 +55,12 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
         let n = i + 1;
         if local {
             problems.extend(counts_agree(row.kind, rep).map(|p| format!("repeat {n}: {p}")));
+            match &rep.handshake_bytes {
+                Some(h) => {
+                    problems.extend(handshake_bytes_agree(h).map(|p| format!("repeat {n}: {p}")))
+                }
+                None => problems.push(format!("repeat {n}: no handshake bytes")),
+            }
             match rep.server_cpu_us {
                 Some(us) => problems.extend(
                     cpu_fits("server", us, rep.rate, r.server_cpus.len())
@@ -92,6 +98,33 @@ pub fn counts_agree(kind: RowKind, rep: &RepeatRecord) -> Option<String> {
             unit = kind.op_unit(),
         )
     })
+}
+
+/// The server's handshake bytes in are the generator's bytes out, and its bytes out the
+/// generator's in (both count at their sockets, to the byte), but for the handshakes under
+/// way at the window's edges: one per connection, none larger than the largest the
+/// generator saw.
+pub fn handshake_bytes_agree(h: &HandshakeBytesRecord) -> Option<String> {
+    let (Some(server_in), Some(server_out)) = (h.server_in, h.server_out) else {
+        return Some("no server count of handshake bytes".to_owned());
+    };
+    let ways = [
+        ("client to server", server_in, h.client_out, h.largest.0),
+        ("server to client", server_out, h.client_in, h.largest.1),
+    ];
+    let problems: Vec<String> = ways
+        .into_iter()
+        .filter_map(|(way, server, client, largest)| {
+            let allowed = h.in_flight * largest;
+            (server.abs_diff(client) > allowed).then(|| {
+                format!(
+                    "handshake bytes {way}: the server counted {server}, the generator {client} (allowed difference {allowed}: {} in flight × {largest} B)",
+                    h.in_flight
+                )
+            })
+        })
+        .collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 /// CPU µs per operation × operations per second is the side's CPU use in cores: at most its
@@ -164,6 +197,15 @@ mod tests {
             server_cpu_us: Some(300.0),
             latency_hdr: String::new(),
             session_cache: None,
+            // 2000 handshakes of 400 B in and 3000 B out, counted alike by both sides.
+            handshake_bytes: Some(HandshakeBytesRecord {
+                client_out: 800_000,
+                client_in: 6_000_000,
+                server_in: Some(800_000),
+                server_out: Some(6_000_000),
+                largest: (420, 3100),
+                in_flight: 8,
+            }),
         };
         Row {
             name: name.to_owned(),
@@ -181,6 +223,7 @@ mod tests {
             repeats: 1,
             per_repeat: vec![rep],
             tls_cost: None,
+            handshake_bytes: None,
         }
     }
 
@@ -235,6 +278,41 @@ mod tests {
         assert!(p.contains("the generator 2100.0"), "{p}");
         let p = broken("full", |row, _| row.per_repeat[0].server_ops = None);
         assert!(p.contains("no server count"), "{p}");
+    }
+
+    #[test]
+    fn the_two_sides_handshake_bytes_must_agree_within_the_in_flight_handshakes() {
+        // 8 in flight × the largest 420 B = 3360 B client to server; 8 × 3100 = 24800 back.
+        let (m, mut r) = sane();
+        let h = r.rows[0].per_repeat[0].handshake_bytes.as_mut().unwrap();
+        h.server_in = Some(800_000 + 3360);
+        h.server_out = Some(6_000_000 - 24_800);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+
+        let p = broken("full", |row, _| {
+            let h = row.per_repeat[0].handshake_bytes.as_mut().unwrap();
+            h.server_in = Some(800_000 + 3361);
+        });
+        assert!(
+            p.contains("repeat 1: handshake bytes client to server: the server counted 803361, the generator 800000 (allowed difference 3360"),
+            "{p}"
+        );
+        let p = broken("resumed", |row, _| {
+            let h = row.per_repeat[0].handshake_bytes.as_mut().unwrap();
+            h.client_in = 6_000_000 + 24_801;
+        });
+        assert!(p.contains("handshake bytes server to client"), "{p}");
+        assert!(!p.contains("client to server"), "{p}");
+        let p = broken("full", |row, _| {
+            row.per_repeat[0]
+                .handshake_bytes
+                .as_mut()
+                .unwrap()
+                .server_out = None;
+        });
+        assert!(p.contains("no server count of handshake bytes"), "{p}");
+        let p = broken("full", |row, _| row.per_repeat[0].handshake_bytes = None);
+        assert!(p.contains("repeat 1: no handshake bytes"), "{p}");
     }
 
     #[test]

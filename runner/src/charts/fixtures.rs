@@ -52,6 +52,7 @@ pub(super) fn row(
         repeats: 3,
         per_repeat: Vec::new(),
         tls_cost: None,
+        handshake_bytes: None,
     }
 }
 

@@ -34,6 +34,7 @@ pub(super) fn row(name: &str, kind: RowKind, server_cpu: f64, rate: f64) -> Row 
         repeats: 3,
         per_repeat: Vec::new(),
         tls_cost: None,
+        handshake_bytes: None,
     }
 }
 

@@ -166,6 +166,7 @@ pub(crate) mod tests {
                     repeats: 1,
                     per_repeat: Vec::new(),
                     tls_cost: None,
+                    handshake_bytes: None,
                 })
                 .collect(),
         );
