@@ -5,6 +5,8 @@
 //! - [`tls`]: TLS versions, cipher suites and key-exchange groups from names, into the
 //!   aws-lc-rs provider every rustls config is built from.
 //! - [`certs`]: certificate chains and key files: generating, writing and loading them.
+//! - [`cert_compression`]: certificate compression (RFC 8879) from names, and each side's
+//!   view of whether it happened.
 //! - [`session`]: the record layer under a connection's HTTP, rustls or plain TCP for the floor.
 //! - [`http`]: the HTTP field-value tokens both sides parse (OWS, lengths, `Connection`).
 //! - [`chunked`]: the streaming decoder of chunked bodies, requests and responses alike.
@@ -19,6 +21,7 @@
 //! - `provenance`: the git revision a build records; `build.rs` includes it, and only its
 //!   tests are compiled into the library.
 
+pub mod cert_compression;
 pub mod certs;
 pub mod chunked;
 pub mod cpu;

@@ -309,7 +309,13 @@ impl<S: Session> ClientConn<S> {
                     Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
                 }
                 if progress || eof {
-                    if let Err(err) = self.tls.process_new_packets() {
+                    let processed = self.tls.process_new_packets();
+                    // Taken whatever the outcome, so none is left for the next connection.
+                    let decompressed = common::cert_compression::take_decompressed();
+                    if self.op.measured {
+                        m.counters.cert_compressed.add(decompressed);
+                    }
+                    if let Err(err) = processed {
                         // Let the peer see our alert before we go.
                         let _ = self.tls.write_tls(io);
                         return Err(classify_tls(&err, m, plan));

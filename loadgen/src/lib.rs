@@ -143,6 +143,7 @@ impl LoadOptions {
                 resume: ResumeMode::Off,
                 trust,
                 insecure: false,
+                cert_compression: common::cert_compression::CertCompression::off(),
             },
             resume_ratio: 1.0,
             rate: None,

@@ -58,6 +58,8 @@ struct Handshaken {
     bytes_in: u64,
     /// TLS bytes written up to and including our Finished (client to server).
     bytes_out: u64,
+    /// Certificates decompressed, by `Algorithm::ALL` order.
+    decompressed: [u64; 2],
 }
 
 /// Drives the handshake to its end and writes our last flight (before the request, so the
@@ -65,6 +67,7 @@ struct Handshaken {
 fn handshake(tls: &mut StreamOwned<ClientConnection, TcpStream>) -> std::io::Result<Handshaken> {
     let mut saw_hrr = false;
     let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
+    let _ = common::cert_compression::take_decompressed();
     // Each pass writes or reads at least one byte or fails (the socket has timeouts).
     while tls.conn.is_handshaking() {
         if tls.conn.wants_write() {
@@ -91,6 +94,7 @@ fn handshake(tls: &mut StreamOwned<ClientConnection, TcpStream>) -> std::io::Res
         saw_hrr,
         bytes_in,
         bytes_out,
+        decompressed: common::cert_compression::take_decompressed(),
     })
 }
 
@@ -205,6 +209,21 @@ pub fn run(opts: &LoadOptions) -> Result<Exit, LoadError> {
         out,
         "handshake bytes: {} server→client, {} client→server",
         done.bytes_in, done.bytes_out
+    );
+    let compressed: Vec<&str> = common::cert_compression::Algorithm::ALL
+        .into_iter()
+        .zip(done.decompressed)
+        .filter(|(_, n)| *n > 0)
+        .map(|(a, _)| a.as_str())
+        .collect();
+    let _ = writeln!(
+        out,
+        "certificate compression: {}",
+        if compressed.is_empty() {
+            format!("none (offered: {})", opts.tls.cert_compression)
+        } else {
+            compressed.join(", ")
+        }
     );
     let request = crate::request_head(opts, true);
     let sent = tls.write_all(&request).and_then(|()| {

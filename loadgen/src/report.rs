@@ -585,6 +585,13 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
         "  TLS on the wire: {} bytes in, {} bytes out",
         c.tls_bytes_in, c.tls_bytes_out
     );
+    if c.cert_compressed.total() > 0 {
+        let _ = writeln!(
+            o,
+            "  certificates received compressed: {} brotli, {} zlib",
+            c.cert_compressed.brotli, c.cert_compressed.zlib
+        );
+    }
     let errors: Vec<String> = r
         .errors
         .iter()

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use common::cert_compression::Algorithm;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -152,6 +153,32 @@ impl HandshakeClass {
     }
 }
 
+/// Certificates received compressed, by algorithm (every algorithm named, 0 included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CertCompressed {
+    /// Decompressed with brotli.
+    pub brotli: u64,
+    /// Decompressed with zlib.
+    pub zlib: u64,
+}
+
+impl CertCompressed {
+    /// Adds what [`common::cert_compression::take_decompressed`] returned.
+    pub fn add(&mut self, decompressed: [u64; Algorithm::ALL.len()]) {
+        for (a, n) in Algorithm::ALL.into_iter().zip(decompressed) {
+            match a {
+                Algorithm::Brotli => self.brotli += n,
+                Algorithm::Zlib => self.zlib += n,
+            }
+        }
+    }
+
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.brotli + self.zlib
+    }
+}
+
 /// The load generator's counters of one worker (or of all, merged): operations, handshakes by
 /// kind, errors by [`FailureKind`], bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -199,6 +226,8 @@ pub struct LoadCounters {
     pub handshake_bytes_in: u64,
     /// TLS bytes of completed handshakes, client to server (up to the client's Finished).
     pub handshake_bytes_out: u64,
+    /// Completed handshakes whose certificate chain came compressed (RFC 8879), by algorithm.
+    pub cert_compressed: CertCompressed,
     /// Errors by kind (index: [`FailureKind::ALL`] order); reported by name in `results.errors`.
     #[serde(skip)]
     pub errors: [u64; FailureKind::ALL.len()],
@@ -230,6 +259,8 @@ impl LoadCounters {
         self.tls_bytes_out += o.tls_bytes_out;
         self.handshake_bytes_in += o.handshake_bytes_in;
         self.handshake_bytes_out += o.handshake_bytes_out;
+        self.cert_compressed.brotli += o.cert_compressed.brotli;
+        self.cert_compressed.zlib += o.cert_compressed.zlib;
         for (a, b) in self.errors.iter_mut().zip(o.errors) {
             *a += b;
         }
@@ -381,6 +412,8 @@ mod tests {
         a.counters.requests = 3;
         b.counters.requests = 4;
         a.counters.handshake_bytes_out = 10;
+        a.counters.cert_compressed.add([1, 0]);
+        b.counters.cert_compressed.add([2, 5]);
         b.counters.handshake_bytes_out = 20;
         record_bytes(&mut a.handshake_bytes_in, 3000);
         record_bytes(&mut b.handshake_bytes_in, 5000);
@@ -395,6 +428,11 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.counters.requests, 7);
         assert_eq!(a.counters.handshake_bytes_out, 30);
+        assert_eq!(
+            a.counters.cert_compressed,
+            CertCompressed { brotli: 3, zlib: 5 }
+        );
+        assert_eq!(a.counters.cert_compressed.total(), 8);
         assert_eq!(a.handshake_bytes_in.len(), 2);
         assert!(
             a.handshake_bytes_in

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::cert_compression::CertCompression;
 use common::tls::{self, TlsError, Version};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
@@ -49,6 +50,8 @@ pub struct ClientTlsOptions {
     pub trust: Trust,
     /// Accept any certificate chain and name (handshake signatures are still checked).
     pub insecure: bool,
+    /// Certificate compression (RFC 8879) offered, in order of preference; off by default.
+    pub cert_compression: CertCompression,
 }
 
 /// Why a worker's TLS configuration could not be built.
@@ -273,6 +276,9 @@ pub fn worker_tls(
 
     config.alpn_protocols = opts.alpn.clone();
     config.enable_sni = true;
+    // Set either way: rustls offers compression by default when its features are built in.
+    config.cert_decompressors = opts.cert_compression.decompressors();
+    config.cert_compressors = opts.cert_compression.compressors();
     if let Some(path) = &opts.keylog {
         let log =
             common::keylog::KeyLogFile::open(path).map_err(|source| TlsConfError::KeyLog {
@@ -311,6 +317,7 @@ mod tests {
             resume,
             trust,
             insecure: false,
+            cert_compression: CertCompression::off(),
         }
     }
 

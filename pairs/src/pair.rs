@@ -76,6 +76,7 @@ impl Pair {
             resume: spec.resume,
             trust: Trust::CaFile(material.ca_file.clone()),
             insecure: false,
+            cert_compression: server_opts.cert_compression.clone(),
         };
         let client = worker_tls(&client_opts, Some(&material.roots))?;
         Ok(Pair {

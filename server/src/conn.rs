@@ -318,6 +318,9 @@ impl<S: Session> Conn<S> {
                     short: false,
                 };
                 let received = self.wire.received;
+                if received == 0 && !ctx.settings.cert_compression.is_off() {
+                    self.wire.feed.keep_hello();
+                }
                 let result = if fed_by_record {
                     let mut feed = self.wire.feed.reader(&mut reader, &mut self.wire.received);
                     self.session.read_tls(&mut feed)
@@ -419,6 +422,15 @@ impl<S: Session> Conn<S> {
         let class = HandshakeClass::of(kind, self.hrr_sent);
         let version = self.session.protocol_version();
         ctx.stats.handshake(version, class);
+        // rustls compresses the chain of a full TLS 1.3 handshake with the first of our
+        // algorithms the ClientHello offered (see `common::cert_compression`).
+        if let Some(Some(offered)) = self.wire.feed.take_offered()
+            && version == Some(rustls::ProtocolVersion::TLSv1_3)
+            && matches!(class, HandshakeClass::Full | HandshakeClass::FullHrr)
+            && let Some(algorithm) = ctx.settings.cert_compression.chosen(&offered)
+        {
+            ctx.stats.cert_compressed(algorithm);
+        }
         // See `wire`: only TLS 1.2's queue holds handshake bytes (the server's last flight)
         // when the handshake completes; TLS 1.3's holds the tickets that follow it.
         if version == Some(rustls::ProtocolVersion::TLSv1_2) && self.session.wants_write() {

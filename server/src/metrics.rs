@@ -20,6 +20,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::http::Status;
 use crate::session_cache::CacheCounts;
+use common::cert_compression::Algorithm;
+
 use crate::stats::{DIRECTIONS, FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
 
 /// TCP connections accepted (refused ones included).
@@ -50,6 +52,9 @@ pub const PLAINTEXT_BYTES: &str = "tlsbench_plaintext_bytes_total";
 pub const TLS_BYTES: &str = "tlsbench_tls_bytes_total";
 /// The TLS bytes of completed handshakes, labelled `direction` (`in`, `out`).
 pub const HANDSHAKE_BYTES: &str = "tlsbench_handshake_bytes_total";
+/// Completed handshakes that sent the certificate chain compressed (RFC 8879), labelled
+/// `algorithm` (`brotli`, `zlib`).
+pub const CERT_COMPRESSED: &str = "tlsbench_cert_compressed_total";
 /// Process CPU seconds, labelled `mode` (`user`, `system`).
 pub const CPU_SECONDS: &str = "tlsbench_cpu_seconds_total";
 /// Process CPU seconds, user plus system (the name Prometheus client libraries use).
@@ -246,6 +251,15 @@ impl Snapshot {
         for (d, n) in DIRECTIONS.iter().zip(self.handshake_bytes) {
             let _ = writeln!(o, "{HANDSHAKE_BYTES}{{direction=\"{d}\"}} {n}");
         }
+        head(
+            &mut o,
+            CERT_COMPRESSED,
+            "counter",
+            "Completed handshakes that sent the certificate chain compressed, by algorithm.",
+        );
+        for (a, n) in Algorithm::ALL.iter().zip(self.cert_compressed) {
+            let _ = writeln!(o, "{CERT_COMPRESSED}{{algorithm=\"{a}\"}} {n}");
+        }
         head(&mut o, CPU_SECONDS, "counter", "Process CPU time by mode.");
         let (user, sys) = (self.cpu.user.as_secs_f64(), self.cpu.sys.as_secs_f64());
         let _ = writeln!(o, "{CPU_SECONDS}{{mode=\"user\"}} {user:.6}");
@@ -377,6 +391,8 @@ struct Wire {
     tls_bytes: BTreeMap<String, u64>,
     /// direction → count.
     handshake_bytes: BTreeMap<String, u64>,
+    /// algorithm → count.
+    cert_compressed: BTreeMap<String, u64>,
     /// `null` without a session cache; required either way, so a reader never takes a
     /// missing field for "no cache".
     #[serde(deserialize_with = "Option::deserialize")]
@@ -524,6 +540,7 @@ impl From<&Snapshot> for Wire {
             bytes_out: s.bytes_out,
             tls_bytes: labelled(&DIRECTIONS, |d| d, &s.tls_bytes),
             handshake_bytes: labelled(&DIRECTIONS, |d| d, &s.handshake_bytes),
+            cert_compressed: labelled(&Algorithm::ALL, Algorithm::as_str, &s.cert_compressed),
             session_cache: s.session_cache.map(WireCache::from),
         }
     }
@@ -613,6 +630,13 @@ impl TryFrom<Wire> for Snapshot {
                 |d| d,
                 w.handshake_bytes,
             )?,
+            cert_compressed: unlabelled(
+                &format!("{CERT_COMPRESSED}{{"),
+                "algorithm",
+                &Algorithm::ALL,
+                Algorithm::as_str,
+                w.cert_compressed,
+            )?,
             session_cache: w.session_cache.map(CacheCounts::from),
         })
     }
@@ -680,6 +704,7 @@ mod tests {
             .chain(&mut s.requests)
             .chain(&mut s.tls_bytes)
             .chain(&mut s.handshake_bytes)
+            .chain(&mut s.cert_compressed)
         {
             *c = n();
         }
@@ -765,6 +790,10 @@ mod tests {
             let hs = format!("{HANDSHAKE_BYTES}{{direction=\"{d}\"}}");
             assert_eq!(value(&hs), s.handshake_bytes[i] as f64);
         }
+        for a in Algorithm::ALL {
+            let series = format!("{CERT_COMPRESSED}{{algorithm=\"{a}\"}}");
+            assert_eq!(value(&series), s.cert_compressed[a.index()] as f64);
+        }
         let cache = s.session_cache.unwrap();
         assert_eq!(value(SESSION_CACHE_ENTRIES), cache.entries as f64);
         assert_eq!(value(SESSION_CACHE_CAPACITY), cache.capacity as f64);
@@ -777,7 +806,7 @@ mod tests {
 
     #[test]
     fn a_missing_series_is_an_error_naming_it() {
-        let cases: [(&[&str], &str); 10] = [
+        let cases: [(&[&str], &str); 11] = [
             (
                 &["handshakes", "1.3", "resumed_hrr"],
                 "missing series tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed_hrr\"}",
@@ -802,6 +831,10 @@ mod tests {
             (
                 &["tls_bytes", "in"],
                 "missing series tlsbench_tls_bytes_total{direction=\"in\"}",
+            ),
+            (
+                &["cert_compressed", "zlib"],
+                "missing series tlsbench_cert_compressed_total{algorithm=\"zlib\"}",
             ),
             (
                 &["handshake_bytes", "out"],

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::cert_compression::Algorithm;
 use common::cpu::{self, CpuTime};
 use rustls::{AlertDescription, HandshakeKind};
 
@@ -230,6 +231,7 @@ pub struct WorkerStats {
     bytes_out: AtomicU64,
     tls_bytes: [AtomicU64; 2],
     handshake_bytes: [AtomicU64; 2],
+    cert_compressed: [AtomicU64; Algorithm::ALL.len()],
 }
 
 impl Default for WorkerStats {
@@ -249,6 +251,7 @@ impl Default for WorkerStats {
             bytes_out: AtomicU64::new(0),
             tls_bytes: Default::default(),
             handshake_bytes: Default::default(),
+            cert_compressed: Default::default(),
         }
     }
 }
@@ -312,6 +315,10 @@ impl WorkerStats {
     /// Plaintext bytes handed to TLS for clients.
     pub fn bytes_out(&self, n: u64) {
         bump(&self.bytes_out, n);
+    }
+    /// A completed handshake sent our chain compressed with `algorithm`.
+    pub fn cert_compressed(&self, algorithm: Algorithm) {
+        bump(&self.cert_compressed[algorithm.index()], 1);
     }
     /// TLS bytes read from a client's socket.
     pub fn tls_in(&self, n: u64) {
@@ -409,6 +416,9 @@ impl Stats {
             for (dst, src) in s.handshake_bytes.iter_mut().zip(&w.handshake_bytes) {
                 *dst += load(src);
             }
+            for (dst, src) in s.cert_compressed.iter_mut().zip(&w.cert_compressed) {
+                *dst += load(src);
+            }
         }
         s
     }
@@ -456,6 +466,9 @@ pub struct Snapshot {
     /// The TLS bytes of completed handshakes, by [`DIRECTIONS`] order (failed ones are in
     /// [`Snapshot::tls_bytes`] only).
     pub handshake_bytes: [u64; 2],
+    /// Completed handshakes that sent the chain compressed, by
+    /// [`Algorithm::ALL`] order.
+    pub cert_compressed: [u64; Algorithm::ALL.len()],
     /// The stateful session cache (`None`: the server has none, or did not attach it).
     pub session_cache: Option<CacheCounts>,
 }
@@ -481,6 +494,7 @@ impl Default for Snapshot {
             bytes_out: 0,
             tls_bytes: [0; 2],
             handshake_bytes: [0; 2],
+            cert_compressed: [0; Algorithm::ALL.len()],
             session_cache: None,
         }
     }
@@ -595,6 +609,14 @@ impl Snapshot {
             "  plaintext: {} bytes in, {} bytes out",
             self.bytes_in, self.bytes_out
         );
+        if self.cert_compressed.iter().any(|n| *n > 0) {
+            let parts: Vec<String> = Algorithm::ALL
+                .iter()
+                .zip(self.cert_compressed)
+                .map(|(a, n)| format!("{n} {a}"))
+                .collect();
+            let _ = writeln!(o, "  certificates sent compressed: {}", parts.join(", "));
+        }
         let [tls_in, tls_out] = self.tls_bytes;
         let [hs_in, hs_out] = self.handshake_bytes;
         let _ = writeln!(
@@ -683,6 +705,7 @@ mod tests {
         a.tls_in(300);
         b.tls_out(4000);
         a.handshake_bytes(250, 3000);
+        b.cert_compressed(Algorithm::Zlib);
         b.handshake_bytes(1, 2);
         let s = stats.snapshot();
         assert_eq!((s.accepted, s.closed, s.active()), (3, 1, 2));
@@ -703,6 +726,11 @@ mod tests {
         assert_eq!(s.bytes_in, 15);
         assert_eq!(s.tls_bytes, [300, 4000]);
         assert_eq!(s.handshake_bytes, [251, 3002]);
+        assert_eq!(s.cert_compressed, [0, 1]);
+        assert!(
+            s.summary()
+                .contains("certificates sent compressed: 0 brotli, 1 zlib")
+        );
         assert!(s.summary().contains(
             "TLS on the wire: 300 bytes in, 4000 bytes out; of which handshakes 251 in, 3002 out"
         ));

@@ -13,8 +13,14 @@
 //!   Finished too but only then queues its final flight (ticket, ChangeCipherSpec, Finished),
 //!   which the client reads before completing: that flight is counted, up to the first time
 //!   the output queue is empty (no request can be answered before: the client waits for it).
+//!
+//! The feed also keeps the connection's first record, the ClientHello, when asked: its
+//! certificate compression offer decides whether the chain went out compressed (see
+//! `common::cert_compression`).
 
 use std::io::{self, Read};
+
+use common::cert_compression::{self, Algorithm};
 
 /// A TLS record header: content type, legacy version, 16-bit body length.
 const HEADER: usize = 5;
@@ -42,6 +48,12 @@ pub(super) struct RecordFeed {
     start: usize,
     end: usize,
     framing: Framing,
+    /// The first record so far, while it is kept ([`RecordFeed::keep_hello`]).
+    hello: Option<Vec<u8>>,
+    /// Records handed on whole.
+    records: u64,
+    /// What the ClientHello offered, once read (`None` inside: it could not be read).
+    offered: Option<Option<Vec<Algorithm>>>,
 }
 
 /// Where the stream handed on is within its current record.
@@ -53,8 +65,9 @@ struct Framing {
 }
 
 impl Framing {
-    /// How many of `bytes` reach at most the end of the current record; moves past them.
-    fn take(&mut self, bytes: &[u8]) -> usize {
+    /// How many of `bytes` reach at most the end of the current record, and whether that is
+    /// its end; moves past them.
+    fn take(&mut self, bytes: &[u8]) -> (usize, bool) {
         let mut i = 0;
         while i < bytes.len() {
             if self.header_len < HEADER {
@@ -72,10 +85,10 @@ impl Framing {
             }
             if self.header_len == HEADER && self.body_left == 0 {
                 self.header_len = 0;
-                return i;
+                return (i, true);
             }
         }
-        i
+        (i, false)
     }
 }
 
@@ -83,6 +96,19 @@ impl RecordFeed {
     /// Bytes read from the socket and not yet handed on.
     pub fn pending(&self) -> bool {
         self.start < self.end
+    }
+
+    /// Keeps the first record (before any is handed on) to read its ClientHello.
+    pub fn keep_hello(&mut self) {
+        if self.records == 0 && self.hello.is_none() && self.offered.is_none() {
+            self.hello = Some(Vec::new());
+        }
+    }
+
+    /// The kept ClientHello's certificate compression offer: `None` when none was kept,
+    /// `Some(None)` when it could not be read.
+    pub fn take_offered(&mut self) -> Option<Option<Vec<Algorithm>>> {
+        self.offered.take()
     }
 
     /// Gives the buffer back once the handshake no longer needs it.
@@ -131,8 +157,17 @@ impl<R: Read> Read for FeedReader<'_, R> {
         }
         let avail = &feed.buf[feed.start..feed.end];
         let avail = &avail[..avail.len().min(buf.len())];
-        let n = feed.framing.take(avail);
+        let (n, whole) = feed.framing.take(avail);
         buf[..n].copy_from_slice(&avail[..n]);
+        if let Some(hello) = feed.hello.as_mut() {
+            hello.extend_from_slice(&avail[..n]);
+        }
+        if whole {
+            feed.records += 1;
+            if let Some(hello) = feed.hello.take() {
+                feed.offered = Some(cert_compression::offered(&hello));
+            }
+        }
         feed.start += n;
         Ok(n)
     }
@@ -185,12 +220,43 @@ mod tests {
     fn a_record_header_split_across_reads_is_framed() {
         let stream = [record(2, 9), record(1, 8)].concat();
         let mut framing = Framing::default();
-        assert_eq!(framing.take(&stream[..3]), 3);
+        assert_eq!(framing.take(&stream[..3]), (3, false));
         assert_eq!(
             framing.take(&stream[3..]),
-            4,
+            (4, true),
             "the header's rest and the body"
         );
-        assert_eq!(framing.take(&stream[7..]), 6);
+        assert_eq!(framing.take(&stream[7..]), (6, true));
+    }
+
+    #[test]
+    fn the_first_record_is_kept_whole_across_reads_and_read_as_a_client_hello() {
+        // Not a ClientHello: kept, and said to be unreadable.
+        let stream = [record(6, 1), record(2, 2)].concat();
+        let mut feed = RecordFeed::default();
+        feed.keep_hello();
+        let mut received = 0;
+        let mut buf = [0u8; 4096];
+        for part in [&stream[..4], &stream[4..]] {
+            let mut socket = part;
+            while feed
+                .reader(&mut socket, &mut received)
+                .read(&mut buf)
+                .unwrap()
+                > 0
+            {}
+        }
+        assert_eq!(feed.take_offered(), Some(None));
+        assert_eq!(feed.take_offered(), None, "taken once");
+        assert_eq!(received, stream.len() as u64);
+        // Not asked to keep it: nothing read.
+        let mut feed = RecordFeed::default();
+        let mut socket = &stream[..];
+        let n = feed
+            .reader(&mut socket, &mut received)
+            .read(&mut buf)
+            .unwrap();
+        assert_eq!(n, 11, "the first record");
+        assert_eq!(feed.take_offered(), None);
     }
 }
