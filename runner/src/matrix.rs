@@ -110,6 +110,7 @@ fn load_options(
     opts.tls.suites = s.cipher_suites.clone();
     opts.tls.groups = s.kx_groups.clone();
     opts.tls.resume = s.resume;
+    opts.tls.cert_compression = s.cert_compression.clone();
     opts.duration = Some(duration);
     opts.warmup = warmup;
     opts.pin_cpus = args.client_cpus.0.clone();
@@ -180,6 +181,8 @@ fn one_repeat(
         server_out: None,
         largest: (largest(hs_out), largest(hs_in)),
         in_flight: s.connections as u64,
+        client_compressed: c.cert_compressed.total(),
+        server_compressed: None,
     };
     let (server_ops, server_cpu_us, server_util, session_cache) = match server {
         Some(child) => {
@@ -188,6 +191,7 @@ fn one_repeat(
             let sops = operations(s, d.handshakes, d.requests, d.bytes);
             handshake_bytes.server_in = Some(d.handshake_bytes.0);
             handshake_bytes.server_out = Some(d.handshake_bytes.1);
+            handshake_bytes.server_compressed = Some(d.cert_compressed);
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),

@@ -204,6 +204,13 @@ pub struct HandshakeBytesRecord {
     pub largest: (u64, u64),
     /// Handshakes that may be under way at an edge: one per connection.
     pub in_flight: u64,
+    /// Handshakes whose certificate chain came compressed (any algorithm), as the generator
+    /// counted them (see `common::cert_compression`).
+    #[serde(default)]
+    pub client_compressed: u64,
+    /// The same, as the server counted them (None when the server was not ours).
+    #[serde(default)]
+    pub server_compressed: Option<u64>,
 }
 
 /// What the server's session cache did in one measured window: the occupancy at its end

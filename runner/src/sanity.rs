@@ -205,6 +205,8 @@ mod tests {
                 server_out: Some(6_000_000),
                 largest: (420, 3100),
                 in_flight: 8,
+                client_compressed: 0,
+                server_compressed: Some(0),
             }),
         };
         Row {
