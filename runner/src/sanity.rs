@@ -57,7 +57,9 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
             problems.extend(counts_agree(row.kind, rep).map(|p| format!("repeat {n}: {p}")));
             match &rep.handshake_bytes {
                 Some(h) => {
-                    problems.extend(handshake_bytes_agree(h).map(|p| format!("repeat {n}: {p}")))
+                    problems.extend(handshake_bytes_agree(h).map(|p| format!("repeat {n}: {p}")));
+                    problems
+                        .extend(cert_compression(s, rep, h).map(|p| format!("repeat {n}: {p}")));
                 }
                 None => problems.push(format!("repeat {n}: no handshake bytes")),
             }
@@ -125,6 +127,38 @@ pub fn handshake_bytes_agree(h: &HandshakeBytesRecord) -> Option<String> {
         })
         .collect();
     (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// In a full-handshake row, every handshake the generator counted came with its chain
+/// compressed when the row asks for compression, and none otherwise; the server says the same
+/// of every handshake it counted.
+pub fn cert_compression(
+    s: &Scenario,
+    rep: &RepeatRecord,
+    h: &HandshakeBytesRecord,
+) -> Option<String> {
+    if s.kind != RowKind::Handshake || s.plain || s.resumes() {
+        return None;
+    }
+    let on = !s.cert_compression.is_off();
+    let want = |ops: f64| if on { ops } else { 0.0 };
+    let client = h.client_compressed as f64;
+    let server = h.server_compressed.map(|n| n as f64);
+    let client_ok = client == want(rep.client_ops);
+    let server_ok = match (server, rep.server_ops) {
+        (Some(n), Some(ops)) => n == want(ops),
+        _ => false,
+    };
+    (!(client_ok && server_ok)).then(|| {
+        format!(
+            "certificate compression {}: the generator saw {client} of its {} handshakes compressed, the server {} of {}",
+            s.cert_compression,
+            rep.client_ops,
+            server.map_or("no count".to_owned(), |n| n.to_string()),
+            rep.server_ops
+                .map_or("no count".to_owned(), |n| n.to_string()),
+        )
+    })
 }
 
 /// CPU µs per operation × operations per second is the side's CPU use in cores: at most its
@@ -315,6 +349,47 @@ mod tests {
         assert!(p.contains("no server count of handshake bytes"), "{p}");
         let p = broken("full", |row, _| row.per_repeat[0].handshake_bytes = None);
         assert!(p.contains("repeat 1: no handshake bytes"), "{p}");
+    }
+
+    #[test]
+    fn a_compressed_row_compresses_every_handshake_and_an_uncompressed_row_none() {
+        // The sane "full" row does not ask for compression and saw none.
+        let (mut m, mut r) = sane();
+        let p = broken("full", |row, _| {
+            row.per_repeat[0]
+                .handshake_bytes
+                .as_mut()
+                .unwrap()
+                .server_compressed = Some(1);
+        });
+        assert!(
+            p.contains("certificate compression off: the generator saw 0 of its 2000 handshakes compressed, the server 1 of 2000"),
+            "{p}"
+        );
+        // Asking for it: every handshake on both sides, or the row fails.
+        m.scenarios[0].cert_compression = "brotli".parse().unwrap();
+        let h = r.rows[0].per_repeat[0].handshake_bytes.as_mut().unwrap();
+        h.client_compressed = 2000;
+        h.server_compressed = Some(2000);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        let h = r.rows[0].per_repeat[0].handshake_bytes.as_mut().unwrap();
+        h.client_compressed = 1999;
+        let p = check(&m, &r).join("\n");
+        assert!(p.contains("the generator saw 1999 of its 2000"), "{p}");
+        let h = r.rows[0].per_repeat[0].handshake_bytes.as_mut().unwrap();
+        h.client_compressed = 2000;
+        h.server_compressed = None;
+        let p = check(&m, &r).join("\n");
+        assert!(p.contains("the server no count"), "{p}");
+        // Resumed rows send no certificate: not checked.
+        assert!(
+            cert_compression(
+                &m.scenarios[1],
+                &r.rows[1].per_repeat[0],
+                &HandshakeBytesRecord::default()
+            )
+            .is_none()
+        );
     }
 
     #[test]
