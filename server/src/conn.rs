@@ -360,6 +360,10 @@ impl<S: Session> Conn<S> {
                         } else if self.read_eof {
                             return self.abort(FailureCause::Eof, None, ctx);
                         }
+                    } else if fed_by_record {
+                        // The handshake's record framing is no longer needed once what it
+                        // read past the handshake (a request) is handed on.
+                        self.wire.feed.release();
                     }
                 }
             }
