@@ -659,6 +659,22 @@ mod tests {
     }
 
     #[test]
+    fn handshake_bytes_give_the_exact_mean_and_the_histograms_percentiles() {
+        let mut h = crate::stats::new_bytes_hist();
+        for n in [300u64, 300, 301, 1500] {
+            crate::stats::record_bytes(&mut h, n);
+        }
+        let b = handshake_bytes(&h, 2401);
+        assert_eq!(b.count, 4);
+        assert_eq!(b.mean, 600.25, "the counted total over the count");
+        assert_eq!(b.p50, 300);
+        assert!(h.equivalent(b.p99, 1500), "{}", b.p99);
+        assert_eq!(decode_hist(&b.hdr).unwrap(), h);
+        let none = handshake_bytes(&crate::stats::new_bytes_hist(), 0);
+        assert_eq!((none.count, none.mean, none.p99), (0, 0.0, 0));
+    }
+
+    #[test]
     fn histograms_round_trip_and_merge_exactly() {
         let mut a = crate::stats::new_hist();
         let mut b = crate::stats::new_hist();

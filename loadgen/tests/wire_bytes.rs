@@ -95,6 +95,20 @@ fn new_conn_handshake_bytes_agree(version: Version, resume: ResumeMode) {
     }
     assert_same_handshake_bytes(c, &s);
     assert_eq!(r.measured.handshake_bytes_in.len(), 60);
+    // The JSON and the summary report them per handshake.
+    let doc = loadgen::report::document(&opts, &r, Vec::new());
+    let out = &doc.results.handshake_bytes["out"];
+    assert_eq!(out.count, 60);
+    assert_eq!(out.mean, c.handshake_bytes_out as f64 / 60.0);
+    let text = loadgen::report::human(&opts, &doc);
+    let line = format!(
+        "handshake bytes: server→client mean {:.0}, p99 {}; client→server mean {:.0}, p99 {}",
+        doc.results.handshake_bytes["in"].mean,
+        doc.results.handshake_bytes["in"].p99,
+        out.mean,
+        out.p99
+    );
+    assert!(text.contains(&line), "{line}\n{text}");
 }
 
 #[test]
