@@ -473,6 +473,9 @@ fn load_one_shot_verbose_shows_chain_parameters_and_response() {
         "[1] intermediate: subject O=Model CA, CN=Model CA Intermediate",
         "verdict: chain verified to a trusted root; name bank32.com matches",
         "negotiated: TLSv1_3, ",
+        "handshake bytes: ",
+        " server→client, ",
+        "certificate compression: none (offered: off)",
         "HTTP/1.1 200 OK",
     ] {
         assert!(

@@ -6,6 +6,8 @@
 //!   (aws-lc-rs, or ring with the feature `ring`) from names, into the rustls provider every
 //!   config is built from; `tls::catalogue` lists what each provider supports.
 //! - [`certs`]: certificate chains and key files: generating, writing and loading them.
+//! - [`cert_compression`]: certificate compression (RFC 8879) from names, and each side's
+//!   view of whether it happened.
 //! - [`session`]: the record layer under a connection's HTTP, rustls or plain TCP for the floor.
 //! - [`http`]: the HTTP field-value tokens both sides parse (OWS, lengths, `Connection`).
 //! - [`chunked`]: the streaming decoder of chunked bodies, requests and responses alike.
@@ -22,6 +24,7 @@
 //! - `provenance`: the git revision a build records; `build.rs` includes it, and only its
 //!   tests are compiled into the library.
 
+pub mod cert_compression;
 pub mod certs;
 pub mod chunked;
 pub mod cpu;

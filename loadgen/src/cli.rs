@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::Args;
+use common::cert_compression::CertCompression;
 use common::tls;
 
 use crate::client_cert::ClientIdentity;
@@ -96,6 +97,11 @@ pub struct LoadArgs {
     /// ALPN protocols to offer; empty string for none.
     #[arg(long, default_value = "http/1.1", value_delimiter = ',')]
     pub alpn: Vec<String>,
+
+    /// Certificate compression (RFC 8879) to offer: brotli, zlib (in order of preference), or
+    /// off. Off by default, so compression is a choice the results name.
+    #[arg(long, default_value = "off")]
+    pub cert_compression: CertCompression,
 
     /// Write the NSS key log here (Wireshark); exposes session keys.
     #[arg(long)]
@@ -257,6 +263,7 @@ impl LoadArgs {
                     .map(|a| a.as_bytes().to_vec())
                     .collect(),
                 keylog: self.keylog.clone(),
+                cert_compression: self.cert_compression.clone(),
                 resume: self.resume,
                 trust: match &self.cacert {
                     Some(p) => Trust::CaFile(p.clone()),

@@ -139,6 +139,18 @@ pub struct ClientConn<S> {
     upload_left: u64,
     /// Plaintext queued in the session since its output was last empty (see [`OUT_WINDOW`]).
     unflushed: usize,
+    /// TLS bytes read from the socket.
+    received: u64,
+    /// TLS bytes written to the socket.
+    sent: u64,
+    /// What the session had queued when its handshake completed (its last flight: a TLS 1.3
+    /// Finished, a TLS 1.2 resumption's ChangeCipherSpec and Finished), and what it queued
+    /// after while that was still unwritten: taken out of the session so that the
+    /// handshake's share of the stream is known exactly, yet written in the same write as the
+    /// request that follows. Empty otherwise.
+    tail: Vec<u8>,
+    /// How much of `tail` is written.
+    tail_off: usize,
 }
 
 impl<S: Session> ClientConn<S> {
@@ -162,6 +174,10 @@ impl<S: Session> ClientConn<S> {
             close_after: false,
             upload_left: 0,
             unflushed: 0,
+            received: 0,
+            sent: 0,
+            tail: Vec::new(),
+            tail_off: 0,
         };
         c.begin_request(plan);
         c
@@ -202,7 +218,8 @@ impl<S: Session> ClientConn<S> {
 
     /// The socket readiness this connection waits for: (readable, writable).
     pub fn wants(&self) -> (bool, bool) {
-        let write = self.phase == Phase::Connecting || self.tls.wants_write();
+        let write =
+            self.phase == Phase::Connecting || self.tls.wants_write() || !self.tail.is_empty();
         (true, write)
     }
 
@@ -230,18 +247,22 @@ impl<S: Session> ClientConn<S> {
     }
 
     /// Closes the connection: a close_notify unless the handshake never finished.
-    pub fn close<T: Transport>(mut self, io: &mut T) {
+    pub fn close<T: Transport>(mut self, io: &mut T, m: &mut Measured) {
         if !self.tls.is_handshaking() {
             self.tls.send_close_notify();
-            let _ = self.tls.write_tls(io);
+            if let Ok(n) = self.tls.write_tls(io) {
+                self.count_sent(n, m);
+            }
         }
     }
 
     /// The run ended with this connection in flight: abandoned (uncounted) with a
     /// close_notify.
-    pub fn abandon<T: Transport>(mut self, io: &mut T) {
+    pub fn abandon<T: Transport>(mut self, io: &mut T, m: &mut Measured) {
         self.tls.send_close_notify();
-        let _ = self.tls.write_tls(io);
+        if let Ok(n) = self.tls.write_tls(io) {
+            self.count_sent(n, m);
+        }
     }
 
     /// Drives the connection as far as its transport allows, reading `clock` at each event
@@ -276,21 +297,13 @@ impl<S: Session> ClientConn<S> {
             }
         }
         if self.phase == Phase::Idle {
-            return Ok(self.idle_read(io));
+            return Ok(self.idle_read(io, m));
         }
         loop {
             let mut progress = self.queue_request(plan, m, clock)?;
 
-            while self.tls.wants_write() {
-                match self.tls.write_tls(io) {
-                    Ok(0) => return Err(Fail(FailureKind::Reset, None)),
-                    Ok(_) => progress = true,
-                    Err(e) if would_block(&e) => break,
-                    Err(e) if interrupted(&e) => {}
-                    Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
-                }
-            }
-            if !self.tls.wants_write() {
+            progress |= self.flush(io, m)?;
+            if !self.tls.wants_write() && self.tail.is_empty() {
                 self.unflushed = 0;
             }
 
@@ -298,7 +311,10 @@ impl<S: Session> ClientConn<S> {
             if self.tls.wants_read() {
                 match self.tls.read_tls(io) {
                     Ok(0) => eof = true,
-                    Ok(_) => progress = true,
+                    Ok(n) => {
+                        self.count_received(n, m);
+                        progress = true;
+                    }
                     Err(e) if would_block(&e) => {}
                     Err(e) if interrupted(&e) => progress = true,
                     Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
@@ -312,6 +328,11 @@ impl<S: Session> ClientConn<S> {
                     let processed = self.tls.process_new_packets();
                     if handshaking && let Some(answer) = client_cert::take_request() {
                         self.cert_request = Some(answer);
+                    }
+                    // Taken whatever the outcome, so none is left for the next connection.
+                    let decompressed = common::cert_compression::take_decompressed();
+                    if self.op.measured {
+                        m.counters.cert_compressed.add(decompressed);
                     }
                     if let Err(err) = processed {
                         // Let the peer see our alert before we go.
@@ -354,16 +375,70 @@ impl<S: Session> ClientConn<S> {
         }
     }
 
+    /// Writes what is queued until the socket would block; whether anything was written.
+    fn flush<T: Transport>(&mut self, io: &mut T, m: &mut Measured) -> Result<bool, Fail> {
+        let mut progress = false;
+        loop {
+            let written = if !self.tail.is_empty() {
+                if self.tls.wants_write() {
+                    // Into memory: cannot block, and keeps the stream's order.
+                    let _ = self.tls.write_tls(&mut self.tail);
+                }
+                io.write(&self.tail[self.tail_off..])
+            } else if self.tls.wants_write() {
+                self.tls.write_tls(io)
+            } else {
+                return Ok(progress);
+            };
+            match written {
+                Ok(0) => return Err(Fail(FailureKind::Reset, None)),
+                Ok(n) => {
+                    self.count_sent(n, m);
+                    if !self.tail.is_empty() {
+                        self.tail_off += n;
+                        if self.tail_off == self.tail.len() {
+                            self.tail.clear();
+                            self.tail_off = 0;
+                        }
+                    }
+                    progress = true;
+                }
+                Err(e) if would_block(&e) => return Ok(progress),
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
+            }
+        }
+    }
+
+    /// Counts `n` TLS bytes written, into the results if the operation is measured.
+    fn count_sent(&mut self, n: usize, m: &mut Measured) {
+        self.sent += n as u64;
+        if self.op.measured {
+            m.counters.tls_bytes_out += n as u64;
+        }
+    }
+
+    /// Counts `n` TLS bytes read, into the results if the operation is measured.
+    fn count_received(&mut self, n: usize, m: &mut Measured) {
+        self.received += n as u64;
+        if self.op.measured {
+            m.counters.tls_bytes_in += n as u64;
+        }
+    }
+
     /// The server may close an idle keep-alive connection (close_notify, FIN, reset): noticed
     /// without calling it an error. Anything else it sends is unexpected too.
-    fn idle_read<T: Transport>(&mut self, io: &mut T) -> Outcome {
+    fn idle_read<T: Transport>(&mut self, io: &mut T, m: &mut Measured) -> Outcome {
         match self.tls.read_tls(io) {
             Err(e) if would_block(&e) => Outcome::Pending,
             Ok(0) | Err(_) => Outcome::IdleClosed,
-            Ok(_) => match self.tls.process_new_packets() {
-                Ok(got) if got.plaintext_bytes == 0 && !got.peer_closed => Outcome::Pending,
-                _ => Outcome::IdleClosed,
-            },
+            Ok(n) => {
+                self.count_received(n, m);
+                match self.tls.process_new_packets() {
+                    Ok(got) if got.plaintext_bytes == 0 && !got.peer_closed => Outcome::Pending,
+                    _ => Outcome::IdleClosed,
+                }
+            }
         }
     }
 
@@ -485,9 +560,19 @@ impl<S: Session> ClientConn<S> {
                 ));
             }
         };
+        // What the session queued since its last write is its last handshake flight, which the
+        // server reads before it completes: handshake bytes (see `tail`).
+        if self.tls.wants_write() {
+            let _ = self.tls.write_tls(&mut self.tail);
+        }
+        let (hs_in, hs_out) = (self.received, self.sent + self.tail.len() as u64);
         if !self.op.measured {
             return Ok(());
         }
+        stats::record_bytes(&mut m.handshake_bytes_in, hs_in);
+        stats::record_bytes(&mut m.handshake_bytes_out, hs_out);
+        m.counters.handshake_bytes_in += hs_in;
+        m.counters.handshake_bytes_out += hs_out;
         let since = self.connected.unwrap_or(self.connect_started);
         stats::record(&mut m.handshake, now.saturating_duration_since(since));
         let k = &mut m.counters;

@@ -47,7 +47,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use stats::{FailureKind, HandshakeClass, Hist, Measured};
+pub use stats::{FailureKind, HandshakeClass, Hist, LoadCounters, Measured};
 pub use target::Target;
 pub use tlsconf::{ClientTlsOptions, ResumeMode};
 
@@ -148,6 +148,7 @@ impl LoadOptions {
                 trust,
                 insecure: false,
                 client_cert: None,
+                cert_compression: common::cert_compression::CertCompression::off(),
             },
             resume_ratio: 1.0,
             rate: None,

@@ -1,9 +1,9 @@
 //! `tlsbench load URL -n 1 -v`: a TLS client that shows one connection step by step: each
 //! certificate of the chain with subject, issuer and validity, the verdict on chain and name,
 //! the negotiated version, suite and group, the handshake's kind (full or resumed, with or
-//! without a HelloRetryRequest), then the response. Also [`exchange`], the same connection
-//! returned typed (what was negotiated, the leaf's key, the response) for `tlsbench run`'s
-//! probe of what a server supports.
+//! without a HelloRetryRequest) and its TLS bytes each way, then the response. Also
+//! [`exchange`], the same connection returned typed (what was negotiated, the leaf's key, the
+//! response) for `tlsbench run`'s probe of what a server supports.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -52,19 +52,36 @@ fn print_chain(out: &mut impl Write, certs: &[rustls::pki_types::CertificateDer<
     }
 }
 
-/// Drives the handshake to its end; true if the server asked for a HelloRetryRequest on the
-/// way (rustls's final kind forgets it when the handshake then resumes).
-fn handshake(tls: &mut StreamOwned<ClientConnection, TcpStream>) -> std::io::Result<bool> {
+/// What the handshake came to.
+struct Handshaken {
+    /// The server asked for a HelloRetryRequest on the way (rustls's final kind forgets it
+    /// when the handshake then resumes).
+    saw_hrr: bool,
+    /// TLS bytes read until the handshake completed (server to client).
+    bytes_in: u64,
+    /// TLS bytes written up to and including our Finished (client to server).
+    bytes_out: u64,
+    /// Certificates decompressed, by `Algorithm::ALL` order.
+    decompressed: [u64; 2],
+}
+
+/// Drives the handshake to its end and writes our last flight (before the request, so the
+/// handshake's bytes are all that was written).
+fn handshake(tls: &mut StreamOwned<ClientConnection, TcpStream>) -> std::io::Result<Handshaken> {
     let mut saw_hrr = false;
+    let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
+    let _ = common::cert_compression::take_decompressed();
     // Each pass writes or reads at least one byte or fails (the socket has timeouts).
     while tls.conn.is_handshaking() {
         if tls.conn.wants_write() {
-            tls.conn.write_tls(&mut tls.sock)?;
+            bytes_out += tls.conn.write_tls(&mut tls.sock)? as u64;
             continue;
         }
-        if tls.conn.read_tls(&mut tls.sock)? == 0 {
+        let n = tls.conn.read_tls(&mut tls.sock)?;
+        if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
+        bytes_in += n as u64;
         if let Err(e) = tls.conn.process_new_packets() {
             // Let the peer see our alert before we go.
             let _ = tls.conn.write_tls(&mut tls.sock);
@@ -73,7 +90,15 @@ fn handshake(tls: &mut StreamOwned<ClientConnection, TcpStream>) -> std::io::Res
         saw_hrr |=
             tls.conn.handshake_kind() == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
     }
-    Ok(saw_hrr)
+    while tls.conn.wants_write() {
+        bytes_out += tls.conn.write_tls(&mut tls.sock)? as u64;
+    }
+    Ok(Handshaken {
+        saw_hrr,
+        bytes_in,
+        bytes_out,
+        decompressed: common::cert_compression::take_decompressed(),
+    })
 }
 
 /// Reports a failed handshake: a refused certificate with the chain as presented, or the error.
@@ -134,8 +159,8 @@ pub fn run(opts: &LoadOptions) -> Result<Exit, LoadError> {
         opts.target.addr
     );
     let mut tls = connect(opts, Arc::clone(&wt.config))?;
-    let saw_hrr = match handshake(&mut tls) {
-        Ok(saw_hrr) => saw_hrr,
+    let done = match handshake(&mut tls) {
+        Ok(done) => done,
         Err(e) => return refused_or_failed(opts, &wt, &mut out, &e),
     };
 
@@ -178,7 +203,27 @@ pub fn run(opts: &LoadOptions) -> Result<Exit, LoadError> {
     let _ = writeln!(
         out,
         "negotiated: {version}, {suite}, group {group}, ALPN {alpn}, handshake {}",
-        HandshakeClass::of(kind, saw_hrr).as_str()
+        HandshakeClass::of(kind, done.saw_hrr).as_str()
+    );
+    let _ = writeln!(
+        out,
+        "handshake bytes: {} server→client, {} client→server",
+        done.bytes_in, done.bytes_out
+    );
+    let compressed: Vec<&str> = common::cert_compression::Algorithm::ALL
+        .into_iter()
+        .zip(done.decompressed)
+        .filter(|(_, n)| *n > 0)
+        .map(|(a, _)| a.as_str())
+        .collect();
+    let _ = writeln!(
+        out,
+        "certificate compression: {}",
+        if compressed.is_empty() {
+            format!("none (offered: {})", opts.tls.cert_compression)
+        } else {
+            compressed.join(", ")
+        }
     );
     let request = crate::request_head(opts, true);
     let sent = tls.write_all(&request).and_then(|()| {
@@ -368,7 +413,7 @@ pub fn exchange(
     config: Arc<rustls::ClientConfig>,
 ) -> Result<Exchange, ExchangeError> {
     let mut tls = connect(opts, config)?;
-    let saw_hrr = handshake(&mut tls).map_err(ExchangeError::Handshake)?;
+    let done = handshake(&mut tls).map_err(ExchangeError::Handshake)?;
     let version = tls
         .conn
         .protocol_version()
@@ -427,7 +472,7 @@ pub fn exchange(
         version,
         suite,
         group,
-        class: HandshakeClass::of(kind, saw_hrr),
+        class: HandshakeClass::of(kind, done.saw_hrr),
         leaf,
         response,
     })

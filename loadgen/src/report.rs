@@ -130,6 +130,46 @@ impl OpenLoop {
     }
 }
 
+/// The TLS bytes of completed handshakes one way, per handshake.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct HandshakeBytes {
+    /// Handshakes.
+    pub count: u64,
+    /// Mean bytes per handshake (exact: the counted total over the count).
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+    /// The whole histogram, encoded as the latencies' are.
+    pub hdr: String,
+}
+
+/// Summarises one direction's handshake bytes: `h` per handshake, `total` their exact sum.
+pub fn handshake_bytes(h: &Hist, total: u64) -> HandshakeBytes {
+    let at = |p: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_percentile(p)
+        }
+    };
+    HandshakeBytes {
+        count: h.len(),
+        mean: if h.is_empty() {
+            0.0
+        } else {
+            total as f64 / h.len() as f64
+        },
+        p50: at(50.0),
+        p99: at(99.0),
+        max: if h.is_empty() { 0 } else { h.max() },
+        hdr: encode_hist(h),
+    }
+}
+
 /// The `results` part of the document.
 #[derive(Clone, Debug, Serialize)]
 pub struct Results {
@@ -161,6 +201,8 @@ pub struct Results {
     pub upload_mb_per_s: f64,
     /// Latencies.
     pub latency: BTreeMap<&'static str, Latency>,
+    /// TLS bytes per completed handshake: `in` server to client, `out` client to server.
+    pub handshake_bytes: BTreeMap<&'static str, HandshakeBytes>,
     /// Client CPU.
     pub cpu: Cpu,
     /// Full chain+name validations avoided by the verification cache, and done.
@@ -352,6 +394,16 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
                 0.0
             },
             latency,
+            handshake_bytes: BTreeMap::from([
+                (
+                    "in",
+                    handshake_bytes(&m.handshake_bytes_in, c.handshake_bytes_in),
+                ),
+                (
+                    "out",
+                    handshake_bytes(&m.handshake_bytes_out, c.handshake_bytes_out),
+                ),
+            ]),
             cpu: Cpu {
                 user_s: m.cpu.user.as_secs_f64(),
                 sys_s: m.cpu.sys.as_secs_f64(),
@@ -530,6 +582,27 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
             );
         }
     }
+    if let (Some(i), Some(out)) = (r.handshake_bytes.get("in"), r.handshake_bytes.get("out"))
+        && i.count > 0
+    {
+        let _ = writeln!(
+            o,
+            "  handshake bytes: server→client mean {:.0}, p99 {}; client→server mean {:.0}, p99 {}",
+            i.mean, i.p99, out.mean, out.p99
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  TLS on the wire: {} bytes in, {} bytes out",
+        c.tls_bytes_in, c.tls_bytes_out
+    );
+    if c.cert_compressed.total() > 0 {
+        let _ = writeln!(
+            o,
+            "  certificates received compressed: {} brotli, {} zlib",
+            c.cert_compressed.brotli, c.cert_compressed.zlib
+        );
+    }
     let errors: Vec<String> = r
         .errors
         .iter()
@@ -594,6 +667,22 @@ mod tests {
         assert!(w.starts_with("OPEN LOOP FELL BEHIND"), "{w}");
         assert!(w.contains("started 949.0/s (94.9%)"), "{w}");
         assert!(w.contains("61 due operations never started"), "{w}");
+    }
+
+    #[test]
+    fn handshake_bytes_give_the_exact_mean_and_the_histograms_percentiles() {
+        let mut h = crate::stats::new_bytes_hist();
+        for n in [300u64, 300, 301, 1500] {
+            crate::stats::record_bytes(&mut h, n);
+        }
+        let b = handshake_bytes(&h, 2401);
+        assert_eq!(b.count, 4);
+        assert_eq!(b.mean, 600.25, "the counted total over the count");
+        assert_eq!(b.p50, 300);
+        assert!(h.equivalent(b.p99, 1500), "{}", b.p99);
+        assert_eq!(decode_hist(&b.hdr).unwrap(), h);
+        let none = handshake_bytes(&crate::stats::new_bytes_hist(), 0);
+        assert_eq!((none.count, none.mean, none.p99), (0, 0.0, 0));
     }
 
     #[test]

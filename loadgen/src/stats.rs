@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use common::cert_compression::Algorithm;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -22,6 +23,21 @@ pub fn new_hist() -> Hist {
 /// Records `d` in µs.
 pub fn record(h: &mut Hist, d: Duration) {
     h.saturating_record(d.as_micros().min(u128::from(MAX_US)) as u64);
+}
+
+/// Highest byte count recorded exactly (a handshake's bytes one way): 16 MiB, far beyond any
+/// certificate chain a server sends.
+const MAX_BYTES: u64 = 16 << 20;
+
+/// A fresh histogram of byte counts with 3 significant digits.
+#[allow(clippy::expect_used)] // Constant bounds, valid for hdrhistogram; nothing external.
+pub fn new_bytes_hist() -> Hist {
+    Histogram::new_with_bounds(1, MAX_BYTES, 3).expect("1 B .. 16 MiB at 3 digits is a valid range")
+}
+
+/// Records a byte count.
+pub fn record_bytes(h: &mut Hist, n: u64) {
+    h.saturating_record(n.min(MAX_BYTES));
 }
 
 /// Why an operation failed.
@@ -137,6 +153,32 @@ impl HandshakeClass {
     }
 }
 
+/// Certificates received compressed, by algorithm (every algorithm named, 0 included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CertCompressed {
+    /// Decompressed with brotli.
+    pub brotli: u64,
+    /// Decompressed with zlib.
+    pub zlib: u64,
+}
+
+impl CertCompressed {
+    /// Adds what [`common::cert_compression::take_decompressed`] returned.
+    pub fn add(&mut self, decompressed: [u64; Algorithm::ALL.len()]) {
+        for (a, n) in Algorithm::ALL.into_iter().zip(decompressed) {
+            match a {
+                Algorithm::Brotli => self.brotli += n,
+                Algorithm::Zlib => self.zlib += n,
+            }
+        }
+    }
+
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.brotli + self.zlib
+    }
+}
+
 /// The load generator's counters of one worker (or of all, merged): operations, handshakes by
 /// kind, errors by [`FailureKind`], bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -179,6 +221,17 @@ pub struct LoadCounters {
     pub body_bytes_in: u64,
     /// Request body bytes sent (upload).
     pub body_bytes_out: u64,
+    /// TLS bytes read from the sockets (everything: handshakes, records, alerts).
+    pub tls_bytes_in: u64,
+    /// TLS bytes written to the sockets.
+    pub tls_bytes_out: u64,
+    /// TLS bytes of completed handshakes, server to client (the server's flights up to its
+    /// Finished; TLS 1.3 session tickets come after).
+    pub handshake_bytes_in: u64,
+    /// TLS bytes of completed handshakes, client to server (up to the client's Finished).
+    pub handshake_bytes_out: u64,
+    /// Completed handshakes whose certificate chain came compressed (RFC 8879), by algorithm.
+    pub cert_compressed: CertCompressed,
     /// Errors by kind (index: [`FailureKind::ALL`] order); reported by name in `results.errors`.
     #[serde(skip)]
     pub errors: [u64; FailureKind::ALL.len()],
@@ -208,6 +261,12 @@ impl LoadCounters {
         self.requests += o.requests;
         self.body_bytes_in += o.body_bytes_in;
         self.body_bytes_out += o.body_bytes_out;
+        self.tls_bytes_in += o.tls_bytes_in;
+        self.tls_bytes_out += o.tls_bytes_out;
+        self.handshake_bytes_in += o.handshake_bytes_in;
+        self.handshake_bytes_out += o.handshake_bytes_out;
+        self.cert_compressed.brotli += o.cert_compressed.brotli;
+        self.cert_compressed.zlib += o.cert_compressed.zlib;
         for (a, b) in self.errors.iter_mut().zip(o.errors) {
             *a += b;
         }
@@ -271,6 +330,10 @@ pub struct Measured {
     pub request: Hist,
     /// Whole operation from its actual start (what an uncorrected tool reports).
     pub request_uncorrected: Hist,
+    /// TLS bytes of each completed handshake, server to client.
+    pub handshake_bytes_in: Hist,
+    /// TLS bytes of each completed handshake, client to server.
+    pub handshake_bytes_out: Hist,
     /// CPU time of the worker threads over the measured window.
     pub cpu: common::cpu::CpuTime,
     /// The highest share of one core any worker used over the window (0..1).
@@ -286,6 +349,8 @@ impl Default for Measured {
             ttfb: new_hist(),
             request: new_hist(),
             request_uncorrected: new_hist(),
+            handshake_bytes_in: new_bytes_hist(),
+            handshake_bytes_out: new_bytes_hist(),
             cpu: common::cpu::CpuTime::default(),
             max_worker_cpu_share: 0.0,
         }
@@ -302,6 +367,8 @@ impl Measured {
             (&mut self.ttfb, &o.ttfb),
             (&mut self.request, &o.request),
             (&mut self.request_uncorrected, &o.request_uncorrected),
+            (&mut self.handshake_bytes_in, &o.handshake_bytes_in),
+            (&mut self.handshake_bytes_out, &o.handshake_bytes_out),
         ] {
             // Same bounds on both sides, so addition cannot fail; saturate rather than lose
             // a worker's results if it somehow did.
@@ -350,6 +417,12 @@ mod tests {
         let mut b = Measured::default();
         a.counters.requests = 3;
         b.counters.requests = 4;
+        a.counters.handshake_bytes_out = 10;
+        a.counters.cert_compressed.add([1, 0]);
+        b.counters.cert_compressed.add([2, 5]);
+        b.counters.handshake_bytes_out = 20;
+        record_bytes(&mut a.handshake_bytes_in, 3000);
+        record_bytes(&mut b.handshake_bytes_in, 5000);
         a.counters.error(FailureKind::Reset);
         *b.counters
             .alerts
@@ -360,6 +433,17 @@ mod tests {
         record(&mut b.request, Duration::from_secs(7200));
         a.merge(&b);
         assert_eq!(a.counters.requests, 7);
+        assert_eq!(a.counters.handshake_bytes_out, 30);
+        assert_eq!(
+            a.counters.cert_compressed,
+            CertCompressed { brotli: 3, zlib: 5 }
+        );
+        assert_eq!(a.counters.cert_compressed.total(), 8);
+        assert_eq!(a.handshake_bytes_in.len(), 2);
+        assert!(
+            a.handshake_bytes_in
+                .equivalent(a.handshake_bytes_in.max(), 5000)
+        );
         assert_eq!(a.counters.errors_of(FailureKind::Reset), 1);
         assert_eq!(a.counters.alerts["handshake_failure"], 2);
         assert_eq!(a.request.len(), 3);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::cert_compression::CertCompression;
 use common::tls::{self, Provider, TlsError, Version};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
@@ -55,6 +56,8 @@ pub struct ClientTlsOptions {
     /// The certificate sent when a server asks for one (`--cert`/`--key`); none: an empty
     /// Certificate message, which a server requiring client auth refuses.
     pub client_cert: Option<ClientIdentity>,
+    /// Certificate compression (RFC 8879) offered, in order of preference; off by default.
+    pub cert_compression: CertCompression,
 }
 
 /// Why a worker's TLS configuration could not be built.
@@ -281,6 +284,9 @@ pub fn worker_tls(
 
     config.alpn_protocols = opts.alpn.clone();
     config.enable_sni = true;
+    // Set either way: rustls offers compression by default when its features are built in.
+    config.cert_decompressors = opts.cert_compression.decompressors();
+    config.cert_compressors = opts.cert_compression.compressors();
     if let Some(path) = &opts.keylog {
         let log =
             common::keylog::KeyLogFile::open(path).map_err(|source| TlsConfError::KeyLog {
@@ -323,6 +329,7 @@ mod tests {
             trust,
             insecure: false,
             client_cert: None,
+            cert_compression: CertCompression::off(),
         }
     }
 

@@ -302,7 +302,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
         for slot in &mut self.slots {
             if let Some(mut l) = slot.live.take() {
                 let _ = self.poll.registry().deregister(&mut l.stream);
-                l.conn.abandon(&mut l.stream);
+                l.conn.abandon(&mut l.stream, &mut self.m);
             }
         }
         let h = std::mem::replace(&mut self.interval_hist, stats::new_hist());
@@ -606,7 +606,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
         s.generation += 1;
         if let Some(mut l) = s.live.take() {
             let _ = self.poll.registry().deregister(&mut l.stream);
-            l.conn.close(&mut l.stream);
+            l.conn.close(&mut l.stream, &mut self.m);
         }
     }
 }

@@ -84,6 +84,7 @@ impl Pair {
             trust: Trust::CaFile(material.ca_file.clone()),
             insecure: false,
             client_cert: None,
+            cert_compression: server_opts.cert_compression.clone(),
         };
         let client = worker_tls(&client_opts, Some(&material.roots))?;
         Ok(Pair {

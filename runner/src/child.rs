@@ -36,6 +36,10 @@ pub struct ServerCounters {
     pub requests: u64,
     /// Plaintext bytes in plus out.
     pub bytes: u64,
+    /// TLS bytes of completed handshakes, (in, out).
+    pub handshake_bytes: (u64, u64),
+    /// Completed handshakes that sent the chain compressed, all algorithms.
+    pub cert_compressed: u64,
     /// The stateful session cache: its occupancy when read, and (after [`ServerCounters::since`])
     /// what was stored, evicted and looked up in between. None: the server has no cache.
     pub session_cache: Option<CacheCounts>,
@@ -65,6 +69,15 @@ impl ServerCounters {
                     .refused
                     .saturating_sub(earlier.client_certs.refused),
             },
+            handshake_bytes: (
+                self.handshake_bytes
+                    .0
+                    .saturating_sub(earlier.handshake_bytes.0),
+                self.handshake_bytes
+                    .1
+                    .saturating_sub(earlier.handshake_bytes.1),
+            ),
+            cert_compressed: self.cert_compressed.saturating_sub(earlier.cert_compressed),
             session_cache: self.session_cache.map(|now| {
                 let before = earlier.session_cache.unwrap_or_default();
                 CacheCounts {
@@ -86,6 +99,8 @@ impl ServerCounters {
             handshakes: s.handshakes_total(),
             requests: s.requests_total(),
             bytes: s.bytes_in + s.bytes_out,
+            handshake_bytes: (s.handshake_bytes[0], s.handshake_bytes[1]),
+            cert_compressed: s.cert_compressed.iter().sum(),
             session_cache: s.session_cache,
             client_certs: ClientCertsRecord {
                 accepted: s.client_certs_of(ClientCert::Accepted),
@@ -300,6 +315,8 @@ mod tests {
             },
             bytes_in: 100,
             bytes_out: 50,
+            handshake_bytes: [4000, 9000],
+            cert_compressed: [3, 4],
             ..Snapshot::default()
         };
         s.handshakes[1][0] = 10;
@@ -315,6 +332,8 @@ mod tests {
                 handshakes: 17,
                 requests: 8,
                 bytes: 150,
+                handshake_bytes: (4000, 9000),
+                cert_compressed: 7,
                 session_cache: None,
                 client_certs: ClientCertsRecord::default(),
             }
@@ -324,6 +343,8 @@ mod tests {
             handshakes: 20,
             requests: 8,
             bytes: 151,
+            handshake_bytes: (4300, 9800),
+            cert_compressed: 10,
             session_cache: None,
             client_certs: ClientCertsRecord {
                 accepted: 3,
@@ -338,6 +359,8 @@ mod tests {
                 handshakes: 3,
                 requests: 0,
                 bytes: 1,
+                handshake_bytes: (300, 800),
+                cert_compressed: 3,
                 session_cache: None,
                 client_certs: ClientCertsRecord {
                     accepted: 3,

@@ -19,7 +19,10 @@ use crate::foreign_cpu::CpuSource;
 use crate::peer::{Peer, PeerProgram, Site};
 use crate::probe::{self, RowProbe};
 use crate::profile::{self, Profiler, RowStacks};
-use crate::results::{OpsFrom, RepeatRecord, Row, RowKind, RunResults, SessionCacheRecord, Stat};
+use crate::results::{
+    BytesPerHandshake, HandshakeBytes, HandshakeBytesRecord, OpsFrom, RepeatRecord, Row, RowKind,
+    RunResults, SessionCacheRecord, Stat,
+};
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
 
@@ -119,6 +122,8 @@ struct Repeat {
     record: RepeatRecord,
     /// Whole-operation latency, µs: merged with the other repeats' for the row.
     hist: Hist,
+    /// TLS bytes per handshake, (client to server, server to client): merged likewise.
+    handshake_bytes: (Hist, Hist),
     server_util: Option<f64>,
     client_share: f64,
     full: u64,
@@ -173,6 +178,7 @@ pub fn client_options(s: &Scenario, target: &Target, trust: Trust) -> LoadOption
     opts.tls.suites = s.cipher_suites.clone();
     opts.tls.groups = client_groups(s);
     opts.tls.resume = s.resume;
+    opts.tls.cert_compression = s.cert_compression.clone();
     opts
 }
 
@@ -276,6 +282,20 @@ fn one_repeat(
         c.body_bytes_in + c.body_bytes_out,
     );
     let cpu_us = r.measured.cpu.total().as_secs_f64() * 1e6;
+    let (hs_out, hs_in) = (
+        &r.measured.handshake_bytes_out,
+        &r.measured.handshake_bytes_in,
+    );
+    let mut handshake_bytes = HandshakeBytesRecord {
+        client_out: c.handshake_bytes_out,
+        client_in: c.handshake_bytes_in,
+        server_in: None,
+        server_out: None,
+        largest: (largest(hs_out), largest(hs_in)),
+        in_flight: s.connections as u64,
+        client_compressed: c.cert_compressed.total(),
+        server_compressed: None,
+    };
     let mut client_certs = None;
     let (server_ops, server_cpu_us, server_util, session_cache) = match (server, foreign) {
         (Some(child), _) => {
@@ -283,6 +303,9 @@ fn one_repeat(
                 .map_err(|why| RunError::Server(format!("scenario '{}': {why}", s.name)))?;
             let sops = operations(s, d.handshakes, d.requests, d.bytes);
             client_certs = s.mutual.map(|_| d.client_certs);
+            handshake_bytes.server_in = Some(d.handshake_bytes.0);
+            handshake_bytes.server_out = Some(d.handshake_bytes.1);
+            handshake_bytes.server_compressed = Some(d.cert_compressed);
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
@@ -316,6 +339,7 @@ fn one_repeat(
     Ok((
         Repeat {
             hist: r.measured.request.clone(),
+            handshake_bytes: (hs_out.clone(), hs_in.clone()),
             record: RepeatRecord {
                 rate: ops / secs,
                 client_ops: ops,
@@ -326,6 +350,7 @@ fn one_repeat(
                 latency_hdr: loadgen::report::encode_hist(&r.measured.request),
                 session_cache,
                 client_certs,
+                handshake_bytes: Some(handshake_bytes),
             },
             server_util,
             client_share: r.measured.max_worker_cpu_share,
@@ -337,6 +362,28 @@ fn one_repeat(
         },
         r.incomplete,
     ))
+}
+
+/// The largest value of `h`, 0 when empty (no handshake: nothing under way either).
+fn largest(h: &Hist) -> u64 {
+    if h.is_empty() { 0 } else { h.max() }
+}
+
+/// Mean and p99 of one direction's bytes per handshake over every repeat: the histograms
+/// merged, the mean from the exact totals.
+fn bytes_per_handshake<'a>(
+    hists: impl IntoIterator<Item = &'a Hist>,
+    total: u64,
+) -> Result<Option<BytesPerHandshake>, RunError> {
+    let mut all = loadgen::stats::new_bytes_hist();
+    for h in hists {
+        all.add(h)
+            .map_err(|e| RunError::Results(format!("merging handshake byte histograms: {e:?}")))?;
+    }
+    Ok((!all.is_empty()).then(|| BytesPerHandshake {
+        mean: total as f64 / all.len() as f64,
+        p99: all.value_at_percentile(99.0) as f64,
+    }))
 }
 
 /// The percentiles the table shows, by name.
@@ -392,6 +439,20 @@ fn aggregate(s: &Scenario, reps: &[Repeat], ops_from: OpsFrom) -> Result<Row, Ru
         .fold(0.0f64, f64::max)
         >= 0.9;
     let client_sat = reps.iter().map(|r| r.client_share).fold(0.0f64, f64::max) >= 0.9;
+    let generator = |f: fn(&HandshakeBytesRecord) -> u64| {
+        reps.iter()
+            .filter_map(|r| r.record.handshake_bytes.as_ref())
+            .map(f)
+            .sum::<u64>()
+    };
+    let out = bytes_per_handshake(
+        reps.iter().map(|r| &r.handshake_bytes.0),
+        generator(|h| h.client_out),
+    )?;
+    let inn = bytes_per_handshake(
+        reps.iter().map(|r| &r.handshake_bytes.1),
+        generator(|h| h.client_in),
+    )?;
     Ok(Row {
         name: s.name.clone(),
         kind: s.kind,
@@ -423,6 +484,13 @@ fn aggregate(s: &Scenario, reps: &[Repeat], ops_from: OpsFrom) -> Result<Row, Ru
         presented_cert: None,
         server_ops_from: ops_from,
         provider: s.provider.name().to_owned(),
+        handshake_bytes: match (out, inn) {
+            (Some(client_to_server), Some(server_to_client)) => Some(HandshakeBytes {
+                client_to_server,
+                server_to_client,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -664,6 +732,10 @@ mod tests {
                     ..RepeatRecord::default()
                 },
                 hist,
+                handshake_bytes: (
+                    loadgen::stats::new_bytes_hist(),
+                    loadgen::stats::new_bytes_hist(),
+                ),
                 server_util: None,
                 client_share: 0.1,
                 full: 20,

@@ -23,11 +23,11 @@ pub fn table(r: &RunResults) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "| scenario | rate | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | TLS cost µs/op | client CPU µs/op | full / resumed / full after HRR / resumed after HRR | resumed | errors | saturated |"
+        "| scenario | rate | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | TLS cost µs/op | client CPU µs/op | full / resumed / full after HRR / resumed after HRR | resumed | handshake B c→s / s→c: mean (p99) | errors | saturated |"
     );
     let _ = writeln!(
         o,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"
     );
     for row in &r.rows {
         let lat = |k: &str| {
@@ -38,7 +38,7 @@ pub fn table(r: &RunResults) -> String {
         let h = |k: &str| row.handshakes.get(k).copied().unwrap_or(0);
         let _ = writeln!(
             o,
-            "| {} | {} {} | {} | {} | {} | {} | {} | {} /{} | {} / {} / {} / {} | {} | {} | {} |",
+            "| {} | {} {} | {} | {} | {} | {} | {} | {} /{} | {} / {} / {} / {} | {} | {} | {} | {} |",
             name_cell(row),
             fmt_stat(
                 &row.rate,
@@ -72,6 +72,7 @@ pub fn table(r: &RunResults) -> String {
             h("resumed_hrr"),
             row.resumed_share
                 .map_or("-".into(), |s| format!("{:.1}%", s * 100.0)),
+            handshake_bytes_cell(row),
             row.errors,
             row.saturated
         );
@@ -118,6 +119,20 @@ fn client_count_mark(row: &Row) -> &'static str {
     match (row.server_ops_from, &row.server_cpu_us) {
         (OpsFrom::Client, Some(_)) => " ᶜ",
         _ => "",
+    }
+}
+
+/// Bytes per handshake each way; "-" where no handshake completed.
+fn handshake_bytes_cell(row: &Row) -> String {
+    match &row.handshake_bytes {
+        Some(h) => {
+            let (o, i) = (&h.client_to_server, &h.server_to_client);
+            format!(
+                "{:.0} ({:.0}) / {:.0} ({:.0})",
+                o.mean, o.p99, i.mean, i.p99
+            )
+        }
+        None => "-".into(),
     }
 }
 
@@ -274,6 +289,37 @@ mod tests {
         let t = table(&RunResults::fixture(vec![foreign]));
         assert!(t.contains("100.0 /handshake ᶜ |"), "{t}");
         assert!(t.ends_with(&format!("{CLIENT_COUNT_NOTE}\n")), "{t}");
+    }
+
+    #[test]
+    fn the_table_shows_handshake_bytes_each_way_and_a_dash_without_handshakes() {
+        use crate::results::{BytesPerHandshake, HandshakeBytes};
+        let base = crate::results::tests_support::row("none", RowKind::Requests);
+        let with = Row {
+            name: "hs".into(),
+            handshake_bytes: Some(HandshakeBytes {
+                client_to_server: BytesPerHandshake {
+                    mean: 1601.4,
+                    p99: 1603.0,
+                },
+                server_to_client: BytesPerHandshake {
+                    mean: 2810.0,
+                    p99: 2811.0,
+                },
+            }),
+            ..base.clone()
+        };
+        let t = table(&RunResults::fixture(vec![with, base]));
+        let lines: Vec<&str> = t.lines().collect();
+        let header: Vec<&str> = lines[0].split('|').map(str::trim).collect();
+        let col = header
+            .iter()
+            .position(|h| h.starts_with("handshake B"))
+            .unwrap();
+        let cell = |line: &str| line.split('|').map(str::trim).nth(col).unwrap().to_owned();
+        assert_eq!(cell(lines[2]), "1601 (1603) / 2810 (2811)");
+        assert_eq!(cell(lines[3]), "-");
+        assert_eq!(lines[2].split('|').count(), lines[0].split('|').count());
     }
 
     #[test]

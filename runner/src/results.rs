@@ -141,6 +141,10 @@ pub struct Row {
     /// it existed ran on aws-lc-rs, the only provider then.
     #[serde(default = "provider_before_the_field")]
     pub provider: String,
+    /// TLS bytes per handshake each way, as the generator counted them over every repeat;
+    /// None when no handshake completed (and in files written before it existed).
+    #[serde(default)]
+    pub handshake_bytes: Option<HandshakeBytes>,
 }
 
 impl Row {
@@ -180,6 +184,24 @@ pub enum OpsFrom {
 
 fn provider_before_the_field() -> String {
     "aws-lc-rs".to_owned()
+}
+
+/// TLS bytes per completed handshake, each way (the generator's count, exact at its socket).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HandshakeBytes {
+    /// Client to server.
+    pub client_to_server: BytesPerHandshake,
+    /// Server to client.
+    pub server_to_client: BytesPerHandshake,
+}
+
+/// One direction's bytes per handshake.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BytesPerHandshake {
+    /// Mean.
+    pub mean: f64,
+    /// 99th percentile.
+    pub p99: f64,
 }
 
 /// A TLS row's cost over the TCP floor: its server CPU per operation minus the plain row's
@@ -222,6 +244,9 @@ pub struct RepeatRecord {
     /// our server (None otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certs: Option<ClientCertsRecord>,
+    /// Both sides' handshake bytes in the window (None in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake_bytes: Option<HandshakeBytesRecord>,
 }
 
 /// What the server counted of client certificates in one measured window.
@@ -233,6 +258,33 @@ pub struct ClientCertsRecord {
     pub none: u64,
     /// Handshakes refused for the client certificate (any cause).
     pub refused: u64,
+}
+
+/// The TLS bytes of the handshakes of one measured window, as each side counted them: the
+/// server's bytes in are the generator's bytes out, and the other way round, but for the
+/// handshakes under way at the window's edges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeBytesRecord {
+    /// The generator's, client to server.
+    pub client_out: u64,
+    /// The generator's, server to client.
+    pub client_in: u64,
+    /// The server's, client to server (None when the server was not ours).
+    pub server_in: Option<u64>,
+    /// The server's, server to client (None when the server was not ours).
+    pub server_out: Option<u64>,
+    /// The generator's largest handshake each way, (out, in): a handshake under way at an
+    /// edge is at most that.
+    pub largest: (u64, u64),
+    /// Handshakes that may be under way at an edge: one per connection.
+    pub in_flight: u64,
+    /// Handshakes whose certificate chain came compressed (any algorithm), as the generator
+    /// counted them (see `common::cert_compression`).
+    #[serde(default)]
+    pub client_compressed: u64,
+    /// The same, as the server counted them (None when the server was not ours).
+    #[serde(default)]
+    pub server_compressed: Option<u64>,
 }
 
 /// What the server's session cache did in one measured window: the occupancy at its end
@@ -369,6 +421,7 @@ pub(crate) mod tests_support {
             presented_cert: None,
             server_ops_from: OpsFrom::Server,
             provider: "aws-lc-rs".into(),
+            handshake_bytes: None,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! fails one makes the run incomplete (exit 3). Each check is a function of a row (and its
 //! scenario) so a unit test can make it fail on a synthetic row.
 
-use crate::results::{ClientCertsRecord, OpsFrom, RepeatRecord, Row, RowKind, RunResults};
+use crate::results::{
+    ClientCertsRecord, HandshakeBytesRecord, OpsFrom, RepeatRecord, Row, RowKind, RunResults,
+};
 use crate::scenario::{Matrix, Scenario};
 
 /// How far the two sides' counts of the same operation may differ, as a share of the larger,
@@ -65,6 +67,16 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
                 problems.extend(counts_agree(row.kind, rep).map(|p| format!("repeat {n}: {p}")));
                 problems
                     .extend(client_certs(s, rep.client_certs).map(|p| format!("repeat {n}: {p}")));
+                match &rep.handshake_bytes {
+                    Some(h) => {
+                        problems
+                            .extend(handshake_bytes_agree(h).map(|p| format!("repeat {n}: {p}")));
+                        problems.extend(
+                            cert_compression(s, rep, h).map(|p| format!("repeat {n}: {p}")),
+                        );
+                    }
+                    None => problems.push(format!("repeat {n}: no handshake bytes")),
+                }
             }
             match rep.server_cpu_us {
                 // A --target's CPUs are not ours to know: nothing to hold its CPU against.
@@ -132,6 +144,65 @@ pub fn client_certs(s: &Scenario, counted: Option<ClientCertsRecord>) -> Option<
         )),
         _ => None,
     }
+}
+
+/// The server's handshake bytes in are the generator's bytes out, and its bytes out the
+/// generator's in (both count at their sockets, to the byte), but for the handshakes under
+/// way at the window's edges: one per connection, none larger than the largest the
+/// generator saw.
+pub fn handshake_bytes_agree(h: &HandshakeBytesRecord) -> Option<String> {
+    let (Some(server_in), Some(server_out)) = (h.server_in, h.server_out) else {
+        return Some("no server count of handshake bytes".to_owned());
+    };
+    let ways = [
+        ("client to server", server_in, h.client_out, h.largest.0),
+        ("server to client", server_out, h.client_in, h.largest.1),
+    ];
+    let problems: Vec<String> = ways
+        .into_iter()
+        .filter_map(|(way, server, client, largest)| {
+            let allowed = h.in_flight * largest;
+            (server.abs_diff(client) > allowed).then(|| {
+                format!(
+                    "handshake bytes {way}: the server counted {server}, the generator {client} (allowed difference {allowed}: {} in flight × {largest} B)",
+                    h.in_flight
+                )
+            })
+        })
+        .collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// In a full-handshake row, every handshake the generator counted came with its chain
+/// compressed when the row asks for compression, and none otherwise; the server says the same
+/// of every handshake it counted.
+pub fn cert_compression(
+    s: &Scenario,
+    rep: &RepeatRecord,
+    h: &HandshakeBytesRecord,
+) -> Option<String> {
+    if s.kind != RowKind::Handshake || s.plain || s.resumes() {
+        return None;
+    }
+    let on = !s.cert_compression.is_off();
+    let want = |ops: f64| if on { ops } else { 0.0 };
+    let client = h.client_compressed as f64;
+    let server = h.server_compressed.map(|n| n as f64);
+    let client_ok = client == want(rep.client_ops);
+    let server_ok = match (server, rep.server_ops) {
+        (Some(n), Some(ops)) => n == want(ops),
+        _ => false,
+    };
+    (!(client_ok && server_ok)).then(|| {
+        format!(
+            "certificate compression {}: the generator saw {client} of its {} handshakes compressed, the server {} of {}",
+            s.cert_compression,
+            rep.client_ops,
+            server.map_or("no count".to_owned(), |n| n.to_string()),
+            rep.server_ops
+                .map_or("no count".to_owned(), |n| n.to_string()),
+        )
+    })
 }
 
 /// CPU µs per operation × operations per second is the side's CPU use in cores: at most its
@@ -205,6 +276,17 @@ mod tests {
             latency_hdr: String::new(),
             session_cache: None,
             client_certs: None,
+            // 2000 handshakes of 400 B in and 3000 B out, counted alike by both sides.
+            handshake_bytes: Some(HandshakeBytesRecord {
+                client_out: 800_000,
+                client_in: 6_000_000,
+                server_in: Some(800_000),
+                server_out: Some(6_000_000),
+                largest: (420, 3100),
+                in_flight: 8,
+                client_compressed: 0,
+                server_compressed: Some(0),
+            }),
         };
         Row {
             name: name.to_owned(),
@@ -226,6 +308,7 @@ mod tests {
             presented_cert: None,
             server_ops_from: OpsFrom::Server,
             provider: "aws-lc-rs".into(),
+            handshake_bytes: None,
         }
     }
 
@@ -375,6 +458,82 @@ mod tests {
         assert!(p.contains("the generator 2100.0"), "{p}");
         let p = broken("full", |row, _| row.per_repeat[0].server_ops = None);
         assert!(p.contains("no server count"), "{p}");
+    }
+
+    #[test]
+    fn the_two_sides_handshake_bytes_must_agree_within_the_in_flight_handshakes() {
+        // 8 in flight × the largest 420 B = 3360 B client to server; 8 × 3100 = 24800 back.
+        let (m, mut r) = sane();
+        let h = r.rows[0].per_repeat[0].handshake_bytes.as_mut().unwrap();
+        h.server_in = Some(800_000 + 3360);
+        h.server_out = Some(6_000_000 - 24_800);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+
+        let p = broken("full", |row, _| {
+            let h = row.per_repeat[0].handshake_bytes.as_mut().unwrap();
+            h.server_in = Some(800_000 + 3361);
+        });
+        assert!(
+            p.contains("repeat 1: handshake bytes client to server: the server counted 803361, the generator 800000 (allowed difference 3360"),
+            "{p}"
+        );
+        let p = broken("resumed", |row, _| {
+            let h = row.per_repeat[0].handshake_bytes.as_mut().unwrap();
+            h.client_in = 6_000_000 + 24_801;
+        });
+        assert!(p.contains("handshake bytes server to client"), "{p}");
+        assert!(!p.contains("client to server"), "{p}");
+        let p = broken("full", |row, _| {
+            row.per_repeat[0]
+                .handshake_bytes
+                .as_mut()
+                .unwrap()
+                .server_out = None;
+        });
+        assert!(p.contains("no server count of handshake bytes"), "{p}");
+        let p = broken("full", |row, _| row.per_repeat[0].handshake_bytes = None);
+        assert!(p.contains("repeat 1: no handshake bytes"), "{p}");
+    }
+
+    #[test]
+    fn a_compressed_row_compresses_every_handshake_and_an_uncompressed_row_none() {
+        // The sane "full" row does not ask for compression and saw none.
+        let (mut m, mut r) = sane();
+        let p = broken("full", |row, _| {
+            row.per_repeat[0]
+                .handshake_bytes
+                .as_mut()
+                .unwrap()
+                .server_compressed = Some(1);
+        });
+        assert!(
+            p.contains("certificate compression off: the generator saw 0 of its 2000 handshakes compressed, the server 1 of 2000"),
+            "{p}"
+        );
+        // Asking for it: every handshake on both sides, or the row fails.
+        m.scenarios[0].cert_compression = "brotli".parse().unwrap();
+        let h = r.rows[0].per_repeat[0].handshake_bytes.as_mut().unwrap();
+        h.client_compressed = 2000;
+        h.server_compressed = Some(2000);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        let h = r.rows[0].per_repeat[0].handshake_bytes.as_mut().unwrap();
+        h.client_compressed = 1999;
+        let p = check(&m, &r).join("\n");
+        assert!(p.contains("the generator saw 1999 of its 2000"), "{p}");
+        let h = r.rows[0].per_repeat[0].handshake_bytes.as_mut().unwrap();
+        h.client_compressed = 2000;
+        h.server_compressed = None;
+        let p = check(&m, &r).join("\n");
+        assert!(p.contains("the server no count"), "{p}");
+        // Resumed rows send no certificate: not checked.
+        assert!(
+            cert_compression(
+                &m.scenarios[1],
+                &r.rows[1].per_repeat[0],
+                &HandshakeBytesRecord::default()
+            )
+            .is_none()
+        );
     }
 
     #[test]

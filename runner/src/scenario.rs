@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::ValueEnum;
+use common::cert_compression::CertCompression;
 use common::certs::KeyType;
 use common::tls::{self, Provider, Version};
 use loadgen::ResumeMode;
@@ -106,6 +107,8 @@ pub struct Scenario {
     pub connections: usize,
     /// Client certificates asked for and sent (`client_auth`, `client_cert`); `None`: none.
     pub mutual: Option<MutualTls>,
+    /// Certificate compression of both sides (`cert_compression = "brotli"`; off unless set).
+    pub cert_compression: CertCompression,
 }
 
 impl Scenario {
@@ -152,6 +155,7 @@ impl Scenario {
                 .mutual
                 .and_then(|m| m.cert)
                 .map(|kt| common::certs::client_paths(certs, kt).ca),
+            cert_compression: self.cert_compression.clone(),
             ..ServerArgs::default()
         }
     }
@@ -320,6 +324,9 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
     let tls13_tickets = f.take::<usize>("tls13_tickets")?;
     let client_auth = f.parsed("client_auth", value_enum::<ClientAuth>)?;
     let client_cert = f.parsed("client_cert", |s: String| s.parse::<KeyType>())?;
+    let cert_compression = f
+        .parsed("cert_compression", |s: String| s.parse::<CertCompression>())?
+        .unwrap_or_default();
     let download = f.take::<u64>("download")?;
     let upload = f.take::<u64>("upload")?;
     let connections = f
@@ -350,6 +357,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
             ("tls13_tickets", tls13_tickets.is_some()),
             ("client_auth", client_auth.is_some()),
             ("client_cert", client_cert.is_some()),
+            ("cert_compression", !cert_compression.is_off()),
         ];
         if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set) {
             return Err(f.bad_field(key, "a plain row (tls = \"none\") has no TLS to configure"));
@@ -380,6 +388,12 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         }
         (Some(mode), cert) => Some(MutualTls { mode, cert }),
     };
+    if !plain && !cert_compression.is_off() && !tls.contains(&Version::Tls13) {
+        return Err(f.bad_field(
+            "cert_compression",
+            "certificate compression exists only in TLS 1.3 and the row does not offer it",
+        ));
+    }
     f.finish()?;
     Ok(Scenario {
         name,
@@ -396,6 +410,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         body,
         connections,
         mutual,
+        cert_compression,
     })
 }
 
@@ -713,6 +728,64 @@ mod tests {
                 )
             };
             assert_eq!(same(aws), same(ring), "{}", ring.name);
+        }
+    }
+
+    #[test]
+    fn cert_compression_reaches_both_sides_and_is_refused_where_it_cannot_apply() {
+        let m = Matrix::parse(&with("cert_compression", "\"zlib,brotli\"")).unwrap();
+        let s = &m.scenarios[0];
+        let want: CertCompression = "zlib,brotli".parse().unwrap();
+        assert_eq!(s.cert_compression, want);
+        let a = s.server_args(Path::new("/c"), &[1]);
+        let mut line: Vec<std::ffi::OsString> = vec!["server".into()];
+        line.extend(a.to_args());
+        let back = ServerArgs::try_parse_from(line).unwrap();
+        assert_eq!(back.tls_options().unwrap().cert_compression, want);
+        assert!(
+            Matrix::parse(BASE).unwrap().scenarios[0]
+                .cert_compression
+                .is_off()
+        );
+        let err = |text: &str| Matrix::parse(text).unwrap_err().to_string();
+        let e = err(&with("cert_compression", "\"zstd\""));
+        assert!(
+            e.contains("field `cert_compression`") && e.contains("'zstd'"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{}cert_compression = \"brotli\"\n",
+            with("tls", "\"1.2\"")
+        ));
+        assert!(e.contains("only in TLS 1.3"), "{e}");
+        let e = err(&format!(
+            "{}cert_compression = \"brotli\"\n",
+            with("tls", "\"none\"")
+        ));
+        assert!(e.contains("plain row"), "{e}");
+    }
+
+    #[test]
+    fn the_cert_compression_matrix_pairs_each_compressed_row_with_an_uncompressed_one() {
+        let m = Matrix::parse(include_str!("../../scenarios/cert-compression.toml")).unwrap();
+        let compressed: Vec<&Scenario> = m
+            .scenarios
+            .iter()
+            .filter(|s| !s.cert_compression.is_off())
+            .collect();
+        assert_eq!(compressed.len(), 4);
+        for s in compressed {
+            let twin = m
+                .scenarios
+                .iter()
+                .find(|o| o.cert_compression.is_off() && o.cert == s.cert)
+                .unwrap_or_else(|| panic!("no uncompressed row for '{}'", s.name));
+            assert_eq!(
+                (twin.kind, &twin.tls, twin.server_resumption, twin.resume),
+                (s.kind, &s.tls, s.server_resumption, s.resume),
+                "{}",
+                s.name
+            );
         }
     }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use common::cert_compression::CertCompression;
 use common::certs::{self, KeyType};
 use common::tls::{self, Provider};
 
@@ -104,6 +105,12 @@ pub struct ServerArgs {
     /// ALPN protocols to accept, comma-separated; empty string disables ALPN.
     #[arg(long, default_value = "http/1.1", value_delimiter = ',')]
     pub alpn: Vec<String>,
+
+    /// Certificate compression (RFC 8879): the algorithms to compress the chain with, in order
+    /// of preference (brotli, zlib), for clients that offer one; or off. Off by default, so
+    /// compression is a choice the results name.
+    #[arg(long, default_value = "off")]
+    pub cert_compression: CertCompression,
 
     /// Write the NSS key log (SSLKEYLOGFILE format) here so Wireshark can decrypt captures.
     /// Exposes every session key: for debugging only.
@@ -238,6 +245,7 @@ impl ServerArgs {
             flag("max-fragment", &n);
         }
         flag("alpn", &self.alpn.join(","));
+        flag("cert-compression", &self.cert_compression);
         if let Some(a) = self.admin {
             flag("admin", &a);
         }
@@ -339,6 +347,7 @@ impl ServerArgs {
                 .map(|p| p.as_bytes().to_vec())
                 .collect(),
             keylog: self.keylog.clone(),
+            cert_compression: self.cert_compression.clone(),
             client_auth: self.client_auth_options()?,
         })
     }
@@ -645,6 +654,7 @@ mod tests {
             max_fragment: Some(512),
             alpn: vec!["h2".into(), "http/1.1".into()],
             keylog: Some("/tmp/keys.log".into()),
+            cert_compression: "zlib,brotli".parse().unwrap(),
             admin: Some("127.0.0.1:0".parse().unwrap()),
             pin_cpus: Some(common::cpu::CpuList(vec![0, 2])),
             max_connections: Some(99),
@@ -682,6 +692,7 @@ mod tests {
             max_fragment,
             alpn,
             keylog,
+            cert_compression,
             admin,
             pin_cpus,
             max_connections,
@@ -721,6 +732,7 @@ mod tests {
         assert_ne!(max_fragment, &d.max_fragment, "max_fragment");
         assert_ne!(alpn, &d.alpn, "alpn");
         assert_ne!(keylog, &d.keylog, "keylog");
+        assert_ne!(cert_compression, &d.cert_compression, "cert_compression");
         assert_ne!(admin, &d.admin, "admin");
         assert_ne!(pin_cpus, &d.pin_cpus, "pin_cpus");
         assert_ne!(max_connections, &d.max_connections, "max_connections");

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::cert_compression::CertCompression;
 use common::tls::{self, Provider, Version};
 use rustls::crypto::SupportedKxGroup;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -42,6 +43,9 @@ pub struct Settings {
     pub max_connections: Option<usize>,
     /// CPUs the workers are pinned to (worker i to the i-th, round robin); empty: not pinned.
     pub pin_cpus: Vec<usize>,
+    /// The TLS config's certificate compressors, which the connections count by: set by
+    /// [`crate::Server::start`] from the config it is given, so the two cannot disagree.
+    pub cert_compression: CertCompression,
 }
 
 impl Default for Settings {
@@ -57,6 +61,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(10),
             max_connections: None,
             pin_cpus: Vec::new(),
+            cert_compression: CertCompression::off(),
         }
     }
 }
@@ -116,6 +121,8 @@ pub struct TlsOptions {
     pub keylog: Option<PathBuf>,
     /// Whether client certificates are asked for, required, and which CAs issue them.
     pub client_auth: ClientAuthOptions,
+    /// Certificate compression (RFC 8879), in order of preference; off by default.
+    pub cert_compression: CertCompression,
 }
 
 impl Default for TlsOptions {
@@ -132,6 +139,7 @@ impl Default for TlsOptions {
             alpn: vec![b"http/1.1".to_vec()],
             keylog: None,
             client_auth: ClientAuthOptions::default(),
+            cert_compression: CertCompression::off(),
         }
     }
 }
@@ -186,6 +194,9 @@ impl TlsOptions {
             0
         };
         cfg.max_fragment_size = self.max_fragment;
+        // Set either way: rustls compresses by default when its features are built in.
+        cfg.cert_compressors = self.cert_compression.compressors();
+        cfg.cert_decompressors = self.cert_compression.decompressors();
         cfg.alpn_protocols = self.alpn.clone();
         if let Some(path) = &self.keylog {
             let log = common::keylog::KeyLogFile::open(path).map_err(|source| ServerError::Io {

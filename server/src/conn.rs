@@ -21,8 +21,10 @@ use crate::stats::{FailureCause, HandshakeClass, TimeoutKind, WorkerStats};
 use common::io::{interrupted, would_block};
 
 mod exchange;
+mod wire;
 
 use exchange::BodyLeft;
+use wire::Wire;
 
 /// The socket readiness a connection waits for, recomputed after every event so the worker
 /// re-registers only when it changes.
@@ -165,6 +167,8 @@ pub struct Conn<S = ServerConnection> {
     wrote_tls: bool,
     /// That alert, as a plaintext record, and how much of it is written.
     own_alert: Option<OwnAlert>,
+    /// The TLS bytes each way, for the wire counters and the handshake's share of them.
+    wire: Wire,
     /// When each deadline's clock started.
     accepted_at: Instant,
     idle_since: Instant,
@@ -205,6 +209,7 @@ impl<S: Session> Conn<S> {
             hrr_sent: false,
             wrote_tls: false,
             own_alert: None,
+            wire: Wire::default(),
             accepted_at: now,
             idle_since: now,
             head_started: now,
@@ -258,7 +263,7 @@ impl<S: Session> Conn<S> {
             TimeoutKind::Handshake => self.abort(FailureCause::Timeout, None, ctx),
             TimeoutKind::Idle => {
                 self.session.send_close_notify();
-                let _ = self.session.write_tls(io);
+                self.write_last(io, ctx);
                 Verdict::Close
             }
             _ => Verdict::Close,
@@ -273,7 +278,7 @@ impl<S: Session> Conn<S> {
             Phase::Handshake => self.abort(FailureCause::Shutdown, None, ctx),
             Phase::Idle if self.inbuf.is_empty() && !self.session.wants_write() => {
                 self.session.send_close_notify();
-                let _ = self.session.write_tls(io);
+                self.write_last(io, ctx);
                 Verdict::Close
             }
             Phase::Linger | Phase::Failed => Verdict::Close,
@@ -307,26 +312,43 @@ impl<S: Session> Conn<S> {
         let mut drained = false;
         loop {
             match self.phase {
-                Phase::Linger => return self.drain_linger(io),
+                Phase::Linger => return self.drain_linger(io, ctx),
                 Phase::Failed => return self.flush_alert(io, ctx),
                 _ => {}
             }
             let mut progress = false;
 
-            if !self.read_eof && !drained && self.session.wants_read() {
+            let fed_by_record = matches!(self.phase, Phase::Handshake) || self.wire.feed.pending();
+            if !self.read_eof && (!drained || self.wire.feed.pending()) && self.session.wants_read()
+            {
                 let mut got = false;
                 let mut reader = ShortReadProbe {
                     inner: &mut *io,
                     short: false,
                 };
-                let result = self.session.read_tls(&mut reader);
-                drained = trust_short_reads && reader.short;
+                let received = self.wire.received;
+                if received == 0 && !ctx.settings.cert_compression.is_off() {
+                    self.wire.feed.keep_hello();
+                }
+                let result = if fed_by_record {
+                    let mut feed = self.wire.feed.reader(&mut reader, &mut self.wire.received);
+                    self.session.read_tls(&mut feed)
+                } else {
+                    let result = self.session.read_tls(&mut reader);
+                    if let Ok(n) = result {
+                        self.wire.received += n as u64;
+                    }
+                    result
+                };
+                ctx.stats.tls_in(self.wire.received - received);
+                drained |= trust_short_reads && reader.short;
                 match result {
                     Ok(0) => {
                         self.read_eof = true;
                         got = true;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
+                        self.wire.fed += n as u64;
                         self.last_read = ctx.now;
                         got = true;
                     }
@@ -347,6 +369,10 @@ impl<S: Session> Conn<S> {
                         } else if self.read_eof {
                             return self.abort(FailureCause::Eof, None, ctx);
                         }
+                    } else if fed_by_record {
+                        // The handshake's record framing is no longer needed once what it
+                        // read past the handshake (a request) is handed on.
+                        self.wire.feed.release();
                     }
                 }
             }
@@ -359,7 +385,8 @@ impl<S: Session> Conn<S> {
             while self.session.wants_write() {
                 match self.session.write_tls(io) {
                     Ok(0) => return self.abort(FailureCause::Io, None, ctx),
-                    Ok(_) => {
+                    Ok(n) => {
+                        self.sent(n, ctx);
                         self.last_write = ctx.now;
                         self.wrote_tls = true;
                         progress = true;
@@ -371,6 +398,9 @@ impl<S: Session> Conn<S> {
             }
             if !self.session.wants_write() {
                 self.unflushed = 0;
+                if let Some(hs_in) = self.wire.flight_open.take() {
+                    ctx.stats.handshake_bytes(hs_in, self.wire.sent);
+                }
             }
 
             if matches!(self.phase, Phase::Idle) && !self.session.wants_write() {
@@ -403,9 +433,27 @@ impl<S: Session> Conn<S> {
             .handshake_kind()
             .unwrap_or(rustls::HandshakeKind::Full);
         let class = HandshakeClass::of(kind, self.hrr_sent);
-        ctx.stats.handshake(self.session.protocol_version(), class);
+        let version = self.session.protocol_version();
+        ctx.stats.handshake(version, class);
         ctx.stats
             .client_cert(ClientCert::of(self.session.peer_certificates()));
+        // rustls compresses the chain of a full TLS 1.3 handshake with the first of our
+        // algorithms the ClientHello offered (see `common::cert_compression`).
+        if let Some(Some(offered)) = self.wire.feed.take_offered()
+            && version == Some(rustls::ProtocolVersion::TLSv1_3)
+            && matches!(class, HandshakeClass::Full | HandshakeClass::FullHrr)
+            && let Some(algorithm) = ctx.settings.cert_compression.chosen(&offered)
+        {
+            ctx.stats.cert_compressed(algorithm);
+        }
+        // See `wire`: only TLS 1.2's queue holds handshake bytes (the server's last flight)
+        // when the handshake completes; TLS 1.3's holds the tickets that follow it.
+        if version == Some(rustls::ProtocolVersion::TLSv1_2) && self.session.wants_write() {
+            self.wire.flight_open = Some(self.wire.fed);
+        } else {
+            ctx.stats.handshake_bytes(self.wire.fed, self.wire.sent);
+        }
+        self.wire.feed.release();
         self.phase = Phase::Idle;
         self.idle_since = ctx.now;
     }
@@ -479,7 +527,10 @@ impl<S: Session> Conn<S> {
             };
             match written {
                 Ok(0) => return Verdict::Close,
-                Ok(_) => self.last_write = ctx.now,
+                Ok(n) => {
+                    self.sent(n, ctx);
+                    self.last_write = ctx.now;
+                }
                 // The worker waits for writable (see `wants`), bounded by the send timeout.
                 Err(e) if would_block(&e) => return Verdict::Open,
                 Err(e) if interrupted(&e) => {}
@@ -490,19 +541,39 @@ impl<S: Session> Conn<S> {
         let _ = io.shutdown_write();
         self.phase = Phase::Linger;
         self.linger_since = ctx.now;
-        self.drain_linger(io)
+        self.drain_linger(io, ctx)
     }
 
-    fn drain_linger<T: Transport>(&mut self, io: &mut T) -> Verdict {
+    fn drain_linger<T: Transport>(&mut self, io: &mut T, ctx: &mut Ctx<'_>) -> Verdict {
         let mut sink = [0u8; 4096];
         loop {
             match io.read(&mut sink) {
                 Ok(0) => return Verdict::Close,
-                Ok(_) => {}
+                // Discarded, but TLS bytes the client sent (its close_notify, say) all the same.
+                Ok(n) => {
+                    self.wire.received += n as u64;
+                    ctx.stats.tls_in(n as u64);
+                }
                 Err(e) if would_block(&e) => return Verdict::Open,
                 Err(e) if interrupted(&e) => {}
                 Err(_) => return Verdict::Close,
             }
+        }
+    }
+}
+
+impl<S: Session> Conn<S> {
+    /// Counts `n` bytes written to the socket.
+    fn sent(&mut self, n: usize, ctx: &Ctx<'_>) {
+        self.wire.sent += n as u64;
+        ctx.stats.tls_out(n as u64);
+    }
+
+    /// One last write of what is queued (a close_notify), counted; its failure changes
+    /// nothing, the connection is closing.
+    fn write_last<T: Transport>(&mut self, io: &mut T, ctx: &Ctx<'_>) {
+        if let Ok(n) = self.session.write_tls(io) {
+            self.sent(n, ctx);
         }
     }
 }

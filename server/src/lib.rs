@@ -41,6 +41,7 @@ use std::thread::JoinHandle;
 pub use config::{Resumption, ServerTls, Settings, TlsOptions};
 pub use stats::{Snapshot, Stats};
 
+use common::cert_compression::CertCompression;
 use worker::{Shared, Worker};
 
 /// Why the server could not start or keep running.
@@ -147,7 +148,10 @@ impl Server {
             let what = what.to_string();
             move |source| ServerError::Io { what, source }
         };
-        let settings = Arc::new(settings);
+        let settings = Arc::new(Settings {
+            cert_compression: CertCompression::of_compressors(&tls.cert_compressors),
+            ..settings
+        });
         let stats = Arc::new(Stats::new(listeners.len()));
         if let Some(gauge) = session_cache {
             stats.attach_session_cache(gauge)?;

@@ -21,7 +21,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::client_auth::{ClientCert, RefusalCause};
 use crate::http::Status;
 use crate::session_cache::CacheCounts;
-use crate::stats::{FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
+use common::cert_compression::Algorithm;
+
+use crate::stats::{DIRECTIONS, FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
 
 /// TCP connections accepted (refused ones included).
 pub const CONNECTIONS_ACCEPTED: &str = "tlsbench_connections_accepted_total";
@@ -52,6 +54,13 @@ pub const TIMEOUTS: &str = "tlsbench_timeouts_total";
 pub const REQUESTS: &str = "tlsbench_requests_total";
 /// Plaintext bytes, labelled `direction` (`in`, `out`).
 pub const PLAINTEXT_BYTES: &str = "tlsbench_plaintext_bytes_total";
+/// TLS bytes through the sockets, labelled `direction` (`in`, `out`).
+pub const TLS_BYTES: &str = "tlsbench_tls_bytes_total";
+/// The TLS bytes of completed handshakes, labelled `direction` (`in`, `out`).
+pub const HANDSHAKE_BYTES: &str = "tlsbench_handshake_bytes_total";
+/// Completed handshakes that sent the certificate chain compressed (RFC 8879), labelled
+/// `algorithm` (`brotli`, `zlib`).
+pub const CERT_COMPRESSED: &str = "tlsbench_cert_compressed_total";
 /// Process CPU seconds, labelled `mode` (`user`, `system`).
 pub const CPU_SECONDS: &str = "tlsbench_cpu_seconds_total";
 /// Process CPU seconds, user plus system (the name Prometheus client libraries use).
@@ -231,6 +240,27 @@ impl Snapshot {
             "direction",
             [("in", self.bytes_in), ("out", self.bytes_out)],
         );
+        family(
+            o,
+            TLS_BYTES,
+            "TLS bytes read from and written to client sockets, by direction.",
+            "direction",
+            DIRECTIONS.iter().zip(self.tls_bytes),
+        );
+        family(
+            o,
+            HANDSHAKE_BYTES,
+            "TLS bytes of completed handshakes, by direction.",
+            "direction",
+            DIRECTIONS.iter().zip(self.handshake_bytes),
+        );
+        family(
+            o,
+            CERT_COMPRESSED,
+            "Completed handshakes that sent the certificate chain compressed, by algorithm.",
+            "algorithm",
+            Algorithm::ALL.iter().zip(self.cert_compressed),
+        );
         let (user, sys) = (self.cpu.user.as_secs_f64(), self.cpu.sys.as_secs_f64());
         family(
             o,
@@ -401,6 +431,12 @@ struct Wire {
     client_certs: BTreeMap<String, u64>,
     /// cause → count.
     client_auth_refusals: BTreeMap<String, u64>,
+    /// direction → count.
+    tls_bytes: BTreeMap<String, u64>,
+    /// direction → count.
+    handshake_bytes: BTreeMap<String, u64>,
+    /// algorithm → count.
+    cert_compressed: BTreeMap<String, u64>,
     /// `null` without a session cache; required either way, so a reader never takes a
     /// missing field for "no cache".
     #[serde(deserialize_with = "Option::deserialize")]
@@ -552,6 +588,9 @@ impl From<&Snapshot> for Wire {
                 RefusalCause::as_str,
                 &s.client_auth_refusals,
             ),
+            tls_bytes: labelled(&DIRECTIONS, |d| d, &s.tls_bytes),
+            handshake_bytes: labelled(&DIRECTIONS, |d| d, &s.handshake_bytes),
+            cert_compressed: labelled(&Algorithm::ALL, Algorithm::as_str, &s.cert_compressed),
             session_cache: s.session_cache.map(WireCache::from),
         }
     }
@@ -641,6 +680,27 @@ impl TryFrom<Wire> for Snapshot {
                 RefusalCause::as_str,
                 w.client_auth_refusals,
             )?,
+            tls_bytes: unlabelled(
+                &format!("{TLS_BYTES}{{"),
+                "direction",
+                &DIRECTIONS,
+                |d| d,
+                w.tls_bytes,
+            )?,
+            handshake_bytes: unlabelled(
+                &format!("{HANDSHAKE_BYTES}{{"),
+                "direction",
+                &DIRECTIONS,
+                |d| d,
+                w.handshake_bytes,
+            )?,
+            cert_compressed: unlabelled(
+                &format!("{CERT_COMPRESSED}{{"),
+                "algorithm",
+                &Algorithm::ALL,
+                Algorithm::as_str,
+                w.cert_compressed,
+            )?,
             session_cache: w.session_cache.map(CacheCounts::from),
         })
     }
@@ -708,6 +768,9 @@ mod tests {
             .chain(&mut s.requests)
             .chain(&mut s.client_certs)
             .chain(&mut s.client_auth_refusals)
+            .chain(&mut s.tls_bytes)
+            .chain(&mut s.handshake_bytes)
+            .chain(&mut s.cert_compressed)
         {
             *c = n();
         }
@@ -795,6 +858,16 @@ mod tests {
             value(&format!("{PLAINTEXT_BYTES}{{direction=\"out\"}}")),
             s.bytes_out as f64
         );
+        for (i, d) in DIRECTIONS.iter().enumerate() {
+            let tls = format!("{TLS_BYTES}{{direction=\"{d}\"}}");
+            assert_eq!(value(&tls), s.tls_bytes[i] as f64);
+            let hs = format!("{HANDSHAKE_BYTES}{{direction=\"{d}\"}}");
+            assert_eq!(value(&hs), s.handshake_bytes[i] as f64);
+        }
+        for a in Algorithm::ALL {
+            let series = format!("{CERT_COMPRESSED}{{algorithm=\"{a}\"}}");
+            assert_eq!(value(&series), s.cert_compressed[a.index()] as f64);
+        }
         let cache = s.session_cache.unwrap();
         assert_eq!(value(SESSION_CACHE_ENTRIES), cache.entries as f64);
         assert_eq!(value(SESSION_CACHE_CAPACITY), cache.capacity as f64);
@@ -807,7 +880,7 @@ mod tests {
 
     #[test]
     fn a_missing_series_is_an_error_naming_it() {
-        let cases: [(&[&str], &str); 10] = [
+        let cases: [(&[&str], &str); 13] = [
             (
                 &["client_certs", "none"],
                 "missing series tlsbench_client_certs_total{result=\"none\"}",
@@ -837,6 +910,18 @@ mod tests {
                 "missing series tlsbench_requests_total{status=\"200\"}",
             ),
             (&["bytes_out"], "missing field `bytes_out`"),
+            (
+                &["tls_bytes", "in"],
+                "missing series tlsbench_tls_bytes_total{direction=\"in\"}",
+            ),
+            (
+                &["cert_compressed", "zlib"],
+                "missing series tlsbench_cert_compressed_total{algorithm=\"zlib\"}",
+            ),
+            (
+                &["handshake_bytes", "out"],
+                "missing series tlsbench_handshake_bytes_total{direction=\"out\"}",
+            ),
             (&["session_cache"], "missing field `session_cache`"),
             (&["session_cache", "evicted"], "missing field `evicted`"),
         ];

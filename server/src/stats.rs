@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::cert_compression::Algorithm;
 use common::cpu::{self, CpuTime};
 use rustls::{AlertDescription, HandshakeKind};
 
@@ -17,6 +18,10 @@ use crate::session_cache::{CacheCounts, Gauge};
 
 /// Protocol versions counted apart: index 0 is TLS 1.2, 1 is TLS 1.3.
 pub const VERSIONS: [&str; 2] = ["1.2", "1.3"];
+
+/// Directions of TLS bytes counted apart (the `direction` label): index 0 is from clients,
+/// 1 is to them.
+pub const DIRECTIONS: [&str; 2] = ["in", "out"];
 
 /// How a completed handshake is counted. rustls's `handshake_kind()` says `Resumed` for a
 /// resumption after a HelloRetryRequest too (it overwrites `FullWithHelloRetryRequest`), yet
@@ -227,6 +232,9 @@ pub struct WorkerStats {
     bytes_out: AtomicU64,
     client_certs: [AtomicU64; ClientCert::ALL.len()],
     client_auth_refusals: [AtomicU64; RefusalCause::ALL.len()],
+    tls_bytes: [AtomicU64; 2],
+    handshake_bytes: [AtomicU64; 2],
+    cert_compressed: [AtomicU64; Algorithm::ALL.len()],
 }
 
 impl Default for WorkerStats {
@@ -246,6 +254,9 @@ impl Default for WorkerStats {
             bytes_out: AtomicU64::new(0),
             client_certs: Default::default(),
             client_auth_refusals: Default::default(),
+            tls_bytes: Default::default(),
+            handshake_bytes: Default::default(),
+            cert_compressed: Default::default(),
         }
     }
 }
@@ -318,6 +329,24 @@ impl WorkerStats {
     /// Plaintext bytes handed to TLS for clients.
     pub fn bytes_out(&self, n: u64) {
         bump(&self.bytes_out, n);
+    }
+    /// A completed handshake sent our chain compressed with `algorithm`.
+    pub fn cert_compressed(&self, algorithm: Algorithm) {
+        bump(&self.cert_compressed[algorithm.index()], 1);
+    }
+    /// TLS bytes read from a client's socket.
+    pub fn tls_in(&self, n: u64) {
+        bump(&self.tls_bytes[0], n);
+    }
+    /// TLS bytes written to a client's socket.
+    pub fn tls_out(&self, n: u64) {
+        bump(&self.tls_bytes[1], n);
+    }
+    /// The TLS bytes a completed handshake took each way (see `conn::wire` for where its
+    /// share of the stream ends).
+    pub fn handshake_bytes(&self, bytes_in: u64, bytes_out: u64) {
+        bump(&self.handshake_bytes[0], bytes_in);
+        bump(&self.handshake_bytes[1], bytes_out);
     }
 }
 
@@ -405,6 +434,15 @@ impl Stats {
             {
                 *dst += load(src);
             }
+            for (dst, src) in s.tls_bytes.iter_mut().zip(&w.tls_bytes) {
+                *dst += load(src);
+            }
+            for (dst, src) in s.handshake_bytes.iter_mut().zip(&w.handshake_bytes) {
+                *dst += load(src);
+            }
+            for (dst, src) in s.cert_compressed.iter_mut().zip(&w.cert_compressed) {
+                *dst += load(src);
+            }
         }
         s
     }
@@ -450,6 +488,15 @@ pub struct Snapshot {
     pub client_certs: [u64; ClientCert::ALL.len()],
     /// Client certificates refused, by [`RefusalCause`] order.
     pub client_auth_refusals: [u64; RefusalCause::ALL.len()],
+    /// TLS bytes through the sockets, by [`DIRECTIONS`] order (every byte read or written,
+    /// handshakes, records and alerts alike).
+    pub tls_bytes: [u64; 2],
+    /// The TLS bytes of completed handshakes, by [`DIRECTIONS`] order (failed ones are in
+    /// [`Snapshot::tls_bytes`] only).
+    pub handshake_bytes: [u64; 2],
+    /// Completed handshakes that sent the chain compressed, by
+    /// [`Algorithm::ALL`] order.
+    pub cert_compressed: [u64; Algorithm::ALL.len()],
     /// The stateful session cache (`None`: the server has none, or did not attach it).
     pub session_cache: Option<CacheCounts>,
 }
@@ -475,6 +522,9 @@ impl Default for Snapshot {
             bytes_out: 0,
             client_certs: [0; ClientCert::ALL.len()],
             client_auth_refusals: [0; RefusalCause::ALL.len()],
+            tls_bytes: [0; 2],
+            handshake_bytes: [0; 2],
+            cert_compressed: [0; Algorithm::ALL.len()],
             session_cache: None,
         }
     }
@@ -612,6 +662,20 @@ impl Snapshot {
             "  plaintext: {} bytes in, {} bytes out",
             self.bytes_in, self.bytes_out
         );
+        if self.cert_compressed.iter().any(|n| *n > 0) {
+            let parts: Vec<String> = Algorithm::ALL
+                .iter()
+                .zip(self.cert_compressed)
+                .map(|(a, n)| format!("{n} {a}"))
+                .collect();
+            let _ = writeln!(o, "  certificates sent compressed: {}", parts.join(", "));
+        }
+        let [tls_in, tls_out] = self.tls_bytes;
+        let [hs_in, hs_out] = self.handshake_bytes;
+        let _ = writeln!(
+            o,
+            "  TLS on the wire: {tls_in} bytes in, {tls_out} bytes out; of which handshakes {hs_in} in, {hs_out} out"
+        );
         if let Some(c) = &self.session_cache {
             let _ = writeln!(
                 o,
@@ -695,6 +759,11 @@ mod tests {
         b.request(Status::NotFound);
         a.bytes_in(10);
         b.bytes_in(5);
+        a.tls_in(300);
+        b.tls_out(4000);
+        a.handshake_bytes(250, 3000);
+        b.cert_compressed(Algorithm::Zlib);
+        b.handshake_bytes(1, 2);
         let s = stats.snapshot();
         assert_eq!((s.accepted, s.closed, s.active()), (3, 1, 2));
         assert_eq!(s.handshakes_of("1.3", "full"), 1);
@@ -712,6 +781,16 @@ mod tests {
         );
         assert_eq!(s.requests_total(), 2);
         assert_eq!(s.bytes_in, 15);
+        assert_eq!(s.tls_bytes, [300, 4000]);
+        assert_eq!(s.handshake_bytes, [251, 3002]);
+        assert_eq!(s.cert_compressed, [0, 1]);
+        assert!(
+            s.summary()
+                .contains("certificates sent compressed: 0 brotli, 1 zlib")
+        );
+        assert!(s.summary().contains(
+            "TLS on the wire: 300 bytes in, 4000 bytes out; of which handshakes 251 in, 3002 out"
+        ));
         let text = s.prometheus();
         assert!(text.contains("tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed\"} 1\n"));
         assert!(

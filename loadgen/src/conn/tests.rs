@@ -115,6 +115,39 @@ impl<C: Session, S: Session> Pair<C, S> {
         self.server_io.carry_to(&mut self.client_io);
     }
 
+    /// The client's counters, once its bytes on the wire are checked against the server's
+    /// (what one side wrote the other read, or it is still on the wire) and cleared, so the
+    /// rest can be compared exactly.
+    fn counters_wire_checked(&self) -> LoadCounters {
+        let s = self.stats.snapshot();
+        let c = &self.m.counters;
+        // Still on the wire: written by one end and not yet read by the other.
+        let to_server = (self.client_io.output.len() + self.server_io.input.len()) as u64;
+        let to_client = (self.server_io.output.len() + self.client_io.input.len()) as u64;
+        assert_eq!(
+            s.tls_bytes[0] + to_server,
+            c.tls_bytes_out,
+            "client to server"
+        );
+        assert_eq!(
+            s.tls_bytes[1],
+            c.tls_bytes_in + to_client,
+            "server to client"
+        );
+        assert_eq!(
+            s.handshake_bytes,
+            [c.handshake_bytes_out, c.handshake_bytes_in],
+            "handshake bytes: the server's (in, out) vs the client's (out, in)"
+        );
+        LoadCounters {
+            tls_bytes_in: 0,
+            tls_bytes_out: 0,
+            handshake_bytes_in: 0,
+            handshake_bytes_out: 0,
+            ..c.clone()
+        }
+    }
+
     /// Drives both sides in turn until the client's operation ends (bounded).
     fn exchange(&mut self, plan: &Plan) -> Result<Outcome, Fail> {
         for _ in 0..50 {
@@ -172,7 +205,7 @@ fn a_full_handshake_then_one_request_and_its_response() {
     let mut p = tls_pair(&s);
     assert_eq!(ended(p.exchange(&s.plan)), Ok(Ended::Keep));
     assert_eq!(
-        p.m.counters,
+        p.counters_wire_checked(),
         LoadCounters {
             full: 1,
             tls13: 1,
@@ -207,7 +240,7 @@ fn a_second_connection_resumes_with_the_first_ones_ticket() {
     let mut second = tls_pair(&s);
     assert_eq!(ended(second.exchange(&s.plan)), Ok(Ended::Keep));
     assert_eq!(
-        second.m.counters,
+        second.counters_wire_checked(),
         LoadCounters {
             resumed: 1,
             offered: 1,
@@ -237,7 +270,7 @@ fn keep_alive_serves_n_requests_and_closes_after_the_last() {
         }
     }
     assert_eq!(
-        p.m.counters,
+        p.counters_wire_checked(),
         LoadCounters {
             full: 1,
             tls13: 1,
@@ -285,7 +318,7 @@ fn a_response_split_at_every_byte_is_read_the_same() {
             "split at {split}"
         );
         assert_eq!(
-            p.m.counters,
+            p.counters_wire_checked(),
             LoadCounters {
                 requests: 1,
                 body_bytes_in: HELLO,
@@ -318,8 +351,17 @@ fn a_handshake_the_server_never_answers_times_out_at_the_deadline() {
         p.client.expired(deadline, &s.plan),
         Some(FailureKind::Timeout)
     );
-    assert_eq!(p.m.counters, LoadCounters::default());
+    let hello = (p.client_io.output.len() + p.server_io.input.len()) as u64;
+    assert_eq!(
+        p.m.counters,
+        LoadCounters {
+            tls_bytes_out: hello,
+            ..LoadCounters::default()
+        },
+        "the ClientHello is on the wire, no handshake is counted"
+    );
     assert_eq!(p.m.handshake.len(), 0);
+    assert_eq!(p.m.handshake_bytes_out.len(), 0);
 }
 
 #[test]
@@ -328,12 +370,13 @@ fn a_server_that_closes_mid_response_costs_a_short_body() {
     let mut p = plain_pair(&s);
     assert_eq!(ended(p.drive_client(&s.plan)), Ok(Ended::Pending));
     p.drive_server();
-    {
+    let received = {
         let w = &mut p.client_io;
         let head = w.input.len() - HELLO_PAGE.len();
         w.input.truncate(head + 100);
         w.eof = true;
-    }
+        head + 100
+    };
     assert_eq!(
         p.drive_client(&s.plan),
         Err(Fail(FailureKind::ShortBody, None))
@@ -342,6 +385,8 @@ fn a_server_that_closes_mid_response_costs_a_short_body() {
         p.m.counters,
         LoadCounters {
             body_bytes_in: 100,
+            tls_bytes_in: received as u64,
+            tls_bytes_out: s.plan.request.len() as u64,
             ..LoadCounters::default()
         }
     );

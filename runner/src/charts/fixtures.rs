@@ -56,6 +56,7 @@ pub(super) fn row(
         presented_cert: None,
         server_ops_from: crate::results::OpsFrom::Server,
         provider: "aws-lc-rs".to_owned(),
+        handshake_bytes: None,
     }
 }
 

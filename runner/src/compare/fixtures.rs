@@ -38,6 +38,7 @@ pub(super) fn row(name: &str, kind: RowKind, server_cpu: f64, rate: f64) -> Row 
         presented_cert: None,
         server_ops_from: crate::results::OpsFrom::Server,
         provider: "aws-lc-rs".into(),
+        handshake_bytes: None,
     }
 }
 

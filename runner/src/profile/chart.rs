@@ -170,6 +170,7 @@ pub(crate) mod tests {
                     presented_cert: None,
                     server_ops_from: crate::results::OpsFrom::Server,
                     provider: "aws-lc-rs".into(),
+                    handshake_bytes: None,
                 })
                 .collect(),
         );
