@@ -282,6 +282,13 @@ impl<S: Session> Conn<S> {
                 Verdict::Close
             }
             Phase::Linger | Phase::Failed => Verdict::Close,
+            Phase::Idle if self.inbuf.is_empty() => {
+                // The last response is complete but still being flushed (it was done before
+                // shutdown began, so it promised keep-alive): close once it is out, never
+                // wait for a next request through the shutdown grace.
+                self.closing = true;
+                self.on_ready(io, ctx, false)
+            }
             _ => {
                 // A response is in flight (or a request half-read): finish it, then close.
                 self.on_ready(io, ctx, false)

@@ -271,3 +271,27 @@ fn an_alert_that_cannot_be_written_is_cut_at_the_send_timeout() {
     assert_eq!(s.failures_of(FailureCause::InvalidMessage), 1);
     assert_eq!(s.failures_total(), 1, "the timeout is not a second failure");
 }
+
+#[test]
+fn a_complete_response_still_flushing_at_shutdown_closes_once_it_is_out() {
+    // The response is answered whole into the session, but the socket takes nothing yet:
+    // the connection is idle (its response done, keep-alive promised) with output pending
+    // when shutdown begins.
+    let mut rig = Rig::new();
+    let mut conn = Conn::plain(rig.start);
+    let mut io = socket(b"GET /bytes/1000 HTTP/1.1\r\nHost: bank32.com\r\n\r\n");
+    let (mut ctx, _) = rig.ctx();
+    assert_eq!(conn.on_ready(&mut io, &mut ctx, false), Verdict::Open);
+    assert!(io.output.is_empty() && conn.wants().write);
+    assert_eq!(conn.begin_shutdown(&mut io, &mut ctx), Verdict::Open);
+    // The socket drains: the response goes out and the connection half-closes at once,
+    // without waiting for a next request through the shutdown grace.
+    io.output_cap = None;
+    conn.on_ready(&mut io, &mut ctx, false);
+    let out = String::from_utf8_lossy(&io.output).into_owned();
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(
+        io.write_shut,
+        "no FIN after the last response of a stopping server"
+    );
+}
