@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use support::{
-    EXIT_TIMEOUT, ONE_ROW_MATRIX, Ran, ServerProc, TempDir, bin, client_config, drain, lines, p,
-    quick_run, read_hello, results_json, run_dir, scrape, server_in, spawn_guarded, text, tlsbench,
-    wait_until, write_matrix,
+    EXIT_TIMEOUT, ONE_ROW_MATRIX, READY_TIMEOUT, Ran, ServerProc, TempDir, bin, client_config,
+    drain, lines, p, quick_run, read_hello, results_json, run_dir, scrape, server_in,
+    spawn_guarded, text, tlsbench, wait_until, write_matrix,
 };
 
 use std::io::Write;
@@ -1028,8 +1028,9 @@ fn run_interrupted_keeps_rows_and_leaves_no_server() {
     );
     let (stderr, _) = drain(run.child().stderr.take().unwrap());
     let rx = lines(run.child().stdout.take().unwrap());
-    // The first row is printed as soon as it is measured; interrupt during the second.
-    let deadline = Instant::now() + EXIT_TIMEOUT;
+    // The first row is printed as soon as it is measured; interrupt during the second. The
+    // bound covers the server's start, the row's probe and its window on a loaded machine.
+    let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
