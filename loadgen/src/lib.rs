@@ -26,6 +26,7 @@
 //! - [`stats`]: histograms and counters, merged once at the end.
 //! - [`report`]: the human summary, the JSON document, histogram encoding.
 //! - [`segment`]: `--segment i/N` (this process's part of a larger load) and `--start-at`.
+//! - [`merge`]: `tlsbench merge`, several parts' documents into one, losslessly.
 //!
 //! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
 
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod client_cert;
 pub mod conn;
 pub mod exit;
+pub mod merge;
 pub mod oneshot;
 pub mod plan;
 pub mod report;
