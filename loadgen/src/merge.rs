@@ -859,4 +859,85 @@ mod tests {
         );
         assert_eq!(m.document["merged_from"][1]["generator_bound"], true);
     }
+
+    #[test]
+    fn hit_rates_are_recomputed_from_the_summed_counts() {
+        let (fast, slow) = fast_and_slow();
+        let mut a = part(None, t0(), 10, &fast);
+        let mut b = part(None, t0(), 10, &slow);
+        for (doc, offered, resumed) in [(&mut a, 10, 9), (&mut b, 30, 11)] {
+            doc["results"]["counts"]["offered"] = Value::from(offered);
+            doc["results"]["counts"]["offered_resumed"] = Value::from(resumed);
+            doc["results"]["counts"]["resumed"] = Value::from(resumed);
+        }
+        let m = merge(named(vec![a, b]), vec![]).unwrap();
+        let r = &m.document["results"];
+        // (9 + 11) / (10 + 30), not the mean of 90% and 37%.
+        assert_eq!(r["resumption_hit_rate"], 0.5);
+        // 20 resumed of 22 handshakes (one full in each part).
+        assert_eq!(r["resumed_share"], 20.0 / 22.0);
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_load_result_is_refused_naming_what_is_wrong() {
+        let (fast, slow) = fast_and_slow();
+        let a = part(seg(0, 2), t0(), 10, &fast);
+        let b = part(seg(1, 2), t0(), 10, &slow);
+        let refused = |edit: &dyn Fn(&mut Value)| {
+            let mut other = b.clone();
+            edit(&mut other);
+            merge(named(vec![a.clone(), other]), vec![])
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refused(&|d| d["tool"] = Value::from("tlsbench run"));
+        assert!(
+            err.contains("part1.json") && err.contains("tool is"),
+            "{err}"
+        );
+        let err = refused(&|d| d["schema_version"] = Value::from(99));
+        assert!(err.contains("schema_version 99"), "{err}");
+        let err = refused(&|d| d["results"]["errors"]["gremlins"] = Value::from(1));
+        assert!(err.contains("unknown kind \"gremlins\""), "{err}");
+        let err = refused(&|d| {
+            d["results"]["errors"]
+                .as_object_mut()
+                .unwrap()
+                .remove("reset");
+        });
+        assert!(err.contains("results.errors.reset missing"), "{err}");
+        let err = refused(&|d| {
+            d["results"]["latency"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ttfb");
+        });
+        assert!(err.contains("results.latency.ttfb: missing"), "{err}");
+        let err = refused(&|d| d["results"]["latency"]["ttfb"]["hdr"] = Value::from("!!"));
+        assert!(err.contains("results.latency.ttfb: base64"), "{err}");
+        let err = refused(&|d| d["config"]["segment"] = Value::Null);
+        assert!(err.contains("part1.json is not a segment"), "{err}");
+        let err = refused(&|d| {
+            d["machine"].as_object_mut().unwrap().remove("hostname");
+        });
+        assert!(err.contains("machine.hostname"), "{err}");
+        let err = refused(&|d| d["config"] = Value::from("?"));
+        assert!(err.contains("no config object"), "{err}");
+        let err = refused(&|d| {
+            d["results"].as_object_mut().unwrap().remove("counts");
+        });
+        assert!(err.contains("results: missing field `counts`"), "{err}");
+        // Settings that agree but that no histogram can have, or that the encoded
+        // histograms do not fit.
+        let both = |edit: &dyn Fn(&mut Value)| {
+            let (mut a, mut b) = (a.clone(), b.clone());
+            edit(&mut a);
+            edit(&mut b);
+            merge(named(vec![a, b]), vec![]).unwrap_err().to_string()
+        };
+        let err = both(&|d| d["results"]["histograms"]["latency"]["lowest"] = Value::from(0));
+        assert!(err.contains("results.histograms"), "{err}");
+        let err = both(&|d| d["results"]["histograms"]["latency"]["highest"] = Value::from(1000));
+        assert!(err.contains("does not fit results.histograms"), "{err}");
+    }
 }

@@ -223,8 +223,9 @@ impl StartAt {
     }
 
     /// Blocks until the wall clock reaches the time (checked against `max` first). Sleeps in
-    /// short steps against the wall clock, so a clock step while waiting moves the start with
-    /// it, as it does for the other processes reading the same clock.
+    /// short steps read against the wall clock, as the other processes waiting for the same
+    /// time do, so a clock slewed by NTP while waiting moves them all alike; the steps are
+    /// bounded by the checked wait.
     pub fn wait(&self, max: Duration) -> Result<(), SegmentError> {
         let first = self.wait_from(SystemTime::now(), max)?;
         let step = Duration::from_millis(50);
