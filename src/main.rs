@@ -33,6 +33,10 @@ enum Command {
     Server(Box<server::cli::ServerArgs>),
     /// Load-test an HTTPS server: full vs resumed handshakes, keep-alive requests, throughput.
     Load(Box<loadgen::cli::LoadArgs>),
+    /// Merge `tlsbench load --json` documents of the parts of one load (--segment, several
+    /// machines) into one, losslessly: counts summed, histograms added (percentiles never
+    /// averaged), rates over the union of the windows; parts run differently are refused.
+    Merge(loadgen::merge::MergeArgs),
     /// Generate certificate chains (Model CA → intermediate → bank32.com) for every key type.
     Certs(CertsArgs),
     /// List the crypto providers and what each supports: cipher suites with their TLS
@@ -114,6 +118,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Load(args) => {
             let exit = loadgen::cli::run(&args, std::env::args().collect()).context("load")?;
+            return Ok(exit.code());
+        }
+        Command::Merge(args) => {
+            let exit = loadgen::merge::run(&args, std::env::args().collect()).context("merge")?;
             return Ok(exit.code());
         }
         Command::Certs(args) => certs_command(&args)?,

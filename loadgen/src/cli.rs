@@ -17,6 +17,7 @@ use common::tls;
 use crate::client_cert::ClientIdentity;
 use crate::exit::Exit;
 use crate::report;
+use crate::segment::{Segment, StartAt};
 use crate::stats::Hist;
 use crate::tlsconf::{ClientTlsOptions, ResumeMode};
 use crate::verify::Trust;
@@ -153,6 +154,23 @@ pub struct LoadArgs {
     #[arg(long)]
     pub pin_cpus: Option<common::cpu::CpuList>,
 
+    /// Run the i-th (from 0) of N equal parts of this load: connections, --rate and -n are
+    /// split so the N parts sum to the whole (the first total % N parts get one more). Default:
+    /// JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) of TLSBENCH_SEGMENTS. `tlsbench merge`
+    /// joins the parts' --json files.
+    #[arg(long, value_name = "i/N")]
+    pub segment: Option<Segment>,
+
+    /// Start the run (warm-up, then the measured window) at this wall-clock time (RFC 3339
+    /// UTC, e.g. 2026-12-01T05:00:00Z), so N processes start together without a coordinator;
+    /// a time more than 1 s past is refused.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<StartAt>,
+
+    /// The longest wait --start-at may ask for.
+    #[arg(long, default_value = "10m", value_parser = common::duration::parse)]
+    pub start_at_max_wait: Duration,
+
     /// Stop after this many errors.
     #[arg(long)]
     pub max_errors: Option<u64>,
@@ -206,8 +224,28 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 impl LoadArgs {
-    /// The library options these flags describe.
+    /// The library options these flags describe, the segment's defaults read from the
+    /// process environment.
     pub fn options(&self) -> Result<LoadOptions, LoadError> {
+        self.options_in(|name| std::env::var(name).ok())
+    }
+
+    /// [`LoadArgs::options`] with the environment read through `env`.
+    pub fn options_in(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<LoadOptions, LoadError> {
+        let segment = Segment::resolve(self.segment, env)?;
+        let (connections, requests, rate) = match segment {
+            Some(s) => (
+                s.nonzero_share(self.connections as u64, "--connections")? as usize,
+                self.requests
+                    .map(|n| s.nonzero_share(n, "-n"))
+                    .transpose()?,
+                self.rate.map(|r| s.rate(r)),
+            ),
+            None => (self.connections, self.requests, self.rate),
+        };
         let mut target = Target::new(&self.url, self.sni.as_deref(), self.connect_to.as_deref())?;
         if let Some(p) = &self.path {
             target.path = p.clone();
@@ -234,12 +272,12 @@ impl LoadArgs {
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .min(self.connections.max(1))
+            .min(connections.max(1))
             .max(1);
         Ok(LoadOptions {
             target,
             threads,
-            connections: self.connections,
+            connections,
             new_conn: self.new_conn,
             requests_per_conn: self.requests_per_conn,
             method,
@@ -280,14 +318,15 @@ impl LoadArgs {
                 },
             },
             resume_ratio: self.resume_ratio,
-            rate: self.rate,
+            rate,
             duration: self.duration,
-            requests: self.requests,
+            requests,
             warmup: self.warmup,
             timeout: self.timeout,
             max_errors: self.max_errors,
             report_interval: self.interval,
             pin_cpus: self.pin_cpus.clone().map(|l| l.0).unwrap_or_default(),
+            segment,
         })
     }
 }
@@ -401,6 +440,9 @@ pub fn run(args: &LoadArgs, command_line: Vec<String>) -> Result<Exit, LoadError
         hdr,
         last: (Duration::ZERO, 0),
     };
+    if let Some(start) = &args.start_at {
+        start.wait(args.start_at_max_wait)?;
+    }
     let result = crate::run(&opts, &mut obs, &stop)?;
     if let Some(b) = obs.bar.take() {
         b.finish_and_clear();
@@ -517,5 +559,56 @@ mod tests {
         assert_eq!(a.warmup, Duration::from_secs(120));
         let e = parse(&["-d", "soon"]).err().unwrap().to_string();
         assert!(e.contains("invalid duration 'soon'"), "{e}");
+    }
+
+    #[test]
+    fn a_segment_runs_its_share_of_connections_requests_and_rate() {
+        let flags = ["--connect-to", "127.0.0.1:1", "-c", "5", "-n", "11"];
+        let no_env = |_: &str| None;
+        let parts: Vec<LoadOptions> = (0..2)
+            .map(|i| {
+                let seg = format!("{i}/2");
+                parse(&[&flags[..], &["--rate", "99", "--segment", &seg]].concat())
+                    .unwrap()
+                    .options_in(no_env)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            parts.iter().map(|o| o.connections).collect::<Vec<_>>(),
+            [3, 2]
+        );
+        assert_eq!(
+            parts.iter().map(|o| o.requests).collect::<Vec<_>>(),
+            [Some(6), Some(5)]
+        );
+        assert_eq!(parts[0].rate, Some(49.5));
+        assert_eq!(parts[1].segment, Some(Segment { index: 1, count: 2 }));
+        // The environment's index and count when the flag is absent.
+        let env = |k: &str| match k {
+            "JOB_COMPLETION_INDEX" => Some("2".to_string()),
+            "TLSBENCH_SEGMENTS" => Some("3".to_string()),
+            _ => None,
+        };
+        let o = parse(&flags).unwrap().options_in(env).unwrap();
+        assert_eq!((o.connections, o.requests), (1, Some(3)));
+        // More parts than connections: a part would have none.
+        let err = parse(&[&flags[..], &["--segment", "5/6"]].concat())
+            .unwrap()
+            .options_in(no_env)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("--connections 5"), "{err}");
+        let a = parse(&[
+            "--start-at",
+            "2026-12-01T05:00:00Z",
+            "--start-at-max-wait",
+            "1m",
+        ])
+        .unwrap();
+        assert_eq!(a.start_at.unwrap().text, "2026-12-01T05:00:00Z");
+        assert_eq!(a.start_at_max_wait, Duration::from_secs(60));
+        assert!(parse(&["--start-at", "5pm"]).is_err());
     }
 }

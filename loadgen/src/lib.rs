@@ -25,6 +25,8 @@
 //!   that never started.
 //! - [`stats`]: histograms and counters, merged once at the end.
 //! - [`report`]: the human summary, the JSON document, histogram encoding.
+//! - [`segment`]: `--segment i/N` (this process's part of a larger load) and `--start-at`.
+//! - [`merge`]: `tlsbench merge`, several parts' documents into one, losslessly.
 //!
 //! Tests call [`run`] directly with a [`LoadOptions`] aimed at a server they started on port 0.
 
@@ -32,11 +34,13 @@ pub mod cli;
 pub mod client_cert;
 pub mod conn;
 pub mod exit;
+pub mod merge;
 pub mod oneshot;
 pub mod plan;
 pub mod report;
 pub mod response;
 pub mod schedule;
+pub mod segment;
 pub mod stats;
 pub mod target;
 pub mod tlsconf;
@@ -45,7 +49,7 @@ mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub use stats::{FailureKind, HandshakeClass, Hist, LoadCounters, Measured};
 pub use target::Target;
@@ -66,6 +70,9 @@ pub enum LoadError {
     /// Trust anchors could not be loaded.
     #[error(transparent)]
     Verify(#[from] verify::VerifyError),
+    /// `--segment`, its environment defaults or `--start-at` are refused.
+    #[error(transparent)]
+    Segment(#[from] segment::SegmentError),
     /// The generator could not be pinned to `pin_cpus`.
     #[error(transparent)]
     Cpu(#[from] common::cpu::CpuError),
@@ -120,6 +127,10 @@ pub struct LoadOptions {
     /// merges intervals and reports progress) on all of them, and it stays there after the
     /// run; empty: not pinned.
     pub pin_cpus: Vec<usize>,
+    /// The part of a larger load this run is (`--segment`); `connections`, `rate` and
+    /// `requests` above are already this part's. Recorded so `tlsbench merge` can check the
+    /// parts.
+    pub segment: Option<segment::Segment>,
 }
 
 impl LoadOptions {
@@ -159,6 +170,7 @@ impl LoadOptions {
             max_errors: None,
             report_interval: Duration::from_secs(1),
             pin_cpus: Vec::new(),
+            segment: None,
         }
     }
 }
@@ -185,6 +197,9 @@ pub struct RunResult {
     pub measured: Measured,
     /// Length of the measured window (after warm-up).
     pub elapsed: Duration,
+    /// The measured window on the wall clock (start, end), so windows of processes on other
+    /// machines can be laid side by side.
+    pub window: (SystemTime, SystemTime),
     /// Set when the run was cut short or saw errors: why.
     pub incomplete: Option<String>,
     /// The run stopped because a certificate was refused (not under `--insecure`).
@@ -233,6 +248,7 @@ pub fn run(
     let mut specs = Vec::with_capacity(threads);
     let (tx, rx) = mpsc::channel();
     let start = Instant::now();
+    let wall_start = SystemTime::now();
     let mut verifiers = Vec::with_capacity(threads);
     for i in 0..threads {
         let share =
@@ -361,6 +377,11 @@ pub fn run(
     Ok(RunResult {
         measured,
         elapsed: end.saturating_duration_since(start + opts.warmup),
+        // One wall-clock reading, offsets from the monotonic clock: both ends move together.
+        window: (
+            wall_start + opts.warmup,
+            wall_start + end.saturating_duration_since(start),
+        ),
         incomplete,
         verification_failed,
         verify_cache,

@@ -80,8 +80,72 @@ pub fn decode_hist(s: &str) -> Result<Hist, String> {
         .map_err(|e| format!("histogram: {e:?}"))
 }
 
+/// How a family of histograms records: `tlsbench merge` adds histograms only when these
+/// agree.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Recording {
+    /// What a recorded value counts: "us" or "bytes".
+    pub unit: String,
+    /// Lowest discernible value.
+    pub lowest: u64,
+    /// Highest trackable value (larger ones saturate to it).
+    pub highest: u64,
+    /// Significant decimal figures kept.
+    pub significant_figures: u8,
+}
+
+impl Recording {
+    /// The settings `h` records with, in `unit`.
+    pub fn of(h: &Hist, unit: &str) -> Recording {
+        Recording {
+            unit: unit.into(),
+            lowest: h.low(),
+            highest: h.high(),
+            significant_figures: h.sigfig(),
+        }
+    }
+}
+
+/// The recording settings of the document's histograms.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct HistogramSettings {
+    /// Every `latency` histogram.
+    pub latency: Recording,
+    /// Both `handshake_bytes` histograms.
+    pub handshake_bytes: Recording,
+}
+
+/// The measured window on the wall clock, nanoseconds since the Unix epoch (UTC), so windows
+/// of processes on several machines can be laid side by side.
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Window {
+    /// When measuring started.
+    pub start_unix_ns: u64,
+    /// When it ended.
+    pub end_unix_ns: u64,
+}
+
+impl Window {
+    /// The window between two wall-clock times (a time before the epoch reads as the epoch).
+    pub fn new(start: std::time::SystemTime, end: std::time::SystemTime) -> Window {
+        let ns = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        };
+        Window {
+            start_unix_ns: ns(start),
+            end_unix_ns: ns(end).max(ns(start)),
+        }
+    }
+
+    /// Its length in seconds.
+    pub fn secs(&self) -> f64 {
+        (self.end_unix_ns - self.start_unix_ns) as f64 / 1e9
+    }
+}
+
 /// Client CPU per unit of work over the measured window.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Cpu {
     /// User time, seconds.
     pub user_s: f64,
@@ -104,7 +168,7 @@ pub struct Cpu {
 pub const RATE_SHORTFALL: f64 = 0.95;
 
 /// How an open-loop run kept to its schedule.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct OpenLoop {
     /// Operations per second asked for (`--rate`).
     pub requested_per_s: f64,
@@ -179,6 +243,10 @@ pub struct Results {
     pub incomplete_reason: Option<String>,
     /// Measured window, seconds.
     pub duration_s: f64,
+    /// The measured window on the wall clock.
+    pub window: Window,
+    /// How the histograms record (for merging).
+    pub histograms: HistogramSettings,
     /// Operations, handshakes, errors and bytes.
     pub counts: crate::stats::LoadCounters,
     /// Errors by kind name.
@@ -260,6 +328,8 @@ pub struct Config {
     pub verification: String,
     /// True when `--insecure` was given.
     pub insecure: bool,
+    /// The part of a larger load this run is (`--segment`), null for a whole load.
+    pub segment: Option<crate::segment::Segment>,
 }
 
 /// The whole results document.
@@ -366,11 +436,17 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
             timeout_s: opts.timeout.as_secs_f64(),
             verification: verification_text(opts.tls.insecure, opts.target.plain),
             insecure: opts.tls.insecure,
+            segment: opts.segment,
         },
         results: Results {
             complete: r.incomplete.is_none(),
             incomplete_reason: r.incomplete.clone(),
             duration_s: secs,
+            window: Window::new(r.window.0, r.window.1),
+            histograms: HistogramSettings {
+                latency: Recording::of(&m.request, "us"),
+                handshake_bytes: Recording::of(&m.handshake_bytes_in, "bytes"),
+            },
             counts: c.clone(),
             errors,
             handshakes_per_s: per_s(hs, secs),
@@ -495,6 +571,12 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
     );
     let _ = writeln!(o, "  verification: {}", d.config.verification);
     let _ = writeln!(o, "  measured: {:.2} s", r.duration_s);
+    if let Some(seg) = d.config.segment {
+        let _ = writeln!(
+            o,
+            "  segment: {seg} (this process's share of the load; tlsbench merge joins the parts' --json files)"
+        );
+    }
     let _ = writeln!(
         o,
         "  handshakes: {} ({:.1}/s): {} full, {} resumed, {} full with HRR, {} resumed with HRR; TLS 1.3: {}, TLS 1.2: {}",

@@ -154,7 +154,7 @@ impl HandshakeClass {
 }
 
 /// Certificates received compressed, by algorithm (every algorithm named, 0 included).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CertCompressed {
     /// Decompressed with brotli.
     pub brotli: u64,
@@ -181,7 +181,7 @@ impl CertCompressed {
 
 /// The load generator's counters of one worker (or of all, merged): operations, handshakes by
 /// kind, errors by [`FailureKind`], bytes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LoadCounters {
     /// TCP connections attempted.
     pub connections: u64,

@@ -43,6 +43,31 @@ fn json_validates_against_the_schema_and_histograms_merge() {
     }
     assert_eq!(a["results"]["counts"]["requests"], 120);
     assert_eq!(a["results"]["counts"]["started"], 120);
+    // What a merge needs: the window on the wall clock (as long as the measured duration) and
+    // how the histograms record.
+    let w = &a["results"]["window"];
+    let (start, end) = (
+        w["start_unix_ns"].as_u64().unwrap(),
+        w["end_unix_ns"].as_u64().unwrap(),
+    );
+    let secs = a["results"]["duration_s"].as_f64().unwrap();
+    assert!(
+        ((end - start) as f64 / 1e9 - secs).abs() < 1e-3,
+        "{w} vs {secs} s"
+    );
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    assert!(
+        end <= since_epoch && since_epoch - end < 600_000_000_000,
+        "{w}"
+    );
+    let rec = &a["results"]["histograms"];
+    assert_eq!(rec["latency"]["unit"], "us");
+    assert_eq!(rec["latency"]["significant_figures"], 3);
+    assert_eq!(rec["handshake_bytes"]["unit"], "bytes");
+    assert!(a["config"]["segment"].is_null());
     assert!(a["results"]["open_loop"].is_null(), "closed loop");
     let ol = &open["results"]["open_loop"];
     assert_eq!(ol["requested_per_s"], 400.0);
