@@ -12,7 +12,7 @@ use crate::scale::{ScalePoint, ScaleReport};
 
 /// Width of the two panels together, and of the legend column beside them, px.
 const PANELS_WIDTH: u32 = 1200;
-const LEGEND_WIDTH: u32 = 420;
+const LEGEND_WIDTH: u32 = 560;
 const HEIGHT: u32 = 520;
 /// Colour of the generator-bound cross.
 const BOUND_COLOR: RGBColor = RGBColor(0, 0, 0);
@@ -54,8 +54,8 @@ pub(crate) fn scale_chart(report: &ScaleReport, path: &Path) -> Result<(), Chart
             report,
             &colors,
             k_max,
-            "rate against server cores",
-            "rate",
+            ("rate against server cores", "rate"),
+            true,
             |p| Some(p.rate),
         )?;
         panel(
@@ -63,8 +63,11 @@ pub(crate) fn scale_chart(report: &ScaleReport, path: &Path) -> Result<(), Chart
             report,
             &colors,
             k_max,
-            "server CPU per operation against server cores",
-            "server CPU µs/op",
+            (
+                "server CPU per operation against server cores",
+                "server CPU µs/op",
+            ),
+            false,
             |p| p.server_cpu_us,
         )?;
         legend(&side, &entries, false)?;
@@ -73,19 +76,18 @@ pub(crate) fn scale_chart(report: &ScaleReport, path: &Path) -> Result<(), Chart
     draw().map_err(draw_err(path))
 }
 
-/// One panel: `value` of each row's points against server cores; on the rate panel (the one
-/// titled "rate…") also each row's linear reference from the origin.
+/// One panel titled `title` with `y_desc` up its side: `value` of each row's points against server cores, and with `with_reference`
+/// each row's linear reference from the origin (the rate panel's).
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     report: &ScaleReport,
     colors: &[RGBColor],
     k_max: f64,
-    title: &str,
-    y_desc: &str,
+    (title, y_desc): (&str, &str),
+    with_reference: bool,
     value: impl Fn(&ScalePoint) -> Option<f64>,
 ) -> DrawResult {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    let with_reference = y_desc == "rate";
     let mut y_max = 0.0_f64;
     for row in &report.rows {
         for p in &row.points {
@@ -107,8 +109,18 @@ fn panel<DB: DrawingBackend>(
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..k_max + 0.5, 0.0..y_max)
         .map_err(e)?;
+    // Whole cores only: a fractional core count is no point of the sweep.
+    let whole = |x: &f64| {
+        if x.fract() == 0.0 {
+            format!("{x:.0}")
+        } else {
+            String::new()
+        }
+    };
     chart
         .configure_mesh()
+        .x_labels(k_max as usize + 2)
+        .x_label_formatter(&whole)
         .x_desc("server cores")
         .y_desc(y_desc)
         .label_style(("sans-serif", 13))
