@@ -67,8 +67,9 @@ pub struct ScalePoint {
     pub server_cpu_us: Option<f64>,
     /// The linear reference at this K: K × [`ScaleRow::per_core_reference`].
     pub linear: f64,
-    /// rate / linear: 1.0 is perfect scaling.
-    pub efficiency: f64,
+    /// rate / linear: 1.0 is perfect scaling; null when the reference is no rate at all (the
+    /// smallest K measured none), never a made-up 0.
+    pub efficiency: Option<f64>,
     /// The row's `saturated` at this K ("server", "client", "both", "neither").
     pub saturated: String,
     /// The generator was the limit (saturated "client" or "both"): this point is a floor on
@@ -122,9 +123,19 @@ pub(crate) fn run(args: &RunArgs, env: &common::env::Environment) -> Result<i32,
             one.server_cpus
         );
         let (results, run_dir) = crate::run_once(&one, env)?;
+        // An interrupted or failed K ends the sweep: the points after it would be measured
+        // on a server or generator already known to be wrong, or against the user's ^C.
+        let stop = results.incomplete.is_some();
         runs.push((k, results, run_dir));
+        if stop {
+            break;
+        }
     }
-    let report = report(args, &runs);
+    let mut report = report(args, &runs);
+    if let Some(not_run) = not_run(&ks, runs.len()) {
+        let why = report.incomplete.take().into_iter().chain([not_run]);
+        report.incomplete = Some(why.collect::<Vec<_>>().join("; "));
+    }
     harness::write_json(&report, &dir.join("scale.json"))?;
     charts::scale_chart(&report, &dir.join("scale.svg"))
         .map_err(|e| RunError::Results(e.to_string()))?;
@@ -134,6 +145,13 @@ pub(crate) fn run(args: &RunArgs, env: &common::env::Environment) -> Result<i32,
         return Ok(3);
     }
     Ok(0)
+}
+
+/// The core counts a sweep stopped before, if it stopped early.
+fn not_run(ks: &[usize], done: usize) -> Option<String> {
+    let left = ks.get(done..).filter(|l| !l.is_empty())?;
+    let left: Vec<String> = left.iter().map(ToString::to_string).collect();
+    Some(format!("stopped before {} core(s)", left.join(", ")))
 }
 
 /// The sweep's report from each K's results, rows in the scenario file's order (that of the
@@ -196,11 +214,7 @@ fn curve(
                 rate: row.rate.median,
                 server_cpu_us: row.server_cpu_us.map(|s| s.median),
                 linear,
-                efficiency: if linear > 0.0 {
-                    row.rate.median / linear
-                } else {
-                    0.0
-                },
+                efficiency: (linear > 0.0).then(|| row.rate.median / linear),
                 saturated: row.saturated.clone(),
                 generator_bound: CLIENT_BOUND.contains(&row.saturated.as_str()),
             }
@@ -303,10 +317,30 @@ mod tests {
         assert_eq!(row.per_core_reference, 1000.0);
         let linear: Vec<f64> = row.points.iter().map(|p| p.linear).collect();
         assert_eq!(linear, vec![1000.0, 2000.0, 4000.0]);
-        assert_eq!(row.points[1].efficiency, 0.95);
+        assert_eq!(row.points[1].efficiency, Some(0.95));
         assert_eq!(row.points[2].server_cpu_us, Some(990.0));
         let bound: Vec<bool> = row.points.iter().map(|p| p.generator_bound).collect();
         assert_eq!(bound, vec![false, false, true]);
+    }
+
+    #[test]
+    fn no_rate_at_the_smallest_k_gives_no_efficiency() {
+        let a = args(&["--server-cpus", "0,1"]);
+        let runs = vec![
+            (1, results(vec![hs(0.0, 1.0, "server")]), PathBuf::new()),
+            (2, results(vec![hs(10.0, 1.0, "server")]), PathBuf::new()),
+        ];
+        let row = &report(&a, &runs).rows[0];
+        assert_eq!(row.points[1].efficiency, None);
+    }
+
+    #[test]
+    fn a_sweep_stopped_early_names_the_core_counts_not_run() {
+        assert_eq!(
+            not_run(&[1, 2, 4], 1).as_deref(),
+            Some("stopped before 2, 4 core(s)")
+        );
+        assert_eq!(not_run(&[1, 2, 4], 3), None);
     }
 
     #[test]
