@@ -64,6 +64,8 @@ remote_json() { echo "/tmp/tlsbench-segment-$1-of-$n.json"; }
 pids=()
 for i in "${!hosts[@]}"; do
     cmd=("$tlsbench" load "$@" --segment "$i/$n" --start-at "$start_at" --json "$(remote_json "$i")")
+    # Expanded here on purpose: each word is already quoted (%q) for the remote shell.
+    # shellcheck disable=SC2029
     ssh -o BatchMode=yes "${hosts[$i]}" "$(printf '%q ' "${cmd[@]}")" \
         >"$out/segment-$i.log" 2>&1 &
     pids+=("$!")
