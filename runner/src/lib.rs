@@ -14,6 +14,8 @@
 //!   two `tlsbench icount` reports.
 //! - `tlsbench soak` ([`soak`]): minutes of mixed and broken clients against one server,
 //!   watching its resources for growth.
+//! - `tlsbench run --scale 1,2,4` ([`scale`]): the chosen rows once per server core count,
+//!   against the linear reference.
 //!
 //! # Layout
 //! - [`scenario`]: the matrix file, read once into typed scenarios.
@@ -35,6 +37,7 @@
 //! - [`soak`]: `tlsbench soak`: its good and broken clients, sampling, bounds and verdict.
 //! - [`profile`]: `--profile`: perf samples of the measured windows, flame graphs and the
 //!   component breakdown.
+//! - [`scale`]: `--scale`: the core-scaling sweep, its scale.json and scale.svg.
 
 pub mod charts;
 mod child;
@@ -49,6 +52,7 @@ pub mod profile;
 mod report;
 pub mod results;
 pub mod sanity;
+pub mod scale;
 pub mod scenario;
 pub mod soak;
 
@@ -164,6 +168,16 @@ pub struct RunArgs {
     /// The perf executable --profile runs.
     #[arg(long, default_value = "perf", hide = true)]
     pub perf: PathBuf,
+    /// Core-scaling sweep: run the rows once per server core count K (the first K CPUs of
+    /// --server-cpus; the generator keeps --client-cpus), then write scale.json and scale.svg
+    /// (rate and server CPU per operation against K, with the linear reference).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1..,
+        conflicts_with_all = ["target", "profile"]
+    )]
+    pub scale: Vec<usize>,
     /// The tlsbench binary to start the server from [default: this executable].
     #[arg(long, hide = true)]
     pub server_exe: Option<PathBuf>,
@@ -174,6 +188,20 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     // Read before this process confines itself to the client CPUs: `cores` is the machine's
     // usable CPUs, not the generator's share of them.
     let env = common::env::Environment::collect();
+    if !args.scale.is_empty() {
+        return scale::run(args, &env);
+    }
+    let (results, _) = run_once(args, &env)?;
+    Ok(if results.incomplete.is_some() { 3 } else { 0 })
+}
+
+/// One run of the matrix with `args`: its results, written (and its table printed) in the
+/// directory returned.
+pub(crate) fn run_once(
+    args: &RunArgs,
+    env: &common::env::Environment,
+) -> Result<(RunResults, PathBuf), RunError> {
+    let env = env.clone();
     // Found (and its version read) before anything is written: a missing program is refused
     // naming its package.
     let peer = args.peer.map(peer::PeerProgram::find).transpose()?;
@@ -301,7 +329,6 @@ pub fn run(args: &RunArgs) -> Result<i32, RunError> {
     );
     if let Some(why) = &results.incomplete {
         eprintln!("tlsbench run: INCOMPLETE: {why}");
-        return Ok(3);
     }
-    Ok(0)
+    Ok((results, dir))
 }

@@ -9,6 +9,7 @@
 //!   their scenario axis, which the side-by-side chart of `compare` shares.
 //! - `latency`: the latency percentile curves, one panel per kind of row.
 //! - `palette`: the colours, shared with the profile chart.
+//! - `scale`: the core-scaling chart of `tlsbench run --scale`.
 //! - `fixtures` (tests only): rows with latency histograms, and an SVG's texts.
 
 mod bars;
@@ -16,8 +17,10 @@ mod bars;
 mod fixtures;
 mod latency;
 pub(crate) mod palette;
+mod scale;
 
 pub(crate) use bars::RowAxis;
+pub(crate) use scale::scale_chart;
 
 use std::path::{Path, PathBuf};
 
