@@ -73,7 +73,7 @@ struct Pair<C, S> {
     m: Measured,
 }
 
-impl<C: Session, S: Session> Pair<C, S> {
+impl<C: ClientSession, S: Session> Pair<C, S> {
     fn new(client: ClientConn<C>, server: ServerConn<S>) -> Pair<C, S> {
         let stats = Stats::new(1);
         let wstats = stats.worker(0).unwrap();
