@@ -180,7 +180,7 @@ impl CertCompressed {
 }
 
 /// What became of the requests sent as TLS 1.3 early data, one per connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EarlyDataCounts {
     /// Connections that sent their first request as early data.
     pub offered: u64,
