@@ -244,6 +244,37 @@ const COMPRESS_CERTIFICATE: u16 = 27;
 /// ClientHello (a client hello split over records is not read: none we drive sends one);
 /// an empty list when it offers none.
 pub fn offered(record: &[u8]) -> Option<Vec<Algorithm>> {
+    let Some(data) = hello_extension(record, COMPRESS_CERTIFICATE)? else {
+        return Some(Vec::new());
+    };
+    let mut d = Reader(data);
+    let mut list = Reader(d.vec8()?);
+    let mut algs = Vec::new();
+    while !list.0.is_empty() {
+        let code = list.u16()?;
+        if let Some(a) = Algorithm::ALL
+            .into_iter()
+            .find(|a| u16::from(a.codepoint()) == code)
+        {
+            algs.push(a);
+        }
+    }
+    Some(algs)
+}
+
+/// The `early_data` extension (RFC 8446 §4.2.10).
+const EARLY_DATA: u16 = 42;
+
+/// Whether a ClientHello (the first record, as for [`offered`]) offers 0-RTT early data:
+/// rustls tells a server whether it accepted early data, not whether the client asked.
+/// `None` when the record is not a whole ClientHello.
+pub fn offers_early_data(record: &[u8]) -> Option<bool> {
+    Some(hello_extension(record, EARLY_DATA)?.is_some())
+}
+
+/// The body of extension `kind` in the ClientHello that is `record`: `None` when the record
+/// is not a whole ClientHello, `Some(None)` when it has no such extension.
+fn hello_extension(record: &[u8], kind: u16) -> Option<Option<&[u8]>> {
     let mut r = Reader(record);
     // Record: handshake (22), legacy version, length.
     if r.u8()? != 22 {
@@ -267,30 +298,17 @@ pub fn offered(record: &[u8]) -> Option<Vec<Algorithm>> {
     h.vec16()?;
     h.vec8()?;
     if h.0.is_empty() {
-        return Some(Vec::new());
+        return Some(None);
     }
     let mut exts = Reader(h.vec16()?);
     while !exts.0.is_empty() {
-        let kind = exts.u16()?;
+        let found = exts.u16()?;
         let data = exts.vec16()?;
-        if kind != COMPRESS_CERTIFICATE {
-            continue;
+        if found == kind {
+            return Some(Some(data));
         }
-        let mut d = Reader(data);
-        let mut list = Reader(d.vec8()?);
-        let mut algs = Vec::new();
-        while !list.0.is_empty() {
-            let code = list.u16()?;
-            if let Some(a) = Algorithm::ALL
-                .into_iter()
-                .find(|a| u16::from(a.codepoint()) == code)
-            {
-                algs.push(a);
-            }
-        }
-        return Some(algs);
     }
-    Some(Vec::new())
+    Some(None)
 }
 
 /// A cursor over bytes; every read that runs past the end is `None`.
@@ -396,6 +414,8 @@ mod tests {
             Some(vec![Algorithm::Zlib, Algorithm::Brotli])
         );
         assert_eq!(offered(&client_hello("off")), Some(vec![]));
+        // A first connection has no session to send early data with.
+        assert_eq!(offers_early_data(&client_hello("off")), Some(false));
         let mut hello = client_hello("brotli");
         assert_eq!(offered(&hello), Some(vec![Algorithm::Brotli]));
         // Cut short, or not a handshake record: not read.

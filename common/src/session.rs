@@ -50,10 +50,16 @@ pub trait Session {
     fn reader(&mut self) -> Self::Reader<'_>;
     /// The plaintext to send.
     fn writer(&mut self) -> Self::Writer<'_>;
+    /// Moves the TLS 1.3 early data (0-RTT) received so far onto `into`; returns whether the
+    /// server accepted early data on this connection. Only a server reads early data.
+    fn take_early_data(&mut self, into: &mut Vec<u8>) -> bool {
+        let _ = into;
+        false
+    }
 }
 
 macro_rules! rustls_session {
-    ($conn:ty) => {
+    ($conn:ty $(, $extra:item)*) => {
         impl Session for $conn {
             type Reader<'a> = rustls::Reader<'a>;
             type Writer<'a> = rustls::Writer<'a>;
@@ -97,11 +103,22 @@ macro_rules! rustls_session {
             fn writer(&mut self) -> rustls::Writer<'_> {
                 rustls::ConnectionCommon::writer(self)
             }
+            $($extra)*
         }
     };
 }
 
-rustls_session!(rustls::ServerConnection);
+rustls_session!(
+    rustls::ServerConnection,
+    fn take_early_data(&mut self, into: &mut Vec<u8>) -> bool {
+        match self.early_data() {
+            // Reading from memory: rustls's buffer fails only when early data was not
+            // accepted, which `early_data()` already ruled out.
+            Some(mut early) => early.read_to_end(into).is_ok(),
+            None => false,
+        }
+    }
+);
 rustls_session!(rustls::ClientConnection);
 
 /// Plaintext received and not yet consumed, above which no more is read from the socket

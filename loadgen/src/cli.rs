@@ -104,6 +104,12 @@ pub struct LoadArgs {
     #[arg(long, default_value = "off")]
     pub cert_compression: CertCompression,
 
+    /// TLS 1.3 0-RTT: on a resumed connection whose ticket allows it, send the request as early
+    /// data with the ClientHello (a server that rejects it gets the request again after the
+    /// handshake). Counted per connection: offered, accepted, rejected.
+    #[arg(long)]
+    pub early_data: bool,
+
     /// Write the NSS key log here (Wireshark); exposes session keys.
     #[arg(long)]
     pub keylog: Option<PathBuf>,
@@ -302,6 +308,7 @@ impl LoadArgs {
                     .collect(),
                 keylog: self.keylog.clone(),
                 cert_compression: self.cert_compression.clone(),
+                early_data: self.early_data,
                 resume: self.resume,
                 trust: match &self.cacert {
                     Some(p) => Trust::CaFile(p.clone()),

@@ -56,6 +56,11 @@ impl Transport for common::memory::Memory {
 pub trait ClientSession: Session + Sized {
     /// A session for `plan`'s server with the worker's TLS configuration.
     fn open(plan: &Plan, tls: &WorkerTls) -> Result<Self, Fail>;
+    /// Queues `data` as TLS 1.3 early data if the session may send all of it (it resumes a
+    /// ticket that allows that much and early data is enabled); how much it took (0: none).
+    fn write_early(&mut self, data: &[u8]) -> usize;
+    /// The server accepted our early data.
+    fn early_accepted(&self) -> bool;
 }
 
 impl ClientSession for ClientConnection {
@@ -63,11 +68,32 @@ impl ClientSession for ClientConnection {
         ClientConnection::new(Arc::clone(&tls.config), plan.server_name.clone())
             .map_err(|e| Fail(FailureKind::Tls, Some(e.to_string())))
     }
+
+    fn write_early(&mut self, data: &[u8]) -> usize {
+        // All or nothing, within the ticket's max_early_data_size: a server that rejects
+        // early data loses it, and only a whole request can be sent again.
+        match self.early_data() {
+            Some(mut w) if w.bytes_left() >= data.len() => w.write(data).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn early_accepted(&self) -> bool {
+        self.is_early_data_accepted()
+    }
 }
 
 impl ClientSession for Plain {
     fn open(_: &Plan, _: &WorkerTls) -> Result<Self, Fail> {
         Ok(Plain::new())
+    }
+
+    fn write_early(&mut self, _: &[u8]) -> usize {
+        0
+    }
+
+    fn early_accepted(&self) -> bool {
+        false
     }
 }
 
@@ -134,6 +160,10 @@ pub struct ClientConn<S> {
     reader: ResponseReader,
     /// Bytes of the request head queued so far.
     head_off: usize,
+    /// The first request's head went (whole) as TLS 1.3 early data.
+    early_sent: bool,
+    /// The server accepted it: its time to first byte is a 0-RTT one.
+    early_accepted: bool,
     /// This request is the connection's last: it says `Connection: close`.
     close_after: bool,
     upload_left: u64,
@@ -153,7 +183,7 @@ pub struct ClientConn<S> {
     tail_off: usize,
 }
 
-impl<S: Session> ClientConn<S> {
+impl<S: ClientSession> ClientConn<S> {
     /// A connection whose connect was issued at `op.started`, for the operation `op`;
     /// `offered`: the session offers a saved session.
     pub fn connecting(tls: S, offered: bool, op: Op, plan: &Plan) -> ClientConn<S> {
@@ -171,6 +201,8 @@ impl<S: Session> ClientConn<S> {
             cert_request: None,
             reader: ResponseReader::new(),
             head_off: 0,
+            early_sent: false,
+            early_accepted: false,
             close_after: false,
             upload_left: 0,
             unflushed: 0,
@@ -180,13 +212,30 @@ impl<S: Session> ClientConn<S> {
             tail_off: 0,
         };
         c.begin_request(plan);
+        if plan.early_data && offered {
+            c.send_early(plan);
+        }
         c
+    }
+
+    /// Queues the first request head as early data, if the session may send it.
+    fn send_early(&mut self, plan: &Plan) {
+        let head: &[u8] = if self.close_after {
+            &plan.request_close
+        } else {
+            &plan.request
+        };
+        if self.tls.write_early(head) == head.len() {
+            self.head_off = head.len();
+            self.early_sent = true;
+        }
     }
 
     /// Starts the next operation on an idle keep-alive connection; the caller drives it at
     /// once, so the request goes out.
     pub fn next_op(&mut self, op: Op, plan: &Plan) {
         self.op = op;
+        self.early_accepted = false;
         self.phase = Phase::Requesting;
         self.begin_request(plan);
     }
@@ -279,6 +328,10 @@ impl<S: Session> ClientConn<S> {
                 Ok(true) => {
                     let now = clock();
                     self.connected = Some(now);
+                    if self.early_sent {
+                        // The request leaves with the ClientHello.
+                        self.request_sent = now;
+                    }
                     if self.op.measured {
                         stats::record(
                             &mut m.connect,
@@ -349,8 +402,13 @@ impl<S: Session> ClientConn<S> {
             if self.phase == Phase::Handshaking {
                 if !self.tls.is_handshaking() {
                     self.handshake_done(m, clock())?;
-                    // The request goes out in the same pass, with the client's Finished.
-                    self.phase = Phase::Requesting;
+                    self.phase = if self.early_accepted {
+                        Phase::Responding
+                    } else {
+                        // The request goes out in the same pass, with the client's Finished;
+                        // early data the server rejected goes again.
+                        Phase::Requesting
+                    };
                     continue;
                 }
                 if eof {
@@ -522,7 +580,12 @@ impl<S: Session> ClientConn<S> {
                 self.first_byte = true;
                 if self.op.measured {
                     let ttfb = clock().saturating_duration_since(self.request_sent);
-                    stats::record(&mut m.ttfb, ttfb);
+                    let hist = if self.early_accepted {
+                        &mut m.ttfb_0rtt
+                    } else {
+                        &mut m.ttfb
+                    };
+                    stats::record(hist, ttfb);
                 }
             }
             let step = self
@@ -566,8 +629,23 @@ impl<S: Session> ClientConn<S> {
             let _ = self.tls.write_tls(&mut self.tail);
         }
         let (hs_in, hs_out) = (self.received, self.sent + self.tail.len() as u64);
+        if self.early_sent {
+            self.early_accepted = self.tls.early_accepted();
+            if !self.early_accepted {
+                self.head_off = 0;
+            }
+        }
         if !self.op.measured {
             return Ok(());
+        }
+        if self.early_sent {
+            let e = &mut m.counters.early_data;
+            e.offered += 1;
+            if self.early_accepted {
+                e.accepted += 1;
+            } else {
+                e.rejected += 1;
+            }
         }
         stats::record_bytes(&mut m.handshake_bytes_in, hs_in);
         stats::record_bytes(&mut m.handshake_bytes_out, hs_out);

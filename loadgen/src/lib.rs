@@ -160,6 +160,7 @@ impl LoadOptions {
                 insecure: false,
                 client_cert: None,
                 cert_compression: common::cert_compression::CertCompression::off(),
+                early_data: false,
             },
             resume_ratio: 1.0,
             rate: None,

@@ -21,6 +21,9 @@ pub struct Plan {
     pub request_close: Vec<u8>,
     /// The method is HEAD: responses carry no body whatever their framing says.
     pub head_request: bool,
+    /// Send the request head as TLS 1.3 early data when resuming (`--early-data`); never
+    /// with an upload body, which would not fit the server's early data limit.
+    pub early_data: bool,
     /// Request body bytes (`--upload`).
     pub upload: u64,
     /// A new connection per request (`--new-conn`): the handshake is the operation.
@@ -53,6 +56,7 @@ impl Plan {
             request: crate::request_head(opts, false),
             request_close: crate::request_head(opts, true),
             head_request: opts.method.eq_ignore_ascii_case("HEAD"),
+            early_data: opts.tls.early_data && opts.upload == 0,
             upload: opts.upload,
             new_conn: opts.new_conn,
             requests_per_conn: opts.requests_per_conn,

@@ -379,6 +379,7 @@ pub fn document(opts: &LoadOptions, r: &RunResult, command_line: Vec<String>) ->
     latency.insert("connect", self::latency(&m.connect));
     latency.insert("handshake", self::latency(&m.handshake));
     latency.insert("ttfb", self::latency(&m.ttfb));
+    latency.insert("ttfb_0rtt", self::latency(&m.ttfb_0rtt));
     latency.insert("request", self::latency(&m.request));
     latency.insert("request_uncorrected", self::latency(&m.request_uncorrected));
     let cpu_us = m.cpu.total().as_secs_f64() * 1e6;
@@ -642,6 +643,7 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
         "connect",
         "handshake",
         "ttfb",
+        "ttfb_0rtt",
         "request",
         "request_uncorrected",
     ] {
@@ -683,6 +685,14 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
             o,
             "  certificates received compressed: {} brotli, {} zlib",
             c.cert_compressed.brotli, c.cert_compressed.zlib
+        );
+    }
+    let e = c.early_data;
+    if e.offered > 0 {
+        let _ = writeln!(
+            o,
+            "  early data (0-RTT): {} offered, {} accepted, {} rejected",
+            e.offered, e.accepted, e.rejected
         );
     }
     let errors: Vec<String> = r

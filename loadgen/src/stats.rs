@@ -179,6 +179,17 @@ impl CertCompressed {
     }
 }
 
+/// What became of the requests sent as TLS 1.3 early data, one per connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct EarlyDataCounts {
+    /// Connections that sent their first request as early data.
+    pub offered: u64,
+    /// Of those, how many the server accepted (rustls's `is_early_data_accepted`).
+    pub accepted: u64,
+    /// Of those, how many it rejected: the request went again after the handshake.
+    pub rejected: u64,
+}
+
 /// The load generator's counters of one worker (or of all, merged): operations, handshakes by
 /// kind, errors by [`FailureKind`], bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -232,6 +243,8 @@ pub struct LoadCounters {
     pub handshake_bytes_out: u64,
     /// Completed handshakes whose certificate chain came compressed (RFC 8879), by algorithm.
     pub cert_compressed: CertCompressed,
+    /// Requests sent as 0-RTT early data (`--early-data`), per connection.
+    pub early_data: EarlyDataCounts,
     /// Errors by kind (index: [`FailureKind::ALL`] order); reported by name in `results.errors`.
     #[serde(skip)]
     pub errors: [u64; FailureKind::ALL.len()],
@@ -267,6 +280,9 @@ impl LoadCounters {
         self.handshake_bytes_out += o.handshake_bytes_out;
         self.cert_compressed.brotli += o.cert_compressed.brotli;
         self.cert_compressed.zlib += o.cert_compressed.zlib;
+        self.early_data.offered += o.early_data.offered;
+        self.early_data.accepted += o.early_data.accepted;
+        self.early_data.rejected += o.early_data.rejected;
         for (a, b) in self.errors.iter_mut().zip(o.errors) {
             *a += b;
         }
@@ -323,8 +339,12 @@ pub struct Measured {
     pub connect: Hist,
     /// TLS handshake time (from TCP connected to handshake complete).
     pub handshake: Hist,
-    /// Time to first byte: request written to first response byte.
+    /// Time to first byte: request written to first response byte, for requests sent after
+    /// the handshake (1-RTT).
     pub ttfb: Hist,
+    /// The same for requests the server accepted as 0-RTT early data, from the connect's
+    /// completion (the request leaves with the ClientHello) to the first response byte.
+    pub ttfb_0rtt: Hist,
     /// Whole operation, from its intended start (corrected for coordinated omission under
     /// `--rate`; with `--new-conn` it includes connect and handshake).
     pub request: Hist,
@@ -347,6 +367,7 @@ impl Default for Measured {
             connect: new_hist(),
             handshake: new_hist(),
             ttfb: new_hist(),
+            ttfb_0rtt: new_hist(),
             request: new_hist(),
             request_uncorrected: new_hist(),
             handshake_bytes_in: new_bytes_hist(),
@@ -365,6 +386,7 @@ impl Measured {
             (&mut self.connect, &o.connect),
             (&mut self.handshake, &o.handshake),
             (&mut self.ttfb, &o.ttfb),
+            (&mut self.ttfb_0rtt, &o.ttfb_0rtt),
             (&mut self.request, &o.request),
             (&mut self.request_uncorrected, &o.request_uncorrected),
             (&mut self.handshake_bytes_in, &o.handshake_bytes_in),

@@ -58,6 +58,8 @@ pub struct ClientTlsOptions {
     pub client_cert: Option<ClientIdentity>,
     /// Certificate compression (RFC 8879) offered, in order of preference; off by default.
     pub cert_compression: CertCompression,
+    /// Send the request as TLS 1.3 early data (0-RTT) when resuming a ticket that allows it.
+    pub early_data: bool,
 }
 
 /// Why a worker's TLS configuration could not be built.
@@ -287,6 +289,7 @@ pub fn worker_tls(
     // Set either way: rustls offers compression by default when its features are built in.
     config.cert_decompressors = opts.cert_compression.decompressors();
     config.cert_compressors = opts.cert_compression.compressors();
+    config.enable_early_data = opts.early_data;
     if let Some(path) = &opts.keylog {
         let log =
             common::keylog::KeyLogFile::open(path).map_err(|source| TlsConfError::KeyLog {
@@ -330,6 +333,7 @@ mod tests {
             insecure: false,
             client_cert: None,
             cert_compression: CertCompression::off(),
+            early_data: false,
         }
     }
 

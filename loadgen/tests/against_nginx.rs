@@ -27,6 +27,10 @@ impl Drop for Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(&NginxOptions::default())
+}
+
+fn setup_with(opts: &NginxOptions) -> Setup {
     let dir = std::env::temp_dir().join(format!(
         "tlsbench-lg-nginx-{}-{:?}",
         std::process::id(),
@@ -35,7 +39,7 @@ fn setup() -> Setup {
     let _ = std::fs::remove_dir_all(&dir);
     let chain = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
     let p = certs::write(&dir, &chain).unwrap();
-    let nginx = Nginx::start(&p.chain, &p.key, &NginxOptions::default());
+    let nginx = Nginx::start(&p.chain, &p.key, opts);
     Setup {
         nginx,
         ca: p.ca,
@@ -99,4 +103,31 @@ fn nginx_resumption_modes_are_classified() {
     let c = &r.measured.counters;
     assert_eq!(c.full + c.full_hrr, 200, "{c:?}");
     assert_eq!(c.resumed, 0);
+}
+
+#[test]
+fn nginx_with_ssl_early_data_accepts_the_generators_early_requests() {
+    // Stateless tickets (nginx's default), and the session cache alone (OpenSSL's stateful
+    // TLS 1.3 tickets, with its anti-replay check): what `--peer nginx` runs a 0-RTT row with.
+    for tickets in [true, false] {
+        let s = setup_with(&NginxOptions {
+            early_data: true,
+            tickets,
+            ..NginxOptions::default()
+        });
+        let mut opts = options(&s, ResumeMode::Ticket, vec![Version::Tls13]);
+        opts.tls.early_data = true;
+        let r = run(&opts);
+        let c = &r.measured.counters;
+        let e = c.early_data;
+        // Every resumed connection sent its request early, and nginx took each one.
+        assert!(c.resumed > 0, "tickets {tickets}: {c:?}");
+        assert_eq!(e.offered, c.resumed, "tickets {tickets}: {c:?}");
+        assert_eq!(
+            (e.accepted, e.rejected),
+            (e.offered, 0),
+            "tickets {tickets}: {c:?}"
+        );
+        assert_eq!(r.measured.ttfb_0rtt.len(), e.accepted);
+    }
 }

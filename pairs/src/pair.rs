@@ -85,6 +85,7 @@ impl Pair {
             insecure: false,
             client_cert: None,
             cert_compression: server_opts.cert_compression.clone(),
+            early_data: false,
         };
         let client = worker_tls(&client_opts, Some(&material.roots))?;
         Ok(Pair {

@@ -40,6 +40,8 @@ pub struct ServerCounters {
     pub handshake_bytes: (u64, u64),
     /// Completed handshakes that sent the chain compressed, all algorithms.
     pub cert_compressed: u64,
+    /// Completed handshakes by early data (offered, accepted, rejected).
+    pub early_data: [u64; 3],
     /// The stateful session cache: its occupancy when read, and (after [`ServerCounters::since`])
     /// what was stored, evicted and looked up in between. None: the server has no cache.
     pub session_cache: Option<CacheCounts>,
@@ -78,6 +80,7 @@ impl ServerCounters {
                     .saturating_sub(earlier.handshake_bytes.1),
             ),
             cert_compressed: self.cert_compressed.saturating_sub(earlier.cert_compressed),
+            early_data: [0, 1, 2].map(|i| self.early_data[i].saturating_sub(earlier.early_data[i])),
             session_cache: self.session_cache.map(|now| {
                 let before = earlier.session_cache.unwrap_or_default();
                 CacheCounts {
@@ -101,6 +104,7 @@ impl ServerCounters {
             bytes: s.bytes_in + s.bytes_out,
             handshake_bytes: (s.handshake_bytes[0], s.handshake_bytes[1]),
             cert_compressed: s.cert_compressed.iter().sum(),
+            early_data: server::stats::EarlyData::ALL.map(|r| s.early_data_of(r)),
             session_cache: s.session_cache,
             client_certs: ClientCertsRecord {
                 accepted: s.client_certs_of(ClientCert::Accepted),
@@ -317,6 +321,7 @@ mod tests {
             bytes_out: 50,
             handshake_bytes: [4000, 9000],
             cert_compressed: [3, 4],
+            early_data: [6, 5, 1],
             ..Snapshot::default()
         };
         s.handshakes[1][0] = 10;
@@ -334,6 +339,7 @@ mod tests {
                 bytes: 150,
                 handshake_bytes: (4000, 9000),
                 cert_compressed: 7,
+                early_data: [6, 5, 1],
                 session_cache: None,
                 client_certs: ClientCertsRecord::default(),
             }
@@ -345,6 +351,7 @@ mod tests {
             bytes: 151,
             handshake_bytes: (4300, 9800),
             cert_compressed: 10,
+            early_data: [9, 7, 2],
             session_cache: None,
             client_certs: ClientCertsRecord {
                 accepted: 3,
@@ -361,6 +368,7 @@ mod tests {
                 bytes: 1,
                 handshake_bytes: (300, 800),
                 cert_compressed: 3,
+                early_data: [3, 2, 1],
                 session_cache: None,
                 client_certs: ClientCertsRecord {
                     accepted: 3,

@@ -20,8 +20,8 @@ use crate::peer::{Peer, PeerProgram, Site};
 use crate::probe::{self, RowProbe};
 use crate::profile::{self, Profiler, RowStacks};
 use crate::results::{
-    BytesPerHandshake, HandshakeBytes, HandshakeBytesRecord, OpsFrom, RepeatRecord, Row, RowKind,
-    RunResults, SessionCacheRecord, Stat,
+    BytesPerHandshake, EarlyDataRecord, HandshakeBytes, HandshakeBytesRecord, OpsFrom,
+    RepeatRecord, Row, RowKind, RunResults, SessionCacheRecord, Stat,
 };
 use crate::scenario::{Body, Matrix, Scenario};
 use crate::{RunArgs, RunError, harness, report};
@@ -179,6 +179,7 @@ pub fn client_options(s: &Scenario, target: &Target, trust: Trust) -> LoadOption
     opts.tls.groups = client_groups(s);
     opts.tls.resume = s.resume;
     opts.tls.cert_compression = s.cert_compression.clone();
+    opts.tls.early_data = s.early_data;
     opts
 }
 
@@ -297,6 +298,11 @@ fn one_repeat(
         server_compressed: None,
     };
     let mut client_certs = None;
+    let e = c.early_data;
+    let mut early_data = s.early_data.then_some(EarlyDataRecord {
+        client: [e.offered, e.accepted, e.rejected],
+        server: None,
+    });
     let (server_ops, server_cpu_us, server_util, session_cache) = match (server, foreign) {
         (Some(child), _) => {
             let (d, wall) = server_window(window.before, scrape(child))
@@ -306,6 +312,9 @@ fn one_repeat(
             handshake_bytes.server_in = Some(d.handshake_bytes.0);
             handshake_bytes.server_out = Some(d.handshake_bytes.1);
             handshake_bytes.server_compressed = Some(d.cert_compressed);
+            if let Some(r) = early_data.as_mut() {
+                r.server = Some(d.early_data);
+            }
             (
                 Some(sops),
                 (sops > 0.0).then(|| d.cpu_s * 1e6 / sops),
@@ -351,6 +360,7 @@ fn one_repeat(
                 session_cache,
                 client_certs,
                 handshake_bytes: Some(handshake_bytes),
+                early_data,
             },
             server_util,
             client_share: r.measured.max_worker_cpu_share,

@@ -247,6 +247,19 @@ pub struct RepeatRecord {
     /// Both sides' handshake bytes in the window (None in files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake_bytes: Option<HandshakeBytesRecord>,
+    /// Both sides' 0-RTT counts in the window, for rows with `early_data` (None otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_data: Option<EarlyDataRecord>,
+}
+
+/// What became of TLS 1.3 early data in one measured window, as each side counted it per
+/// connection: sent early (offered), then accepted or rejected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlyDataRecord {
+    /// The generator's (offered, accepted, rejected).
+    pub client: [u64; 3],
+    /// The server's (offered, accepted, rejected); None when the server was not ours.
+    pub server: Option<[u64; 3]>,
 }
 
 /// What the server counted of client certificates in one measured window.

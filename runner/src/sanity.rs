@@ -67,6 +67,7 @@ pub fn check_row(s: &Scenario, row: &Row, r: &RunResults) -> Vec<String> {
                 problems.extend(counts_agree(row.kind, rep).map(|p| format!("repeat {n}: {p}")));
                 problems
                     .extend(client_certs(s, rep.client_certs).map(|p| format!("repeat {n}: {p}")));
+                problems.extend(early_data(s, rep).map(|p| format!("repeat {n}: {p}")));
                 match &rep.handshake_bytes {
                     Some(h) => {
                         problems
@@ -205,6 +206,36 @@ pub fn cert_compression(
     })
 }
 
+/// In a 0-RTT row, the generator sent early data and the server accepted every one; the
+/// server's count of acceptances matches the generator's but for the connections under way at
+/// the window's edges. A row without early data records none.
+pub fn early_data(s: &Scenario, rep: &RepeatRecord) -> Option<String> {
+    let Some(e) = rep.early_data else {
+        return s
+            .early_data
+            .then(|| "0-RTT row without early data counts".to_owned());
+    };
+    if !s.early_data {
+        return Some("early data counted on a row without early_data".to_owned());
+    }
+    let [offered, accepted, rejected] = e.client;
+    let Some([s_offered, s_accepted, s_rejected]) = e.server else {
+        return Some("0-RTT row without the server's early data counts".to_owned());
+    };
+    let apart = s_accepted.abs_diff(accepted) as f64;
+    let ok = accepted > 0
+        && offered == accepted
+        && rejected == 0
+        && s_offered == s_accepted
+        && s_rejected == 0
+        && apart <= rep.in_flight_ops;
+    (!ok).then(|| {
+        format!(
+            "early data: the generator {offered} offered, {accepted} accepted, {rejected} rejected; the server {s_offered} offered, {s_accepted} accepted, {s_rejected} rejected"
+        )
+    })
+}
+
 /// CPU µs per operation × operations per second is the side's CPU use in cores: at most its
 /// cores × [`CORES_SLACK`].
 pub fn cpu_fits(side: &str, cpu_us_per_op: f64, rate: f64, cores: usize) -> Option<String> {
@@ -249,7 +280,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::results::Stat;
+    use crate::results::{EarlyDataRecord, Stat};
 
     const MATRIX: &str = "\
         [[scenario]]\nname = \"full\"\nkind = \"handshake\"\ntls = \"1.3\"\nserver_resumption = \"off\"\nconnections = 8\n\
@@ -287,6 +318,7 @@ mod tests {
                 client_compressed: 0,
                 server_compressed: Some(0),
             }),
+            early_data: None,
         };
         Row {
             name: name.to_owned(),
@@ -534,6 +566,51 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_0rtt_row_needs_every_early_request_accepted_on_both_sides() {
+        let (mut m, mut r) = sane();
+        m.scenarios[1].early_data = true;
+        let p = check(&m, &r).join("\n");
+        assert!(p.contains("0-RTT row without early data counts"), "{p}");
+        let good = EarlyDataRecord {
+            client: [2000, 2000, 0],
+            server: Some([1995, 1995, 0]),
+        };
+        r.rows[1].per_repeat[0].early_data = Some(good);
+        assert!(check(&m, &r).is_empty(), "{:?}", check(&m, &r));
+        for bad in [
+            EarlyDataRecord {
+                client: [2000, 1990, 10],
+                ..good
+            },
+            EarlyDataRecord {
+                server: Some([2000, 1999, 1]),
+                ..good
+            },
+            EarlyDataRecord {
+                server: Some([1900, 1900, 0]),
+                ..good
+            },
+            EarlyDataRecord {
+                client: [0, 0, 0],
+                server: Some([0, 0, 0]),
+            },
+            EarlyDataRecord {
+                server: None,
+                ..good
+            },
+        ] {
+            r.rows[1].per_repeat[0].early_data = Some(bad);
+            let p = check(&m, &r).join("\n");
+            assert!(p.contains("early data"), "{bad:?} passed");
+        }
+        // Counts on a row that asked for none.
+        m.scenarios[1].early_data = false;
+        r.rows[1].per_repeat[0].early_data = Some(good);
+        let p = check(&m, &r).join("\n");
+        assert!(p.contains("on a row without early_data"), "{p}");
     }
 
     #[test]

@@ -109,7 +109,14 @@ pub struct Scenario {
     pub mutual: Option<MutualTls>,
     /// Certificate compression of both sides (`cert_compression = "brotli"`; off unless set).
     pub cert_compression: CertCompression,
+    /// TLS 1.3 0-RTT (`early_data = true`): the server accepts [`EARLY_DATA_BYTES`] of early
+    /// data, the generator sends each resumed connection's request early.
+    pub early_data: bool,
 }
+
+/// The server's `--early-data` on a row with `early_data`: a TLS record's worth, far more
+/// than any request head the generator sends.
+pub const EARLY_DATA_BYTES: u32 = 16384;
 
 impl Scenario {
     /// The server child's flags for this scenario, pinned to `cpus` (one worker per CPU):
@@ -156,6 +163,7 @@ impl Scenario {
                 .and_then(|m| m.cert)
                 .map(|kt| common::certs::client_paths(certs, kt).ca),
             cert_compression: self.cert_compression.clone(),
+            early_data: if self.early_data { EARLY_DATA_BYTES } else { 0 },
             ..ServerArgs::default()
         }
     }
@@ -327,6 +335,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
     let cert_compression = f
         .parsed("cert_compression", |s: String| s.parse::<CertCompression>())?
         .unwrap_or_default();
+    let early_data = f.take::<bool>("early_data")?.unwrap_or(false);
     let download = f.take::<u64>("download")?;
     let upload = f.take::<u64>("upload")?;
     let connections = f
@@ -358,6 +367,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
             ("client_auth", client_auth.is_some()),
             ("client_cert", client_cert.is_some()),
             ("cert_compression", !cert_compression.is_off()),
+            ("early_data", early_data),
         ];
         if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set) {
             return Err(f.bad_field(key, "a plain row (tls = \"none\") has no TLS to configure"));
@@ -394,6 +404,19 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
             "certificate compression exists only in TLS 1.3 and the row does not offer it",
         ));
     }
+    if early_data
+        && !plain
+        && (tls != [Version::Tls13]
+            || server_resumption != Resumption::Stateful
+            || resume != ResumeMode::Ticket)
+    {
+        // rustls sends and accepts early data only on TLS 1.3 resumption from its session
+        // cache; anything else would run the row without 0-RTT under its name.
+        return Err(f.bad_field(
+            "early_data",
+            "needs tls = \"1.3\", server_resumption = \"stateful\" and resume = \"ticket\"",
+        ));
+    }
     f.finish()?;
     Ok(Scenario {
         name,
@@ -411,6 +434,7 @@ fn scenario(index: usize, table: toml::Table, d: &Defaults) -> Result<Scenario, 
         connections,
         mutual,
         cert_compression,
+        early_data,
     })
 }
 
@@ -486,7 +510,14 @@ mod tests {
     fn the_standard_matrix_parses_and_covers_the_issue() {
         let m = Matrix::parse(STANDARD).unwrap();
         let count = |k: RowKind| m.scenarios.iter().filter(|s| s.kind == k).count();
-        assert_eq!(count(RowKind::Handshake), 15);
+        assert_eq!(count(RowKind::Handshake), 16);
+        let early: Vec<&str> = m
+            .scenarios
+            .iter()
+            .filter(|s| s.early_data)
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(early, ["resumed tls1.3 0-rtt"]);
         let mutual = |name: &str| {
             m.scenarios
                 .iter()
@@ -763,6 +794,55 @@ mod tests {
             with("tls", "\"none\"")
         ));
         assert!(e.contains("plain row"), "{e}");
+    }
+
+    #[test]
+    fn early_data_reaches_both_sides_and_is_refused_where_rustls_would_not_send_it() {
+        let row = format!(
+            "{}server_resumption = \"stateful\"\nresume = \"ticket\"\n",
+            BASE
+        );
+        let m = Matrix::parse(&format!("{row}early_data = true\n")).unwrap();
+        let s = &m.scenarios[0];
+        assert!(s.early_data);
+        let a = s.server_args(Path::new("/c"), &[1]);
+        let mut line: Vec<std::ffi::OsString> = vec!["server".into()];
+        line.extend(a.to_args());
+        let back = ServerArgs::try_parse_from(line).unwrap();
+        assert_eq!(back.tls_options().unwrap().early_data, EARLY_DATA_BYTES);
+        let target =
+            loadgen::Target::new("https://bank32.com/", None, Some("127.0.0.1:1")).unwrap();
+        let trust = || loadgen::verify::Trust::Platform;
+        assert!(
+            crate::matrix::client_options(s, &target, trust())
+                .tls
+                .early_data
+        );
+        let off = &Matrix::parse(&row).unwrap().scenarios[0];
+        assert!(!off.early_data);
+        assert_eq!(off.server_args(Path::new("/c"), &[1]).early_data, 0);
+        assert!(
+            !crate::matrix::client_options(off, &target, trust())
+                .tls
+                .early_data
+        );
+
+        let err = |text: &str| Matrix::parse(text).unwrap_err().to_string();
+        for bad in [
+            row.replace("stateful", "tickets"),
+            row.replace("resume = \"ticket\"", "resume = \"off\""),
+            row.replace("tls = \"1.3\"", "tls = \"1.2,1.3\""),
+        ] {
+            let e = err(&format!("{bad}early_data = true\n"));
+            assert!(
+                e.contains("field `early_data`") && e.contains("server_resumption = \"stateful\""),
+                "{e}"
+            );
+        }
+        let e = err(&format!("{}early_data = true\n", with("tls", "\"none\"")));
+        assert!(e.contains("plain row"), "{e}");
+        let e = err(&with("early_data", "\"yes\""));
+        assert!(e.contains("field `early_data`"), "{e}");
     }
 
     #[test]

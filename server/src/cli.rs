@@ -98,6 +98,13 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 2)]
     pub tls13_tickets: usize,
 
+    /// TLS 1.3 0-RTT: the early data accepted from a resuming client, in bytes (its
+    /// max_early_data_size); 0 turns it off. Needs --resumption stateful: rustls accepts early
+    /// data only with single-use session-cache tickets. Only GET and HEAD are served from
+    /// early data; any other method sent early is answered 425 Too Early (RFC 8470).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub early_data: u32,
+
     /// Largest plaintext per TLS record, in bytes (32..=16384) [default: 16384].
     #[arg(long)]
     pub max_fragment: Option<usize>,
@@ -241,6 +248,7 @@ impl ServerArgs {
         flag("resumption", &self.resumption_name());
         flag("session-cache", &self.session_cache);
         flag("tls13-tickets", &self.tls13_tickets);
+        flag("early-data", &self.early_data);
         if let Some(n) = self.max_fragment {
             flag("max-fragment", &n);
         }
@@ -338,6 +346,7 @@ impl ServerArgs {
             resumption: self.resumption,
             session_cache: self.session_cache,
             tls13_tickets: self.tls13_tickets,
+            early_data: self.early_data,
             // rustls counts the 5-byte record header in max_fragment_size.
             max_fragment: self.max_fragment.map(|n| n + 5),
             alpn: self
@@ -651,6 +660,7 @@ mod tests {
             client_ca: Some("/tmp/client ca.pem".into()),
             session_cache: 11,
             tls13_tickets: 0,
+            early_data: 16384,
             max_fragment: Some(512),
             alpn: vec!["h2".into(), "http/1.1".into()],
             keylog: Some("/tmp/keys.log".into()),
@@ -689,6 +699,7 @@ mod tests {
             client_ca,
             session_cache,
             tls13_tickets,
+            early_data,
             max_fragment,
             alpn,
             keylog,
@@ -729,6 +740,7 @@ mod tests {
         assert_ne!(client_ca, &d.client_ca, "client_ca");
         assert_ne!(session_cache, &d.session_cache, "session_cache");
         assert_ne!(tls13_tickets, &d.tls13_tickets, "tls13_tickets");
+        assert_ne!(early_data, &d.early_data, "early_data");
         assert_ne!(max_fragment, &d.max_fragment, "max_fragment");
         assert_ne!(alpn, &d.alpn, "alpn");
         assert_ne!(keylog, &d.keylog, "keylog");

@@ -46,6 +46,9 @@ pub struct Settings {
     /// The TLS config's certificate compressors, which the connections count by: set by
     /// [`crate::Server::start`] from the config it is given, so the two cannot disagree.
     pub cert_compression: CertCompression,
+    /// The TLS config accepts early data (0-RTT), so connections read the ClientHello's offer
+    /// of it: set by [`crate::Server::start`] from the config, like `cert_compression`.
+    pub early_data: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             max_connections: None,
             pin_cpus: Vec::new(),
             cert_compression: CertCompression::off(),
+            early_data: false,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct TlsOptions {
     pub session_cache: usize,
     /// Tickets sent after each full TLS 1.3 handshake.
     pub tls13_tickets: usize,
+    /// TLS 1.3 early data accepted per resumed connection, in bytes; 0: none.
+    pub early_data: u32,
     /// Largest plaintext per record (`None`: the protocol maximum, 16 KiB).
     pub max_fragment: Option<usize>,
     /// ALPN protocols offered, in preference order.
@@ -135,6 +141,7 @@ impl Default for TlsOptions {
             resumption: Resumption::Both,
             session_cache: 20_480,
             tls13_tickets: 2,
+            early_data: 0,
             max_fragment: None,
             alpn: vec![b"http/1.1".to_vec()],
             keylog: None,
@@ -161,6 +168,19 @@ impl TlsOptions {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<ServerTls, ServerError> {
+        if self.early_data > 0 && self.resumption != Resumption::Stateful {
+            // rustls refuses early data on a stateless ticket (it could be replayed at will)
+            // and has nothing to resume without a cache: the flag would silently do nothing.
+            use clap::ValueEnum as _;
+            let name = self
+                .resumption
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned());
+            return Err(ServerError::Config(format!(
+                "--early-data {} needs --resumption stateful, not {name}",
+                self.early_data
+            )));
+        }
         let provider = self.provider.crypto(&self.suites, &self.groups)?;
         let client_verifier = self.client_auth.verifier(provider.clone())?;
         let mut cfg = ServerConfig::builder_with_provider(provider)
@@ -194,6 +214,7 @@ impl TlsOptions {
             0
         };
         cfg.max_fragment_size = self.max_fragment;
+        cfg.max_early_data_size = self.early_data;
         // Set either way: rustls compresses by default when its features are built in.
         cfg.cert_compressors = self.cert_compression.compressors();
         cfg.cert_decompressors = self.cert_compression.decompressors();
@@ -238,17 +259,54 @@ mod tests {
     use common::certs::{self, ChainOptions, KeyType};
     use rustls::pki_types::pem::PemObject;
 
-    fn config(resumption: Resumption) -> Arc<ServerConfig> {
+    fn test_identity() -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
         let c = certs::generate(KeyType::EcdsaP256, &ChainOptions::default()).unwrap();
         let chain = CertificateDer::pem_slice_iter(c.chain_pem().as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
         let key = PrivateKeyDer::from_pem_slice(c.leaf_key_pem.as_bytes()).unwrap();
+        (chain, key)
+    }
+
+    fn config(resumption: Resumption) -> Arc<ServerConfig> {
+        let (chain, key) = test_identity();
         let opts = TlsOptions {
             resumption,
             ..TlsOptions::default()
         };
         opts.server_config(chain, key).unwrap()
+    }
+
+    #[test]
+    fn early_data_is_refused_without_the_stateful_cache_and_set_with_it() {
+        for (resumption, name) in [
+            (Resumption::Off, "off"),
+            (Resumption::Tickets, "tickets"),
+            (Resumption::Both, "both"),
+        ] {
+            let opts = TlsOptions {
+                resumption,
+                early_data: 16384,
+                ..TlsOptions::default()
+            };
+            let (chain, key) = test_identity();
+            let err = opts.server_config(chain, key).err().unwrap().to_string();
+            assert_eq!(
+                err,
+                format!("--early-data 16384 needs --resumption stateful, not {name}")
+            );
+        }
+        let opts = TlsOptions {
+            resumption: Resumption::Stateful,
+            early_data: 16384,
+            ..TlsOptions::default()
+        };
+        let (chain, key) = test_identity();
+        let cfg = opts.server_config(chain, key).unwrap();
+        assert_eq!(cfg.max_early_data_size, 16384);
+        let (chain, key) = test_identity();
+        let off = TlsOptions::default().server_config(chain, key).unwrap();
+        assert_eq!(off.max_early_data_size, 0);
     }
 
     #[test]

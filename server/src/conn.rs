@@ -17,7 +17,7 @@ use rustls::ServerConnection;
 use crate::client_auth::{ClientCert, RefusalCause};
 use crate::config::Settings;
 use crate::http::Request;
-use crate::stats::{FailureCause, HandshakeClass, TimeoutKind, WorkerStats};
+use crate::stats::{EarlyData, FailureCause, HandshakeClass, TimeoutKind, WorkerStats};
 use common::io::{interrupted, would_block};
 
 mod exchange;
@@ -150,6 +150,11 @@ pub struct Conn<S = ServerConnection> {
     phase: Phase,
     /// Unparsed plaintext: a partial request head, or heads of pipelined requests.
     inbuf: Vec<u8>,
+    /// How many bytes at the front of `inbuf` came as TLS 1.3 early data (0-RTT), which an
+    /// attacker may have replayed: a request starting in them is served only if it is safe.
+    early: usize,
+    /// rustls accepted early data on this connection.
+    early_accepted: bool,
     /// Plaintext queued in rustls since its output buffer was last empty.
     unflushed: usize,
     /// No further requests will be read; close once the output is flushed.
@@ -201,6 +206,8 @@ impl<S: Session> Conn<S> {
             session,
             phase,
             inbuf: Vec::new(),
+            early: 0,
+            early_accepted: false,
             unflushed: 0,
             closing: false,
             notify_sent: false,
@@ -334,7 +341,9 @@ impl<S: Session> Conn<S> {
                     short: false,
                 };
                 let received = self.wire.received;
-                if received == 0 && !ctx.settings.cert_compression.is_off() {
+                if received == 0
+                    && (!ctx.settings.cert_compression.is_off() || ctx.settings.early_data)
+                {
                     self.wire.feed.keep_hello();
                 }
                 let result = if fed_by_record {
@@ -369,6 +378,7 @@ impl<S: Session> Conn<S> {
                         return self.tls_error(&err, io, ctx);
                     }
                     if matches!(self.phase, Phase::Handshake) {
+                        self.take_early_data(ctx);
                         self.hrr_sent |= self.session.handshake_kind()
                             == Some(rustls::HandshakeKind::FullWithHelloRetryRequest);
                         if !self.session.is_handshaking() {
@@ -444,6 +454,17 @@ impl<S: Session> Conn<S> {
         ctx.stats.handshake(version, class);
         ctx.stats
             .client_cert(ClientCert::of(self.session.peer_certificates()));
+        self.take_early_data(ctx);
+        // rustls says whether it accepted early data, not whether it was offered: the
+        // ClientHello says that (read when the server accepts early data at all).
+        if self.early_accepted || self.wire.feed.early_offered() {
+            ctx.stats.early_data(EarlyData::Offered);
+            ctx.stats.early_data(if self.early_accepted {
+                EarlyData::Accepted
+            } else {
+                EarlyData::Rejected
+            });
+        }
         // rustls compresses the chain of a full TLS 1.3 handshake with the first of our
         // algorithms the ClientHello offered (see `common::cert_compression`).
         if let Some(Some(offered)) = self.wire.feed.take_offered()
@@ -463,6 +484,16 @@ impl<S: Session> Conn<S> {
         self.wire.feed.release();
         self.phase = Phase::Idle;
         self.idle_since = ctx.now;
+    }
+
+    /// Moves the early data rustls decrypted so far to the front of `inbuf`: nothing else is
+    /// read into it before the handshake completes.
+    fn take_early_data(&mut self, ctx: &Ctx<'_>) {
+        let before = self.inbuf.len();
+        self.early_accepted |= self.session.take_early_data(&mut self.inbuf);
+        let n = self.inbuf.len() - before;
+        self.early += n;
+        ctx.stats.bytes_in(n as u64);
     }
 
     /// Ends the connection because of `cause`; a running handshake counts as failed.

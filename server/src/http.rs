@@ -80,6 +80,9 @@ pub enum Status {
     PayloadTooLarge,
     /// 414 URI Too Long.
     UriTooLong,
+    /// 425 Too Early (RFC 8470): an unsafe method sent as TLS 1.3 early data, which an
+    /// attacker could replay.
+    TooEarly,
     /// 431 Request Header Fields Too Large.
     HeaderFieldsTooLarge,
     /// 501 Not Implemented.
@@ -90,7 +93,7 @@ pub enum Status {
 
 impl Status {
     /// Every status, in [`Status::index`] order.
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 11] = [
         Status::Ok,
         Status::BadRequest,
         Status::NotFound,
@@ -98,6 +101,7 @@ impl Status {
         Status::RequestTimeout,
         Status::PayloadTooLarge,
         Status::UriTooLong,
+        Status::TooEarly,
         Status::HeaderFieldsTooLarge,
         Status::NotImplemented,
         Status::ServiceUnavailable,
@@ -113,6 +117,7 @@ impl Status {
             Status::RequestTimeout => 408,
             Status::PayloadTooLarge => 413,
             Status::UriTooLong => 414,
+            Status::TooEarly => 425,
             Status::HeaderFieldsTooLarge => 431,
             Status::NotImplemented => 501,
             Status::ServiceUnavailable => 503,
@@ -129,6 +134,7 @@ impl Status {
             Status::RequestTimeout => "Request Timeout",
             Status::PayloadTooLarge => "Content Too Large",
             Status::UriTooLong => "URI Too Long",
+            Status::TooEarly => "Too Early",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             Status::NotImplemented => "Not Implemented",
             Status::ServiceUnavailable => "Service Unavailable",
@@ -152,6 +158,7 @@ impl Status {
             Status::RequestTimeout => b"408 Request Timeout\n",
             Status::PayloadTooLarge => b"413 Content Too Large\n",
             Status::UriTooLong => b"414 URI Too Long\n",
+            Status::TooEarly => b"425 Too Early\n",
             Status::HeaderFieldsTooLarge => b"431 Request Header Fields Too Large\n",
             Status::NotImplemented => b"501 Not Implemented\n",
             Status::ServiceUnavailable => b"503 Service Unavailable\n",
@@ -190,6 +197,9 @@ pub struct Request {
     pub action: Action,
     /// HEAD: send the head, not the body (also for error answers).
     pub head_only: bool,
+    /// GET or HEAD: safe and idempotent (RFC 9110 §9.2), so it may be answered from TLS 1.3
+    /// early data, which an attacker can replay.
+    pub safe: bool,
     /// Whether the connection stays open after the answer. False for HTTP/1.1 with
     /// `Connection: close`, for HTTP/1.0 without `Connection: keep-alive`, and for every
     /// [`Action::Error`].
@@ -317,6 +327,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Head {
     Head::Complete(Request {
         action,
         head_only: method == "HEAD",
+        safe: method == "GET" || method == "HEAD",
         keep_alive,
         http10,
         body,

@@ -150,6 +150,7 @@ impl Server {
         };
         let settings = Arc::new(Settings {
             cert_compression: CertCompression::of_compressors(&tls.cert_compressors),
+            early_data: tls.max_early_data_size > 0,
             ..settings
         });
         let stats = Arc::new(Stats::new(listeners.len()));

@@ -23,7 +23,9 @@ use crate::http::Status;
 use crate::session_cache::CacheCounts;
 use common::cert_compression::Algorithm;
 
-use crate::stats::{DIRECTIONS, FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS};
+use crate::stats::{
+    DIRECTIONS, EarlyData, FailureCause, HandshakeClass, Snapshot, TimeoutKind, VERSIONS,
+};
 
 /// TCP connections accepted (refused ones included).
 pub const CONNECTIONS_ACCEPTED: &str = "tlsbench_connections_accepted_total";
@@ -61,6 +63,9 @@ pub const HANDSHAKE_BYTES: &str = "tlsbench_handshake_bytes_total";
 /// Completed handshakes that sent the certificate chain compressed (RFC 8879), labelled
 /// `algorithm` (`brotli`, `zlib`).
 pub const CERT_COMPRESSED: &str = "tlsbench_cert_compressed_total";
+/// Completed handshakes by what became of 0-RTT early data, labelled `result` (`offered`,
+/// `accepted`, `rejected`).
+pub const EARLY_DATA: &str = "tlsbench_early_data_total";
 /// Process CPU seconds, labelled `mode` (`user`, `system`).
 pub const CPU_SECONDS: &str = "tlsbench_cpu_seconds_total";
 /// Process CPU seconds, user plus system (the name Prometheus client libraries use).
@@ -261,6 +266,13 @@ impl Snapshot {
             "algorithm",
             Algorithm::ALL.iter().zip(self.cert_compressed),
         );
+        family(
+            o,
+            EARLY_DATA,
+            "Completed handshakes by what became of TLS 1.3 early data (0-RTT).",
+            "result",
+            EarlyData::ALL.map(|r| (r.as_str(), self.early_data[r.index()])),
+        );
         let (user, sys) = (self.cpu.user.as_secs_f64(), self.cpu.sys.as_secs_f64());
         family(
             o,
@@ -437,6 +449,8 @@ struct Wire {
     handshake_bytes: BTreeMap<String, u64>,
     /// algorithm → count.
     cert_compressed: BTreeMap<String, u64>,
+    /// result → count.
+    early_data: BTreeMap<String, u64>,
     /// `null` without a session cache; required either way, so a reader never takes a
     /// missing field for "no cache".
     #[serde(deserialize_with = "Option::deserialize")]
@@ -591,6 +605,7 @@ impl From<&Snapshot> for Wire {
             tls_bytes: labelled(&DIRECTIONS, |d| d, &s.tls_bytes),
             handshake_bytes: labelled(&DIRECTIONS, |d| d, &s.handshake_bytes),
             cert_compressed: labelled(&Algorithm::ALL, Algorithm::as_str, &s.cert_compressed),
+            early_data: labelled(&EarlyData::ALL, EarlyData::as_str, &s.early_data),
             session_cache: s.session_cache.map(WireCache::from),
         }
     }
@@ -701,6 +716,13 @@ impl TryFrom<Wire> for Snapshot {
                 Algorithm::as_str,
                 w.cert_compressed,
             )?,
+            early_data: unlabelled(
+                &format!("{EARLY_DATA}{{"),
+                "result",
+                &EarlyData::ALL,
+                EarlyData::as_str,
+                w.early_data,
+            )?,
             session_cache: w.session_cache.map(CacheCounts::from),
         })
     }
@@ -771,6 +793,7 @@ mod tests {
             .chain(&mut s.tls_bytes)
             .chain(&mut s.handshake_bytes)
             .chain(&mut s.cert_compressed)
+            .chain(&mut s.early_data)
         {
             *c = n();
         }
@@ -868,6 +891,10 @@ mod tests {
             let series = format!("{CERT_COMPRESSED}{{algorithm=\"{a}\"}}");
             assert_eq!(value(&series), s.cert_compressed[a.index()] as f64);
         }
+        for r in EarlyData::ALL {
+            let series = format!("{EARLY_DATA}{{result=\"{}\"}}", r.as_str());
+            assert_eq!(value(&series), s.early_data[r.index()] as f64);
+        }
         let cache = s.session_cache.unwrap();
         assert_eq!(value(SESSION_CACHE_ENTRIES), cache.entries as f64);
         assert_eq!(value(SESSION_CACHE_CAPACITY), cache.capacity as f64);
@@ -880,7 +907,7 @@ mod tests {
 
     #[test]
     fn a_missing_series_is_an_error_naming_it() {
-        let cases: [(&[&str], &str); 13] = [
+        let cases: [(&[&str], &str); 14] = [
             (
                 &["client_certs", "none"],
                 "missing series tlsbench_client_certs_total{result=\"none\"}",
@@ -917,6 +944,10 @@ mod tests {
             (
                 &["cert_compressed", "zlib"],
                 "missing series tlsbench_cert_compressed_total{algorithm=\"zlib\"}",
+            ),
+            (
+                &["early_data", "rejected"],
+                "missing series tlsbench_early_data_total{result=\"rejected\"}",
             ),
             (
                 &["handshake_bytes", "out"],

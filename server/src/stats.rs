@@ -235,6 +235,7 @@ pub struct WorkerStats {
     tls_bytes: [AtomicU64; 2],
     handshake_bytes: [AtomicU64; 2],
     cert_compressed: [AtomicU64; Algorithm::ALL.len()],
+    early_data: [AtomicU64; EarlyData::ALL.len()],
 }
 
 impl Default for WorkerStats {
@@ -257,7 +258,40 @@ impl Default for WorkerStats {
             tls_bytes: Default::default(),
             handshake_bytes: Default::default(),
             cert_compressed: Default::default(),
+            early_data: Default::default(),
         }
+    }
+}
+
+/// What became of a connection's TLS 1.3 early data. Offered counts the handshakes whose
+/// ClientHello offered it; each of those is then accepted or rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EarlyData {
+    /// The ClientHello carried the early_data extension.
+    Offered,
+    /// We took the early data (the request in it is answered if its method is safe).
+    Accepted,
+    /// We refused it (no early data configured, a stale or non-first PSK, ...): the client
+    /// sends the request again after the handshake.
+    Rejected,
+}
+
+impl EarlyData {
+    /// Every result, in [`EarlyData::index`] order.
+    pub const ALL: [EarlyData; 3] = [EarlyData::Offered, EarlyData::Accepted, EarlyData::Rejected];
+
+    /// The `result` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EarlyData::Offered => "offered",
+            EarlyData::Accepted => "accepted",
+            EarlyData::Rejected => "rejected",
+        }
+    }
+
+    /// Dense index into [`EarlyData::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -333,6 +367,11 @@ impl WorkerStats {
     /// A completed handshake sent our chain compressed with `algorithm`.
     pub fn cert_compressed(&self, algorithm: Algorithm) {
         bump(&self.cert_compressed[algorithm.index()], 1);
+    }
+    /// A completed handshake's early data (0-RTT): offered by the client, then accepted or
+    /// rejected by us.
+    pub fn early_data(&self, result: EarlyData) {
+        bump(&self.early_data[result.index()], 1);
     }
     /// TLS bytes read from a client's socket.
     pub fn tls_in(&self, n: u64) {
@@ -443,6 +482,9 @@ impl Stats {
             for (dst, src) in s.cert_compressed.iter_mut().zip(&w.cert_compressed) {
                 *dst += load(src);
             }
+            for (dst, src) in s.early_data.iter_mut().zip(&w.early_data) {
+                *dst += load(src);
+            }
         }
         s
     }
@@ -497,6 +539,8 @@ pub struct Snapshot {
     /// Completed handshakes that sent the chain compressed, by
     /// [`Algorithm::ALL`] order.
     pub cert_compressed: [u64; Algorithm::ALL.len()],
+    /// Completed handshakes by what became of 0-RTT early data, by [`EarlyData::ALL`] order.
+    pub early_data: [u64; EarlyData::ALL.len()],
     /// The stateful session cache (`None`: the server has none, or did not attach it).
     pub session_cache: Option<CacheCounts>,
 }
@@ -525,6 +569,7 @@ impl Default for Snapshot {
             tls_bytes: [0; 2],
             handshake_bytes: [0; 2],
             cert_compressed: [0; Algorithm::ALL.len()],
+            early_data: [0; EarlyData::ALL.len()],
             session_cache: None,
         }
     }
@@ -585,6 +630,11 @@ impl Snapshot {
     /// Client certificates refused for this cause.
     pub fn client_auth_refusals_of(&self, cause: RefusalCause) -> u64 {
         self.client_auth_refusals[cause.index()]
+    }
+
+    /// Completed handshakes whose early data had this result.
+    pub fn early_data_of(&self, result: EarlyData) -> u64 {
+        self.early_data[result.index()]
     }
 
     /// Responses with this status.
@@ -669,6 +719,14 @@ impl Snapshot {
                 .map(|(a, n)| format!("{n} {a}"))
                 .collect();
             let _ = writeln!(o, "  certificates sent compressed: {}", parts.join(", "));
+        }
+        if self.early_data[EarlyData::Offered.index()] > 0 {
+            let parts: Vec<String> = EarlyData::ALL
+                .iter()
+                .zip(self.early_data)
+                .map(|(r, n)| format!("{n} {}", r.as_str()))
+                .collect();
+            let _ = writeln!(o, "  early data (0-RTT): {}", parts.join(", "));
         }
         let [tls_in, tls_out] = self.tls_bytes;
         let [hs_in, hs_out] = self.handshake_bytes;

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::certs::{CertPaths, KeyType};
-use server::stats::FailureCause;
+use server::stats::{EarlyData, FailureCause};
 use server::{Resumption, Server, Settings, Snapshot, TlsOptions};
 use test_support::loopback as support;
 
@@ -524,5 +524,51 @@ fn openssl_never_resumes_with_resumption_off() {
     assert_eq!(s.handshakes_of("1.2", "resumed"), 0, "{}", s.summary());
     assert_eq!(s.handshakes_of("1.3", "resumed"), 0, "{}", s.summary());
     assert_eq!(s.handshakes_total(), 3, "{}", s.summary());
+    assert_eq!(s.requests_total(), 3, "{}", s.summary());
+}
+
+#[test]
+fn openssl_sends_early_data_on_a_resumed_tls13_session_and_the_server_accepts_it() {
+    let srv = Running::new(&TlsOptions {
+        resumption: Resumption::Stateful,
+        early_data: 16384,
+        ..TlsOptions::default()
+    });
+    let (dir, files) = ecdsa_files();
+    let sess = dir.join("session.pem");
+    let first = s_client(srv.port(), &files.ca, "tls1_3", &sess_out(&sess));
+    assert_session(&first, "New", "TLSv1.3");
+    assert!(
+        first.stdout_text().contains("Max Early Data: 16384"),
+        "the ticket allows no early data: {}",
+        first.describe()
+    );
+
+    // The early request keeps the connection open: the one s_client sends after the
+    // handshake (REQUEST, from stdin) closes it.
+    let early = dir.join("early.txt");
+    std::fs::write(&early, b"GET / HTTP/1.1\r\nHost: bank32.com\r\n\r\n").unwrap();
+    let mut extra = sess_in(&sess);
+    extra.push("-early_data".into());
+    extra.push(early.into());
+    let second = s_client(srv.port(), &files.ca, "tls1_3", &extra);
+    assert_session(&second, "Reused", "TLSv1.3");
+    let out = second.stdout_text();
+    assert!(
+        out.contains("Early data was accepted"),
+        "{}",
+        second.describe()
+    );
+    assert_eq!(
+        out.matches("HTTP/1.1 200 OK").count(),
+        2,
+        "{}",
+        second.describe()
+    );
+
+    let s = srv.settled(2);
+    assert_eq!(s.early_data_of(EarlyData::Offered), 1, "{}", s.summary());
+    assert_eq!(s.early_data_of(EarlyData::Accepted), 1, "{}", s.summary());
+    assert_eq!(s.early_data_of(EarlyData::Rejected), 0, "{}", s.summary());
     assert_eq!(s.requests_total(), 3, "{}", s.summary());
 }

@@ -15,7 +15,7 @@ use server::http::HELLO_PAGE;
 use server::stats::{Stats, WorkerStats};
 
 use super::*;
-use crate::stats::LoadCounters;
+use crate::stats::{EarlyDataCounts, LoadCounters};
 use crate::verify::{Trust, testutil};
 use crate::{LoadOptions, ResumeMode, Target, tlsconf};
 
@@ -73,7 +73,7 @@ struct Pair<C, S> {
     m: Measured,
 }
 
-impl<C: Session, S: Session> Pair<C, S> {
+impl<C: ClientSession, S: Session> Pair<C, S> {
     fn new(client: ClientConn<C>, server: ServerConn<S>) -> Pair<C, S> {
         let stats = Stats::new(1);
         let wstats = stats.worker(0).unwrap();
@@ -414,4 +414,87 @@ fn a_server_that_closes_mid_response_costs_a_short_body() {
     );
     assert_eq!(p.m.counters.requests, 0);
     assert_eq!(p.m.counters.full, 1);
+}
+
+/// A generator sending early data and a server (stateful, 16 KiB of early data) whose
+/// second config is `second`'s tweak of the first, sharing its session cache: the ticket of a
+/// first connection then resumes a second one on the tweaked server.
+fn early_pairs(
+    second: impl FnOnce(&mut ServerConfig),
+) -> (Setup, Pair<ClientConnection, rustls::ServerConnection>) {
+    let chain = testutil::chain(KeyType::EcdsaP256);
+    let key = PrivateKeyDer::from_pem_slice(chain.leaf_key_pem.as_bytes()).unwrap();
+    let opts = server::TlsOptions {
+        resumption: server::Resumption::Stateful,
+        early_data: 16384,
+        ..server::TlsOptions::default()
+    };
+    let first_config = opts
+        .server_config(testutil::pem_certs(&chain.chain_pem()), key)
+        .unwrap();
+    let target = Target::new("https://bank32.com/", None, Some("127.0.0.1:9")).unwrap();
+    let mut lo = LoadOptions::new(target, Trust::Platform);
+    lo.tls.resume = ResumeMode::Ticket;
+    lo.tls.early_data = true;
+    let tls = tlsconf::worker_tls(&lo.tls, Some(&testutil::roots(&[&chain]))).unwrap();
+    let mut s = Setup {
+        server_config: first_config,
+        plan: Plan::new(&lo),
+        tls,
+    };
+    let mut first = tls_pair(&s);
+    first.settings.early_data = true;
+    assert_eq!(ended(first.exchange(&s.plan)), Ok(Ended::Keep));
+    assert_eq!(
+        first.m.counters.early_data,
+        Default::default(),
+        "no ticket yet"
+    );
+    let mut cfg = (*s.server_config).clone();
+    second(&mut cfg);
+    s.server_config = Arc::new(cfg);
+    let mut p = tls_pair(&s);
+    // As `Server::start` sets it from a config with early data.
+    p.settings.early_data = true;
+    (s, p)
+}
+
+#[test]
+fn an_early_request_accepted_is_answered_and_timed_as_0rtt() {
+    let (s, mut p) = early_pairs(|_| {});
+    assert_eq!(ended(p.exchange(&s.plan)), Ok(Ended::Keep));
+    let c = p.counters_wire_checked();
+    assert_eq!((c.resumed, c.requests), (1, 1));
+    assert_eq!(
+        c.early_data,
+        EarlyDataCounts {
+            offered: 1,
+            accepted: 1,
+            rejected: 0
+        }
+    );
+    assert_eq!((p.m.ttfb_0rtt.len(), p.m.ttfb.len()), (1, 0));
+    assert_eq!(p.stats.snapshot().early_data, [1, 1, 0]);
+}
+
+#[test]
+fn an_early_request_rejected_goes_again_after_the_handshake() {
+    // The server no longer takes early data: rustls rejects it, and only the request sent
+    // again after the handshake can be answered.
+    let (s, mut p) = early_pairs(|cfg| cfg.max_early_data_size = 0);
+    assert_eq!(ended(p.exchange(&s.plan)), Ok(Ended::Keep));
+    let c = p.counters_wire_checked();
+    assert_eq!((c.resumed, c.requests), (1, 1));
+    assert_eq!(
+        c.early_data,
+        EarlyDataCounts {
+            offered: 1,
+            accepted: 0,
+            rejected: 1
+        }
+    );
+    assert_eq!((p.m.ttfb_0rtt.len(), p.m.ttfb.len()), (0, 1));
+    let server = p.stats.snapshot();
+    assert_eq!(server.early_data, [1, 0, 1]);
+    assert_eq!(server.requests_total(), 1);
 }

@@ -234,6 +234,8 @@ pub struct Site {
     pub resumption: Resumption,
     /// TLS 1.3 tickets per handshake (None: the peer's default).
     pub tls13_tickets: Option<usize>,
+    /// Accept TLS 1.3 early data (the row's `early_data`).
+    pub early_data: bool,
     /// Every download size of the matrix: a `/bytes/N` file each.
     pub downloads: BTreeSet<u64>,
     /// Worker processes: one per server CPU.
@@ -252,6 +254,7 @@ impl Site {
             groups: s.kx_groups.clone(),
             resumption: s.server_resumption,
             tls13_tickets: s.tls13_tickets,
+            early_data: s.early_data,
             downloads: m
                 .scenarios
                 .iter()

@@ -80,6 +80,9 @@ pub fn config(site: &Site, dir: &Path, port: u16, as_root: bool) -> Result<Strin
     if let Some(n) = site.tls13_tickets {
         let _ = writeln!(tls, "        ssl_conf_command NumTickets {n};");
     }
+    if site.early_data {
+        let _ = writeln!(tls, "        ssl_early_data on;");
+    }
     let hello = quoted(server::http::HELLO_PAGE)?;
     let user = if as_root { "user root;\n" } else { "" };
     let workers = site.workers;
@@ -271,9 +274,22 @@ mod tests {
             groups: common::tls::parse_groups(&["secp256r1".into()]).unwrap(),
             resumption,
             tls13_tickets: Some(1),
+            early_data: false,
             downloads: BTreeSet::from([1024, 1 << 20]),
             workers: 2,
         }
+    }
+
+    #[test]
+    fn an_early_data_row_turns_on_ssl_early_data() {
+        let early = Site {
+            early_data: true,
+            ..site(Resumption::Stateful)
+        };
+        let on = config(&early, Path::new("/p"), 4433, false).unwrap();
+        assert!(on.contains("ssl_early_data on;"), "{on}");
+        let off = config(&site(Resumption::Stateful), Path::new("/p"), 4433, false).unwrap();
+        assert!(!off.contains("ssl_early_data"), "{off}");
     }
 
     #[test]

@@ -72,6 +72,13 @@ pub fn args(site: &Site, dir: &Path) -> Result<Vec<OsString>, PeerError> {
     if let Some(n) = site.tls13_tickets {
         a.extend(["-num_tickets".into(), n.to_string().into()]);
     }
+    if site.early_data {
+        // s_server says "Can't use -early_data in combination with -www, -WWW, -HTTP, or
+        // -rev", and -WWW is how it serves the row's pages.
+        return Err(config_err(
+            "a 0-RTT row (early_data): s_server cannot serve pages (-WWW) with -early_data".into(),
+        ));
+    }
     Ok(a)
 }
 
@@ -175,6 +182,7 @@ mod tests {
             groups: common::tls::parse_groups(&["X25519".into()]).unwrap(),
             resumption,
             tls13_tickets: None,
+            early_data: false,
             downloads: BTreeSet::new(),
             workers: 1,
         }
@@ -217,6 +225,13 @@ mod tests {
         assert!(a.ends_with("-no_cache"), "{a}");
         let a = joined(&site(vec![Version::Tls12], Resumption::Both));
         assert!(!a.contains("-no_"), "{a}");
+        assert!(!a.contains("-early_data"), "{a}");
+        let early = Site {
+            early_data: true,
+            ..site(vec![Version::Tls13], Resumption::Stateful)
+        };
+        let e = args(&early, Path::new("/p")).unwrap_err().to_string();
+        assert!(e.contains("-early_data") && e.contains("0-RTT"), "{e}");
         assert!(args(&site(vec![], Resumption::Both), Path::new("/p")).is_err());
     }
 

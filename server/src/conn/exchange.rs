@@ -36,8 +36,9 @@ impl<S: Session> Conn<S> {
                     if !self.inbuf.is_empty() {
                         match http::parse_head(&self.inbuf, &ctx.settings.limits) {
                             Head::Complete(req) => {
-                                self.inbuf.drain(..req.head_len);
-                                self.begin(req, ctx)?;
+                                let early = self.early > 0;
+                                self.consume_inbuf(req.head_len);
+                                self.begin(req, early, ctx)?;
                                 progress = true;
                                 continue;
                             }
@@ -89,6 +90,7 @@ impl<S: Session> Conn<S> {
                     };
                     if from_inbuf {
                         self.inbuf.drain(..used);
+                        self.early = self.early.saturating_sub(used);
                     }
                     *count += data;
                     let total = *count;
@@ -157,8 +159,19 @@ impl<S: Session> Conn<S> {
         }
     }
 
-    /// A complete request head arrived.
-    fn begin(&mut self, req: Request, ctx: &mut Ctx<'_>) -> Result<(), ()> {
+    /// Drops `n` parsed bytes from the front of `inbuf`.
+    fn consume_inbuf(&mut self, n: usize) {
+        self.inbuf.drain(..n);
+        self.early = self.early.saturating_sub(n);
+    }
+
+    /// A complete request head arrived (`early`: it started in TLS early data).
+    fn begin(&mut self, req: Request, early: bool, ctx: &mut Ctx<'_>) -> Result<(), ()> {
+        if early && !req.safe {
+            // RFC 8470: an attacker can replay early data, so only a safe, idempotent method
+            // is served from it; the client may send this one again after the handshake.
+            return self.send_error(Status::TooEarly, None, req.http10, req.head_only, ctx);
+        }
         if let Action::Error(status) = req.action {
             return self.send_error(status, req.allow, req.http10, req.head_only, ctx);
         }

@@ -16,7 +16,8 @@
 //!
 //! The feed also keeps the connection's first record, the ClientHello, when asked: its
 //! certificate compression offer decides whether the chain went out compressed (see
-//! `common::cert_compression`).
+//! `common::cert_compression`), and its early data offer is counted against what rustls
+//! accepted.
 
 use std::io::{self, Read};
 
@@ -54,6 +55,8 @@ pub(super) struct RecordFeed {
     records: u64,
     /// What the ClientHello offered, once read (`None` inside: it could not be read).
     offered: Option<Option<Vec<Algorithm>>>,
+    /// The ClientHello offered 0-RTT early data (`None`: not kept, or unreadable).
+    early_offered: Option<bool>,
 }
 
 /// Where the stream handed on is within its current record.
@@ -111,6 +114,11 @@ impl RecordFeed {
         self.offered.take()
     }
 
+    /// Whether the kept ClientHello offered early data (false when none was kept or read).
+    pub fn early_offered(&self) -> bool {
+        self.early_offered == Some(true)
+    }
+
     /// Gives the buffer back once the handshake no longer needs it.
     pub fn release(&mut self) {
         if !self.pending() {
@@ -166,6 +174,7 @@ impl<R: Read> Read for FeedReader<'_, R> {
             feed.records += 1;
             if let Some(hello) = feed.hello.take() {
                 feed.offered = Some(cert_compression::offered(&hello));
+                feed.early_offered = cert_compression::offers_early_data(&hello);
             }
         }
         feed.start += n;

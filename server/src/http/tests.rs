@@ -54,6 +54,26 @@ fn status_table_is_consistent() {
     assert_eq!(Status::NotFound.error_body(), b"404 Not Found\n");
     assert_eq!(Status::HeaderFieldsTooLarge.code(), 431);
     assert_eq!(Status::UriTooLong.reason(), "URI Too Long");
+    assert_eq!(Status::TooEarly.code(), 425);
+    assert_eq!(Status::TooEarly.error_body(), b"425 Too Early\n");
+}
+
+#[test]
+fn only_get_and_head_are_safe_to_answer_from_early_data() {
+    for (req, safe) in [
+        (&b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"[..], true),
+        (b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", true),
+        (
+            b"POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+            false,
+        ),
+        (b"PUT / HTTP/1.1\r\nHost: h\r\n\r\n", false),
+    ] {
+        let Head::Complete(r) = parse(req) else {
+            panic!("not complete: {req:?}");
+        };
+        assert_eq!(r.safe, safe, "{:?}", String::from_utf8_lossy(req));
+    }
 }
 
 #[test]
@@ -64,6 +84,7 @@ fn get_root_is_hello_keep_alive() {
         Head::Complete(Request {
             action: Action::Hello,
             head_only: false,
+            safe: true,
             keep_alive: true,
             http10: false,
             body: BodyFraming::None,
