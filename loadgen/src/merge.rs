@@ -31,10 +31,11 @@ const SPLIT: [&str; 6] = [
 ];
 
 /// The latency histograms of a document.
-const LATENCIES: [&str; 5] = [
+const LATENCIES: [&str; 6] = [
     "connect",
     "handshake",
     "ttfb",
+    "ttfb_0rtt",
     "request",
     "request_uncorrected",
 ];
