@@ -454,60 +454,7 @@ struct Wire {
     /// `null` without a session cache; required either way, so a reader never takes a
     /// missing field for "no cache".
     #[serde(deserialize_with = "Option::deserialize")]
-    session_cache: Option<WireCache>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireCache {
-    capacity: u64,
-    entries: u64,
-    stored: u64,
-    evicted: u64,
-    hits: u64,
-    misses: u64,
-}
-
-impl From<CacheCounts> for WireCache {
-    fn from(c: CacheCounts) -> Self {
-        let CacheCounts {
-            capacity,
-            entries,
-            stored,
-            evicted,
-            hits,
-            misses,
-        } = c;
-        WireCache {
-            capacity,
-            entries,
-            stored,
-            evicted,
-            hits,
-            misses,
-        }
-    }
-}
-
-impl From<WireCache> for CacheCounts {
-    fn from(c: WireCache) -> Self {
-        let WireCache {
-            capacity,
-            entries,
-            stored,
-            evicted,
-            hits,
-            misses,
-        } = c;
-        CacheCounts {
-            capacity,
-            entries,
-            stored,
-            evicted,
-            hits,
-            misses,
-        }
-    }
+    session_cache: Option<CacheCounts>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -606,7 +553,7 @@ impl From<&Snapshot> for Wire {
             handshake_bytes: labelled(&DIRECTIONS, |d| d, &s.handshake_bytes),
             cert_compressed: labelled(&Algorithm::ALL, Algorithm::as_str, &s.cert_compressed),
             early_data: labelled(&EarlyData::ALL, EarlyData::as_str, &s.early_data),
-            session_cache: s.session_cache.map(WireCache::from),
+            session_cache: s.session_cache,
         }
     }
 }
@@ -723,7 +670,7 @@ impl TryFrom<Wire> for Snapshot {
                 EarlyData::as_str,
                 w.early_data,
             )?,
-            session_cache: w.session_cache.map(CacheCounts::from),
+            session_cache: w.session_cache,
         })
     }
 }

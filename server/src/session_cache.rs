@@ -20,9 +20,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
+use serde::{Deserialize, Serialize};
 
-/// What the cache holds and has done, at one instant.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What the cache holds and has done, at one instant. Its JSON form is the `session_cache`
+/// object of `/metrics.json`: every field required, no other allowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CacheCounts {
     /// The most entries it keeps (`--session-cache`).
     pub capacity: u64,
