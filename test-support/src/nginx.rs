@@ -4,14 +4,13 @@
 //! It needs an `nginx` binary (`nginx-light` on Debian).
 
 use std::fmt::Write as _;
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -281,19 +280,8 @@ fn find_nginx() -> Option<PathBuf> {
 
 /// A fresh, private (0700) directory unique to this process and instance.
 fn make_temp_dir() -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tlsbench-nginx-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    // A leftover of an earlier process that had the same pid.
-    let _ = fs::remove_dir_all(&dir);
-    DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
+    common::io::private_temp_dir("tlsbench-nginx")
+        .unwrap_or_else(|e| panic!("cannot create nginx's directory: {e}"))
 }
 
 fn write_new(path: &Path, contents: &[u8], mode: u32) {

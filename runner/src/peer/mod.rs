@@ -15,14 +15,13 @@ pub mod nginx;
 pub mod openssl;
 
 use std::collections::BTreeSet;
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::tls::Version;
@@ -426,19 +425,8 @@ fn stop_group(child: &mut Child, kind: PeerKind) -> Result<(), PeerError> {
 
 /// A fresh private (0700) directory for one peer.
 fn make_dir() -> Result<PathBuf, PeerError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tlsbench-peer-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    // A leftover of an earlier process that had the same pid.
-    let _ = fs::remove_dir_all(&dir);
-    DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(io_err(format!("creating {}", dir.display())))?;
-    Ok(dir)
+    common::io::private_temp_dir("tlsbench-peer")
+        .map_err(io_err("creating a peer's directory".to_owned()))
 }
 
 /// Removes the directory on drop unless forgotten.
