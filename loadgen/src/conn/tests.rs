@@ -7,15 +7,17 @@ use std::time::{Duration, Instant};
 
 use common::certs::KeyType;
 use common::memory::Memory;
-use rustls::ServerConfig;
+use common::session::{Plain, Session};
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::{ClientConnection, ServerConfig};
 use server::conn::{Conn as ServerConn, Ctx, Verdict};
 use server::http::HELLO_PAGE;
 use server::stats::{Stats, WorkerStats};
 
 use super::*;
 use crate::stats::{EarlyDataCounts, LoadCounters};
+use crate::tlsconf::WorkerTls;
 use crate::verify::{Trust, testutil};
 use crate::{LoadOptions, ResumeMode, Target, tlsconf};
 
