@@ -304,10 +304,13 @@ impl<S: ClientSession> ClientConn<S> {
                     if handshaking && let Some(answer) = client_cert::take_request() {
                         self.cert_request = Some(answer);
                     }
-                    // Taken whatever the outcome, so none is left for the next connection.
-                    let decompressed = common::cert_compression::take_decompressed();
-                    if self.op.measured {
-                        m.counters.cert_compressed.add(decompressed);
+                    // A chain arrives only in the handshake, so only then is there a count to
+                    // take; taken whatever the outcome, so none is left for the next connection.
+                    if handshaking {
+                        let decompressed = common::cert_compression::take_decompressed();
+                        if self.op.measured {
+                            m.counters.cert_compressed.add(decompressed);
+                        }
                     }
                     if let Err(err) = processed {
                         // Let the peer see our alert before we go.
