@@ -30,6 +30,8 @@ pub struct Memory {
     /// This end shut its write side; a later write panics, since a connection must never
     /// write after its FIN.
     pub write_shut: bool,
+    /// Reads made so far, whatever they returned: the syscalls a real socket would have cost.
+    pub reads: u64,
 }
 
 impl Memory {
@@ -55,6 +57,7 @@ impl Memory {
 
 impl Read for Memory {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads += 1;
         let ready = self.read_budget.unwrap_or(usize::MAX).min(self.input.len());
         if ready == 0 {
             return if self.input.is_empty() && self.eof {

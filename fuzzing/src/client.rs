@@ -20,7 +20,7 @@ use common::session::Session;
 use rustls::server::NoServerSessionStorage;
 use rustls::{ClientConnection, ServerConfig, ServerConnection};
 
-use loadgen::conn::{ClientConn, ClientSession, Fail, Op, Outcome};
+use loadgen::conn::{ClientConn, ClientSession, Fail, Op, Outcome, Wake};
 use loadgen::plan::Plan;
 use loadgen::response::{Response, ResponseError, ResponseReader};
 use loadgen::stats::{FailureKind, Measured};
@@ -248,7 +248,7 @@ fn handshake(
     m: &mut Measured,
 ) {
     for _ in 0..HANDSHAKE_ROUNDS {
-        let outcome = client.on_ready(io, plan, m, Instant::now);
+        let outcome = client.on_ready(io, Wake::ANY, plan, m, Instant::now);
         assert!(
             matches!(outcome, Ok(Outcome::Pending)),
             "the handshake ended in {outcome:?}"
@@ -307,7 +307,7 @@ fn connection(flags: u8, payload: &[u8], expected: &Parsed) {
     for chunk in payload.chunks(piece) {
         setup(server.writer().write_all(chunk), "server plaintext");
         server_writes(&mut server, &mut io);
-        outcome = client.on_ready(&mut io, &plan, &mut m, Instant::now);
+        outcome = client.on_ready(&mut io, Wake::ANY, &plan, &mut m, Instant::now);
         if !matches!(outcome, Ok(Outcome::Pending)) {
             break;
         }
@@ -319,7 +319,7 @@ fn connection(flags: u8, payload: &[u8], expected: &Parsed) {
             server_writes(&mut server, &mut io);
         }
         io.eof = end == END_EOF || end == END_BOTH;
-        outcome = client.on_ready(&mut io, &plan, &mut m, Instant::now);
+        outcome = client.on_ready(&mut io, Wake::ANY, &plan, &mut m, Instant::now);
     }
     check_outcome(outcome, end, expected, &m);
 }

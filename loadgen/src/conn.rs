@@ -9,7 +9,7 @@
 use std::io::{self, BufRead, Write};
 use std::time::Instant;
 
-use common::io::{OUT_WINDOW, interrupted, would_block};
+use common::io::{OUT_WINDOW, ShortReadProbe, interrupted, would_block};
 
 use crate::client_cert::{self, CertRequest};
 use crate::plan::Plan;
@@ -41,6 +41,32 @@ pub enum Outcome {
     DoneClose(Instant),
     /// An idle keep-alive connection was closed by the server: no operation was involved.
     IdleClosed,
+}
+
+/// Why a connection is driven: what its caller knows of the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The poller reported the socket.
+    Event {
+        /// Input, the peer's close or an error was reported (a report of writability alone
+        /// says nothing new is there to read).
+        readable: bool,
+        /// The report was not of the peer's close or an error, so a read that returns less
+        /// than asked proves the receive queue empty (see [`ShortReadProbe`]).
+        trust_short_reads: bool,
+    },
+    /// The worker started an operation on an idle keep-alive connection: nothing new is known
+    /// of the socket, so it is read only if the last read did not find it empty. Anything
+    /// that arrived since is reported by the next event (edge-triggered epoll).
+    Started,
+}
+
+impl Wake {
+    /// For a transport without a poller (memory, the fuzzer): anything may be there to read.
+    pub const ANY: Wake = Wake::Event {
+        readable: true,
+        trust_short_reads: false,
+    };
 }
 
 /// An operation failed: why, and for a refused certificate the message that names it.
@@ -80,6 +106,10 @@ pub struct ClientConn<S> {
     /// The server's CertificateRequest and our answer (none: it did not ask).
     cert_request: Option<CertRequest>,
     reader: ResponseReader,
+    /// The last read found the receive queue empty (`WouldBlock`, or a trusted short read):
+    /// no read is made until the poller reports the socket readable again. A keep-alive
+    /// request so costs one write and one read, not a third read that only says `WouldBlock`.
+    drained: bool,
     /// Bytes of the request head queued so far.
     head_off: usize,
     /// The first request's head went (whole) as TLS 1.3 early data.
@@ -122,6 +152,7 @@ impl<S: ClientSession> ClientConn<S> {
             saw_hrr: false,
             cert_request: None,
             reader: ResponseReader::new(),
+            drained: false,
             head_off: 0,
             early_sent: false,
             early_accepted: false,
@@ -236,15 +267,28 @@ impl<S: ClientSession> ClientConn<S> {
         }
     }
 
-    /// Drives the connection as far as its transport allows, reading `clock` at each event
-    /// it measures.
+    /// Drives the connection as far as its transport allows, after `wake`, reading `clock`
+    /// at each event it measures.
     pub fn on_ready<T: Transport>(
         &mut self,
         io: &mut T,
+        wake: Wake,
         plan: &Plan,
         m: &mut Measured,
         clock: fn() -> Instant,
     ) -> Result<Outcome, Fail> {
+        let trust_short_reads = match wake {
+            Wake::Event {
+                readable,
+                trust_short_reads,
+            } => {
+                if readable {
+                    self.drained = false;
+                }
+                trust_short_reads
+            }
+            Wake::Started => false,
+        };
         if self.phase == Phase::Connecting {
             match io.connected() {
                 Ok(true) => {
@@ -283,14 +327,18 @@ impl<S: ClientSession> ClientConn<S> {
             }
 
             let mut eof = false;
-            if self.tls.wants_read() {
-                match self.tls.read_tls(io) {
+            if self.tls.wants_read() && !self.drained {
+                let mut probe = ShortReadProbe::new(&mut *io);
+                let read = self.tls.read_tls(&mut probe);
+                let short = probe.short;
+                match read {
                     Ok(0) => eof = true,
                     Ok(n) => {
                         self.count_received(n, m);
+                        self.drained = trust_short_reads && short;
                         progress = true;
                     }
-                    Err(e) if would_block(&e) => {}
+                    Err(e) if would_block(&e) => self.drained = true,
                     Err(e) if interrupted(&e) => progress = true,
                     Err(e) => return Err(Fail(FailureKind::of_io(&e), None)),
                 }
@@ -412,8 +460,14 @@ impl<S: ClientSession> ClientConn<S> {
     /// The server may close an idle keep-alive connection (close_notify, FIN, reset): noticed
     /// without calling it an error. Anything else it sends is unexpected too.
     fn idle_read<T: Transport>(&mut self, io: &mut T, m: &mut Measured) -> Outcome {
+        if self.drained {
+            return Outcome::Pending;
+        }
         match self.tls.read_tls(io) {
-            Err(e) if would_block(&e) => Outcome::Pending,
+            Err(e) if would_block(&e) => {
+                self.drained = true;
+                Outcome::Pending
+            }
             Ok(0) | Err(_) => Outcome::IdleClosed,
             Ok(n) => {
                 self.count_received(n, m);

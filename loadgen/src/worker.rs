@@ -22,7 +22,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use rustls::ClientConnection;
 
-use crate::conn::{ClientConn, ClientSession, Fail, Op, Outcome};
+use crate::conn::{ClientConn, ClientSession, Fail, Op, Outcome, Wake};
 use crate::plan::Plan;
 use crate::schedule::Schedule;
 use crate::stats::{self, FailureKind, Hist, Measured};
@@ -284,7 +284,11 @@ impl<'a, S: ClientSession> Worker<'a, S> {
                 break;
             }
             for ev in events.iter() {
-                self.drive(ev.token().0);
+                let wake = Wake::Event {
+                    readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                    trust_short_reads: !ev.is_read_closed() && !ev.is_error(),
+                };
+                self.drive(ev.token().0, wake);
             }
         }
         let stopped = Instant::now();
@@ -428,7 +432,7 @@ impl<'a, S: ClientSession> Worker<'a, S> {
             };
             l.conn.next_op(op, self.plan);
             self.arm_deadline(slot);
-            self.drive(slot);
+            self.drive(slot, Wake::Started);
             return;
         }
         match self.connect(slot, intended, measured) {
@@ -505,11 +509,11 @@ impl<'a, S: ClientSession> Worker<'a, S> {
         Ok(())
     }
 
-    fn drive(&mut self, slot: usize) {
+    fn drive(&mut self, slot: usize, wake: Wake) {
         let result = match self.slots[slot].live.as_mut() {
             Some(l) => l
                 .conn
-                .on_ready(&mut l.stream, self.plan, &mut self.m, self.clock),
+                .on_ready(&mut l.stream, wake, self.plan, &mut self.m, self.clock),
             None => return,
         };
         match result {

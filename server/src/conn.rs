@@ -18,7 +18,7 @@ use crate::client_auth::{ClientCert, RefusalCause};
 use crate::config::Settings;
 use crate::http::Request;
 use crate::stats::{EarlyData, FailureCause, HandshakeClass, TimeoutKind, WorkerStats};
-use common::io::{interrupted, would_block};
+use common::io::{ShortReadProbe, interrupted, would_block};
 
 mod exchange;
 mod wire;
@@ -336,10 +336,7 @@ impl<S: Session> Conn<S> {
             if !self.read_eof && (!drained || self.wire.feed.pending()) && self.session.wants_read()
             {
                 let mut got = false;
-                let mut reader = ShortReadProbe {
-                    inner: &mut *io,
-                    short: false,
-                };
+                let mut reader = ShortReadProbe::new(&mut *io);
                 let received = self.wire.received;
                 if received == 0
                     && (!ctx.settings.cert_compression.is_off() || ctx.settings.early_data)
@@ -613,20 +610,6 @@ impl<S: Session> Conn<S> {
         if let Ok(n) = self.session.write_tls(io) {
             self.sent(n, ctx);
         }
-    }
-}
-
-/// Passes reads through and notes whether the last one came back shorter than the buffer.
-struct ShortReadProbe<'a, T> {
-    inner: &'a mut T,
-    short: bool,
-}
-
-impl<T: Read> Read for ShortReadProbe<'_, T> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.short = n > 0 && n < buf.len();
-        Ok(n)
     }
 }
 

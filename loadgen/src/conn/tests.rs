@@ -94,9 +94,13 @@ impl<C: ClientSession, S: Session> Pair<C, S> {
     }
 
     fn drive_client(&mut self, plan: &Plan) -> Result<Outcome, Fail> {
-        let outcome = self
-            .client
-            .on_ready(&mut self.client_io, plan, &mut self.m, Instant::now);
+        self.drive_client_after(plan, Wake::ANY)
+    }
+
+    fn drive_client_after(&mut self, plan: &Plan, wake: Wake) -> Result<Outcome, Fail> {
+        let outcome =
+            self.client
+                .on_ready(&mut self.client_io, wake, plan, &mut self.m, Instant::now);
         self.client_io.carry_to(&mut self.server_io);
         outcome
     }
@@ -287,6 +291,92 @@ fn keep_alive_serves_n_requests_and_closes_after_the_last() {
     p.drive_server();
     assert!(p.client_io.eof, "no FIN after the last request");
     assert_eq!(p.stats.snapshot().requests_total(), N);
+}
+
+/// An event that reports input and not the peer's close, as the worker passes it.
+const READABLE: Wake = Wake::Event {
+    readable: true,
+    trust_short_reads: true,
+};
+
+#[test]
+fn a_keep_alive_request_costs_one_read_once_a_short_read_found_the_socket_empty() {
+    let s = setup("https://bank32.com/", false, |_| {});
+    let mut p = tls_pair(&s);
+    let mut outcome = Outcome::Pending;
+    for _ in 0..50 {
+        outcome = p.drive_client_after(&s.plan, READABLE).unwrap();
+        if outcome != Outcome::Pending {
+            break;
+        }
+        p.drive_server();
+    }
+    assert_eq!(ended(Ok(outcome)), Ok(Ended::Keep));
+    p.client.op_done(true);
+    for i in 2..=4 {
+        p.client.next_op(op(Instant::now()), &s.plan);
+        let reads = p.client_io.reads;
+        // The request goes out; the socket was found empty, so no read says WouldBlock.
+        assert_eq!(
+            ended(p.drive_client_after(&s.plan, Wake::Started)),
+            Ok(Ended::Pending)
+        );
+        assert_eq!(
+            p.client_io.reads, reads,
+            "request {i}: a read before the response"
+        );
+        assert!(!p.server_io.input.is_empty(), "request {i} not sent");
+        p.drive_server();
+        // Its response is one short read.
+        assert_eq!(
+            ended(p.drive_client_after(&s.plan, READABLE)),
+            Ok(Ended::Keep)
+        );
+        assert_eq!(p.client_io.reads, reads + 1, "request {i}");
+        p.client.op_done(true);
+    }
+    assert_eq!(p.m.counters.requests, 4);
+    // A report of writability alone reads nothing either.
+    let reads = p.client_io.reads;
+    let writable = Wake::Event {
+        readable: false,
+        trust_short_reads: true,
+    };
+    assert_eq!(
+        ended(p.drive_client_after(&s.plan, writable)),
+        Ok(Ended::Pending)
+    );
+    assert_eq!(p.client_io.reads, reads);
+}
+
+#[test]
+fn a_short_read_on_a_report_of_the_peers_close_is_not_trusted() {
+    let s = setup("https://bank32.com/", false, |_| {});
+    let mut p = tls_pair(&s);
+    assert_eq!(ended(p.exchange(&s.plan)), Ok(Ended::Keep));
+    p.client.op_done(true);
+    p.client.next_op(op(Instant::now()), &s.plan);
+    p.drive_client_after(&s.plan, Wake::Started).unwrap();
+    p.drive_server();
+    // The response's read came on an event that also reported the peer's close: what is
+    // after it (the FIN) is reported by no further event.
+    let closing = Wake::Event {
+        readable: true,
+        trust_short_reads: false,
+    };
+    assert_eq!(
+        ended(p.drive_client_after(&s.plan, closing)),
+        Ok(Ended::Keep)
+    );
+    p.client.op_done(true);
+    p.client_io.eof = true;
+    // So the next drive reads again, and finds the close.
+    let reads = p.client_io.reads;
+    assert_eq!(
+        ended(p.drive_client_after(&s.plan, Wake::Started)),
+        Ok(Ended::IdleClosed)
+    );
+    assert_eq!(p.client_io.reads, reads + 1);
 }
 
 #[test]
