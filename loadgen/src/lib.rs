@@ -246,6 +246,22 @@ pub fn run(
         max_errors: opts.max_errors,
         ..worker::Shared::default()
     };
+    // aws-lc seeds its random generator from CPU jitter entropy the first time a process asks
+    // it for bytes: about 40 ms of CPU on this machine (docs/rustls-findings.md, finding 7).
+    // Asked here, before the run starts, so the first worker's first handshake is not charged
+    // with it.
+    let provider = opts
+        .tls
+        .provider
+        .crypto(&opts.tls.suites, &opts.tls.groups)
+        .map_err(tlsconf::TlsConfError::from)?;
+    provider
+        .secure_random
+        .fill(&mut [0u8; 1])
+        .map_err(|_| LoadError::Io {
+            what: "seeding the crypto provider's random generator".into(),
+            source: std::io::Error::other("the provider could not get random bytes"),
+        })?;
     let mut specs = Vec::with_capacity(threads);
     let (tx, rx) = mpsc::channel();
     let start = Instant::now();
