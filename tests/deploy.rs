@@ -1,5 +1,6 @@
 //! The orchestrator recipes of README "More load than one machine": the Kubernetes Indexed
-//! Job and its merge Job (deploy/k8s/), the Dockerfile, and deploy/ssh/run-segments.sh. Each
+//! Job and its merge Job (deploy/k8s/), the Dockerfile, and deploy/ssh/run-segments.sh; and
+//! the benchmark script of "Generator efficiency against h2load" (scripts/vs-h2load.sh). Each
 //! check is a function returning the problems it found, run on the shipped file and on a
 //! broken copy, so a check that cannot fail is caught here too.
 //!
@@ -542,6 +543,36 @@ fn the_ssh_script_parses_and_passes_shellcheck_when_installed() {
         ),
         Err(e) => eprintln!("shellcheck not run: {e}"),
     }
+}
+
+#[test]
+fn the_h2load_comparison_parses_and_names_the_package_of_a_missing_client() {
+    let script = repo("scripts/vs-h2load.sh");
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+    // No h2load on this PATH: refused before anything starts, naming the Debian package.
+    let empty = TempDir::new("no-h2load");
+    // bash itself is found on this PATH, not the child's.
+    let bash = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("bash"))
+        .find(|p| p.is_file())
+        .unwrap();
+    let ran = Command::new(bash)
+        .arg(&script)
+        .arg("1")
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("h2load not found") && stderr.contains("nghttp2-client"),
+        "{stderr}"
+    );
 }
 
 #[test]
