@@ -55,9 +55,10 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct BenchReportArgs {
-    /// Criterion's output directory, as `cargo bench` left it.
-    #[arg(long, default_value = "target/criterion")]
-    criterion_dir: PathBuf,
+    /// Criterion's output directory, as `cargo bench` left it [default: $CRITERION_HOME, else
+    /// $CARGO_TARGET_DIR/criterion, else target/criterion: where the benches write].
+    #[arg(long)]
+    criterion_dir: Option<PathBuf>,
     /// Output directory for bench-<UTC time>.{md,csv} and bench-latest.{md,csv}.
     #[arg(long, default_value = "results")]
     out: PathBuf,
@@ -180,13 +181,18 @@ fn certs_command(args: &CertsArgs) -> anyhow::Result<()> {
 }
 
 fn bench_report_command(args: &BenchReportArgs) -> anyhow::Result<()> {
-    let summary = bench_report::run(&args.criterion_dir, &args.out).context("bench-report")?;
+    let criterion_dir = args
+        .criterion_dir
+        .clone()
+        .or_else(bench_report::criterion_dir_from_env)
+        .unwrap_or_else(|| PathBuf::from("target/criterion"));
+    let summary = bench_report::run(&criterion_dir, &args.out).context("bench-report")?;
     println!(
         "{} benchmarks of the {} run started {} read from {}",
         summary.measurements,
         summary.run.profile.name(),
         common::env::utc_rfc3339(summary.run.started()),
-        args.criterion_dir.display()
+        criterion_dir.display()
     );
     if !summary.left_out.is_empty() {
         eprintln!(

@@ -526,16 +526,11 @@ fn run_segments(dir: &Path, fail_host: &str) -> (std::process::Output, String) {
     (ran, log)
 }
 
-#[test]
-fn the_ssh_script_parses_and_passes_shellcheck_when_installed() {
-    let script = repo("deploy/ssh/run-segments.sh");
-    let syntax = Command::new("bash")
-        .arg("-n")
-        .arg(&script)
-        .output()
-        .unwrap();
+/// `script` parses (`bash -n`) and passes shellcheck, where shellcheck is installed.
+fn parses_and_passes_shellcheck(script: &Path) {
+    let syntax = Command::new("bash").arg("-n").arg(script).output().unwrap();
     assert!(syntax.status.success(), "{syntax:?}");
-    match Command::new("shellcheck").arg(&script).output() {
+    match Command::new("shellcheck").arg(script).output() {
         Ok(out) => assert!(
             out.status.success(),
             "{}",
@@ -546,14 +541,14 @@ fn the_ssh_script_parses_and_passes_shellcheck_when_installed() {
 }
 
 #[test]
-fn the_h2load_comparison_parses_and_names_the_package_of_a_missing_client() {
+fn the_ssh_script_parses_and_passes_shellcheck_when_installed() {
+    parses_and_passes_shellcheck(&repo("deploy/ssh/run-segments.sh"));
+}
+
+#[test]
+fn the_h2load_comparison_parses_and_names_the_package_of_a_missing_h2load() {
     let script = repo("scripts/vs-h2load.sh");
-    let syntax = Command::new("bash")
-        .arg("-n")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(syntax.status.success(), "{syntax:?}");
+    parses_and_passes_shellcheck(&script);
     // No h2load on this PATH: refused before anything starts, naming the Debian package.
     let empty = TempDir::new("no-h2load");
     // bash itself is found on this PATH, not the child's.

@@ -23,7 +23,8 @@
 //!   marked run wrote.
 //! - `ratios`: handshakes and records held to their crypto floor ([`Ratio`], [`Target`]).
 //! - `tables`: the Markdown and CSV files.
-//! - this root: [`run`], its [`Summary`] and [`ReportError`].
+//! - this root: [`run`], its [`Summary`] and [`ReportError`], and where criterion writes
+//!   ([`criterion_dir_from_env`]).
 
 use std::fs;
 use std::io;
@@ -41,6 +42,26 @@ pub use marker::{MarkerError, Profile, QUICK_ENV, RunMarker};
 pub use ratios::{HANDSHAKE_TARGET, Ratio, SEAL_TARGET, Target};
 
 use results::{collect, of_run};
+
+/// Where criterion writes its output when the environment says: `$CRITERION_HOME`, else
+/// `$CARGO_TARGET_DIR/criterion` (criterion's own order); `None` when neither is set. The
+/// benches write there and `tlsbench bench-report` reads there, so a run with
+/// `CARGO_TARGET_DIR` set is found without `--criterion-dir`.
+pub fn criterion_dir_from_env() -> Option<PathBuf> {
+    criterion_dir_from(
+        std::env::var_os("CRITERION_HOME"),
+        std::env::var_os("CARGO_TARGET_DIR"),
+    )
+}
+
+fn criterion_dir_from(
+    criterion_home: Option<std::ffi::OsString>,
+    cargo_target_dir: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    criterion_home
+        .map(PathBuf::from)
+        .or_else(|| cargo_target_dir.map(|t| PathBuf::from(t).join("criterion")))
+}
 use tables::Report;
 
 /// Errors of reading criterion's output and writing the report.

@@ -573,3 +573,18 @@ fn no_marker_or_nothing_from_the_run_is_refused() {
     );
     assert!(!tmp.0.join("out").exists());
 }
+
+#[test]
+fn criterion_dir_follows_criterions_order_of_preference() {
+    use crate::criterion_dir_from;
+    let some = |s: &str| Some(std::ffi::OsString::from(s));
+    assert_eq!(
+        criterion_dir_from(some("/ch"), some("/t")),
+        Some(PathBuf::from("/ch"))
+    );
+    assert_eq!(
+        criterion_dir_from(None, some("/t")),
+        Some(PathBuf::from("/t/criterion"))
+    );
+    assert_eq!(criterion_dir_from(None, None), None);
+}

@@ -62,11 +62,8 @@ pub fn criterion() -> criterion::Criterion {
 /// `criterion/` in the target directory this bench binary was built in (the ancestor holding
 /// cargo's `CACHEDIR.TAG`), else `target/criterion` — criterion's own order of preference.
 fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
+    if let Some(dir) = bench_report::criterion_dir_from_env() {
+        return dir;
     }
     let exe = std::env::current_exe().ok();
     // target/<profile>/deps/<bench>: the target directory is a few levels up.
