@@ -152,14 +152,18 @@ fn ten_thousand_idle_keep_alive_connections_close_at_the_idle_timeout_and_memory
          {after}; opened in {opened_in:?}"
     );
     // The connections cost real memory while open, and it is given back: what remains is
-    // within a quarter of the peak's growth (or 8 MiB, for allocator slack on a small peak).
+    // within half of the peak's growth (or 8 MiB, for allocator slack on a small peak). glibc
+    // keeps some freed memory in its per-thread arenas, and how much varies from run to run:
+    // four runs here kept 17 000, 33 912, 34 072 and 36 524 KiB against a 15 368–15 868 KiB
+    // baseline and a 96 456–96 956 KiB peak, 2–26% of the growth (the last failed a bound of
+    // a quarter). Connection state that leaked would keep all of it.
     let grown = peak.saturating_sub(baseline);
     assert!(
         grown > CONNS as u64,
         "10,000 open TLS connections cost more than 1 KiB each"
     );
     assert!(
-        after <= baseline + (grown / 4).max(8 * 1024),
+        after <= baseline + (grown / 2).max(8 * 1024),
         "RSS did not return: baseline {baseline} KiB, peak {peak} KiB, after {after} KiB"
     );
     srv.signal_and_wait(libc::SIGTERM, EXIT_TIMEOUT);
