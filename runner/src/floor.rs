@@ -2,7 +2,7 @@
 //! plain-HTTP row (`tls = "none"`) doing the same operation — a new connection per request
 //! for handshake rows, a keep-alive request for request rows, the same body size and
 //! direction for throughput rows. A TLS row without such a floor gets no figure and the
-//! reason, never a guess.
+//! reason, never a guess; a figure the repeats cannot tell from zero is marked so.
 
 use crate::results::{Row, TlsCost};
 use crate::scenario::{Body, Matrix, Scenario};
@@ -26,6 +26,7 @@ pub fn tls_cost(matrix: &Matrix, s: &Scenario, row: &Row, rows: &[Row]) -> TlsCo
     let missing = |floor: Option<&str>, why: String| TlsCost {
         floor: floor.map(str::to_owned),
         us: None,
+        within_noise: false,
         missing: Some(why),
     };
     let Some(floor) = matrix.scenarios.iter().find(|p| same_operation(s, p)) else {
@@ -47,9 +48,12 @@ pub fn tls_cost(matrix: &Matrix, s: &Scenario, row: &Row, rows: &[Row]) -> TlsCo
                 .to_owned(),
         );
     };
+    let us = tls_cpu.median - floor_cpu.median;
+    let overlap = tls_cpu.min <= floor_cpu.max && floor_cpu.min <= tls_cpu.max;
     TlsCost {
         floor: Some(floor.name.clone()),
-        us: Some(tls_cpu.median - floor_cpu.median),
+        us: Some(us),
+        within_noise: overlap || us < 0.0,
         missing: None,
     }
 }
@@ -131,6 +135,26 @@ mod tests {
         assert!(why.contains("download 65536 bytes"), "{why}");
         // Floor rows are the floor, not TLS rows.
         assert_eq!(cost("floor: keep-alive"), None);
+    }
+
+    #[test]
+    fn a_cost_the_repeats_cannot_tell_from_noise_is_marked() {
+        let m = Matrix::parse(MATRIX).unwrap();
+        let cost = |tls: &[f64], floor: &[f64]| {
+            let mut rows = vec![row("keep-alive", None), row("floor: keep-alive", None)];
+            rows[0].server_cpu_us = Some(Stat::of(tls));
+            rows[1].server_cpu_us = Some(Stat::of(floor));
+            apply(&m, &mut rows);
+            let c = rows[0].tls_cost.clone().unwrap();
+            (c.us.unwrap(), c.within_noise)
+        };
+        // Ranges apart: a cost.
+        assert_eq!(cost(&[9.0, 9.5, 10.0], &[4.0, 4.5, 5.0]), (5.0, false));
+        // Ranges overlapping: the same median difference is within the noise.
+        assert_eq!(cost(&[9.0, 9.5, 12.0], &[4.0, 4.5, 9.0]), (5.0, true));
+        // Below zero: never a real cost, even from one repeat each.
+        assert_eq!(cost(&[4.0], &[4.5]), (-0.5, true));
+        assert_eq!(cost(&[5.0], &[4.5]), (0.5, false));
     }
 
     #[test]

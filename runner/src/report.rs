@@ -139,8 +139,12 @@ fn handshake_bytes_cell(row: &Row) -> String {
 /// A TLS row's cost over its floor; "-" on floor rows and where there is none (the reason is
 /// in results.json: `tls_cost.missing`).
 fn tls_cost_cell(row: &Row) -> String {
-    match row.tls_cost.as_ref().and_then(|c| c.us) {
-        Some(us) => format!("{us:.1}"),
+    match row.tls_cost.as_ref() {
+        Some(c) => match c.us {
+            Some(us) if c.within_noise => format!("{us:.1}~"),
+            Some(us) => format!("{us:.1}"),
+            None => "-".into(),
+        },
         None => "-".into(),
     }
 }
@@ -176,7 +180,7 @@ pub(crate) fn write_results(r: &RunResults, dir: &Path) -> Result<(), RunError> 
         let _ = writeln!(md, "Made with: `{}`\n", line.collect::<Vec<_>>().join(" "));
     }
     md.push_str(&table(r));
-    md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. p50 / p99 / p99.9 µs: percentiles of the whole operation (with a new connection per request: connect, handshake and request) over every request of every repeat's measured window — the repeats' histograms merged, not a median of per-repeat percentiles (those are in results.json as latency_us, each repeat's histogram as per_repeat[].latency_hdr). CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). TLS cost µs/op: the row's server CPU per operation minus that of the plain-HTTP floor row (tls = \"none\") doing the same operation (a new connection, a keep-alive request, the same body size and direction); \"-\" on floor rows and where the matrix has no floor (results.json says why: rows[].tls_cost.missing). MB = 10^6 bytes.\n");
+    md.push_str("\nRates and CPU are medians over repeats, [min–max] when they differ. p50 / p99 / p99.9 µs: percentiles of the whole operation (with a new connection per request: connect, handshake and request) over every request of every repeat's measured window — the repeats' histograms merged, not a median of per-repeat percentiles (those are in results.json as latency_us, each repeat's histogram as per_repeat[].latency_hdr). CPU µs/op: the side's CPU time over the measured window ÷ its own count of operations (server: from its admin counters). TLS cost µs/op: the row's server CPU per operation minus that of the plain-HTTP floor row (tls = \"none\") doing the same operation (a new connection, a keep-alive request, the same body size and direction); \"-\" on floor rows and where the matrix has no floor (results.json says why: rows[].tls_cost.missing); a figure marked ~ is within the noise — the row's and its floor's server CPU ranges overlap over the repeats, or it is below zero, which TLS cannot really cost (rows[].tls_cost.within_noise). MB = 10^6 bytes.\n");
     md.push_str(&profile::breakdown::table(r));
     std::fs::write(dir.join("summary.md"), md).map_err(harness::io_err("writing summary.md"))?;
     charts::write_charts(r, dir).map_err(|e| RunError::Io {
@@ -214,6 +218,7 @@ mod tests {
             tls_cost: Some(TlsCost {
                 floor: Some("floor".into()),
                 us: Some(12.34),
+                within_noise: false,
                 missing: None,
             }),
             ..base.clone()
@@ -223,17 +228,29 @@ mod tests {
             tls_cost: Some(TlsCost {
                 floor: None,
                 us: None,
+                within_noise: false,
                 missing: Some("no plain row".into()),
             }),
             ..base.clone()
         };
-        let t = table(&RunResults::fixture(vec![with, without]));
+        let noisy = Row {
+            name: "noisy".into(),
+            tls_cost: Some(TlsCost {
+                floor: Some("floor".into()),
+                us: Some(-1.26),
+                within_noise: true,
+                missing: None,
+            }),
+            ..base.clone()
+        };
+        let t = table(&RunResults::fixture(vec![with, without, noisy]));
         let lines: Vec<&str> = t.lines().collect();
         let header: Vec<&str> = lines[0].split('|').map(str::trim).collect();
         let col = header.iter().position(|h| *h == "TLS cost µs/op").unwrap();
         let cell = |line: &str| line.split('|').map(str::trim).nth(col).unwrap().to_owned();
         assert_eq!(cell(lines[2]), "12.3");
         assert_eq!(cell(lines[3]), "-");
+        assert_eq!(cell(lines[4]), "-1.3~");
         assert_eq!(
             lines[1].split('|').count(),
             lines[0].split('|').count(),

@@ -212,6 +212,11 @@ pub struct TlsCost {
     pub floor: Option<String>,
     /// Server CPU µs per operation − the floor's (None: see `missing`).
     pub us: Option<f64>,
+    /// The figure is within the noise: the row's and the floor's [min–max] server CPU overlap
+    /// over the repeats, or it is below zero (TLS does the floor's work and more, so a
+    /// negative cost is never real). Shown with `~` in the table.
+    #[serde(default)]
+    pub within_noise: bool,
     /// Why there is no figure.
     pub missing: Option<String>,
 }
