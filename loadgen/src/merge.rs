@@ -11,7 +11,9 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::exit::Exit;
-use crate::report::{self, Cpu, HandshakeBytes, HistogramSettings, Latency, OpenLoop, Window};
+use crate::report::{
+    self, Cpu, HandshakeBytes, HistogramSettings, LATENCIES, Latency, OpenLoop, Window,
+};
 use crate::segment::Segment;
 use crate::stats::{FailureKind, Hist, LoadCounters};
 
@@ -28,16 +30,6 @@ const SPLIT: [&str; 6] = [
     "requests",
     "segment",
     "address",
-];
-
-/// The latency histograms of a document.
-const LATENCIES: [&str; 6] = [
-    "connect",
-    "handshake",
-    "ttfb",
-    "ttfb_0rtt",
-    "request",
-    "request_uncorrected",
 ];
 
 /// Flags of `tlsbench merge`.

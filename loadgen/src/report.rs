@@ -13,6 +13,17 @@ use serde::Serialize;
 use crate::stats::{FailureKind, Hist, Measured};
 use crate::{LoadOptions, ResumeMode, RunResult};
 
+/// The latency histograms of a load document (`results.latency_us`), in the order the
+/// summary prints them and `merge` adds them.
+pub(crate) const LATENCIES: [&str; 6] = [
+    "connect",
+    "handshake",
+    "ttfb",
+    "ttfb_0rtt",
+    "request",
+    "request_uncorrected",
+];
+
 /// The results document version; bump on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -105,14 +105,7 @@ pub fn human(opts: &LoadOptions, d: &Document) -> String {
         "  latency       {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "p50", "p90", "p99", "p99.9", "p99.99", "max"
     );
-    for name in [
-        "connect",
-        "handshake",
-        "ttfb",
-        "ttfb_0rtt",
-        "request",
-        "request_uncorrected",
-    ] {
+    for name in LATENCIES {
         if let Some(l) = r.latency.get(name) {
             if l.count == 0 {
                 continue;
