@@ -5,6 +5,12 @@
 //! connect, handshake and time to first byte at its own events, classifies each handshake
 //! (kind, HelloRetryRequest, offered and resumed sessions) and counts responses; the worker
 //! owns scheduling, errors and each operation's latency.
+//!
+//! # Layout
+//!
+//! - this root: the state machine ([`ClientConn`], [`Outcome`], [`Wake`], [`Op`], [`Fail`]).
+//! - `handshake`: what a completed handshake counts, and how a TLS failure is classified.
+//! - `session`: the [`Transport`] and [`ClientSession`] it runs over.
 
 use std::io::{self, BufRead, Write};
 use std::time::Instant;
@@ -14,9 +20,11 @@ use common::io::{OUT_WINDOW, ShortReadProbe, interrupted, would_block};
 use crate::client_cert::{self, CertRequest};
 use crate::plan::Plan;
 use crate::response::{Response, ResponseReader};
-use crate::stats::{self, FailureKind, HandshakeClass, Measured};
+use crate::stats::{self, FailureKind, Measured};
 
+mod handshake;
 mod session;
+use handshake::classify_tls;
 pub use session::{ClientSession, Transport};
 
 /// Where the connection is.
@@ -585,84 +593,6 @@ impl<S: ClientSession> ClientConn<S> {
         }
     }
 
-    fn handshake_done(&mut self, m: &mut Measured, now: Instant) -> Result<(), Fail> {
-        let Some(kind) = self.tls.handshake_kind() else {
-            return Err(Fail(
-                FailureKind::Tls,
-                Some("rustls finished a handshake without saying its kind".into()),
-            ));
-        };
-        let tls13 = match self.tls.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_2) => false,
-            Some(rustls::ProtocolVersion::TLSv1_3) => true,
-            other => {
-                return Err(Fail(
-                    FailureKind::Tls,
-                    Some(format!("handshake finished with version {other:?}")),
-                ));
-            }
-        };
-        // What the session queued since its last write is its last handshake flight, which the
-        // server reads before it completes: handshake bytes (see `tail`).
-        if self.tls.wants_write() {
-            let _ = self.tls.write_tls(&mut self.tail);
-        }
-        let (hs_in, hs_out) = (self.received, self.sent + self.tail.len() as u64);
-        if self.early_sent {
-            self.early_accepted = self.tls.early_accepted();
-            if !self.early_accepted {
-                self.head_off = 0;
-            }
-        }
-        if !self.op.measured {
-            return Ok(());
-        }
-        if self.early_sent {
-            let e = &mut m.counters.early_data;
-            e.offered += 1;
-            if self.early_accepted {
-                e.accepted += 1;
-            } else {
-                e.rejected += 1;
-            }
-        }
-        stats::record_bytes(&mut m.handshake_bytes_in, hs_in);
-        stats::record_bytes(&mut m.handshake_bytes_out, hs_out);
-        m.counters.handshake_bytes_in += hs_in;
-        m.counters.handshake_bytes_out += hs_out;
-        let since = self.connected.unwrap_or(self.connect_started);
-        stats::record(&mut m.handshake, now.saturating_duration_since(since));
-        let k = &mut m.counters;
-        let class = HandshakeClass::of(kind, self.saw_hrr);
-        k.handshake(class);
-        match class {
-            HandshakeClass::Resumed | HandshakeClass::ResumedHrr if self.offered => {
-                k.offered_resumed += 1;
-            }
-            HandshakeClass::Full
-            | HandshakeClass::FullHrr
-            | HandshakeClass::Resumed
-            | HandshakeClass::ResumedHrr => {}
-        }
-        if self.offered {
-            k.offered += 1;
-        }
-        match self.cert_request {
-            Some(CertRequest::Sent) => {
-                k.cert_requested += 1;
-                k.cert_sent += 1;
-            }
-            Some(CertRequest::NoneSent) => k.cert_requested += 1,
-            None => {}
-        }
-        if tls13 {
-            k.tls13 += 1;
-        } else {
-            k.tls12 += 1;
-        }
-        Ok(())
-    }
-
     /// Counts a finished response: 2xx as a request, anything else as an error by status.
     fn count_response(&self, m: &mut Measured, status: u16) {
         if !self.op.measured {
@@ -695,27 +625,6 @@ impl<S: ClientSession> ClientConn<S> {
             }
             Err(_) => Err(Fail(FailureKind::ShortBody, None)),
         }
-    }
-}
-
-fn classify_tls(err: &rustls::Error, m: &mut Measured, plan: &Plan) -> Fail {
-    match err {
-        rustls::Error::InvalidCertificate(_) => Fail(
-            FailureKind::CertVerify,
-            Some(crate::verify::describe_error(
-                err,
-                &plan.server_name,
-                &plan.trust,
-            )),
-        ),
-        rustls::Error::AlertReceived(a) => {
-            *m.counters
-                .alerts
-                .entry(common::tls::alert_name(*a))
-                .or_default() += 1;
-            Fail(FailureKind::TlsAlert, None)
-        }
-        other => Fail(FailureKind::Tls, Some(other.to_string())),
     }
 }
 
