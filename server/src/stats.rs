@@ -2,6 +2,13 @@
 //! are plain loads and stores, no locked instructions, no shared cache lines), merged into a
 //! [`Snapshot`] whenever someone reads them. Counts are exact: the `run` matrix divides server
 //! CPU time by them.
+//!
+//! # Layout
+//!
+//! - this root: one worker's block ([`WorkerStats`]), all of them ([`Stats`]), and their
+//!   merge ([`Snapshot`]) with the summary the server prints.
+//! - `labels`: what the counters are counted by (handshake class, failure cause, timeout,
+//!   early-data result, version, direction): dense indexes and label values.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,211 +17,14 @@ use std::time::{Duration, Instant};
 
 use common::cert_compression::Algorithm;
 use common::cpu::{self, CpuTime};
-use rustls::{AlertDescription, HandshakeKind};
+use rustls::AlertDescription;
 
 use crate::client_auth::{ClientCert, RefusalCause};
 use crate::http::Status;
 use crate::session_cache::{CacheCounts, Gauge};
 
-/// Protocol versions counted apart: index 0 is TLS 1.2, 1 is TLS 1.3.
-pub const VERSIONS: [&str; 2] = ["1.2", "1.3"];
-
-/// Directions of TLS bytes counted apart (the `direction` label): index 0 is from clients,
-/// 1 is to them.
-pub const DIRECTIONS: [&str; 2] = ["in", "out"];
-
-/// How a completed handshake is counted. rustls's `handshake_kind()` says `Resumed` for a
-/// resumption after a HelloRetryRequest too (it overwrites `FullWithHelloRetryRequest`), yet
-/// that handshake costs an extra round trip and a second ClientHello: the connection notes
-/// the HRR itself and [`HandshakeClass::of`] tells the two apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HandshakeClass {
-    /// A full handshake.
-    Full,
-    /// A resumed handshake (TLS 1.3 PSK, TLS 1.2 session ID or ticket).
-    Resumed,
-    /// A full TLS 1.3 handshake after a HelloRetryRequest.
-    FullHrr,
-    /// A resumed TLS 1.3 handshake after a HelloRetryRequest.
-    ResumedHrr,
-}
-
-impl HandshakeClass {
-    /// Every class, in counter order.
-    pub const ALL: [HandshakeClass; 4] = [
-        HandshakeClass::Full,
-        HandshakeClass::Resumed,
-        HandshakeClass::FullHrr,
-        HandshakeClass::ResumedHrr,
-    ];
-
-    /// The Prometheus label value (`kind="..."`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HandshakeClass::Full => "full",
-            HandshakeClass::Resumed => "resumed",
-            HandshakeClass::FullHrr => "full_hrr",
-            HandshakeClass::ResumedHrr => "resumed_hrr",
-        }
-    }
-
-    /// What the human summary calls it.
-    fn describe(self) -> &'static str {
-        match self {
-            HandshakeClass::Full => "full",
-            HandshakeClass::Resumed => "resumed",
-            HandshakeClass::FullHrr => "full with HRR",
-            HandshakeClass::ResumedHrr => "resumed after HRR",
-        }
-    }
-
-    /// The class of a handshake rustls reports as `kind`, where `hrr_sent` says whether this
-    /// server sent a HelloRetryRequest on the connection.
-    pub fn of(kind: HandshakeKind, hrr_sent: bool) -> HandshakeClass {
-        match (kind, hrr_sent) {
-            (HandshakeKind::Full, false) => HandshakeClass::Full,
-            (HandshakeKind::Resumed, false) => HandshakeClass::Resumed,
-            (HandshakeKind::Resumed, true) => HandshakeClass::ResumedHrr,
-            // rustls keeps `FullWithHelloRetryRequest` once an HRR went out; either way a
-            // full handshake after an HRR is one.
-            (HandshakeKind::FullWithHelloRetryRequest, _) | (HandshakeKind::Full, true) => {
-                HandshakeClass::FullHrr
-            }
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Why a handshake did not complete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureCause {
-    /// The peer sent a fatal alert (counted by name in `alerts_received` too).
-    PeerAlert,
-    /// Bytes that do not parse as TLS records or messages (garbage, plain HTTP, SSLv2).
-    InvalidMessage,
-    /// The peer offers nothing we accept (versions, suites, groups, signature schemes).
-    PeerIncompatible,
-    /// The peer broke the protocol in a way rustls names misbehaviour.
-    PeerMisbehaved,
-    /// A message arrived that does not belong at that point of the handshake.
-    InappropriateMessage,
-    /// A record failed authentication.
-    DecryptError,
-    /// Any other rustls error.
-    OtherTls,
-    /// The handshake timeout fired.
-    Timeout,
-    /// The peer closed the TCP connection before the handshake completed.
-    Eof,
-    /// A socket error (reset, broken pipe) during the handshake.
-    Io,
-    /// The server was shutting down.
-    Shutdown,
-}
-
-impl FailureCause {
-    /// Every cause, in counter order.
-    pub const ALL: [FailureCause; 11] = [
-        FailureCause::PeerAlert,
-        FailureCause::InvalidMessage,
-        FailureCause::PeerIncompatible,
-        FailureCause::PeerMisbehaved,
-        FailureCause::InappropriateMessage,
-        FailureCause::DecryptError,
-        FailureCause::OtherTls,
-        FailureCause::Timeout,
-        FailureCause::Eof,
-        FailureCause::Io,
-        FailureCause::Shutdown,
-    ];
-
-    /// The Prometheus label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureCause::PeerAlert => "peer_alert",
-            FailureCause::InvalidMessage => "invalid_message",
-            FailureCause::PeerIncompatible => "peer_incompatible",
-            FailureCause::PeerMisbehaved => "peer_misbehaved",
-            FailureCause::InappropriateMessage => "inappropriate_message",
-            FailureCause::DecryptError => "decrypt_error",
-            FailureCause::OtherTls => "other_tls",
-            FailureCause::Timeout => "timeout",
-            FailureCause::Eof => "eof",
-            FailureCause::Io => "io",
-            FailureCause::Shutdown => "shutdown",
-        }
-    }
-
-    /// Whether rustls reported it (the causes that [`WorkerStats::tls_error`] counts too).
-    pub fn is_tls(self) -> bool {
-        self.index() <= FailureCause::OtherTls.index()
-    }
-
-    /// Classifies a rustls error.
-    pub fn of(err: &rustls::Error) -> FailureCause {
-        match err {
-            rustls::Error::AlertReceived(_) => FailureCause::PeerAlert,
-            rustls::Error::InvalidMessage(_) => FailureCause::InvalidMessage,
-            rustls::Error::PeerIncompatible(_) => FailureCause::PeerIncompatible,
-            rustls::Error::PeerMisbehaved(_) => FailureCause::PeerMisbehaved,
-            rustls::Error::InappropriateMessage { .. }
-            | rustls::Error::InappropriateHandshakeMessage { .. } => {
-                FailureCause::InappropriateMessage
-            }
-            rustls::Error::DecryptError => FailureCause::DecryptError,
-            _ => FailureCause::OtherTls,
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Timeouts that close a connection, by what it was waiting for. A handshake timeout is also
-/// a handshake failure ([`FailureCause::Timeout`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeoutKind {
-    /// No complete TLS handshake in time.
-    Handshake,
-    /// A request head started but did not complete in time.
-    Header,
-    /// A request body stalled.
-    Body,
-    /// No new request on a kept-alive connection.
-    Idle,
-    /// The client did not read the response in time.
-    Send,
-    /// Lingering close: the client neither closed nor went quiet.
-    Linger,
-}
-
-impl TimeoutKind {
-    /// Every kind, in counter order.
-    pub const ALL: [TimeoutKind; 6] = [
-        TimeoutKind::Handshake,
-        TimeoutKind::Header,
-        TimeoutKind::Body,
-        TimeoutKind::Idle,
-        TimeoutKind::Send,
-        TimeoutKind::Linger,
-    ];
-
-    /// The Prometheus label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TimeoutKind::Handshake => "handshake",
-            TimeoutKind::Header => "header",
-            TimeoutKind::Body => "body",
-            TimeoutKind::Idle => "idle",
-            TimeoutKind::Send => "send",
-            TimeoutKind::Linger => "linger",
-        }
-    }
-}
+mod labels;
+pub use labels::{DIRECTIONS, EarlyData, FailureCause, HandshakeClass, TimeoutKind, VERSIONS};
 
 /// One worker's counters. Only the owning worker writes them.
 pub struct WorkerStats {
@@ -260,38 +70,6 @@ impl Default for WorkerStats {
             cert_compressed: Default::default(),
             early_data: Default::default(),
         }
-    }
-}
-
-/// What became of a connection's TLS 1.3 early data. Offered counts the handshakes whose
-/// ClientHello offered it; each of those is then accepted or rejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EarlyData {
-    /// The ClientHello carried the early_data extension.
-    Offered,
-    /// We took the early data (the request in it is answered if its method is safe).
-    Accepted,
-    /// We refused it (no early data configured, a stale or non-first PSK, ...): the client
-    /// sends the request again after the handshake.
-    Rejected,
-}
-
-impl EarlyData {
-    /// Every result, in [`EarlyData::index`] order.
-    pub const ALL: [EarlyData; 3] = [EarlyData::Offered, EarlyData::Accepted, EarlyData::Rejected];
-
-    /// The `result` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EarlyData::Offered => "offered",
-            EarlyData::Accepted => "accepted",
-            EarlyData::Rejected => "rejected",
-        }
-    }
-
-    /// Dense index into [`EarlyData::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
     }
 }
 
@@ -777,138 +555,4 @@ fn with_parts<L: std::fmt::Display>(total: u64, parts: impl Iterator<Item = (u64
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_is_exact_across_workers() {
-        let stats = Stats::new(2);
-        let (a, b) = match (stats.worker(0), stats.worker(1)) {
-            (Some(a), Some(b)) => (a, b),
-            _ => panic!("two workers"),
-        };
-        a.accepted();
-        b.accepted();
-        b.accepted();
-        a.closed();
-        a.handshake(Some(rustls::ProtocolVersion::TLSv1_3), HandshakeClass::Full);
-        b.handshake(
-            Some(rustls::ProtocolVersion::TLSv1_3),
-            HandshakeClass::Resumed,
-        );
-        b.handshake(
-            Some(rustls::ProtocolVersion::TLSv1_2),
-            HandshakeClass::Resumed,
-        );
-        a.handshake(
-            Some(rustls::ProtocolVersion::TLSv1_3),
-            HandshakeClass::ResumedHrr,
-        );
-        a.handshake_failed(
-            FailureCause::PeerAlert,
-            Some(AlertDescription::BadCertificate),
-        );
-        b.tls_error(FailureCause::PeerMisbehaved);
-        a.client_cert(ClientCert::Accepted);
-        b.client_cert(ClientCert::Accepted);
-        b.client_cert(ClientCert::None);
-        a.client_auth_refused(RefusalCause::UnknownCa);
-        b.request(Status::Ok);
-        b.request(Status::NotFound);
-        a.bytes_in(10);
-        b.bytes_in(5);
-        a.tls_in(300);
-        b.tls_out(4000);
-        a.handshake_bytes(250, 3000);
-        b.cert_compressed(Algorithm::Zlib);
-        b.handshake_bytes(1, 2);
-        let s = stats.snapshot();
-        assert_eq!((s.accepted, s.closed, s.active()), (3, 1, 2));
-        assert_eq!(s.handshakes_of("1.3", "full"), 1);
-        assert_eq!(s.handshakes_of("1.3", "resumed"), 1);
-        assert_eq!(s.handshakes_of("1.2", "resumed"), 1);
-        assert_eq!(s.handshakes_of("1.3", "resumed_hrr"), 1);
-        assert_eq!(s.handshakes_total(), 4);
-        assert_eq!(s.failures_of(FailureCause::PeerAlert), 1);
-        assert_eq!(s.tls_errors_of(FailureCause::PeerMisbehaved), 1);
-        assert_eq!(s.tls_errors_total(), 1);
-        assert_eq!(
-            s.failures_total(),
-            1,
-            "a TLS error is not a handshake failure"
-        );
-        assert_eq!(s.requests_total(), 2);
-        assert_eq!(s.bytes_in, 15);
-        assert_eq!(s.tls_bytes, [300, 4000]);
-        assert_eq!(s.handshake_bytes, [251, 3002]);
-        assert_eq!(s.cert_compressed, [0, 1]);
-        assert!(
-            s.summary()
-                .contains("certificates sent compressed: 0 brotli, 1 zlib")
-        );
-        assert!(s.summary().contains(
-            "TLS on the wire: 300 bytes in, 4000 bytes out; of which handshakes 251 in, 3002 out"
-        ));
-        let text = s.prometheus();
-        assert!(text.contains("tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed\"} 1\n"));
-        assert!(
-            text.contains("tlsbench_handshakes_total{version=\"1.3\",kind=\"resumed_hrr\"} 1\n")
-        );
-        assert!(
-            text.contains(
-                "tlsbench_handshake_alerts_received_total{alert=\"bad_certificate\"} 1\n"
-            )
-        );
-        assert!(text.contains("tlsbench_requests_total{status=\"404\"} 1\n"));
-        assert!(text.contains("tlsbench_tls_errors_total{cause=\"peer_misbehaved\"} 1\n"));
-        assert!(!text.contains("tlsbench_tls_errors_total{cause=\"timeout\"}"));
-        assert!(text.contains("tlsbench_connections_active 2\n"));
-        assert_eq!(s.client_certs_of(ClientCert::Accepted), 2);
-        assert_eq!(s.client_certs_of(ClientCert::None), 1);
-        assert_eq!(s.client_auth_refusals_of(RefusalCause::UnknownCa), 1);
-        assert!(text.contains("tlsbench_client_certs_total{result=\"accepted\"} 2\n"));
-        assert!(text.contains("tlsbench_client_auth_refusals_total{cause=\"unknown_ca\"} 1\n"));
-        assert!(text.contains("tlsbench_client_auth_refusals_total{cause=\"none_sent\"} 0\n"));
-        assert!(
-            s.summary()
-                .contains("client certificates: 2 accepted, 1 none; refused 1 (1 unknown_ca)")
-        );
-        assert!(s.summary().contains(
-            "TLS 1.3 handshakes: 1 full, 1 resumed, 0 full with HRR, 1 resumed after HRR"
-        ));
-        assert!(
-            s.summary()
-                .contains("TLS errors after the handshake: 1 (1 peer_misbehaved)")
-        );
-    }
-
-    #[test]
-    fn a_resumption_after_a_hello_retry_request_is_its_own_class() {
-        use HandshakeKind::{Full, FullWithHelloRetryRequest, Resumed};
-        let cases = [
-            ((Full, false), HandshakeClass::Full),
-            ((Resumed, false), HandshakeClass::Resumed),
-            ((FullWithHelloRetryRequest, false), HandshakeClass::FullHrr),
-            ((FullWithHelloRetryRequest, true), HandshakeClass::FullHrr),
-            ((Full, true), HandshakeClass::FullHrr),
-            // What rustls reports for a PSK accepted on the retried hello.
-            ((Resumed, true), HandshakeClass::ResumedHrr),
-        ];
-        for ((kind, hrr), want) in cases {
-            assert_eq!(HandshakeClass::of(kind, hrr), want, "{kind:?}, hrr {hrr}");
-        }
-        assert_eq!(HandshakeClass::ResumedHrr.as_str(), "resumed_hrr");
-    }
-
-    #[test]
-    #[should_panic(expected = "no handshake kind \"resumedd\"")]
-    fn a_misspelt_handshake_kind_is_refused_not_zero() {
-        Snapshot::default().handshakes_of("1.3", "resumedd");
-    }
-
-    #[test]
-    #[should_panic(expected = "no TLS version \"1.4\"")]
-    fn an_unknown_version_is_refused_not_zero() {
-        Snapshot::default().handshakes_of("1.4", "full");
-    }
-}
+mod tests;
