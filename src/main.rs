@@ -48,7 +48,7 @@ enum Command {
     /// the last run's results count: older ones or another profile's are left out and listed.
     BenchReport(BenchReportArgs),
     /// Count instructions under valgrind (callgrind) per handshake side and per 16 KiB record
-    /// of the standard matrix; writes <out>/instructions.json for `compare --metric
+    /// of the standard matrix; writes instructions.json into --out for `compare --metric
     /// instructions`. Needs valgrind.
     Icount(icount::IcountArgs),
 }
@@ -59,7 +59,7 @@ struct BenchReportArgs {
     /// $CARGO_TARGET_DIR/criterion, else target/criterion: where the benches write].
     #[arg(long)]
     criterion_dir: Option<PathBuf>,
-    /// Output directory for bench-<UTC time>.{md,csv} and bench-latest.{md,csv}.
+    /// Output directory for bench-TIME.{md,csv} (TIME in UTC) and bench-latest.{md,csv}.
     #[arg(long, default_value = "results")]
     out: PathBuf,
 }
@@ -74,7 +74,7 @@ struct ListArgs {
 
 #[derive(clap::Args, Debug)]
 struct CertsArgs {
-    /// Output directory; each key type gets <DIR>/<type>/{chain.pem,key.pem,ca.pem}.
+    /// Output directory; each key type gets DIR/TYPE/{chain.pem,key.pem,ca.pem}.
     #[arg(long, default_value = "certs")]
     out: PathBuf,
     /// Key types to generate (rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384, ed25519) [default: all].

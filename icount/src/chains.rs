@@ -32,7 +32,7 @@ use rustls::pki_types::pem::PemObject as _;
 /// - ECDSA P-256: 72 bytes (both INTEGERs 33 bytes), one signature in four, so one chain in
 ///   sixteen. The measured chains (`tlsbench certs`, UTCTime validity) were past the SHA-384
 ///   block boundary in every handshake from 982 bytes sent; the century validity of
-///   [`options`] is GeneralizedTime, two bytes more per certificate, and the longest
+///   `options` is GeneralizedTime, two bytes more per certificate, and the longest
 ///   signatures put the sent chain at 987 bytes, five past, so even a rare 69- or 68-byte
 ///   CertificateVerify signature stays past it, and well short of the next boundary.
 pub const CANONICAL: [(KeyType, usize); 2] = [(KeyType::EcdsaP256, 72), (KeyType::Rsa2048, 256)];

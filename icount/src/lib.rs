@@ -39,7 +39,7 @@ pub const SUBCOMMAND: &str = "icount";
 /// Flags of `tlsbench icount`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct IcountArgs {
-    /// Output directory: the counts are written to <DIR>/instructions.json.
+    /// Output directory: the counts are written to instructions.json in it.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
     /// Counted iterations per row (after one uncounted warm-up); a row's count is the mean of

@@ -28,6 +28,8 @@ use crate::{LoadError, LoadOptions, Observer, Target};
 pub struct LoadArgs {
     /// Target URL, e.g. https://bank32.com:4433/; http://ADDR/ measures plain HTTP (no TLS) against
     /// `tlsbench server --plain-listen`, the TCP floor.
+    // The text is clap's help, where `<…>` around the URL would be printed.
+    #[allow(rustdoc::bare_urls)]
     pub url: String,
 
     /// Worker threads (each with its own epoll) [default: one per CPU this process may run on

@@ -26,7 +26,7 @@ pub enum ForeignCpuError {
     NoProcess {
         /// The PID.
         pid: u32,
-        /// What reading its /proc/<pid>/stat answered.
+        /// What reading its `/proc/PID/stat` answered.
         source: std::io::Error,
     },
     /// /proc itself cannot be listed.

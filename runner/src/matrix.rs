@@ -151,7 +151,7 @@ pub(crate) fn load_options(
 }
 
 /// What scenario `s` asks of the generator against `target`: its route, method and body,
-/// connections, versions, suites, groups ([`client_groups`]) and resumption; the run adds
+/// connections, versions, suites, groups (`client_groups`) and resumption; the run adds
 /// durations and CPUs. The probe asks the server with these same options.
 pub fn client_options(s: &Scenario, target: &Target, trust: Trust) -> LoadOptions {
     let mut target = target.clone();

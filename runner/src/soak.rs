@@ -73,7 +73,7 @@ pub struct SoakArgs {
     /// baseline.
     #[arg(long, default_value = "60s", value_parser = common::duration::parse)]
     pub warmup: Duration,
-    /// Where the results directory soak-<UTC>/ is created.
+    /// Where the results directory soak-TIME/ (TIME in UTC) is created.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
     /// Server worker threads [default: all cores].

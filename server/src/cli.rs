@@ -24,6 +24,8 @@ use crate::{Server, ServerError, Snapshot};
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServerArgs {
     /// Address to listen on (IPv4 or IPv6, e.g. [::1]:4433; port 0 picks a free port).
+    // The text is clap's help: `[::1]` is an address, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(short, long, default_value = "127.0.0.1:4433")]
     pub listen: SocketAddr,
 

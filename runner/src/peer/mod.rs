@@ -304,7 +304,7 @@ impl Peer {
     }
 
     /// Stops the peer: SIGTERM to its main process, SIGKILL to its process group after
-    /// [`STOP_TIMEOUT`], then waits (bounded) until no process of the group is left.
+    /// `STOP_TIMEOUT`, then waits (bounded) until no process of the group is left.
     pub fn stop(mut self) -> Result<(), PeerError> {
         self.shutdown()
     }

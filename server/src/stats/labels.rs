@@ -136,7 +136,7 @@ impl FailureCause {
         }
     }
 
-    /// Whether rustls reported it (the causes that [`WorkerStats::tls_error`] counts too).
+    /// Whether rustls reported it (the causes that [`super::WorkerStats::tls_error`] counts too).
     pub fn is_tls(self) -> bool {
         self.index() <= FailureCause::OtherTls.index()
     }
