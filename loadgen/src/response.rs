@@ -6,6 +6,12 @@
 //! It runs once per response on every connection, so steady-state reading allocates nothing:
 //! a head split across reads is gathered in one buffer reused from response to response, and
 //! body bytes are only counted (and pointed at for checking), never copied.
+//!
+//! A keep-alive connection to one URL usually gets the same head byte for byte (a `Date`
+//! field changes once a second), so the reader remembers the last head it parsed and what it
+//! said: a head that starts the input with exactly those bytes is taken without parsing
+//! again. The parse is a function of the head's bytes alone and stops at its first empty
+//! line, so it would say the same; anything else is parsed in full.
 
 use std::ops::Range;
 
@@ -17,6 +23,9 @@ use head::{HeadInfo, head_end, parse_head};
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Most header fields in one response head.
 pub const MAX_HEADERS: usize = 64;
+/// Longest head the reader remembers to skip parsing its repeats; a longer one is parsed
+/// every time rather than held per connection.
+const MEMO_HEAD: usize = 1024;
 
 /// A complete response, as the generator counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +143,13 @@ pub struct ResponseReader {
     body_len: u64,
     /// The Content-Length, for the short-body error.
     expected: u64,
+    /// The bytes of the last head parsed in place, and what the parse said; empty (and never
+    /// allocated) until the connection's second head, so a connection that makes one request
+    /// pays nothing for it.
+    memo: Vec<u8>,
+    memo_info: Option<HeadInfo>,
+    /// A head has been parsed in place on this connection.
+    parsed_one: bool,
 }
 
 impl Default for ResponseReader {
@@ -154,6 +170,9 @@ impl ResponseReader {
             keep_alive: false,
             body_len: 0,
             expected: 0,
+            memo: Vec::new(),
+            memo_info: None,
+            parsed_one: false,
         }
     }
 
@@ -282,8 +301,15 @@ impl ResponseReader {
     /// prefix of `input`, or a prefix of `input` is buffered and more is needed.
     fn read_head(&mut self, input: &[u8]) -> Result<HeadRead, ResponseError> {
         if self.head.is_empty() {
-            // The usual case, a head within one read, is parsed in place without copying.
+            // The usual case, a head within one read: the same bytes as the last head are
+            // taken as they were parsed then; other heads are parsed in place without copying.
+            if let Some(info) = self.memo_info
+                && input.starts_with(&self.memo)
+            {
+                return Ok(HeadRead::Complete(info.len, info));
+            }
             if let Some(info) = parse_head(input)? {
+                self.remember(&input[..info.len], info);
                 return Ok(HeadRead::Complete(info.len, info));
             }
         }
@@ -302,6 +328,22 @@ impl ResponseReader {
             None if self.head.len() >= MAX_HEAD => Err(ResponseError::HeadTooLarge),
             None => Ok(HeadRead::Partial(take)),
         }
+    }
+
+    /// Keeps a head parsed in place and what it said, from the connection's second head on
+    /// and when it is short enough (see [`MEMO_HEAD`]).
+    fn remember(&mut self, head: &[u8], info: HeadInfo) {
+        if !self.parsed_one {
+            self.parsed_one = true;
+            return;
+        }
+        if head.len() > MEMO_HEAD {
+            self.memo_info = None;
+            return;
+        }
+        self.memo.clear();
+        self.memo.extend_from_slice(head);
+        self.memo_info = Some(info);
     }
 
     /// Sets up the body of a final response; returns the response when it has no body.

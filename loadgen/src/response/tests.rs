@@ -1,4 +1,5 @@
-//! The response reader's tests: framing, splits at every byte, limits, errors, buffer reuse.
+//! The response reader's tests: framing, splits at every byte, limits, errors, buffer reuse,
+//! the memo of the last head.
 
 use super::*;
 
@@ -497,5 +498,82 @@ fn steady_state_reuses_the_head_buffer() {
         assert!(done.is_some());
         assert_eq!(reader.head.capacity(), capacity);
         assert_eq!(reader.head.as_ptr(), ptr);
+    }
+}
+
+/// Responses that share prefixes and differ in one field each, in an order where each one's
+/// head starts like the previous one's: a memo that matched on less than the whole head would
+/// frame one of them wrongly.
+const ALIKE: [&[u8]; 8] = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nworld",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhello!!",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nhello!!",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhello!!",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+    b"HTTP/1.1 204 OK\r\nContent-Length: 7\r\n\r\n",
+];
+
+#[test]
+fn one_reader_reads_alike_responses_as_fresh_readers_do() {
+    let mut reader = ResponseReader::new();
+    for round in 0..3 {
+        for (i, response) in ALIKE.iter().enumerate() {
+            for head_request in [false, true] {
+                reader.start(head_request);
+                let step = reader.feed(response).unwrap();
+                let fresh = read_all(head_request, response).unwrap();
+                assert_eq!(
+                    step, fresh,
+                    "round {round}, response {i}, HEAD {head_request}"
+                );
+                assert!(step.done.is_some(), "response {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_repeated_head_is_answered_by_the_memo() {
+    let mut reader = ResponseReader::new();
+    let head_len = OK.len() - 11;
+    reader.start(false);
+    read_in_pieces(&mut reader, &[OK]);
+    // One head parsed: nothing kept, so a connection that makes one request allocates nothing.
+    assert_eq!(reader.memo.capacity(), 0);
+    assert!(reader.memo_info.is_none());
+    reader.start(false);
+    read_in_pieces(&mut reader, &[OK]);
+    assert_eq!(reader.memo, &OK[..head_len]);
+    // What the memo says is what the reader acts on: a doctored entry shows it was used.
+    let mut doctored = reader.memo_info.unwrap();
+    doctored.status = 299;
+    reader.memo_info = Some(doctored);
+    reader.start(false);
+    let (done, consumed, body, _) = read_in_pieces(&mut reader, &[OK]);
+    assert_eq!(done.map(|r| r.status), Some(299));
+    assert_eq!((consumed, body.as_slice()), (OK.len(), &b"hello world"[..]));
+    // A head that differs is parsed, and replaces the entry.
+    let other =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world!";
+    reader.start(false);
+    let (done, ..) = read_in_pieces(&mut reader, &[other]);
+    assert_eq!(done.map(|r| (r.status, r.body_len)), Some((200, 12)));
+    assert_eq!(reader.memo, &other[..other.len() - 12]);
+}
+
+#[test]
+fn a_head_over_the_memo_limit_is_parsed_every_time() {
+    let mut long = b"HTTP/1.1 200 OK\r\nX-Pad: ".to_vec();
+    long.resize(long.len() + MEMO_HEAD, b'a');
+    long.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nhi");
+    let mut reader = ResponseReader::new();
+    for _ in 0..3 {
+        reader.start(false);
+        let (done, ..) = read_in_pieces(&mut reader, &[&long]);
+        assert_eq!(done.map(|r| r.body_len), Some(2));
+        assert!(reader.memo_info.is_none());
+        assert_eq!(reader.memo.capacity(), 0);
     }
 }
