@@ -7,7 +7,7 @@
 
 use support::{
     EXIT_TIMEOUT, ONE_ROW_MATRIX, READY_TIMEOUT, Ran, ServerProc, TempDir, bin, client_config,
-    drain, lines, p, quick_run, read_hello, results_json, run_dir, scrape, server_in,
+    drain, lines, make_certs, p, quick_run, read_hello, results_json, run_dir, scrape, server_in,
     spawn_guarded, text, tlsbench, wait_until, write_matrix,
 };
 
@@ -35,13 +35,6 @@ fn count_certs(pem: &[u8]) -> usize {
         .collect::<Result<Vec<_>, _>>()
         .unwrap()
         .len()
-}
-
-/// `tlsbench certs` into `dir` for `types`; must succeed.
-fn make_certs(dir: &Path, types: &str) -> Ran {
-    let ran = tlsbench(&["certs", "--out", p(dir), "--key-type", types]);
-    assert!(ran.status.success(), "{}", ran.describe());
-    ran
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use test_support::binary::{
-    self as support, EXIT_TIMEOUT, Ran, TempDir, bin, p, server_in, tlsbench,
+    self as support, EXIT_TIMEOUT, Ran, TempDir, bin, make_certs, p, server_in, tlsbench,
 };
 
 const RING_LACKS_PQ: &str = "the ring provider has no key-exchange group X25519MLKEM768";
@@ -163,8 +163,7 @@ provider = "ring"
 #[test]
 fn a_ring_row_of_the_matrix_runs_and_records_its_provider() {
     let dir = TempDir::new("run-ring");
-    let certs = tlsbench(&["certs", "--out", p(dir.path()), "--key-type", "ecdsa-p256"]);
-    assert!(certs.status.success(), "{}", certs.describe());
+    make_certs(dir.path(), "ecdsa-p256");
     let matrix = dir.path().join("ring.toml");
     std::fs::write(&matrix, RING_ROW).unwrap();
     let out = dir.path().join("results");

@@ -18,8 +18,9 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use server::stats::FailureCause;
 use support::{
-    ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets, p,
-    read_hello, scrape, server_args, server_command, server_in, text, tlsbench, wait_until,
+    ChildGuard, EXIT_TIMEOUT, ServerProc, TempDir, client_config_for, drain, fd_targets,
+    make_certs, p, read_hello, scrape, server_args, server_command, server_in, text, tlsbench,
+    wait_until,
 };
 use test_support::binary as support;
 
@@ -248,8 +249,7 @@ fn open_files(pid: u32) -> Vec<String> {
 fn no_key_log_unless_asked_and_ticket_keys_stay_in_memory() {
     let dir = TempDir::new("sec-keys");
     let certs = dir.path().join("certs");
-    let made = tlsbench(&["certs", "--out", p(&certs), "--key-type", "ecdsa-p256"]);
-    assert!(made.status.success(), "{}", made.describe());
+    make_certs(&certs, "ecdsa-p256");
     let before = tree(dir.path());
 
     // SSLKEYLOGFILE is how most TLS stacks are told to log keys; the server ignores it.

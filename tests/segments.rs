@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::cpu::allowed_cpus;
-use support::{EXIT_TIMEOUT, TempDir, bin, p, server_in, tlsbench};
+use support::{EXIT_TIMEOUT, TempDir, bin, make_certs, p, server_in, tlsbench};
 use test_support::binary as support;
 use test_support::process::Captured;
 
@@ -32,8 +32,7 @@ fn hist(doc: &serde_json::Value, name: &str) -> loadgen::Hist {
 fn two_segments_from_one_start_merge_into_the_whole_load() {
     let dir = TempDir::new("segments");
     let certs = dir.path().join("certs");
-    let made = tlsbench(&["certs", "--out", p(&certs), "--key-type", "ecdsa-p256"]);
-    assert!(made.status.success(), "{}", made.describe());
+    make_certs(&certs, "ecdsa-p256");
     let (_server, addr, _admin) = server_in(dir.path(), &[]);
     let ca = certs.join("ecdsa-p256/ca.pem");
     // Whole seconds (RFC 3339 as written): between 3 and 4 s ahead, enough for both

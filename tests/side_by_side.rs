@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use test_support::binary::{TempDir, p, server_in, tlsbench, tlsbench_within};
+use test_support::binary::{TempDir, make_certs, p, server_in, tlsbench, tlsbench_within};
 
 const MATRIX: &str = r#"
 [defaults]
@@ -51,8 +51,7 @@ fn results_file(out: &Path) -> PathBuf {
 fn a_skipped_row_is_reported_and_two_real_runs_compare_side_by_side() {
     let dir = TempDir::new("side-by-side");
     let certs = dir.path().join("certs");
-    let made = tlsbench(&["certs", "--out", p(&certs), "--key-type", "ecdsa-p256"]);
-    assert!(made.status.success(), "{}", made.describe());
+    make_certs(&certs, "ecdsa-p256");
     let matrix = dir.path().join("matrix.toml");
     std::fs::write(&matrix, MATRIX).unwrap();
 

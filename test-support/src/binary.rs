@@ -118,6 +118,14 @@ pub fn tlsbench_within(args: &[&str], limit: Duration) -> Ran {
     process::run_bounded(cmd, limit)
 }
 
+/// `tlsbench certs` into `dir` for `types` (comma-separated key types); fails the test unless
+/// it succeeds.
+pub fn make_certs(dir: &Path, types: &str) -> Ran {
+    let ran = tlsbench(&["certs", "--out", p(dir), "--key-type", types]);
+    assert!(ran.status.success(), "{}", ran.describe());
+    ran
+}
+
 /// A path as a command-line argument (test paths are UTF-8).
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
