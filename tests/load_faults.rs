@@ -5,7 +5,7 @@
 //!
 //! Faults: a server that accepts TCP but never answers TLS, one that resets mid-response, and
 //! one replaced mid-run on the same port by a server with a chain from another CA. A server
-//! killed mid-run is `tests/cli.rs` (`load_keeps_its_results_when_the_server_dies_mid_run`).
+//! killed mid-run is `tests/load.rs` (`load_keeps_its_results_when_the_server_dies_mid_run`).
 //! Refusals: the five cases of `test_support::refusals` (wrong name, untrusted CA,
 //! expired, not yet valid, missing intermediate) and the good chain; their messages and
 //! curl's verdicts are checked in `loadgen/tests/cert_refusals.rs`.

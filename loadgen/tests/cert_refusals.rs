@@ -7,7 +7,7 @@
 //!
 //! Earlier, narrower checks of the same refusals: `against_server.rs`
 //! (`wrong_name_untrusted_and_expired_are_refused_with_the_reason`), `src/verify.rs` unit tests
-//! (messages, leaf-only chain against the verifier), `tests/cli.rs`
+//! (messages, leaf-only chain against the verifier), `tests/load.rs`
 //! (`load_refuses_a_wrong_name_with_the_names_and_exit_4`: wrong name, platform roots).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

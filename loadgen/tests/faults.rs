@@ -6,7 +6,7 @@
 //! the new chain, and what was measured before the switch is kept).
 //!
 //! The binary-level twins (exit codes, `--json`) are in `tests/load_faults.rs`; a server
-//! killed mid-run is `tests/cli.rs` (`load_keeps_its_results_when_the_server_dies_mid_run`).
+//! killed mid-run is `tests/load.rs` (`load_keeps_its_results_when_the_server_dies_mid_run`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

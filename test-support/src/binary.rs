@@ -1,8 +1,9 @@
 //! Support for the root package's binary-level tests: the `tlsbench` binary as a child
 //! process (killed and reaped on drop, run to the end with a bound through [`process`]), a
 //! server child whose stdout lines are waited on instead of sleeping, temp directories, a
-//! verifying client, Prometheus scraping of `--admin`, and the run directory and results of
-//! `tlsbench run`.
+//! verifying client, Prometheus scraping of `--admin`, a server child as `tlsbench load`'s
+//! target ([`LoadTarget`]), the run directory and results of `tlsbench run`, and the check
+//! that a side's CPU per operation is plausible.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -445,4 +446,88 @@ pub fn run_dir(out: &Path) -> PathBuf {
 /// `results.json` of a run directory, parsed.
 pub fn results_json(run_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap()).unwrap()
+}
+
+/// A server child with its certificates, for `tlsbench load` runs.
+pub struct LoadTarget {
+    /// The server child.
+    pub server: ServerProc,
+    /// Its TLS listener.
+    pub addr: SocketAddr,
+    /// Its admin (metrics) listener.
+    pub admin: SocketAddr,
+    /// The CA of its chain, for `--cacert`.
+    pub ca: PathBuf,
+    /// The directory holding the certificates; a test's files go here too.
+    pub dir: TempDir,
+}
+
+/// A `tlsbench server` child on a fresh ECDSA P-256 chain from `tlsbench certs`.
+pub fn load_target() -> LoadTarget {
+    let dir = TempDir::new("load");
+    make_certs(&dir.path().join("certs"), "ecdsa-p256");
+    let (server, addr, admin) = server_in(dir.path(), &[]);
+    let ca = dir.path().join("certs/ecdsa-p256/ca.pem");
+    LoadTarget {
+        server,
+        addr,
+        admin,
+        ca,
+        dir,
+    }
+}
+
+impl LoadTarget {
+    /// `tlsbench load https://HOST:PORT/ --connect-to ADDR`: trusting the platform's roots
+    /// only, to add flags to.
+    pub fn load_command_without_ca(&self, host: &str) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.arg("load")
+            .arg(format!("https://{host}:{}/", self.addr.port()))
+            .args(["--connect-to", &self.addr.to_string()]);
+        cmd
+    }
+
+    /// [`Self::load_command_without_ca`] trusting the server's CA (`--cacert CA`).
+    pub fn load_command(&self, host: &str) -> Command {
+        let mut cmd = self.load_command_without_ca(host);
+        cmd.args(["--cacert", p(&self.ca)]);
+        cmd
+    }
+
+    /// [`Self::load_command`] with `args`, run to the end (bounded by [`EXIT_TIMEOUT`]).
+    pub fn load(&self, host: &str, args: &[&str]) -> Ran {
+        let mut cmd = self.load_command(host);
+        cmd.args(args);
+        process::run_bounded(cmd, EXIT_TIMEOUT)
+    }
+
+    /// [`Self::load_command_without_ca`] with `args`, run to the end (bounded by
+    /// [`EXIT_TIMEOUT`]).
+    pub fn load_without_ca(&self, host: &str, args: &[&str]) -> Ran {
+        let mut cmd = self.load_command_without_ca(host);
+        cmd.args(args);
+        process::run_bounded(cmd, EXIT_TIMEOUT)
+    }
+}
+
+/// The most cores a side's CPU time may add up to: its measured window has edges (a worker
+/// starts its CPU clock a little before the first operation and stops it a little after the
+/// last), worth a few percent of a one-second window.
+pub const CORES_SLACK: f64 = 1.05;
+
+/// Fails unless `cpu_us_per_op` is plausible for a side with `cores` cores doing `rate`
+/// operations a second: positive (every operation costs CPU) and, multiplied by the rate, no
+/// more than the side's cores. An inflated CPU time, or one divided by too few operations,
+/// claims more cores than the side had.
+pub fn assert_cpu_plausible(what: &str, rate: f64, cpu_us_per_op: f64, cores: f64) {
+    assert!(
+        rate > 0.0 && cpu_us_per_op > 0.0,
+        "{what}: rate {rate}, CPU {cpu_us_per_op} µs/op"
+    );
+    let used = rate * cpu_us_per_op / 1e6;
+    assert!(
+        used <= cores * CORES_SLACK,
+        "{what}: {rate:.1} ops/s × {cpu_us_per_op:.1} µs/op = {used:.2} cores, but the side had {cores}"
+    );
 }
